@@ -1,0 +1,132 @@
+"""The plugin contract: what a self-supervised method provides and what the host gives it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language")
+MODALITIES = ("image", "sequence", "text")
+
+
+@dataclass
+class DataSpec:
+    """What a method may know about its data: shapes, classes and ground-truth factors."""
+
+    name: str
+    modality: str
+    input_shape: tuple[int, ...]  # (C, H, W) for images, (C, T) for sequences
+    num_classes: int
+    class_names: list[str]
+    train_size: int
+    test_size: int
+    # factor name -> names of its values; per-sample codes live on the Dataset
+    factors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return self.input_shape[0]
+
+
+@dataclass
+class Batch:
+    """One training batch on the host's device; x is float32 in [0, 1]."""
+
+    x: torch.Tensor
+    y: torch.Tensor  # labels, -1 when unlabelled; methods must not train on them
+    index: torch.Tensor  # row in the dataset split
+
+
+@dataclass
+class StepOutput:
+    """What training_step returns: the loss to minimise and scalars worth plotting."""
+
+    loss: torch.Tensor
+    logs: dict[str, float | torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    """A picture the inspector shows with no knowledge of the method.
+
+    `tiles` is a list of uint8 H×W×3 arrays laid out in `columns`; `captions` (optional) has
+    one string per tile, e.g. "pred 90° / true 90°".
+    """
+
+    title: str
+    tiles: list[np.ndarray]
+    captions: list[str] = field(default_factory=list)
+    columns: int = 8
+
+    @classmethod
+    def from_tensor(
+        cls, title: str, images: torch.Tensor, captions: list[str] | None = None, columns: int = 8
+    ) -> "Preview":
+        """Build from a float (N, C, H, W) tensor in [0, 1] (1 or 3 channels)."""
+        imgs = images.detach().float().clamp(0, 1).cpu()
+        if imgs.shape[1] == 1:
+            imgs = imgs.expand(-1, 3, -1, -1)
+        arr = (imgs.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        return cls(title=title, tiles=list(arr), captions=list(captions or []), columns=columns)
+
+    def grid(self, pad: int = 2) -> np.ndarray:
+        """All tiles in one uint8 image, `columns` across, with a `pad`-pixel dark gutter."""
+        if not self.tiles:
+            return np.zeros((1, 1, 3), np.uint8)
+        h = max(t.shape[0] for t in self.tiles)
+        w = max(t.shape[1] for t in self.tiles)
+        cols = max(1, min(self.columns, len(self.tiles)))
+        rows = -(-len(self.tiles) // cols)
+        out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 32, np.uint8)
+        for i, tile in enumerate(self.tiles):
+            r, c = divmod(i, cols)
+            y, x = pad + r * (h + pad), pad + c * (w + pad)
+            out[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+        return out
+
+
+class Method(nn.Module):
+    """Base class of every method plugin.
+
+    A method owns its heads, loss, views and previews; the host (workbench.trainer) owns the
+    loop, optimiser, device, checkpoints and evaluation. Everything a method registers as a
+    sub-module or buffer (EMA targets, queues) is checkpointed with it.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    modality: ClassVar[str] = "image"
+    summary: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    # RunConfig values this method trains best with (e.g. {"batch_size": 128}); the CLI and
+    # GUI start from them, and a user's explicit setting wins.
+    run_defaults: ClassVar[dict[str, Any]] = {}
+
+    @dataclass
+    class Config:
+        pass
+
+    def __init__(self, cfg: Any, backbone: nn.Module, feat_dim: int, data: DataSpec):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.feat_dim = feat_dim
+        self.data = data
+
+    def training_step(self, batch: Batch) -> StepOutput:
+        raise NotImplementedError  # abstract: every method defines its loss
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation that evaluation, the explorer and the export use."""
+        return self.backbone(x)
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        """Pictures of what the method does on this batch, keyed by a short name."""
+        return {}
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Hook after each optimiser step (momentum encoders, EMA schedules)."""
