@@ -1,0 +1,91 @@
+"""SimCLR: contrast two augmented views of each image (Chen et al. 2020, arXiv:2002.05709)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.augment import ViewConfig, two_views
+from workbench.config import setting
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Normalised-temperature cross entropy over 2N views; view i's positive is its twin.
+
+    Each of the 2N embeddings is classified against the other 2N − 1 (self excluded), so the
+    minimum is reached when twins coincide and differ from everything else.
+    """
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    n = z1.shape[0]
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def projection_head(in_dim: int, hidden: int, out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out))
+
+
+def view_config(cfg, channels: int) -> ViewConfig:
+    """SimCLR's view recipe; colour terms only where there is colour to change."""
+    colour = channels == 3
+    return ViewConfig(crop_scale=(cfg.crop_min, 1.0), flip_p=0.5 if cfg.flip else 0.0,
+                      jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
+                      saturation=cfg.jitter if colour else 0.0, hue=min(0.1, cfg.jitter / 4) if colour else 0.0,
+                      gray_p=0.2 if colour else 0.0, blur_p=cfg.blur_p)
+
+
+class SimCLR(Method):
+    name = "simclr"
+    title = "SimCLR"
+    family = "joint-embedding"
+    modality = "image"
+    summary = "Pull two augmented views of an image together, push other images away (NT-Xent)."
+    reference = "Chen et al. 2020, arXiv:2002.05709"
+    run_defaults = {"batch_size": 128, "lr": 1e-3}
+
+    @dataclass
+    class Config:
+        temperature: float = setting(0.2, "Softmax temperature of NT-Xent; lower is sharper.",
+                                     min=0.0, max=10.0, exclusive_min=True)
+        proj_dim: int = setting(128, "Output size of the projection head.", min=2, max=4096)
+        proj_hidden: int = setting(512, "Hidden size of the projection head.", min=2, max=8192)
+        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
+                                  min=0.01, max=1.0)
+        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
+                                min=0.0, max=1.0)
+        flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
+                                    "images are other shapes).")
+        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0)
+
+    def __init__(self, cfg, backbone, feat_dim, data):
+        super().__init__(cfg, backbone, feat_dim, data)
+        self.head = projection_head(feat_dim, cfg.proj_hidden, cfg.proj_dim)
+        self.views = view_config(cfg, data.channels)
+
+    def training_step(self, batch: Batch) -> StepOutput:
+        v1, v2 = two_views(batch.x, self.views)
+        h = self.backbone(torch.cat([v1, v2]))
+        z = self.head(h)
+        z1, z2 = z.chunk(2)
+        loss = nt_xent(z1, z2, self.cfg.temperature)
+        with torch.no_grad():
+            twin_sim = F.cosine_similarity(z1.float(), z2.float()).mean()
+        return StepOutput(loss, {"positive_cosine": twin_sim})
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        x = batch.x[:8]
+        v1, v2 = two_views(x, self.views)
+        with torch.no_grad():
+            z1, z2 = self.head(self.backbone(v1)), self.head(self.backbone(v2))
+            sims = F.cosine_similarity(z1, z2).tolist()
+        rows = torch.cat([x, v1, v2])
+        captions = [f"image {i}" for i in range(len(x))] + ["view 1"] * len(x) + \
+                   [f"view 2 · cos {s:.2f}" for s in sims]
+        return {"views": Preview.from_tensor("Original / two augmented views", rows, captions,
+                                             columns=len(x))}

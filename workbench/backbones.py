@@ -1,0 +1,93 @@
+"""Image encoders shared by every method: a small CNN, ResNet-18 with a CIFAR stem, and an MLP."""
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+BACKBONES: dict[str, str] = {
+    "small_cnn": "3 conv blocks (32-64-128 channels), 128-d features; fast on CPU (default)",
+    "resnet18": "ResNet-18 with CIFAR stem (3x3 conv, no max-pool), 512-d features",
+    "mlp": "flatten -> 512 -> 256 with BatchNorm and ReLU, 256-d features",
+}
+
+
+class Normalize(nn.Module):
+    """Map [0, 1] pixels to roughly zero mean, unit scale, so callers never normalise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - 0.5) / 0.25
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),  # BN makes a bias redundant
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def small_cnn(input_shape: tuple[int, int, int], width: int = 32) -> tuple[nn.Module, int]:
+    """Conv-BN-ReLU x3 (width, 2·width, 4·width channels), max-pool after the first two,
+    global average pool at the end."""
+    c, h, w = input_shape
+    layers: list[nn.Module] = [Normalize()]
+    chans = [c, width, 2 * width, 4 * width]
+    for i in range(3):
+        layers += _conv_block(chans[i], chans[i + 1])
+        if i < 2 and min(h, w) >= 2:
+            # ceil_mode keeps odd sides (7x7 -> 4x4); skipping at 1 px never pools to nothing
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            h, w = -(-h // 2), -(-w // 2)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), chans[-1]
+
+
+def resnet18(input_shape: tuple[int, int, int]) -> tuple[nn.Module, int]:
+    """torchvision ResNet-18 (random init) with the CIFAR stem used by SimCLR on small images:
+    a 3x3 stride-1 first conv and no max-pool, so 32x32 inputs keep their detail."""
+    from torchvision.models import resnet18 as tv_resnet18  # torchvision is slow to import
+
+    net = tv_resnet18(weights=None)
+    net.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    net.fc = nn.Identity()
+    return nn.Sequential(Normalize(), net), 512
+
+
+def mlp(input_shape: tuple[int, int, int], hidden: int = 512, out_dim: int = 256) -> tuple[nn.Module, int]:
+    """Flatten, then two Linear-BN-ReLU layers; a baseline with no spatial prior."""
+    n_in = 1
+    for s in input_shape:
+        n_in *= s
+    net = nn.Sequential(
+        Normalize(),
+        nn.Flatten(),
+        nn.Linear(n_in, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_dim, bias=False),
+        nn.BatchNorm1d(out_dim),
+        nn.ReLU(inplace=True),
+    )
+    return net, out_dim
+
+
+_BUILDERS: dict[str, Callable[..., tuple[nn.Module, int]]] = {
+    "small_cnn": small_cnn,
+    "resnet18": resnet18,
+    "mlp": mlp,
+}
+
+
+def build_backbone(name: str, input_shape: tuple[int, int, int], **kwargs) -> tuple[nn.Module, int]:
+    """Build backbone `name` for inputs shaped (C, H, W); returns (module, feature_dim).
+
+    The module takes float (B, C, H, W) in [0, 1] and returns (B, feature_dim).
+    kwargs go to the builder (small_cnn: width; mlp: hidden, out_dim).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ValueError(f"backbone {name!r} needs an image input shape (C, H, W), got {tuple(input_shape)}")
+    return _BUILDERS[name](tuple(int(s) for s in input_shape), **kwargs)

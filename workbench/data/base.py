@@ -1,0 +1,99 @@
+"""The data package's shared types: DataError, DatasetInfo and Dataset."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from workbench.api import DataSpec
+
+
+class DataError(ValueError):
+    """A user-facing data problem; str(e) is a clear one-line message naming the bad value and what to do."""
+
+
+@dataclass
+class DatasetInfo:
+    """What the dataset picker shows before anything is loaded."""
+
+    name: str  # registry key, e.g. "mnist5k"
+    title: str  # "MNIST-5k"
+    description: str  # one line
+    modality: str  # "image" (sequence/text come later)
+    embedded: bool  # True when it needs no files/network
+    needs_root: bool  # True for folder and torchvision sets
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: uint8 (N, C, H, W) images on the CPU, int64 labels (-1 when unlabelled)."""
+
+    spec: DataSpec
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    # factor name -> int64 codes (N,), indices into spec.factors[name]
+    factors_train: dict[str, np.ndarray] = field(default_factory=dict)
+    factors_test: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # first unreadable paths only
+    skipped_count: int = 0  # exact number of unreadable files
+
+    def shallow_copy(self) -> "Dataset":
+        """A new Dataset sharing the (read-only by convention) tensors, so a cached load can be
+        handed out without callers editing each other's spec or lists."""
+        spec = dataclasses.replace(
+            self.spec,
+            class_names=list(self.spec.class_names),
+            factors={k: list(v) for k, v in self.spec.factors.items()},
+        )
+        return Dataset(
+            spec=spec,
+            x_train=self.x_train,
+            y_train=self.y_train,
+            x_test=self.x_test,
+            y_test=self.y_test,
+            factors_train=dict(self.factors_train),
+            factors_test=dict(self.factors_test),
+            skipped=list(self.skipped),
+            skipped_count=self.skipped_count,
+        )
+
+
+def make_dataset(
+    name: str,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    class_names: list[str],
+    factors: dict[str, list[str]] | None = None,
+    factors_train: dict[str, np.ndarray] | None = None,
+    factors_test: dict[str, np.ndarray] | None = None,
+) -> Dataset:
+    """Normalise dtypes/layout and derive the DataSpec from the arrays, so every loader agrees."""
+    x_train = torch.as_tensor(x_train, dtype=torch.uint8).contiguous()
+    x_test = torch.as_tensor(x_test, dtype=torch.uint8).contiguous()
+    y_train = torch.as_tensor(y_train, dtype=torch.int64).contiguous()
+    y_test = torch.as_tensor(y_test, dtype=torch.int64).contiguous()
+    spec = DataSpec(
+        name=name,
+        modality="image",
+        input_shape=tuple(int(s) for s in x_train.shape[1:]),
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        train_size=int(x_train.shape[0]),
+        test_size=int(x_test.shape[0]),
+        factors=dict(factors or {}),
+    )
+    return Dataset(
+        spec=spec,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        factors_train={k: np.asarray(v, dtype=np.int64) for k, v in (factors_train or {}).items()},
+        factors_test={k: np.asarray(v, dtype=np.int64) for k, v in (factors_test or {}).items()},
+    )

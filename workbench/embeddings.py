@@ -1,0 +1,394 @@
+"""Embeddings: compute them, project them to 2-D (PCA, t-SNE, UMAP), and query neighbours and analogies."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+PROJECTIONS = ("pca", "tsne", "umap")
+ANALOGY_METHODS = ("3cosadd", "3cosmul")
+NEIGHBOUR_METRICS = ("cosine", "euclidean")
+
+# t-SNE's perplexity and UMAP's neighbourhood need a few points to mean anything.
+MIN_POINTS = 5
+# 3CosMul's denominator guard, as in Levy & Goldberg (2014).
+_COSMUL_EPS = 1e-3
+# Bound on one (queries x N) block of similarities in analogy_batch.
+_BLOCK_BYTES = 64 * 2**20
+
+Progress = Callable[[float], Any] | None
+Cancel = Callable[[], bool] | None
+
+
+class Cancelled(Exception):
+    """Raised when a cancel callback returns True during long work."""
+
+
+def configure_numba_cache() -> Path:
+    """Point numba's on-disk cache at <user cache>/ssl-workbench/numba unless NUMBA_CACHE_DIR is set.
+
+    UMAP's first call compiles for tens of seconds; a cache in a writable per-user place makes
+    every later process start in about a second (the default, beside the installed package,
+    is often read-only).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        path = Path(os.environ["NUMBA_CACHE_DIR"])
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "ssl-workbench" / "numba"
+        os.environ["NUMBA_CACHE_DIR"] = str(path)
+    # numba reads the variable once, at import; if something imported it already, tell it directly.
+    if "numba" in sys.modules:
+        from numba.core import config
+
+        config.CACHE_DIR = str(path)
+    return path
+
+
+# Must run before umap (and with it numba) is imported anywhere; umap is imported lazily below.
+configure_numba_cache()
+
+
+def _check_cancel(cancel: Cancel) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled()
+
+
+def _report(progress: Progress, fraction: float) -> None:
+    if progress is not None:
+        progress(float(min(max(fraction, 0.0), 1.0)))
+
+
+def _n_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def compute_embeddings(
+    embed_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor | np.ndarray,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> np.ndarray:
+    """Run embed_fn over x in batches under no_grad and return float32 (N, D) on the CPU.
+
+    x is uint8 (N, C, H, W), scaled to [0, 1] one batch at a time (so the whole set never
+    exists as float), or already float. embed_fn's mode (train/eval) is the caller's choice.
+    progress(fraction) is called after each batch; cancel() returning True raises Cancelled.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    x = torch.as_tensor(x)
+    n = len(x)
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            _check_cancel(cancel)
+            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+            zb = embed_fn(xb)
+            out.append(zb.reshape(len(zb), -1).float().cpu().numpy())
+            _report(progress, min(start + batch_size, n) / n)
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _check_points(emb: np.ndarray, method: str) -> np.ndarray:
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(PROJECTIONS)}")
+    emb = np.asarray(emb, dtype=np.float32)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (N, D), got shape {emb.shape}")
+    if len(emb) < MIN_POINTS:
+        raise ValueError(f"{method} needs at least {MIN_POINTS} points to project, got {len(emb)}")
+    return emb
+
+
+def _pca(emb: np.ndarray, seed: int):
+    from sklearn.decomposition import PCA
+
+    # PCA centres the data itself; a 1-D embedding gets a zero second axis below.
+    return PCA(n_components=min(2, emb.shape[1]), random_state=seed).fit(emb)
+
+
+def _pad2(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float32)
+    if y.shape[1] < 2:
+        y = np.hstack([y, np.zeros((len(y), 2 - y.shape[1]), dtype=np.float32)])
+    return np.ascontiguousarray(y)
+
+
+def _tsne(emb: np.ndarray, seed: int, progress: Progress, cancel: Cancel, **kwargs):
+    from openTSNE import TSNE
+
+    every = int(kwargs.pop("callbacks_every_iters", 10))
+    params = dict(
+        n_components=2,
+        # openTSNE needs perplexity well below N; 30 is the usual choice for larger sets.
+        perplexity=min(30.0, (len(emb) - 1) / 3.0),
+        metric="cosine",
+        n_jobs=_n_cores(),
+        random_state=seed,
+    )
+    params.update(kwargs)
+    total = params.get("early_exaggeration_iter", 250) + params.get("n_iter", 500)
+    state = {"iters": 0, "cancelled": False}
+
+    def callback(iteration, error, embedding):
+        # openTSNE restarts the iteration count for each phase, so count calls instead.
+        state["iters"] += every
+        _report(progress, state["iters"] / total)
+        if cancel is not None and cancel():
+            state["cancelled"] = True
+            return True  # tells openTSNE to stop
+        return False
+
+    tsne = TSNE(callbacks=callback, callbacks_every_iters=every, **params)
+    _check_cancel(cancel)
+    result = tsne.fit(emb)
+    # openTSNE swallows the stop request and returns the partial layout; we want an error.
+    if state["cancelled"]:
+        raise Cancelled()
+    _report(progress, 1.0)
+    return result
+
+
+def _umap(emb: np.ndarray, seed: int, **kwargs):
+    import umap
+
+    params = dict(
+        n_components=2,
+        n_neighbors=min(15, len(emb) - 1),
+        metric="cosine",
+        random_state=seed,
+        # a fixed random_state forces one thread anyway; saying so avoids umap's warning.
+        n_jobs=1,
+    )
+    params.update(kwargs)
+    return umap.UMAP(**params)
+
+
+def project(
+    emb: np.ndarray,
+    method: str,
+    seed: int = 0,
+    progress: Progress = None,
+    cancel: Cancel = None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Project (N, D) embeddings to float32 (N, 2) with "pca", "tsne" or "umap".
+
+    kwargs go to the underlying estimator (openTSNE.TSNE or umap.UMAP). t-SNE reports progress
+    and checks cancel every few iterations; PCA and UMAP only before and after.
+    """
+    return ReferenceMap(method, seed, **kwargs).fit(emb, progress=progress, cancel=cancel)
+
+
+class ReferenceMap:
+    """A 2-D layout that later embeddings are placed into, so a live map does not jump."""
+
+    def __init__(self, method: str, seed: int = 0, **kwargs: Any):
+        if method not in PROJECTIONS:
+            raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(PROJECTIONS)}")
+        self.method = method
+        self.seed = seed
+        self.kwargs = kwargs
+        self.layout: np.ndarray | None = None
+        self._model: Any = None
+
+    def fit(self, emb: np.ndarray, progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
+        """Fit the layout to (N, D) embeddings and return it as float32 (N, 2)."""
+        emb = _check_points(emb, self.method)
+        _check_cancel(cancel)
+        if self.method == "pca":
+            self._model = _pca(emb, self.seed)
+            layout = self._model.transform(emb)
+        elif self.method == "tsne":
+            model = _tsne(emb, self.seed, progress, cancel, **self.kwargs)
+            # TSNEEmbedding.transform re-centres the reference in place; centring it now
+            # keeps the returned layout and later placements in the same coordinates.
+            model -= (model.max(axis=0) + model.min(axis=0)) / 2
+            self._model = model
+            layout = np.asarray(model)
+        else:
+            self._model = _umap(emb, self.seed, **self.kwargs)
+            layout = self._model.fit_transform(emb)
+            _check_cancel(cancel)
+        _report(progress, 1.0)
+        self.layout = _pad2(layout)
+        return self.layout
+
+    def place(self, emb: np.ndarray) -> np.ndarray:
+        """Place new (M, D) embeddings into the fitted layout without moving it; float32 (M, 2)."""
+        if self._model is None:
+            raise RuntimeError("ReferenceMap.place called before fit")
+        emb = np.asarray(emb, dtype=np.float32)
+        if emb.ndim != 2:
+            raise ValueError(f"embeddings must be a 2-D array (M, D), got shape {emb.shape}")
+        if len(emb) == 0:
+            return np.zeros((0, 2), dtype=np.float32)
+        # PCA: the fitted projection; t-SNE: openTSNE optimises only the new points against the
+        # fixed reference; UMAP: the fitted model's transform.
+        return _pad2(self._model.transform(emb))
+
+
+def warm_up_umap() -> float:
+    """Run UMAP once on a tiny random array so numba compiles (and caches); return seconds taken."""
+    t0 = time.perf_counter()
+    x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = ReferenceMap("umap")
+        reference.fit(x)
+        reference.place(x[:4])  # transform has its own compiled functions
+    return time.perf_counter() - t0
+
+
+def _normalise(emb: np.ndarray) -> np.ndarray:
+    emb = np.asarray(emb, dtype=np.float32)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (N, D), got shape {emb.shape}")
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    # zero vectors stay zero (cosine 0 to everything) instead of becoming NaN
+    return emb / np.maximum(norms, 1e-12)
+
+
+def _check_index(i: Any, n: int, name: str) -> int:
+    if not (isinstance(i, (int, np.integer)) and -n <= int(i) < n):
+        raise ValueError(f"{name} must be an index in [0, {n}), got {i!r}")
+    return int(i) % n
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best k per row, highest first; rows of (Q, N) scores."""
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def nearest_neighbours(
+    emb: np.ndarray,
+    query: int | np.ndarray,
+    k: int = 10,
+    metric: str = "cosine",
+    exclude: Iterable[int] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k items of emb nearest to query, best first: (indices (k,), scores (k,)).
+
+    query is an index into emb (then excluded from its own results) or a vector (D,).
+    Scores are cosine similarities (higher is nearer) for metric="cosine" and euclidean
+    distances (lower is nearer) for metric="euclidean". k shrinks if fewer items remain.
+    """
+    if metric not in NEIGHBOUR_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(NEIGHBOUR_METRICS)}")
+    emb = np.asarray(emb, dtype=np.float32)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (N, D), got shape {emb.shape}")
+    n = len(emb)
+    excluded = {_check_index(i, n, "exclude") for i in exclude}
+    if isinstance(query, (int, np.integer)):
+        q_index = _check_index(query, n, "query")
+        excluded.add(q_index)
+        vector = emb[q_index]
+    else:
+        vector = np.asarray(query, dtype=np.float32)
+        if vector.shape != (emb.shape[1],):
+            raise ValueError(f"query vector must have shape ({emb.shape[1]},), got {vector.shape}")
+    if metric == "cosine":
+        scores = _normalise(emb) @ _normalise(vector[None])[0]
+    else:
+        # negated so that "higher is better" for the shared top-k; flipped back below
+        scores = -np.linalg.norm(emb - vector, axis=1)
+    if excluded:
+        scores[list(excluded)] = -np.inf
+    k = min(k, n - len(excluded))
+    if k < 1:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    idx, vals = _top_k(scores[None], k)
+    vals = vals[0] if metric == "cosine" else -vals[0]
+    return idx[0].astype(np.int64), vals.astype(np.float32)
+
+
+def analogy(
+    emb: np.ndarray,
+    a: int,
+    b: int,
+    c: int,
+    k: int = 5,
+    method: str = "3cosadd",
+    exclude: Iterable[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Answer "a − b + c" (start from a, remove b, add c): (indices (k,), scores (k,)) best first.
+
+    3CosAdd maximises cos(d,a) − cos(d,b) + cos(d,c); 3CosMul (Levy & Goldberg 2014) maximises
+    cos'(d,a)·cos'(d,c) / (cos'(d,b) + 1e-3) with cos' = (cos + 1) / 2. Vectors are L2-normalised;
+    a, b, c and anything in exclude are never answers.
+    """
+    idx, vals = analogy_batch(emb, np.array([[a, b, c]]), k=k, method=method, exclude=exclude)
+    return idx[0], vals[0]
+
+
+def analogy_batch(
+    emb: np.ndarray,
+    abc: np.ndarray,
+    k: int = 5,
+    method: str = "3cosadd",
+    exclude: Iterable[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """analogy() for many (a, b, c) rows at once: abc int (Q, 3) -> (indices (Q, k), scores (Q, k)).
+
+    Works through the queries in chunks so one block of similarities stays near 64 MB.
+    """
+    method = method.lower()
+    if method not in ANALOGY_METHODS:
+        raise ValueError(f"unknown analogy method {method!r}; choose one of {', '.join(ANALOGY_METHODS)}")
+    unit = _normalise(emb)
+    n = len(unit)
+    abc = np.asarray(abc)
+    if abc.ndim != 2 or abc.shape[1] != 3 or not np.issubdtype(abc.dtype, np.integer):
+        raise ValueError(f"abc must be an integer array of shape (Q, 3), got {abc.dtype} {abc.shape}")
+    if abc.size and (abc.min() < 0 or abc.max() >= n):
+        raise ValueError(f"analogy indices must be in [0, {n}), got values {abc.min()}..{abc.max()}")
+    excluded = sorted({_check_index(i, n, "exclude") for i in (exclude or ())})
+    k = min(k, n - 3 - len(excluded))
+    if k < 1:
+        raise ValueError(f"too few items ({n}) for an analogy once the inputs are excluded")
+    q = len(abc)
+    out_idx = np.zeros((q, k), dtype=np.int64)
+    out_val = np.zeros((q, k), dtype=np.float32)
+    # three (chunk, N) float32 blocks live at once
+    chunk = max(1, _BLOCK_BYTES // (3 * 4 * max(n, 1)))
+    rows = np.arange(chunk)[:, None]
+    for start in range(0, q, chunk):
+        part = abc[start : start + chunk]
+        m = len(part)
+        sim_a, sim_b, sim_c = (unit[part[:, j]] @ unit.T for j in range(3))
+        if method == "3cosadd":
+            scores = sim_a - sim_b + sim_c
+        else:
+            shift = lambda s: (s + 1.0) / 2.0  # noqa: E731 - cosines to [0, 1] so the product is monotone
+            scores = shift(sim_a) * shift(sim_c) / (shift(sim_b) + _COSMUL_EPS)
+        scores[rows[:m], part] = -np.inf
+        if excluded:
+            scores[:, excluded] = -np.inf
+        idx, vals = _top_k(scores, k)
+        out_idx[start : start + m] = idx
+        out_val[start : start + m] = vals
+    return out_idx, out_val

@@ -1,0 +1,366 @@
+"""THE training loop: one for every method, emitting events, checkpoints and evaluations."""
+from __future__ import annotations
+
+import math
+import queue
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import checkpoint as ckpt
+from .api import Batch, Method, Preview
+from .build import build, describe_device
+from .config import RunConfig, load_run_config, to_dict
+from .evaluate import collapse_metrics, knn_top1, linear_probe
+from .events import EventWriter, make_event
+from .optim import build_optimizer, build_scheduler
+from .runs import CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PREVIEWS
+
+STEP_EVENT_INTERVAL = 0.25  # seconds between step events: smooth curves, negligible cost
+PREVIEW_BATCH = 32
+
+
+class TrainingFailed(RuntimeError):
+    """Training cannot go on (diverged loss, bad data); the message is for the user."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The batch order of an epoch, reproducible from (seed, epoch) alone for exact resume."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def probe_indices(n_test: int, size: int) -> torch.Tensor:
+    """A fixed subset of the test split (same for every run on a dataset) for the live map."""
+    g = torch.Generator().manual_seed(12345)
+    return torch.randperm(n_test, generator=g)[: min(size, n_test)].sort().values
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+
+@torch.no_grad()
+def embed_all(method: Method, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """The method's representation of every row of x, on the CPU, in eval mode."""
+    was_training = method.training
+    method.eval()
+    out = [method.embed(as_float(x[i:i + batch_size].to(device))).float().cpu()
+           for i in range(0, len(x), batch_size)]
+    method.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+class Trainer:
+    """Runs one run directory to the end, a stop command, or a failure.
+
+    `commands` receives dicts like {"type": "pause"} from the worker's stdin reader (or a
+    signal handler); the trainer looks at it between steps, so it never blocks training.
+    """
+
+    def __init__(self, run_dir: Path, writer: EventWriter, commands: queue.Queue | None = None,
+                 resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None):
+        self.run_dir = Path(run_dir)
+        self.writer = writer
+        self.commands = commands if commands is not None else queue.Queue()
+        self.resume = resume
+        self.cfg: RunConfig = load_run_config(self.run_dir / CONFIG_FILE)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_knn = -1.0
+        self.last_knn: float | None = None
+        self._stop = False
+        self._last_preview = -math.inf
+
+    # --- events -------------------------------------------------------------------------
+    def emit(self, type: str, **fields) -> None:
+        self.writer.emit(make_event(type, self.step, self.epoch, **fields))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit("log", level=level, message=message)
+
+    # --- setup --------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        built = build(cfg)
+        self.method, self.data, self.device = built.method, built.dataset, built.device
+        d = self.data
+        if d.skipped_count:
+            shown = ", ".join(d.skipped[:5])
+            self.log(f"skipped {d.skipped_count} unreadable file(s): {shown}"
+                     f"{' …' if d.skipped_count > 5 else ''}", level="warning")
+        self.x_train = d.x_train.to(self.device)
+        self.n_train = len(d.x_train)
+        self.batch_size = min(cfg.batch_size, self.n_train)
+        # Full batches only: a last batch of 1 breaks batch norm and contrastive losses.
+        self.steps_per_epoch = max(1, self.n_train // self.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.optimizer = build_optimizer(self.method.parameters(), cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
+        self.amp_dtype = None
+        if cfg.amp and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.probe = probe_indices(len(d.x_test), cfg.probe_size)
+        g = torch.Generator().manual_seed(54321)
+        pick = torch.randperm(self.n_train, generator=g)[:PREVIEW_BATCH]
+        self.preview_batch = Batch(as_float(d.x_train[pick].to(self.device)),
+                                   d.y_train[pick].to(self.device), pick.to(self.device))
+        torch.manual_seed(cfg.seed)
+        if self.resume:
+            self._restore()
+
+    def _checkpoint_state(self) -> dict:
+        state = {
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "best_knn": self.best_knn,
+            "method": self.cfg.method, "dataset": self.cfg.dataset,
+            "config": to_dict(self.cfg),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _restore(self) -> None:
+        path = self.run_dir / CHECKPOINTS / "last.pt"
+        state = ckpt.load_checkpoint(path, map_location=self.device)
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_cpu"].cpu())
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.best_knn = float(state["best_knn"])
+
+    def save(self, name: str) -> Path:
+        path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
+        self.emit("checkpoint", path=f"{CHECKPOINTS}/{name}")
+        return path
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self) -> int:
+        """Train to the end; returns the process exit code (0 finished or stopped)."""
+        t0 = time.time()
+        self.setup()
+        n_params = sum(p.numel() for p in self.method.parameters() if p.requires_grad)
+        self.emit("started", method=self.cfg.method, title=self.method.title,
+                  dataset=self.cfg.dataset, device=describe_device(self.device),
+                  steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
+                  epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
+                  train_size=self.n_train, test_size=len(self.data.x_test),
+                  resumed=self.resume)
+        if self.step == 0:
+            self.make_previews(force=True)
+            self.snapshot()
+        while self.epoch < self.cfg.epochs and not self._stop:
+            self.train_epoch()
+            if self._stop:
+                break
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self.end_of_epoch()
+        if self._stop:
+            self.save("last.pt")
+            self.emit("finished", stopped=True, message=f"stopped at step {self.step}",
+                      seconds=round(time.time() - t0, 2))
+            return 0
+        result = self.final_evaluation()
+        self.emit("finished", stopped=False, seconds=round(time.time() - t0, 2),
+                  message="training finished", **result)
+        return 0
+
+    def train_epoch(self) -> None:
+        cfg, method = self.cfg, self.method
+        order = epoch_order(cfg.seed, self.epoch, self.n_train).to(self.device)
+        y_all = self.data.y_train.to(self.device)
+        method.train()
+        window_start, window_images, window_losses = time.perf_counter(), 0, []
+        epoch_start, epoch_losses = time.perf_counter(), []
+        while self.batch_in_epoch < self.steps_per_epoch:
+            self.handle_commands()
+            if self._stop:
+                return
+            b = self.batch_in_epoch
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            batch = Batch(as_float(self.x_train[idx]), y_all[idx], idx)
+            loss, logs = self.optimise(batch)
+            method.on_step_end(self.step, self.total_steps)
+            self.step += 1
+            self.batch_in_epoch += 1
+            window_images += len(idx)
+            window_losses.append(loss)
+            epoch_losses.append(loss)
+            now = time.perf_counter()
+            if now - window_start >= STEP_EVENT_INTERVAL or self.batch_in_epoch == self.steps_per_epoch:
+                self.emit_step(window_losses, logs, window_images / (now - window_start))
+                window_start, window_images, window_losses = now, 0, []
+            self.make_previews()
+        seconds = time.perf_counter() - epoch_start
+        self.emit("epoch", loss=float(np.mean(epoch_losses)) if epoch_losses else None,
+                  seconds=round(seconds, 3),
+                  img_s=round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1))
+
+    def optimise(self, batch: Batch) -> tuple[float, dict]:
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
+                    if self.amp_dtype is not None else nullcontext())
+        with autocast:
+            out = self.method.training_step(batch)
+        loss = out.loss.float()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingFailed(
+                f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
+                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/last.pt. Try a "
+                f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
+                exit_code=3)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return value, out.logs
+
+    def emit_step(self, losses: list[float], logs: dict, img_s: float) -> None:
+        extra = {k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
+                 for k, v in logs.items()}
+        fields = {"loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
+                  "img_s": round(img_s, 1), "logs": extra,
+                  "progress": round(self.step / max(1, self.total_steps), 5)}
+        if self.device.type == "cuda":
+            fields["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+        self.emit("step", **fields)
+
+    # --- commands -----------------------------------------------------------------------
+    def handle_commands(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(cmd)
+
+    def _apply(self, cmd: dict) -> None:
+        kind = cmd.get("type")
+        if kind == "stop":
+            self._stop = True
+        elif kind == "snapshot":
+            self.snapshot()
+        elif kind == "preview":
+            self.make_previews(force=True)
+        elif kind == "pause":
+            self.save("last.pt")
+            self.emit("paused")
+            while True:  # blocks only the worker, which has nothing else to do while paused
+                nxt = self.commands.get()
+                if nxt.get("type") == "resume":
+                    self.emit("resumed")
+                    return
+                if nxt.get("type") == "stop":
+                    self._stop = True
+                    return
+                if nxt.get("type") in ("snapshot", "preview"):
+                    self._apply(nxt)
+        elif kind == "resume":
+            pass  # not paused: nothing to do
+        else:
+            self.log(f"ignored unknown command {kind!r}", level="warning")
+
+    # --- pictures, maps, evaluation -----------------------------------------------------
+    def make_previews(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_preview < self.cfg.preview_interval:
+            return
+        self._last_preview = now
+        # Previews must not consume the training RNG, or resumed runs would diverge.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            was = self.method.training
+            self.method.eval()
+            with torch.no_grad():
+                previews = self.method.previews(self.preview_batch)
+            self.method.train(was)
+        for name, preview in previews.items():
+            self.save_preview(name, preview)
+
+    def save_preview(self, name: str, preview: Preview) -> None:
+        rel = f"{PREVIEWS}/{self.step:08d}-{name}.png"
+        Image.fromarray(preview.grid()).save(self.run_dir / rel)
+        tile = preview.tiles[0].shape[:2] if preview.tiles else (0, 0)
+        self.emit("preview", name=name, title=preview.title, path=rel, captions=preview.captions,
+                  columns=preview.columns, tile=list(tile), count=len(preview.tiles), pad=2)
+
+    def snapshot(self) -> None:
+        """Embed the fixed probe set and save it for the live map."""
+        if len(self.probe) == 0:
+            return
+        feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
+        rel = f"{EMBEDDINGS}/{self.step:08d}.npz"
+        np.savez(self.run_dir / rel, embeddings=feats.astype(np.float32),
+                 indices=self.probe.numpy(), labels=self.data.y_test[self.probe].numpy())
+        self.emit("embedding", path=rel, n=int(feats.shape[0]), dim=int(feats.shape[1]))
+
+    def end_of_epoch(self) -> None:
+        cfg = self.cfg
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+            self.evaluate_knn()
+        self.snapshot()
+        self.save("last.pt")
+        if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
+            self.save(f"step-{self.step}.pt")
+
+    def evaluate_knn(self) -> None:
+        d = self.data
+        train = embed_all(self.method, d.x_train, self.device)
+        test = embed_all(self.method, d.x_test, self.device)
+        self.features = (train, test)
+        knn = knn_top1(train, d.y_train, test, d.y_test, ks=(20, 200))
+        collapse = collapse_metrics(test)
+        fields = {"collapse_std_ratio": round(collapse["std_ratio"], 4),
+                  "effective_rank": round(collapse["effective_rank"], 2)}
+        if not math.isnan(knn[20]):
+            self.last_knn = knn[20]
+            improved = knn[20] > self.best_knn
+            self.best_knn = max(self.best_knn, knn[20])
+            fields.update(knn_top1=round(knn[20], 4), knn_top1_k200=round(knn[200], 4),
+                          knn_best=round(self.best_knn, 4))
+            if improved:
+                self.save("best.pt")
+        self.emit("eval", **fields)
+
+    def final_evaluation(self) -> dict:
+        result: dict = {}
+        if self.last_knn is not None:
+            result.update(knn_top1=round(self.last_knn, 4), knn_best=round(self.best_knn, 4))
+        if self.cfg.linear_probe and (self.data.y_train >= 0).any():
+            train, test = getattr(self, "features", (None, None))
+            if train is None:
+                train = embed_all(self.method, self.data.x_train, self.device)
+                test = embed_all(self.method, self.data.x_test, self.device)
+            acc = linear_probe(train.numpy(), self.data.y_train.numpy(), test.numpy(),
+                               self.data.y_test.numpy(), seed=self.cfg.seed)
+            if not math.isnan(acc):
+                result["linear_top1"] = round(acc, 4)
+                self.emit("eval", linear_top1=result["linear_top1"])
+        return result

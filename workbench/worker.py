@@ -1,0 +1,96 @@
+"""`python -m workbench.worker RUN_DIR`: run the trainer, stream events, obey stdin commands."""
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .config import ConfigError
+from .data import DataError
+from .events import EventWriter, decode, make_event
+from .registry import UnknownMethod
+from .runs import CHECKPOINTS, PID_FILE, is_run_dir
+from .trainer import Trainer, TrainingFailed
+
+USER_ERRORS = (ConfigError, DataError, UnknownMethod, CheckpointError)
+
+
+def read_commands(stream, commands: queue.Queue) -> None:
+    """Feed JSON-line commands from stdin into the queue; end of input means nothing more."""
+    for line in stream:
+        cmd = decode(line)
+        if cmd is not None:
+            commands.put(cmd)
+
+
+def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue.Queue | None = None,
+               listeners=()) -> int:
+    """Run one run directory to completion; every outcome is an event. Returns the exit code."""
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        print(f"error: {run_dir} is not a run directory (no config.json)", file=sys.stderr)
+        return 2
+    writer = EventWriter(run_dir, stream)
+    writer.listeners.extend(listeners)
+    commands = commands if commands is not None else queue.Queue()
+    pid_file = run_dir / PID_FILE
+    pid_file.write_text(str(os.getpid()))
+    trainer = None
+    try:
+        if resume and not (run_dir / CHECKPOINTS / "last.pt").exists():
+            raise CheckpointError(f"{run_dir} has no checkpoint to resume from yet; start it afresh")
+        trainer = Trainer(run_dir, writer, commands, resume=resume)
+        return trainer.run()
+    except USER_ERRORS as exc:
+        writer.emit(_failed(trainer, str(exc)))
+        return 2
+    except TrainingFailed as exc:
+        writer.emit(_failed(trainer, str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        writer.emit(_failed(trainer, "interrupted"))
+        return 130
+    except MemoryError:
+        writer.emit(_failed(trainer, "out of memory: try a smaller batch_size or backbone"))
+        return 1
+    except Exception as exc:  # a bug or an environment failure: say it, keep the details
+        detail = traceback.format_exc()
+        message = f"{type(exc).__name__}: {exc}"
+        if "out of memory" in str(exc).lower():
+            message = f"out of GPU memory ({exc}); try a smaller batch_size or backbone"
+        writer.emit(_failed(trainer, message, detail=detail))
+        return 1
+    finally:
+        writer.close()
+        pid_file.unlink(missing_ok=True)
+
+
+def _failed(trainer: Trainer | None, message: str, **extra) -> dict:
+    step = trainer.step if trainer else 0
+    epoch = trainer.epoch if trainer else 0
+    return make_event("failed", step, epoch, message=message, **extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m workbench.worker",
+        description="Train the run in RUN_DIR. Events go to stdout and RUN_DIR/events.jsonl as "
+                    "JSON lines; commands (pause, resume, stop, snapshot, preview) are read "
+                    "from stdin as JSON lines, e.g. {\"type\": \"stop\"}. SIGTERM means stop.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    args = parser.parse_args(argv)
+    commands: queue.Queue = queue.Queue()
+    signal.signal(signal.SIGTERM, lambda *_: commands.put({"type": "stop"}))
+    threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()
+    return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
