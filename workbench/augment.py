@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# ITU-R 601 luma weights, the ones torchvision's rgb_to_grayscale uses, so our views match
-# what users know from torchvision pipelines.
+# ITU-R 601 luma weights (PIL's "L" mode; torchvision rounds red to 0.2989), so grey views
+# look like the ones users know from PIL/torchvision pipelines.
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -32,7 +32,8 @@ class ViewConfig:
 
 # ---------------------------------------------------------------------------------------------
 # random parameters: one draw per sample, all at once, from the RNG of x's device (or
-# `generator`), so the trainer's saved RNG state reproduces the same views on resume.
+# `generator`, which must live on x's device), so the trainer's saved RNG state reproduces
+# the same views on resume.
 
 
 def _rand(shape: tuple[int, ...], x: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -51,7 +52,8 @@ def _coin(n: int, p: float, x: Tensor, generator) -> Tensor:
 def _check_images(x: Tensor) -> None:
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(
-            f"expected a float image batch shaped (B, C, H, W), got {tuple(x.shape)} {x.dtype}"
+            f"expected a float image batch shaped (B, C, H, W) in [0, 1], got "
+            f"{tuple(x.shape)} {x.dtype} (uint8 images: use to_float first)"
         )
 
 
@@ -74,6 +76,10 @@ def _crop_boxes(
     aspect clamped into `ratio`; we make all 10 draws for every sample at once and keep the
     first one that fits, so there is no per-sample loop. Boxes are continuous (sub-pixel).
     """
+    if not (0 < scale[0] <= scale[1] <= 1):
+        raise ValueError(f"crop scale must satisfy 0 < lo <= hi <= 1, got {scale}")
+    if not (0 < ratio[0] <= ratio[1]):
+        raise ValueError(f"crop ratio must satisfy 0 < lo <= hi, got {ratio}")
     B, _, H, W = x.shape
     tries = 10
     area = float(H * W)
@@ -84,7 +90,7 @@ def _crop_boxes(
     h = torch.sqrt(target / aspect)
     # a hair of tolerance so scale=(1,1) on a square image is not rejected by rounding
     fits = (w <= W * (1 + 1e-6)) & (h <= H * (1 + 1e-6)) & (w > 0) & (h > 0)
-    first = fits.to(torch.int8).argmax(dim=1, keepdim=True)  # first fitting try (0 if none)
+    first = fits.float().argmax(dim=1, keepdim=True)  # first fitting try (0 if none)
     w = w.gather(1, first).squeeze(1)
     h = h.gather(1, first).squeeze(1)
 
@@ -99,10 +105,9 @@ def _crop_boxes(
     ok = fits.any(dim=1)
     w = torch.where(ok, w, torch.full_like(w, fw)).clamp(max=W)
     h = torch.where(ok, h, torch.full_like(h, fh)).clamp(max=H)
-    # torchvision centres the fallback; a random offset is centred on average and keeps
-    # the code to one path (the fallback is rare with the default scale and ratio)
-    x0 = (W - w) * _rand((B,), x, generator)
-    y0 = (H - h) * _rand((B,), x, generator)
+    # a fitting box goes anywhere inside the image; the fallback is centred, as in torchvision
+    x0 = (W - w) * torch.where(ok, _rand((B,), x, generator), 0.5)
+    y0 = (H - h) * torch.where(ok, _rand((B,), x, generator), 0.5)
     return x0, y0, w, h
 
 
@@ -124,8 +129,10 @@ def _sample_boxes(x: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor, flip:
     theta[:, 1, 1] = sy
     theta[:, 1, 2] = ty
     grid = F.affine_grid(theta.to(x.dtype), [B, x.shape[1], H, W], align_corners=False)
-    # boxes lie inside the image, so "border" only guards against last-bit rounding
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # boxes lie inside the image, so "border" only guards against last-bit rounding; the
+    # clamp keeps [0, 1] exact when the bilinear weights round to a hair above 1
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.clamp_(0, 1)
 
 
 def random_resized_crop(
@@ -137,10 +144,6 @@ def random_resized_crop(
     """Crop a random box per sample (area fraction in `scale`, aspect in `ratio`) and resize
     it back to the input's H×W (bilinear)."""
     _check_images(x)
-    if not (0 < scale[0] <= scale[1] <= 1):
-        raise ValueError(f"crop scale must satisfy 0 < lo <= hi <= 1, got {scale}")
-    if not (0 < ratio[0] <= ratio[1]):
-        raise ValueError(f"crop ratio must satisfy 0 < lo <= hi, got {ratio}")
     return _sample_boxes(x, *_crop_boxes(x, scale, ratio, generator), flip=None)
 
 
@@ -158,12 +161,14 @@ def random_flip(x: Tensor, p: float = 0.5, generator: torch.Generator | None = N
 
 
 # NTSC RGB -> YIQ. Y is the luma above; I and Q are zero for grey, so rotating (I, Q)
-# turns hue while keeping brightness and leaving greys grey (NVIDIA DALI's hue op works
-# the same way). Kept in float64 so the inverse is exact to float32 precision.
-_YIQ = torch.tensor(
+# turns hue while keeping luma and leaving greys grey (NVIDIA DALI's hue op works the
+# same way). Inverted in float64, then stored as float32 so every device (MPS has no
+# float64) can use them.
+_YIQ64 = torch.tensor(
     [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64
 )
-_YIQ_INV = torch.linalg.inv(_YIQ)
+_YIQ = _YIQ64.float()
+_YIQ_INV = torch.linalg.inv(_YIQ64).float()
 
 
 def _hue_matrices(shift: Tensor) -> Tensor:
@@ -172,16 +177,11 @@ def _hue_matrices(shift: Tensor) -> Tensor:
     The rotation is clockwise in (I, Q) so a positive shift moves hue the same way as
     torchvision's adjust_hue (red -> yellow -> green).
     """
-    angle = 2 * math.pi * shift.double()
+    angle = 2 * math.pi * shift.float()
     cos, sin = torch.cos(angle), torch.sin(angle)
-    rot = torch.zeros(shift.shape[0], 3, 3, dtype=torch.float64, device=shift.device)
-    rot[:, 0, 0] = 1
-    rot[:, 1, 1] = cos
-    rot[:, 1, 2] = sin
-    rot[:, 2, 1] = -sin
-    rot[:, 2, 2] = cos
-    yiq, inv = _YIQ.to(shift.device), _YIQ_INV.to(shift.device)
-    return (inv @ rot @ yiq).float()
+    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+    rot = torch.stack([one, zero, zero, zero, cos, sin, zero, -sin, cos], dim=1).view(-1, 3, 3)
+    return _YIQ_INV.to(shift.device) @ rot @ _YIQ.to(shift.device)
 
 
 def color_jitter(
@@ -200,8 +200,8 @@ def color_jitter(
     fixed order. One-channel images get brightness and contrast only.
 
     Each of the four steps is affine in RGB, so we compose them into one C×C matrix plus
-    offset per sample and touch the pixels once (a batched matmul and a clamp). That is
-    5-20x faster on CPU than running the steps one by one; the price is that, unlike
+    offset per sample and touch the pixels once (a batched matmul and a clamp), about 20x
+    faster on CPU than running the steps one by one. The price: unlike
     torchvision, values are clamped to [0, 1] once at the end instead of after every step
     (identical whenever no step pushes a pixel out of range), and hue turns in YIQ rather
     than HSV.
@@ -256,7 +256,7 @@ def random_grayscale(x: Tensor, p: float = 0.2, generator: torch.Generator | Non
     if x.shape[1] != 3:
         raise ValueError(f"grayscale needs 1 or 3 channels, got {x.shape[1]}")
     gray = _coin(x.shape[0], p, x, generator).view(-1, 1, 1, 1)
-    return torch.where(gray, _gray(x).expand_as(x), x)
+    return torch.where(gray, _gray(x).clamp_(0, 1).expand_as(x), x)
 
 
 def gaussian_blur(
@@ -292,7 +292,7 @@ def gaussian_blur(
     planes = F.pad(planes, (radius, radius, radius, radius), mode="reflect")
     planes = F.conv2d(planes, kernel.view(B * C, 1, 1, K), groups=B * C)
     planes = F.conv2d(planes, kernel.view(B * C, 1, K, 1), groups=B * C)
-    return planes.view(B, C, H, W)
+    return planes.view(B, C, H, W).clamp_(0, 1)  # the kernel sums to 1 only up to rounding
 
 
 # ---------------------------------------------------------------------------------------------

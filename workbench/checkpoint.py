@@ -41,11 +41,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path} was refused: it holds Python objects, not just weights "
-            f"(loading it could run code). Only workbench checkpoints are accepted.") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from exc
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path} was refused: it holds Python objects, not just weights "
+                f"(loading it could run code). Only workbench checkpoints are accepted.") from exc
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a checkpoint)") from exc
+    except Exception as exc:  # torch.load on garbage raises many kinds (KeyError, IndexError, …)
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not a workbench checkpoint (no model weights in it)")
     return state

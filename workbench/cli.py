@@ -209,20 +209,26 @@ def cmd_eval(args) -> int:
 
 def cmd_export(args) -> int:
     from tqdm import tqdm
-    from .export import export_run
+    from .run_export import export_run
     from .runs import is_run_dir
     if not is_run_dir(args.run_dir):
         raise UserError(f"{args.run_dir} is not a run directory (no config.json)")
+    from .embeddings import PROJECTIONS
     projections = [p.strip() for p in args.projection.split(",") if p.strip()] if args.projection else []
+    bad = [p for p in projections if p not in PROJECTIONS]
+    if bad:
+        raise UserError(f"unknown projection {', '.join(bad)}; choose from {', '.join(PROJECTIONS)}")
     bar = tqdm(total=100, unit="%", desc="export", file=sys.stderr, disable=args.quiet)
 
     def progress(fraction: float, stage: str = "") -> None:
         bar.set_description(f"export: {stage}" if stage else "export")
         bar.update(round(fraction * 100) - bar.n)
 
-    path = export_run(args.run_dir, args.out, split=args.split, projections=projections,
-                      checkpoint=args.checkpoint, device=args.device, progress=progress)
-    bar.close()
+    try:
+        path = export_run(args.run_dir, args.out, split=args.split, projections=projections,
+                          checkpoint=args.checkpoint, device=args.device, progress=progress)
+    finally:
+        bar.close()
     print(f"wrote {path}")
     return 0
 

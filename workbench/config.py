@@ -64,7 +64,7 @@ def _allowed(meta: dict) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(map(str, meta["choices"]))
     lo, hi = meta.get("min"), meta.get("max")
-    low = f"> {lo:g}" if meta.get("exclusive_min") else f">= {lo:g}" if lo is not None else ""
+    low = "" if lo is None else f"> {lo:g}" if meta.get("exclusive_min") else f">= {lo:g}"
     high = f"<= {hi:g}" if hi is not None else ""
     return " and ".join(p for p in (low, high) if p) or "any value"
 
@@ -90,6 +90,8 @@ def validate(obj: Any) -> None:
         tp = field_type(type(obj), f)
         if tp in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ConfigError(f"{f.name}={value!r} is not a number; allowed: {_allowed(meta)}")
+        if tp is int and not isinstance(value, int):
+            raise ConfigError(f"{f.name}={value!r} is not a whole number; allowed: {_allowed(meta)}")
         if tp is float and value != value:  # NaN
             raise ConfigError(f"{f.name}=nan is not allowed; allowed: {_allowed(meta)}")
         if meta.get("choices") and value not in meta["choices"]:
@@ -139,6 +141,8 @@ def from_dict(cls: type, data: dict, where: str = "") -> Any:
             value = tuple(value)
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if tp is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -157,8 +161,12 @@ def apply_overrides(run: RunConfig, method_config_cls: type, pairs: list[str]) -
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
-        if key.startswith("method."):
+        method_only = key.startswith("method.")
+        if method_only:
             key = key[len("method."):]
+            if key not in method_fields:
+                raise ConfigError(f"method {run.method!r} has no setting {key!r}; its settings: "
+                                  f"{', '.join(method_fields) or 'none'}")
         if key in method_fields:
             method_values[key] = parse_value(method_config_cls, method_fields[key], text)
         elif key in run_fields and key not in ("method", "method_config"):

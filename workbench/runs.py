@@ -101,6 +101,8 @@ def worker_alive(path: Path) -> bool:
     """Whether the process named in RUN_DIR/worker.pid still exists."""
     try:
         pid = int((Path(path) / PID_FILE).read_text().strip())
+        if pid <= 0:
+            return False
         os.kill(pid, 0)
     except (OSError, ValueError):
         return False

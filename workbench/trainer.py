@@ -14,8 +14,10 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .api import Batch, Method, Preview
+from .augment import to_float
 from .build import build, describe_device
 from .config import RunConfig, load_run_config, to_dict
+from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .events import EventWriter, make_event
 from .optim import build_optimizer, build_scheduler
@@ -23,6 +25,7 @@ from .runs import CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PREVIEWS
 
 STEP_EVENT_INTERVAL = 0.25  # seconds between step events: smooth curves, negligible cost
 PREVIEW_BATCH = 32
+PREVIEW_BUDGET = 30  # wait at least this many times a preview's cost before the next
 
 
 class TrainingFailed(RuntimeError):
@@ -45,19 +48,15 @@ def probe_indices(n_test: int, size: int) -> torch.Tensor:
     return torch.randperm(n_test, generator=g)[: min(size, n_test)].sort().values
 
 
-def as_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-
-
 @torch.no_grad()
 def embed_all(method: Method, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """The method's representation of every row of x, on the CPU, in eval mode."""
     was_training = method.training
     method.eval()
-    out = [method.embed(as_float(x[i:i + batch_size].to(device))).float().cpu()
-           for i in range(0, len(x), batch_size)]
-    method.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    try:
+        return torch.from_numpy(compute_embeddings(method.embed, x, batch_size, device))
+    finally:
+        method.train(was_training)
 
 
 class Trainer:
@@ -80,7 +79,7 @@ class Trainer:
         self.best_knn = -1.0
         self.last_knn: float | None = None
         self._stop = False
-        self._last_preview = -math.inf
+        self._next_preview = -math.inf
 
     # --- events -------------------------------------------------------------------------
     def emit(self, type: str, **fields) -> None:
@@ -116,7 +115,7 @@ class Trainer:
         self.probe = probe_indices(len(d.x_test), cfg.probe_size)
         g = torch.Generator().manual_seed(54321)
         pick = torch.randperm(self.n_train, generator=g)[:PREVIEW_BATCH]
-        self.preview_batch = Batch(as_float(d.x_train[pick].to(self.device)),
+        self.preview_batch = Batch(to_float(d.x_train[pick].to(self.device)),
                                    d.y_train[pick].to(self.device), pick.to(self.device))
         torch.manual_seed(cfg.seed)
         if self.resume:
@@ -202,7 +201,7 @@ class Trainer:
                 return
             b = self.batch_in_epoch
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            batch = Batch(as_float(self.x_train[idx]), y_all[idx], idx)
+            batch = Batch(to_float(self.x_train[idx]), y_all[idx], idx)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1
@@ -291,9 +290,8 @@ class Trainer:
     # --- pictures, maps, evaluation -----------------------------------------------------
     def make_previews(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_preview < self.cfg.preview_interval:
+        if not force and now < self._next_preview:
             return
-        self._last_preview = now
         # Previews must not consume the training RNG, or resumed runs would diverge.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             was = self.method.training
@@ -303,6 +301,9 @@ class Trainer:
             self.method.train(was)
         for name, preview in previews.items():
             self.save_preview(name, preview)
+        # At most one set per preview_interval, and never more than ~3% of training time.
+        cost = time.monotonic() - now
+        self._next_preview = time.monotonic() + max(self.cfg.preview_interval, PREVIEW_BUDGET * cost)
 
     def save_preview(self, name: str, preview: Preview) -> None:
         rel = f"{PREVIEWS}/{self.step:08d}-{name}.png"

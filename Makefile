@@ -1,0 +1,27 @@
+# SSL Workbench: `make run` opens the app, `make test` runs the whole suite (both set up .venv first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench screenshots clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/ssl-workbench train --method simclr --dataset mnist5k --epochs 3
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/augment.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

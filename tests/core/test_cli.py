@@ -1,0 +1,129 @@
+"""The ssl-workbench command line: user errors in one line, and train → eval → export → resume."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from workbench.cli import main
+from workbench.export import read_export
+
+TINY = ["--dataset", "digits", "--epochs", "1", "--batch-size", "64", "--device", "cpu",
+        "--set", "probe_size=100", "--set", "linear_probe=false", "--quiet"]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_unknown_method_lists_the_methods(capsys):
+    assert main(["train", "--method", "nope"]) == 2
+    err = one_line_error(capsys)
+    assert "nope" in err and "simclr" in err and "rotation" in err
+
+
+def test_out_of_range_setting_names_the_field_and_range(capsys, tmp_path):
+    assert main(["train", "--method", "simclr", "--set", "temperature=-1",
+                 "--runs-root", str(tmp_path)]) == 2
+    err = one_line_error(capsys)
+    assert "temperature" in err and "> 0" in err
+    assert not any(tmp_path.iterdir()), "no run directory for a rejected config"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--set", "warp_speed=9"], ["warp_speed", "temperature"]),
+    (["train", "--set", "novalue"], ["key=value"]),
+    (["train", "--epochs", "0"], ["epochs", ">= 1"]),
+    (["train", "--dataset", "folder"], ["root"]),
+    (["train", "--dataset", "imagenet"], ["imagenet", "mnist5k"]),
+    (["frobnicate"], ["frobnicate"]),
+    (["eval", "/nonexistent/run"], ["not a run directory"]),
+])
+def test_user_errors_exit_2_with_one_clear_line(capsys, args, words):
+    assert main(args) == 2
+    err = one_line_error(capsys)
+    for word in words:
+        assert word in err
+
+
+def test_empty_image_folder_is_a_clear_error(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--dataset", "folder", "--data-root", str(empty),
+                 "--runs-root", str(tmp_path / "runs")]) == 2
+    assert "No readable images" in one_line_error(capsys)
+
+
+def test_methods_and_datasets_list(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "simclr" in out and "joint-embedding" in out and "arXiv:2002.05709" in out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist5k" in out and "shapes" in out and "cifar10" in out
+
+
+def test_validate_runs_one_step(capsys):
+    assert main(["validate", "rotation"]) == 0
+    assert "ok   rotation" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", "--method", "rotation", "--run-dir", str(run_dir), *TINY]) == 0
+    return run_dir
+
+
+def test_train_eval_reports_model_and_floors(trained_run, capsys):
+    assert (trained_run / "checkpoints" / "last.pt").is_file()
+    assert main(["eval", str(trained_run), "--no-linear"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("model", "floor_raw_pixels", "floor_random_init"):
+        assert 0.0 < result[key]["knn_top1"] <= 1.0, key
+    assert result["method"] == "rotation" and result["dataset"] == "digits"
+    assert isinstance(result["beats_random_init"], bool)
+
+
+def test_export_writes_the_documented_schema(trained_run, tmp_path, capsys):
+    out = tmp_path / "emb.h5"
+    assert main(["export", str(trained_run), "--out", str(out), "--projection", "pca,tsne",
+                 "--quiet"]) == 0
+    exp = read_export(out)
+    assert exp.embeddings.dtype == np.float32 and exp.embeddings.shape[0] == 359
+    assert set(exp.projections) == {"pca", "tsne"}
+    assert exp.attrs["method"] == "rotation" and exp.attrs["split"] == "test"
+    assert len(exp.attrs["checkpoint_sha256"]) == 64
+    with h5py.File(out) as f:  # what a user's own script sees
+        assert f.attrs["format_version"] == 1
+        assert f["labels"].dtype == np.int64 and f["projections/tsne"].shape == (359, 2)
+
+
+def test_export_rejects_unknown_projection(trained_run, tmp_path, capsys):
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "x.h5"),
+                 "--projection", "mds"]) == 2
+    assert "mds" in one_line_error(capsys)
+
+
+def test_resume_a_finished_run_for_more_epochs(trained_run, tmp_path, capsys):
+    import shutil
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_run, run_dir)
+    assert main(["resume", str(run_dir), "--epochs", "2", "--quiet"]) == 0
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    epochs = [e["epoch"] for e in events if e["type"] == "epoch"]
+    assert epochs == [0, 1]
+    assert events[-1]["type"] == "finished"
+
+
+def test_console_script_help():
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--set KEY=VALUE" in proc.stdout
