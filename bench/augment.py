@@ -49,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     from PIL import Image
 
@@ -69,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("PIL torchvision.v2, per image", n_views / s))
     pil_rate = rows[0][1]
 
-    s = time_it(lambda: two_views(x, cfg), args.iters, args.warmup)
-    rows.append((f"two_views batched, cpu ({torch.get_num_threads()} threads)", n_views / s))
+    # One thread is the like-for-like figure (the PIL pipeline runs on one core); all
+    # threads is what a training run gets, unless other processes are busy on the cores.
+    threads = torch.get_num_threads()
+    for n in sorted({1, threads}):
+        torch.set_num_threads(n)
+        s = time_it(lambda: two_views(x, cfg), args.iters, args.warmup)
+        rows.append((f"two_views batched, cpu, {n} thread{'s' * (n > 1)}", n_views / s))
+    torch.set_num_threads(threads)
     if torch.cuda.is_available():
         xc = x.cuda()
         s = time_it(lambda: two_views(xc, cfg), args.iters * 5, args.warmup, torch.cuda.synchronize)
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, rate in rows:
         print(f"{name:<52} {rate / 2:>10,.0f} {rate:>10,.0f} {rate / pil_rate:>6.1f}x")
     ratio = rows[1][1] / pil_rate
-    print(f"ratio ours(cpu) / PIL = {ratio:.1f}x (target >= 3x): {'PASS' if ratio >= 3 else 'BELOW TARGET'}")
+    verdict = "PASS" if ratio >= 3 else "BELOW TARGET"
+    print(f"ratio ours (cpu, 1 thread) / PIL = {ratio:.1f}x (target >= 3x): {verdict}")
     return 0
 
 

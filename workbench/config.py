@@ -14,9 +14,11 @@ class ConfigError(ValueError):
 
 
 def setting(default: Any, help: str, min: float | None = None, max: float | None = None,
-            choices: tuple | None = None, exclusive_min: bool = False, **kw: Any) -> Any:
+            choices: tuple | None = None, exclusive_min: bool = False, label: str | None = None,
+            **kw: Any) -> Any:
     """A dataclass field with the metadata that drives validation, the GUI form and --help."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices, "exclusive_min": exclusive_min}
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "exclusive_min": exclusive_min,
+            "label": label}
     if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
         return field(default_factory=lambda: type(default)(default), metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -38,7 +40,7 @@ class RunConfig:
     optimizer: str = setting("adam", "Optimiser (LARS suits very large batches).",
                              choices=("adam", "adamw", "sgd", "lars"))
     lr: float = setting(1e-3, "Peak learning rate after warm-up.", min=0.0, max=10.0,
-                        exclusive_min=True)
+                        exclusive_min=True, label="Learning rate")
     weight_decay: float = setting(1e-6, "L2 weight decay.", min=0.0, max=1.0)
     momentum: float = setting(0.9, "Momentum for SGD and LARS.", min=0.0, max=0.999)
     warmup_epochs: float = setting(0.5, "Linear warm-up length before the cosine decay.",
@@ -47,7 +49,7 @@ class RunConfig:
     seed: int = setting(0, "Random seed (weights, batches, augmentations).", min=0, max=2**31 - 1)
     device: str = setting("auto", "Where to train: auto picks cuda > mps > cpu.",
                           choices=("auto", "cpu", "cuda", "mps"))
-    amp: bool = setting(True, "Mixed precision on CUDA (ignored on CPU).")
+    amp: bool = setting(True, "Mixed precision on CUDA (ignored on CPU).", label="Mixed precision")
     checkpoint_every: int = setting(0, "Also keep checkpoints/step-<n>.pt every N epochs (0 = off).",
                                     min=0, max=10000)
     eval_every: int = setting(1, "Run the kNN evaluation every N epochs.", min=1, max=10000)
@@ -80,27 +82,34 @@ def field_type(cls: type, f: dataclasses.Field) -> type:
     return origin or tp
 
 
+def field_error(cls: type, f: dataclasses.Field, value: Any) -> str | None:
+    """Why `value` is not allowed for field f of cls (one line naming the field), or None."""
+    meta = f.metadata
+    if value is None:
+        return None
+    tp = field_type(cls, f)
+    if tp in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"{f.name}={value!r} is not a number; allowed: {_allowed(meta)}"
+    if tp is int and not isinstance(value, int):
+        return f"{f.name}={value!r} is not a whole number; allowed: {_allowed(meta)}"
+    if tp is float and (value != value or value in (float("inf"), float("-inf"))):
+        return f"{f.name}={value} is not allowed; allowed: {_allowed(meta)}"
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"{f.name}={value!r} is not allowed; use {_allowed(meta)}"
+    lo, hi = meta.get("min"), meta.get("max")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        too_low = lo is not None and (value <= lo if meta.get("exclusive_min") else value < lo)
+        if too_low or (hi is not None and value > hi):
+            return f"{f.name}={value:g} is out of range; allowed: {_allowed(meta)}"
+    return None
+
+
 def validate(obj: Any) -> None:
     """Raise ConfigError naming the first field whose value breaks its metadata."""
     for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        meta = f.metadata
-        if value is None:
-            continue
-        tp = field_type(type(obj), f)
-        if tp in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ConfigError(f"{f.name}={value!r} is not a number; allowed: {_allowed(meta)}")
-        if tp is int and not isinstance(value, int):
-            raise ConfigError(f"{f.name}={value!r} is not a whole number; allowed: {_allowed(meta)}")
-        if tp is float and value != value:  # NaN
-            raise ConfigError(f"{f.name}=nan is not allowed; allowed: {_allowed(meta)}")
-        if meta.get("choices") and value not in meta["choices"]:
-            raise ConfigError(f"{f.name}={value!r} is not allowed; use {_allowed(meta)}")
-        lo, hi = meta.get("min"), meta.get("max")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            too_low = lo is not None and (value <= lo if meta.get("exclusive_min") else value < lo)
-            if too_low or (hi is not None and value > hi):
-                raise ConfigError(f"{f.name}={value:g} is out of range; allowed: {_allowed(meta)}")
+        message = field_error(type(obj), f, getattr(obj, f.name))
+        if message:
+            raise ConfigError(message)
 
 
 def parse_value(cls: type, f: dataclasses.Field, text: str) -> Any:
@@ -211,7 +220,7 @@ def describe_fields(cls: type) -> list[dict]:
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         out.append({"name": f.name, "type": field_type(cls, f).__name__, "default": default,
-                    **{k: f.metadata.get(k) for k in ("help", "min", "max", "choices", "exclusive_min")}})
+                    **{k: f.metadata.get(k) for k in ("help", "min", "max", "choices", "exclusive_min", "label")}})
     return out
 
 

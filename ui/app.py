@@ -1,0 +1,31 @@
+"""Start the desktop app: QApplication, theme, main window."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    QCoreApplication.setOrganizationName("SSL Workbench")
+    QCoreApplication.setApplicationName("SSL Workbench")
+    return app
+
+
+def main(runs_root: Path | None = None) -> int:
+    import pyqtgraph as pg
+
+    app = make_app()
+    pg.setConfigOptions(antialias=True)
+    from .main_window import MainWindow
+
+    window = MainWindow(runs_root)
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,878 @@
+"""Live training curves of one run (loss, method terms, kNN, throughput, lr, collapse, GPU memory)."""
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401  (makes pg.exporters.ImageExporter available)
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QFontDatabase, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
+
+from workbench.events import read_events
+from workbench.runs import worker_alive
+
+from . import theme
+
+EMA_BETA = 0.9       # bold loss curve: ≈10-event window (a few seconds); bias-corrected so it starts at the loss
+REDRAW_MS = 66       # ≈15 Hz: curves are redrawn from a timer, never once per event
+LOG_LINES = 2000
+RATE_WINDOW = 20     # step events used for the ETA (≈5 s of training at 4 events/s)
+HEALTHY_STD_RATIO = 1.0
+# Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
+OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
+TERMS_EMPTY = "no extra terms for this method"
+LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
+
+
+def _num(value) -> float | None:
+    """A finite float from an event field, or None (missing, "nan" strings, non-numbers)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _floats(values: list) -> np.ndarray:
+    """Event values as float64; missing or non-numeric ones (None, "nan", text) become NaN."""
+    try:
+        return np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        return np.array([np.nan if _num(v) is None else float(v) for v in values], dtype=float)
+
+
+def _column(events: list[dict], key: str) -> np.ndarray:
+    return _floats([e.get(key) for e in events])
+
+
+class Series:
+    """x/y numpy buffers that grow by doubling (pyqtgraph's scrollingPlots), so appends are O(1)."""
+
+    __slots__ = ("x", "y", "n", "version")
+
+    def __init__(self, capacity: int = 256):
+        self.x = np.empty(capacity)
+        self.y = np.empty(capacity)
+        self.n = 0
+        self.version = 0  # bumped on every change so the redraw only touches changed curves
+
+    def _grow(self, need: int) -> None:
+        cap = max(2 * len(self.x), need)
+        for name in ("x", "y"):
+            new = np.empty(cap)
+            new[:self.n] = getattr(self, name)[:self.n]
+            setattr(self, name, new)
+
+    def append(self, x: float, y: float) -> None:
+        n = self.n
+        if n == len(self.x):
+            self._grow(n + 1)
+        self.x[n] = x
+        self.y[n] = y
+        self.n = n + 1
+        self.version += 1
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        need = self.n + len(xs)
+        if need == self.n:
+            return
+        if need > len(self.x):
+            self._grow(need)
+        self.x[self.n:need] = xs
+        self.y[self.n:need] = ys
+        self.n = need
+        self.version += 1
+
+    def truncate_after(self, step: float) -> None:
+        keep = self.x[:self.n] <= step
+        k = int(keep.sum())
+        if k == self.n:
+            return
+        self.x[:k] = self.x[:self.n][keep]
+        self.y[:k] = self.y[:self.n][keep]
+        self.n = k
+        self.version += 1
+
+    def reset(self) -> None:
+        self.n = 0
+        self.version += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+    def last(self) -> float | None:
+        return float(self.y[self.n - 1]) if self.n else None
+
+
+class RunCurves:
+    """What the dashboard shows of one run, built from its events; plain data, no Qt."""
+
+    def __init__(self):
+        self.loss, self.ema, self.lr, self.img_s, self.gpu_mem = (Series() for _ in range(5))
+        self.knn, self.knn_best, self.std_ratio, self.eff_rank = (Series() for _ in range(4))
+        self.terms: dict[str, Series] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        for s in self.all_series():
+            s.reset()
+        self.terms.clear()
+        self.linear: tuple[float, float] | None = None  # (step, top-1 fraction)
+        self._ema_raw, self._ema_decay = 0.0, 1.0      # running EMA and beta**k for bias correction
+        self.info: dict = {}                            # the started event's fields
+        self.step = self.epoch = 0
+        self.progress: float | None = None
+        self.img_s_now: float | None = None
+        self.state = ""
+        self.rate: deque = deque(maxlen=RATE_WINDOW)    # (t, step) of recent step events
+        self.version = 0                                # header changes
+
+    def all_series(self) -> list[Series]:
+        return [self.loss, self.ema, self.lr, self.img_s, self.gpu_mem, self.knn, self.knn_best,
+                self.std_ratio, self.eff_rank, *self.terms.values()]
+
+    # --- step events: the hot path (≈4/s live, 100k+ on replay) --------------------------------
+    def add_step(self, ev: dict) -> None:
+        s = ev.get("step", 0)
+        loss = _num(ev.get("loss"))
+        if loss is not None:
+            self.loss.append(s, loss)
+            b = EMA_BETA
+            self._ema_raw = b * self._ema_raw + (1.0 - b) * loss
+            self._ema_decay *= b
+            self.ema.append(s, self._ema_raw / (1.0 - self._ema_decay))
+        for key, series in (("lr", self.lr), ("img_s", self.img_s), ("gpu_mem_mb", self.gpu_mem)):
+            v = ev.get(key)
+            if v is not None and (v := _num(v)) is not None:
+                series.append(s, v)
+        logs = ev.get("logs")
+        if logs:
+            for key, value in logs.items():
+                v = _num(value)
+                if v is not None and key != "loss":  # the loss already has its own plot
+                    series = self.terms.get(key)
+                    if series is None:
+                        series = self.terms[key] = Series()
+                    series.append(s, v)
+        self._step_header(ev)
+        self.rate.append((ev.get("t"), s))
+
+    def add_steps(self, events: list[dict]) -> None:
+        """Many step events at once (replay): numpy columns instead of per-event appends."""
+        if not events:
+            return
+        steps = _column(events, "step")
+        loss = _column(events, "loss")
+        ok = np.isfinite(loss) & np.isfinite(steps)
+        xs, ys = steps[ok], loss[ok]
+        self.loss.extend(xs, ys)
+        ema = np.empty(len(ys))
+        raw, decay, b = self._ema_raw, self._ema_decay, EMA_BETA
+        for i, v in enumerate(ys.tolist()):
+            raw = b * raw + (1.0 - b) * v
+            decay *= b
+            ema[i] = raw / (1.0 - decay)
+        self._ema_raw, self._ema_decay = raw, decay
+        self.ema.extend(xs, ema)
+        for key, series in (("lr", self.lr), ("img_s", self.img_s), ("gpu_mem_mb", self.gpu_mem)):
+            col = _column(events, key)
+            ok = np.isfinite(col) & np.isfinite(steps)
+            series.extend(steps[ok], col[ok])
+        terms: dict[str, tuple[list, list]] = {}  # one pass over the logs, whatever keys they carry
+        for e in events:
+            logs = e.get("logs")
+            if logs:
+                s = e.get("step", 0)
+                for key, value in logs.items():
+                    col = terms.get(key)
+                    if col is None:
+                        col = terms[key] = ([], [])
+                    col[0].append(s)
+                    col[1].append(value)
+        terms.pop("loss", None)  # the loss already has its own plot
+        for key, (xs, vs) in terms.items():
+            x, y = _floats(xs), _floats(vs)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if key not in self.terms:
+                self.terms[key] = Series(max(256, int(ok.sum())))
+            self.terms[key].extend(x[ok], y[ok])
+        self._step_header(events[-1])
+        self.rate.extend((e.get("t"), e.get("step", 0)) for e in events[-RATE_WINDOW:])
+
+    def _step_header(self, ev: dict) -> None:
+        self.step = ev.get("step", self.step)
+        self.epoch = ev.get("epoch", self.epoch)
+        self.progress = _num(ev.get("progress"))
+        self.img_s_now = _num(ev.get("img_s"))
+        if self.state in ("", "paused"):
+            self.state = "running"
+        self.version += 1
+
+    # --- everything else ---------------------------------------------------------------------
+    def add_other(self, ev: dict) -> None:
+        kind = ev.get("type")
+        s = ev.get("step", self.step)
+        if kind == "started":
+            self.info = ev
+            if ev.get("resumed"):
+                self.truncate_after(s)
+            self.state = "running"
+            self.rate.clear()
+        elif kind == "eval":
+            for key, series, scale in (("knn_top1", self.knn, 100.0), ("knn_best", self.knn_best, 100.0),
+                                       ("collapse_std_ratio", self.std_ratio, 1.0),
+                                       ("effective_rank", self.eff_rank, 1.0)):
+                v = _num(ev.get(key))
+                if v is not None:
+                    series.append(s, v * scale)
+            v = _num(ev.get("linear_top1"))
+            if v is not None:
+                self.linear = (s, v)
+        elif kind == "paused":
+            self.state = "paused"
+        elif kind == "resumed":
+            self.state = "running"
+            self.rate.clear()  # the pause would otherwise make the ETA far too long
+        elif kind == "finished":
+            self.state = "stopped" if ev.get("stopped") else "finished"
+            v = _num(ev.get("linear_top1"))
+            if v is not None and self.linear is None:
+                self.linear = (s, v)
+        elif kind == "failed":
+            self.state = "failed"
+        else:
+            return
+        if kind != "eval":
+            self.step = s
+            self.epoch = ev.get("epoch", self.epoch)
+        self.version += 1
+
+    def truncate_after(self, step: float) -> None:
+        """A resumed run restarts at its checkpoint: forget points past it so curves don't zigzag."""
+        for series in self.all_series():
+            series.truncate_after(step)
+        if self.linear is not None and self.linear[0] > step:
+            self.linear = None
+        last = self.ema.last()
+        k = self.ema.n
+        self._ema_decay = EMA_BETA ** k
+        self._ema_raw = (last or 0.0) * (1.0 - self._ema_decay)
+
+    def eta_seconds(self) -> float | None:
+        total = self.info.get("total_steps")
+        if self.state != "running" or not total or len(self.rate) < 2:
+            return None
+        (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
+        if t0 is None or t1 is None or t1 <= t0 or s1 <= s0:
+            return None
+        return max(0.0, (total - s1) / ((s1 - s0) / (t1 - t0)))
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _pct(v) -> str:
+    v = _num(v)
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def summarize_event(ev: dict) -> tuple[str, str] | None:
+    """(level, one line) for the log pane, or None for events that are only plotted."""
+    kind, s = ev.get("type"), ev.get("step", 0)
+    if kind == "log":
+        return ev.get("level", "info"), str(ev.get("message", ""))
+    if kind == "started":
+        what = "resumed" if ev.get("resumed") else "started"
+        params = ev.get("parameters")
+        extra = f", {params:,} parameters" if isinstance(params, int) else ""
+        start = f" from step {s}" if ev.get("resumed") else ""
+        return "info", (f"{what} {ev.get('title') or ev.get('method', '')} on {ev.get('dataset', '')}"
+                        f"{start} · {ev.get('device', '')} · {ev.get('total_steps', '?')} steps{extra}")
+    if kind == "finished":
+        seconds = _num(ev.get("seconds"))
+        took = f" in {_format_duration(seconds)}" if seconds is not None else ""
+        parts = [f"{'stopped' if ev.get('stopped') else 'finished'}{took} at step {s}"]
+        if "knn_top1" in ev:
+            parts.append(f"kNN {_pct(ev['knn_top1'])} (best {_pct(ev.get('knn_best'))})")
+        if "linear_top1" in ev:
+            parts.append(f"linear probe {_pct(ev['linear_top1'])}")
+        if ev.get("message"):
+            parts.append(str(ev["message"]))
+        return "info", " · ".join(parts)
+    if kind == "failed":
+        detail = str(ev.get("detail") or "").strip()
+        last = f" ({detail.splitlines()[-1]})" if detail else ""
+        return "error", f"failed at step {s}: {ev.get('message', '')}{last}"
+    if kind == "checkpoint":
+        return "info", f"checkpoint {ev.get('path', '')} at step {s}"
+    if kind == "paused":
+        return "info", f"paused at step {s}"
+    if kind == "resumed":
+        return "info", f"resumed at step {s}"
+    if kind == "eval":
+        if "linear_top1" in ev and "knn_top1" not in ev:
+            return "info", f"linear probe top-1 {_pct(ev['linear_top1'])}"
+        return "info", (f"eval at step {s}: kNN {_pct(ev.get('knn_top1'))} (best {_pct(ev.get('knn_best'))}),"
+                        f" std ratio {ev.get('collapse_std_ratio', '–')},"
+                        f" eff. rank {ev.get('effective_rank', '–')}")
+    return None
+
+
+class Dashboard(QWidget):
+    """Header strip, a grid of live plots and a log pane for one run, plus overlays of other runs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.data = RunCurves()
+        self.run_name = ""
+        self._log: deque = deque(maxlen=LOG_LINES)  # (t, level, text), kept to re-colour on theme change
+        self._overlays: list[dict] = []
+        self._drawn: dict[int, int] = {}           # id(series) -> version last drawn
+        self._term_curves: dict[str, pg.PlotDataItem] = {}
+        self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
+        self._dirty = False
+        self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._build_header()
+        self._build_plots()
+        self.log_view = QPlainTextEdit(readOnly=True)
+        self.log_view.setMaximumBlockCount(LOG_LINES)
+        self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.log_view.setPlaceholderText("Run messages (start, checkpoints, warnings, finish) appear here.")
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.plots)
+        split.addWidget(self.log_view)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 1)
+        split.setSizes([640, 120])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.header)
+        layout.addWidget(split, 1)
+        self.apply_theme()
+        self._update_header()
+
+    # --- construction ------------------------------------------------------------------------
+    def _build_header(self) -> None:
+        """Two rows: what the run is (and its state), then where it is (progress, speed, ETA)."""
+        self.header = QWidget()
+        self.name_label = QLabel()
+        font = self.name_label.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.name_label.setFont(font)
+        self.name_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.info_label = QLabel()
+        # Long device names may be cut rather than widen the window; the tooltip keeps the full text.
+        self.info_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.position_label = QLabel()
+        self.progress_bar = QProgressBar(maximum=1000, textVisible=False)
+        self.progress_bar.setMaximumWidth(320)
+        self.progress_bar.setMinimumWidth(120)
+        self.progress_bar.setFixedHeight(12)
+        self.speed_label = QLabel()
+        self.eta_label = QLabel()
+        self.state_label = QLabel()
+        self.state_label.setAlignment(Qt.AlignCenter)
+        self.state_label.setMinimumWidth(80)
+        self.save_button = QPushButton("Save plots…")
+        self.save_button.setToolTip("Save all plots as one PNG or SVG image")
+        self.save_button.clicked.connect(self._save_dialog)
+        top = QHBoxLayout()
+        top.setSpacing(14)
+        top.addWidget(self.name_label)
+        top.addWidget(self.info_label, 1)
+        top.addWidget(self.state_label)
+        top.addWidget(self.save_button)
+        bottom = QHBoxLayout()
+        bottom.setSpacing(14)
+        for w in (self.position_label, self.progress_bar, self.speed_label, self.eta_label):
+            bottom.addWidget(w)
+        bottom.addStretch(1)
+        rows = QVBoxLayout(self.header)
+        rows.setContentsMargins(4, 2, 4, 2)
+        rows.setSpacing(4)
+        rows.addLayout(top)
+        rows.addLayout(bottom)
+
+    def _new_plot(self, row: int, col: int, title: str, ylabel: str, layout=None) -> pg.PlotItem:
+        p = (layout or self.plots).addPlot(row=row, col=col, title=title)
+        p.setLabel("bottom", "step")
+        p.setLabel("left", ylabel)
+        p.showGrid(x=True, y=True, alpha=0.15)
+        p.setClipToView(True)
+        p.setDownsampling(auto=True, mode="peak")
+        p.setMenuEnabled(False)
+        if ylabel != "lr":
+            p.getAxis("left").enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
+        return p
+
+    def _build_plots(self) -> None:
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setMinimumHeight(360)
+        c0 = pg.mkColor(theme.series_color(0))
+        self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
+        self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
+        faint = pg.mkColor(c0)
+        faint.setAlpha(90)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(faint, width=1), name="step loss")
+        self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA")
+
+        self.terms_plot = self._new_plot(0, 1, "Method terms", "value")
+        self.terms_legend = self.terms_plot.addLegend(offset=(-8, 8), **LEGEND)
+        self.terms_text = pg.TextItem(TERMS_EMPTY, anchor=(0.5, 0.5))
+        self.terms_plot.addItem(self.terms_text, ignoreBounds=True)
+        self.terms_text.hide()
+
+        self.knn_plot = self._new_plot(1, 0, "kNN top-1 (%)", "top-1 (%)")
+        self.knn_legend = self.knn_plot.addLegend(offset=(-8, -8), **LEGEND)
+        self.knn_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
+                                            symbolBrush=c0, symbolPen=None, name="last")
+        self.best_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=1.5, style=Qt.DashLine), name="best")
+        lin = theme.series_color(3)
+        self.linear_marker = pg.ScatterPlotItem(symbol="star", size=16, brush=lin, pen=None)
+        self.knn_plot.addItem(self.linear_marker)  # listed in the legend once a probe result arrives
+        self.linear_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(lin, width=1, style=Qt.DotLine),
+                                           label="", labelOpts={"position": 0.1, "color": lin,
+                                                                "anchors": [(0, 1), (0, 1)]})
+        self.knn_plot.addItem(self.linear_line, ignoreBounds=True)
+        self.linear_line.hide()
+
+        # No legend here: the two axis labels carry their curve's colour, so nothing covers the data.
+        self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio (● left) · effective rank (▲ right)",
+                                            "std ratio")
+        c1 = pg.mkColor(theme.series_color(1))
+        self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
+                                                 symbolBrush=c0, symbolPen=None)
+        self.healthy_line = pg.InfiniteLine(pos=HEALTHY_STD_RATIO, angle=0, movable=False, label="healthy",
+                                            labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+        self.collapse_plot.addItem(self.healthy_line, ignoreBounds=True)
+        self.collapse_plot.enableAutoRange(axis="y", enable=False)
+        self.collapse_plot.setYRange(0, 1.15, padding=0)
+        # Effective rank lives on a second y axis (right) in its own ViewBox sharing the x axis.
+        self.rank_view = pg.ViewBox()
+        self.collapse_plot.showAxis("right")
+        self.collapse_plot.setLabel("right", "effective rank")
+        self.collapse_plot.scene().addItem(self.rank_view)
+        self.collapse_plot.getAxis("right").linkToView(self.rank_view)
+        self.rank_view.setXLink(self.collapse_plot)
+        self.rank_curve = pg.PlotDataItem(pen=pg.mkPen(c1, width=2, style=Qt.DashLine), symbol="t1",
+                                          symbolSize=7, symbolBrush=c1, symbolPen=None)
+        self.rank_view.addItem(self.rank_curve)
+        self.collapse_plot.vb.sigResized.connect(self._sync_rank_view)
+
+        # Row 2 is its own sub-grid so a third plot (GPU memory) can join it on CUDA runs.
+        self._row2 = self.plots.addLayout(row=2, col=0, colspan=2)
+        self._row2.setContentsMargins(0, 0, 0, 0)
+        self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
+        self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self.gpu_plot = self._new_plot(0, 2, "GPU memory", "MB", self._row2)
+        self._row2.removeItem(self.gpu_plot)  # shown only once a step reports gpu_mem_mb
+        self.gpu_curve = self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self._gpu_shown = False
+
+        # One step axis for all: the loss plot auto-ranges x and the others copy its range (and any zoom
+        # is copied to all). Not setXLink: it lines views up by pixel, so plots of other widths would show
+        # other step ranges. Followers never auto-range x, or a few eval points would narrow everyone's range.
+        self._followers = (self.terms_plot, self.knn_plot, self.collapse_plot, self.speed_plot, self.lr_plot,
+                           self.gpu_plot)
+        self._syncing_x = False
+        for p in (self.loss_plot, *self._followers):
+            p.vb.sigXRangeChanged.connect(self._sync_x)
+        for p in self._followers:
+            p.enableAutoRange(axis="x", enable=False)
+        self.rank_view.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+        self._bindings = [(self.data.loss, self.loss_curve), (self.data.ema, self.ema_curve),
+                          (self.data.knn, self.knn_curve), (self.data.knn_best, self.best_curve),
+                          (self.data.std_ratio, self.std_curve), (self.data.eff_rank, self.rank_curve),
+                          (self.data.img_s, self.speed_curve), (self.data.lr, self.lr_curve),
+                          (self.data.gpu_mem, self.gpu_curve)]
+
+    def _sync_x(self, view, x_range) -> None:
+        if self._syncing_x:
+            return
+        self._syncing_x = True
+        try:
+            for p in (self.loss_plot, *self._followers):
+                if p.vb is not view:
+                    p.vb.setXRange(*x_range, padding=0)
+        finally:
+            self._syncing_x = False
+
+    def _sync_rank_view(self) -> None:
+        self.rank_view.setGeometry(self.collapse_plot.vb.sceneBoundingRect())
+        self.rank_view.linkedViewChanged(self.collapse_plot.vb, self.rank_view.XAxis)
+
+    def _show_gpu(self, show: bool) -> None:
+        """GPU memory gets a plot only on CUDA runs, between throughput and learning rate."""
+        if show == self._gpu_shown:
+            return
+        self._gpu_shown = show
+        row = self._row2
+        row.removeItem(self.lr_plot)
+        if show:
+            row.addItem(self.gpu_plot, row=0, col=1)
+            row.addItem(self.lr_plot, row=0, col=2)
+        else:
+            row.removeItem(self.gpu_plot)
+            row.addItem(self.lr_plot, row=0, col=1)
+        self._style_plot_items([self.gpu_plot, self.lr_plot])
+
+    # --- public API --------------------------------------------------------------------------
+    def clear(self, run_dir: Path | str | None = None) -> None:
+        """Forget the run (and keep overlays); `run_dir` names the run that events will follow."""
+        self.data.reset()
+        self.run_name = Path(run_dir).name if run_dir else ""
+        for key, curve in self._term_curves.items():
+            self.terms_legend.removeItem(curve)
+            self.terms_plot.removeItem(curve)
+        self._term_curves.clear()
+        self._drawn.clear()
+        self._log.clear()
+        self.log_view.clear()
+        self._show_gpu(False)
+        self.loss_plot.enableAutoRange()
+        for p in self._followers:
+            if p is not self.collapse_plot:  # its y range is set in redraw, to keep "healthy" in view
+                p.enableAutoRange(axis="y")
+        self.rank_view.enableAutoRange(axis=pg.ViewBox.YAxis)
+        self._schedule()
+
+    def add_event(self, ev: dict) -> None:
+        """Take one event of any type; plots catch up on the next redraw tick."""
+        if ev.get("type") == "step":
+            self.data.add_step(ev)
+        else:
+            self.data.add_other(ev)
+            line = summarize_event(ev)
+            if line is not None:
+                self._append_log(ev.get("t"), *line)
+        if not self._dirty:
+            self._schedule()
+
+    def load_run(self, run_dir: Path | str) -> None:
+        """Replay a run's events.jsonl in one go: numpy columns, one redraw."""
+        run_dir = Path(run_dir)
+        self.clear(run_dir)
+        chunk: list[dict] = []
+        lines = []
+        for ev in read_events(run_dir):
+            kind = ev["type"]
+            if kind == "step":
+                chunk.append(ev)
+                continue
+            if kind == "started" and ev.get("resumed"):
+                self.data.add_steps(chunk)  # truncation must see the steps that came before
+                chunk = []
+            self.data.add_other(ev)
+            line = summarize_event(ev)
+            if line is not None:
+                lines.append((ev.get("t"), *line))
+        self.data.add_steps(chunk)
+        # A step after the last lifecycle event means the run went on; lifecycle wins otherwise.
+        if self.data.state in ("running", "paused") and not worker_alive(run_dir):
+            self.data.state = "interrupted"
+        self._log.extend(lines)
+        self._render_log()
+        self.redraw()
+
+    def add_overlay(self, run_dir: Path | str, label: str | None = None) -> str:
+        """Overlay another run's loss EMA and kNN curves, named `label` (default: its folder name)."""
+        run_dir = Path(run_dir)
+        label = label or run_dir.name
+        other = RunCurves()
+        chunk: list[dict] = []
+        for ev in read_events(run_dir):
+            if ev["type"] == "step":
+                chunk.append(ev)
+            elif ev["type"] in ("started", "eval"):
+                if ev["type"] == "started" and ev.get("resumed"):
+                    other.add_steps(chunk)
+                    chunk = []
+                other.add_other(ev)
+        other.add_steps(chunk)
+        color = pg.mkColor(theme.series_color(OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]))
+        loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label)
+        knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
+                                 symbolBrush=color, symbolPen=None, name=label)
+        # The loss legend names every run; listing them again here would cover the kNN points.
+        self.knn_legend.removeItem(knn)
+        self._overlays.append({"label": label, "path": run_dir, "loss": loss, "knn": knn,
+                               "loss_xy": other.ema.data(), "knn_xy": other.knn.data()})
+        self._schedule()
+        return label
+
+    def clear_overlays(self) -> None:
+        for ov in self._overlays:
+            self.loss_legend.removeItem(ov["loss"])
+            self.loss_plot.removeItem(ov["loss"])
+            self.knn_plot.removeItem(ov["knn"])
+        self._overlays.clear()
+        self._schedule()
+
+    def save_plots(self, path: Path | str) -> Path:
+        """Write every plot as one image: SVG when the name ends in .svg, PNG otherwise; returns the path."""
+        path = Path(path)
+        if path.suffix.lower() == ".svg":
+            self._save_svg(path)
+            return path
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        pg.exporters.ImageExporter(self.plots.scene()).export(str(path))
+        if not path.is_file():
+            raise OSError(f"could not write {path}")
+        return path
+
+    def _save_svg(self, path: Path) -> None:
+        # pyqtgraph 0.14's SVGExporter fails on the closed paths ("… Z") that current Qt writes
+        # (pyqtgraph issue #3495), so the scene is rendered into Qt's own SVG generator instead.
+        source = self.plots.viewRect()  # what is on screen (the scene itself extends far beyond)
+        target = QRectF(0, 0, source.width(), source.height())
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(target.size().toSize())
+        # Axes replay QPictures recorded at the screen's DPI: any other resolution scales them out of
+        # line with the curves.
+        generator.setResolution(self.plots.logicalDpiX())
+        generator.setViewBox(target)
+        generator.setTitle(self.run_name or "training curves")
+        painter = QPainter(generator)
+        try:
+            self.plots.scene().render(painter, target, source)
+        finally:
+            painter.end()
+        if not path.is_file():
+            raise OSError(f"could not write {path}")
+
+    def apply_theme(self) -> None:
+        c = theme.colors()
+        theme.style_plot(self.plots)
+        self._style_plot_items([self.speed_plot, self.lr_plot, self.gpu_plot])
+        self.collapse_plot.setLabel("left", "std ratio ●", color=theme.series_color(0))
+        self.collapse_plot.setLabel("right", "effective rank ▲", color=theme.series_color(1))
+        bg = pg.mkColor(c["plot_bg"])
+        bg.setAlpha(210)
+        for legend in (self.loss_legend, self.terms_legend, self.knn_legend):
+            legend.setLabelTextColor(c["plot_fg"])
+            for _, label in legend.items:
+                label.setText(label.text)  # LabelItem.setAttr alone does not re-render existing labels
+            legend.setBrush(bg)
+            legend.setPen(pg.mkPen(c["grid"]))
+        self.terms_text.setColor(c["muted"])
+        self.healthy_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
+        self.healthy_line.label.setColor(c["muted"])
+        self.state_label.setStyleSheet(self._state_style())
+        for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
+            label.setStyleSheet(f"color: {c['muted']};")
+        self._render_log()
+
+    # --- drawing -----------------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._schedule()  # legends are placed by pixel size, known only once shown
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            # Painting ~7 plots of 100k points costs tens of ms; slow the redraws as runs get long
+            # (≈2 Hz at 100k points, when a new point moves a curve by less than a pixel anyway).
+            self._timer.setInterval(min(1000, max(REDRAW_MS, self.data.loss.n // 200)))
+            self._timer.start()
+
+    def redraw(self) -> None:
+        """Push changed buffers into their curves and refresh the header (the timer calls this)."""
+        self._dirty = False
+        d = self.data
+        for key in d.terms.keys() - self._term_curves.keys():
+            i = len(self._term_curves)
+            color = theme.series_color(i)
+            self._term_curves[key] = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key)
+        bindings = self._bindings + [(d.terms[k], c) for k, c in self._term_curves.items()]
+        for series, curve in bindings:
+            if self._drawn.get(id(series)) != series.version:
+                self._drawn[id(series)] = series.version
+                curve.setData(*series.data())
+        self._show_gpu(d.gpu_mem.n > 0)
+        no_terms = d.loss.n > 0 and not d.terms
+        if no_terms and not self.terms_text.isVisible():
+            (x0, x1), (y0, y1) = self.terms_plot.vb.viewRange()
+            self.terms_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self.terms_text.setVisible(no_terms)
+        if d.linear is not None:
+            step, v = d.linear
+            self.linear_marker.setData([step], [100 * v])
+            self.linear_line.show()  # first: a hidden line's label ignores new text
+            self.linear_line.label.setFormat(f"linear probe {100 * v:.1f}%")
+            self.linear_line.setPos(100 * v)
+            if self.knn_legend.getLabel(self.linear_marker) is None:
+                self.knn_legend.addItem(self.linear_marker, "linear probe")
+        else:
+            self.linear_marker.setData([], [])
+            self.linear_line.hide()
+            self.knn_legend.removeItem(self.linear_marker)
+        self._place_legend(self.loss_legend, self.loss_plot,
+                           [d.loss.data(), d.ema.data(), *(ov["loss_xy"] for ov in self._overlays)])
+        self._place_legend(self.terms_legend, self.terms_plot, [t.data() for t in d.terms.values()])
+        knn = [d.knn.data(), d.knn_best.data(), *(ov["knn_xy"] for ov in self._overlays)]
+        if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
+            span = np.linspace(*self._step_span(), 24)
+            knn.append((span, np.full(len(span), 100 * d.linear[1])))
+        self._place_legend(self.knn_legend, self.knn_plot, knn)
+        if d.std_ratio.n:
+            top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
+            self.collapse_plot.setYRange(0, max(HEALTHY_STD_RATIO * 1.15, top * 1.1), padding=0)
+        self._update_header()
+
+    def _place_legend(self, legend, plot: pg.PlotItem, arrays: list) -> None:
+        """Move a legend to the corner of its plot that covers the fewest drawn points."""
+        view, box = plot.vb.boundingRect(), legend.boundingRect()
+        arrays = [(x, y) for x, y in arrays if len(x)]
+        if not arrays or view.width() < 1 or view.height() < 1:
+            return
+        fw, fh = min(box.width() / view.width(), 1.0), min(box.height() / view.height(), 1.0)
+        stride = lambda a: a[::max(1, len(a) // 2000)]  # a sketch of the curve is enough to count
+        x = np.concatenate([stride(a[0]) for a in arrays])
+        y = np.concatenate([stride(a[1]) for a in arrays])
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        if not len(x):
+            return
+        sx, sy = self._step_span(), (float(y.min()), float(y.max()))
+        x0, x1 = min(sx[0], float(x.min())), max(sx[1], float(x.max()))
+        pad = 0.05  # roughly the padding auto-range adds around the data
+        fx = ((x - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
+        fy = ((y - sy[0]) / ((sy[1] - sy[0]) or 1.0) + pad) / (1 + 2 * pad)  # 0 = bottom
+        current = self._legend_corner.get(id(legend))
+        scores = []
+        for order, (right, bottom) in enumerate(((1, 0), (1, 1), (0, 0), (0, 1))):
+            inside = (fx >= 1 - fw) if right else (fx <= fw)
+            inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
+            scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
+        corner = min(scores)[3]
+        if corner != current:
+            self._legend_corner[id(legend)] = corner
+            legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))
+
+    def _step_span(self) -> tuple[float, float]:
+        """The step range every plot shows: this run's steps and the overlays'."""
+        spans = [(s.x[0], s.x[s.n - 1]) for s in [self.data.loss] if s.n]
+        spans += [(ov["loss_xy"][0][0], ov["loss_xy"][0][-1]) for ov in self._overlays if len(ov["loss_xy"][0])]
+        if not spans:
+            return 0.0, 1.0
+        return float(min(a for a, _ in spans)), float(max(b for _, b in spans))
+
+    def _update_header(self) -> None:
+        d, info = self.data, self.data.info
+        name = self.run_name or (f"{info.get('method', '')} · {info.get('dataset', '')}" if info else "No run")
+        self.name_label.setText(name)
+        bits = [info.get("title") or info.get("method"), info.get("dataset"), info.get("device")]
+        self.info_label.setText("  ·  ".join(str(b) for b in bits if b))
+        self.info_label.setToolTip(self.info_label.text())
+        epochs, total = info.get("epochs"), info.get("total_steps")
+        if info:
+            epoch = min(d.epoch + 1, epochs) if epochs else d.epoch + 1
+            if d.state in ("finished",) and epochs:
+                epoch = epochs
+            self.position_label.setText(f"epoch {epoch} / {epochs or '?'} · step {d.step} / {total or '?'}")
+        else:
+            self.position_label.setText("")
+        progress = d.progress if d.progress is not None else (d.step / total if total else 0.0)
+        if d.state == "finished":
+            progress = 1.0
+        self.progress_bar.setValue(int(round(1000 * min(max(progress, 0.0), 1.0))))
+        self.speed_label.setText(f"{d.img_s_now:,.0f} img/s" if d.img_s_now is not None else "")
+        eta = d.eta_seconds()
+        self.eta_label.setText(f"ETA {_format_duration(eta)}" if eta is not None else "")
+        self.state_label.setText(d.state)
+        self.state_label.setStyleSheet(self._state_style())
+
+    def _state_style(self) -> str:
+        c = theme.colors()
+        bg, fg = {"failed": (c["error"], c["error_text"]), "interrupted": (c["warning"], c["warning_text"]),
+                  "paused": (c["warning"], c["warning_text"]),
+                  "running": (c["highlight"], "#FFFFFF")}.get(self.data.state, (c["button"], c["text"]))
+        return f"background: {bg}; color: {fg}; border-radius: 4px; padding: 1px 8px;"
+
+    def _style_plot_items(self, items: list) -> None:
+        """Plots in the nested row 2, which theme.style_plot does not reach, styled the same way."""
+        c = theme.colors()
+        for item in items:
+            for name in ("left", "bottom", "right", "top"):
+                axis = item.getAxis(name)
+                axis.setPen(pg.mkPen(c["plot_fg"]))
+                axis.setTextPen(pg.mkPen(c["plot_fg"]))
+            item.titleLabel.setAttr("color", c["plot_fg"])
+            item.titleLabel.setText(item.titleLabel.text)
+
+    # --- log pane ----------------------------------------------------------------------------
+    def _line_html(self, t, level: str, text: str) -> str:
+        c = theme.colors()
+        stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+        body = html.escape(text)
+        if level == "warning":
+            body = f'<span style="color:{c["warning_text"]}; background:{c["warning"]};">warning: {body}</span>'
+        elif level == "error":
+            body = f'<span style="color:{c["error_text"]}; background:{c["error"]};">{body}</span>'
+        return f'<span style="color:{c["muted"]};">{stamp}</span>&nbsp;&nbsp;{body}'
+
+    def _append_log(self, t, level: str, text: str) -> None:
+        self._log.append((t, level, text))
+        self.log_view.appendHtml(self._line_html(t, level, text))
+
+    def _render_log(self) -> None:
+        self.log_view.clear()
+        if self._log:
+            self.log_view.appendHtml("<br>".join(self._line_html(*entry) for entry in self._log))
+        self.log_view.verticalScrollBar().setValue(self.log_view.verticalScrollBar().maximum())
+
+    def _save_dialog(self) -> None:
+        default = f"{self.run_name or 'curves'}.png"
+        path, chosen = QFileDialog.getSaveFileName(self, "Save plots", default,
+                                                   "PNG image (*.png);;SVG drawing (*.svg)")
+        if not path:
+            return
+        if not Path(path).suffix:
+            path += ".svg" if "svg" in chosen.lower() else ".png"
+        try:
+            saved = self.save_plots(path)
+        except OSError as exc:
+            self._append_log(time.time(), "error", f"could not save plots to {path}: {exc}")
+            return
+        self._append_log(time.time(), "info", f"plots saved to {saved}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    app = QApplication(sys.argv)
+    theme.apply_theme(app, "dark" if "--dark" in sys.argv else "light")
+    dash = Dashboard()
+    dash.apply_theme()
+    runs = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if runs:
+        dash.load_run(runs[0])
+        for other in runs[1:]:
+            dash.add_overlay(other)
+    dash.resize(1300, 850)
+    dash.show()
+    sys.exit(app.exec())

@@ -1,0 +1,149 @@
+"""The HDF5 export dialog: choose checkpoint, split and projections; export off the GUI thread."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QVBoxLayout, QWidget)
+
+from workbench.run_export import SPLITS, export_run
+
+from .tasks import run_task
+
+PROJECTION_LABELS = {"pca": "PCA (instant)", "tsne": "t-SNE (openTSNE, ~seconds per 1k points)",
+                     "umap": "UMAP (first use compiles, ~30 s)"}
+
+
+class ExportDialog(QDialog):
+    """Exports one run's embeddings to HDF5 (format_version 1, see docs/HDF5.md)."""
+
+    def __init__(self, run_dir: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.run_dir = Path(run_dir)
+        self.task = None
+        self.written: Path | None = None
+        self.setWindowTitle("Export embeddings to HDF5")
+        self.setMinimumWidth(520)
+        self.checkpoint = QComboBox()
+        for name, label in (("best", "best (highest kNN)"), ("last", "last")):
+            if (self.run_dir / "checkpoints" / f"{name}.pt").is_file():
+                self.checkpoint.addItem(label, name)
+        self.split = QComboBox()
+        for split in SPLITS:
+            self.split.addItem({"test": "test split", "train": "train split", "all": "train + test"}[split], split)
+        self.projection_boxes = {}
+        proj_row = QVBoxLayout()
+        for name, label in PROJECTION_LABELS.items():
+            box = QCheckBox(label)
+            box.setChecked(name == "pca")
+            self.projection_boxes[name] = box
+            proj_row.addWidget(box)
+        self.path = QLineEdit(str(self.run_dir / "embeddings.h5"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path, 1)
+        path_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Run", QLabel(self.run_dir.name))
+        form.addRow("Checkpoint", self.checkpoint)
+        form.addRow("Items", self.split)
+        form.addRow("Projections", proj_row)
+        form.addRow("Save to", path_row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.RichText)
+        self.message.setOpenExternalLinks(False)
+        self.message.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.Cancel)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self._cancel)
+        v = QVBoxLayout(self)
+        v.addLayout(form)
+        v.addWidget(self.progress)
+        v.addWidget(self.message)
+        v.addWidget(self.buttons)
+        if self.checkpoint.count() == 0:
+            self.export_button.setEnabled(False)
+            self.message.setText("This run has no checkpoint yet: train it for an epoch first.")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), "HDF5 (*.h5 *.hdf5)")
+        if path:
+            self.path.setText(path)
+
+    def projections(self) -> list[str]:
+        return [name for name, box in self.projection_boxes.items() if box.isChecked()]
+
+    def start(self) -> None:
+        out = Path(self.path.text().strip()).expanduser()
+        if not out.name:
+            self.message.setText("Choose a file to save to.")
+            return
+        args = dict(run_dir=self.run_dir, out=out, split=self.split.currentData(),
+                    projections=self.projections(), checkpoint=self.checkpoint.currentData())
+        self.export_button.setEnabled(False)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.message.setText("Exporting…")
+        self.task = run_task(lambda progress, cancel: export_run(**args, progress=progress, cancel=cancel), self)
+        self.task.progress.connect(self._on_progress)
+        self.task.done.connect(self._on_done)
+        self.task.failed.connect(self._on_failed)
+        self.task.cancelled.connect(self._on_cancelled)
+
+    def _on_progress(self, fraction: float, stage: str) -> None:
+        self.progress.setValue(int(fraction * 100))
+        if stage:
+            self.message.setText(f"Exporting: {stage}…")
+
+    def _on_done(self, path) -> None:
+        self.task = None
+        self.written = Path(path)
+        self.progress.setValue(100)
+        folder = QUrl.fromLocalFile(str(self.written.parent)).toString()
+        self.message.setText(f"Wrote <b>{self.written}</b> · <a href='{folder}'>show folder</a>")
+        self.export_button.setEnabled(True)
+        self.cancel_button.setText("Close")
+
+    def _on_failed(self, message: str) -> None:
+        self.task = None
+        self.progress.hide()
+        self.message.setText(f"<span style='color:#D13438'>Export failed: {message}</span>")
+        self.export_button.setEnabled(True)
+
+    def _on_cancelled(self) -> None:
+        self.task = None
+        self.progress.hide()
+        self.message.setText("Export cancelled; nothing was written.")
+        self.export_button.setEnabled(True)
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        else:
+            self.reject()
+
+    def reject(self) -> None:
+        if self.task is not None:  # closing the window cancels a running export
+            self.task.cancel()
+        super().reject()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    dialog = ExportDialog(Path(sys.argv[1]))
+    dialog.show()
+    sys.exit(app.exec())

@@ -1,0 +1,371 @@
+"""The main window: run panel, live dashboard, inspector, explorer, analogies and the runs browser."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from workbench.config import ConfigError, load_run_config
+from workbench.runs import create_run_dir, default_runs_root, is_run_dir, worker_alive
+
+from . import theme
+from .analogy_panel import AnalogyPanel
+from .dashboard import Dashboard
+from .explorer import Explorer
+from .export_dialog import ExportDialog
+from .inspector import Inspector
+from .run_follower import RunFollower
+from .run_panel import RunPanel
+from .runs_browser import RunsBrowser
+from .worker_client import WorkerClient
+
+TABS = ("Dashboard", "Inspector", "Explorer", "Analogies", "Runs")
+
+
+class Banner(QFrame):
+    """A non-modal message strip above the tabs, e.g. when the worker died."""
+
+    resume_clicked = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.setObjectName("banner")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.resume = QPushButton("Resume from last checkpoint")
+        self.resume.clicked.connect(self.resume_clicked)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.hide)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.resume)
+        row.addWidget(dismiss)
+        self.hide()
+
+    def show_message(self, message: str, kind: str = "error", resumable: bool = False) -> None:
+        c = theme.colors()
+        bg, fg = (c["error"], c["error_text"]) if kind == "error" else (c["warning"], c["warning_text"])
+        self.setStyleSheet(f"#banner {{ background: {bg}; border-radius: 4px; }} "
+                           f"#banner QLabel {{ color: {fg}; }}")
+        self.text.setText(message)
+        self.resume.setVisible(resumable)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, runs_root: Path | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.setWindowTitle("SSL Workbench")
+        self.setAcceptDrops(True)
+        root = runs_root or self.settings.value("runs_root") or default_runs_root()
+        self.runs_root = Path(root)
+        self.run_dir: Path | None = None  # the run shown in the tabs
+        self._close_when_idle = False
+
+        self.client = WorkerClient(self)
+        self.follower = RunFollower(self)
+        self.panel = RunPanel()
+        self.dashboard = Dashboard()
+        self.inspector = Inspector()
+        self.explorer = Explorer()
+        self.analogies = AnalogyPanel()
+        self.browser = RunsBrowser()
+        self.browser.set_root(self.runs_root)
+        self.banner = Banner()
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, name in zip((self.dashboard, self.inspector, self.explorer, self.analogies,
+                                 self.browser), TABS):
+            self.tabs.addTab(widget, name)
+        central = QWidget()
+        v = QVBoxLayout(central)
+        v.setContentsMargins(6, 6, 6, 0)
+        v.addWidget(self.banner)
+        v.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        dock = QDockWidget("New run", self)
+        dock.setObjectName("runDock")
+        dock.setWidget(self.panel)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+
+        self.state_label = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.statusBar().addWidget(self.state_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self._wire()
+        self._menus()
+        self._restore_settings()
+
+    # --- wiring -----------------------------------------------------------------------------
+    def _wire(self) -> None:
+        p, c = self.panel, self.client
+        p.start_requested.connect(self.start_run)
+        p.pause_requested.connect(c.pause)
+        p.resume_requested.connect(c.resume)
+        p.stop_requested.connect(c.stop)
+        c.event.connect(self._on_event)
+        c.state_changed.connect(self._on_state)
+        c.run_failed.connect(self._on_failed)
+        self.follower.event.connect(self._on_event)
+        self.banner.resume_clicked.connect(self.resume_run)
+        self.browser.open_run.connect(self.open_run)
+        self.browser.compare_runs.connect(self.compare_runs)
+        self.browser.resume_run.connect(self.resume_run)
+        self.browser.root_changed.connect(self._set_root)
+        self.explorer.source_changed.connect(self.analogies.set_source)
+        self.explorer.point_clicked.connect(self.analogies.pick)
+        self.analogies.query_made.connect(self._highlight_analogy)
+
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.Open)
+        self.export_action = self._action(file, "&Export embeddings to HDF5…", self.export_dialog, "Ctrl+E")
+        self._action(file, "&Save plots…", self.dashboard_save, "Ctrl+Shift+S")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.Quit)
+        run = bar.addMenu("&Run")
+        self._action(run, "&Start", self.panel.start_button.click, "Ctrl+R")
+        self._action(run, "&Pause / Resume", self.panel.pause_button.click, "Ctrl+P")
+        self._action(run, "S&top", self.panel.stop_button.click, "Ctrl+.")
+        self._action(run, "Take an embedding &snapshot now", self.client.snapshot, "Ctrl+Shift+E")
+        view = bar.addMenu("&View")
+        for i, name in enumerate(TABS):
+            self._action(view, name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        view.addSeparator()
+        self.dark_action = self._action(view, "&Dark theme", self.toggle_theme, "Ctrl+Shift+D")
+        self.dark_action.setCheckable(True)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self._shortcuts_help)
+        self._action(help_menu, "&About SSL Workbench", self._about)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(self, run) -> None:
+        """Create the run directory and start its worker; the tabs follow it live."""
+        try:
+            run_dir = create_run_dir(run, root=self.runs_root)
+        except (ConfigError, OSError) as exc:
+            self.banner.show_message(f"Could not create the run: {exc}")
+            return
+        self.settings.setValue("last_method", run.method)
+        self.settings.setValue("last_dataset", run.dataset)
+        self._show_run(run_dir, replay=False)
+        self.banner.hide()
+        self.client.start(run_dir)
+        self.tabs.setCurrentWidget(self.dashboard)
+
+    def resume_run(self, run_dir: Path | None = None) -> None:
+        run_dir = Path(run_dir) if run_dir else self.run_dir
+        if run_dir is None or self.client.is_running():
+            return
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            self.banner.show_message(f"{run_dir.name} has no checkpoint to resume from.")
+            return
+        self._show_run(run_dir, replay=True)
+        self.banner.hide()
+        self.client.start(run_dir, resume=True)
+        self.tabs.setCurrentWidget(self.dashboard)
+
+    def open_run(self, run_dir: Path) -> None:
+        """Show a finished or running run: replay its events, follow it if a worker is alive."""
+        run_dir = Path(run_dir)
+        if not is_run_dir(run_dir):
+            self.banner.show_message(f"{run_dir} is not a run directory (no config.json).")
+            return
+        if self.client.is_running() and self.client.run_dir == run_dir:
+            self.tabs.setCurrentWidget(self.dashboard)
+            return
+        self._show_run(run_dir, replay=True)
+        if worker_alive(run_dir):
+            self.follower.follow(run_dir, replay=False)
+            self.state_label.setText(f"Following {run_dir.name} (trained by another process)")
+        self.tabs.setCurrentWidget(self.dashboard)
+
+    def _show_run(self, run_dir: Path, replay: bool) -> None:
+        self.follower.stop()
+        self.run_dir = run_dir
+        self.dashboard.clear(run_dir)
+        self.inspector.clear()
+        if replay:
+            self.dashboard.load_run(run_dir)
+            self.inspector.load_run(run_dir)
+        self.explorer.set_run(run_dir)
+        self.setWindowTitle(f"SSL Workbench — {run_dir.name}")
+
+    def compare_runs(self, run_dirs: list) -> None:
+        if not run_dirs:
+            return
+        first = Path(run_dirs[0])
+        if self.run_dir != first:
+            self.open_run(first)
+        self.dashboard.clear_overlays()
+        for other in run_dirs[1:]:
+            self.dashboard.add_overlay(Path(other), Path(other).name)
+        self.tabs.setCurrentWidget(self.dashboard)
+
+    def open_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run directory", str(self.runs_root))
+        if folder:
+            self.open_run(Path(folder))
+
+    def export_dialog(self) -> None:
+        if self.run_dir is None:
+            self.banner.show_message("Open or train a run first, then export its embeddings.", "warning")
+            return
+        dialog = ExportDialog(self.run_dir, self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.open()
+        self._export = dialog
+
+    def dashboard_save(self) -> None:
+        path, chosen = QFileDialog.getSaveFileName(self, "Save plots", "curves.png", "PNG (*.png);;SVG (*.svg)")
+        if path:
+            if not Path(path).suffix:
+                path += ".svg" if "svg" in chosen.lower() else ".png"
+            self.dashboard.save_plots(path)
+
+    def _set_root(self, root: Path) -> None:
+        self.runs_root = Path(root)
+        self.settings.setValue("runs_root", str(root))
+
+    def _highlight_analogy(self, a: int, b: int, c: int, answers) -> None:
+        """Mark the query (a, b, c) and its answers on the map."""
+        answers = [int(i) for i in list(answers)[:5]]
+        colours = [theme.series_color(0)] * 3 + [theme.series_color(3)] * len(answers)
+        self.explorer.scatter.set_highlight([a, b, c, *answers], colours)
+
+    # --- events -----------------------------------------------------------------------------
+    def _on_event(self, ev: dict) -> None:
+        self.dashboard.add_event(ev)
+        if self.run_dir is not None:
+            if ev["type"] == "preview":
+                self.inspector.add_event(ev, self.run_dir)
+            self.explorer.on_event(ev)
+        kind = ev["type"]
+        if kind == "step":
+            self.progress.show()
+            self.progress.setValue(int(ev.get("progress", 0) * 100))
+        elif kind == "log" and ev.get("level") == "warning":
+            self.banner.show_message(ev["message"], "warning")
+        elif kind in ("finished", "failed"):
+            self.browser.refresh()
+
+    def _on_state(self, state: str) -> None:
+        self.panel.set_state(state)
+        name = self.client.run_dir.name if self.client.run_dir else ""
+        text = {"starting": f"Starting {name}…", "running": f"Training {name}",
+                "paused": f"Paused {name}", "stopping": "Stopping: saving a checkpoint…",
+                "finished": f"Finished {name}", "stopped": f"Stopped {name} (checkpoint kept)",
+                "failed": f"{name} failed", "idle": "Ready"}.get(state, state)
+        self.state_label.setText(text)
+        if state in ("finished", "stopped", "failed", "idle"):
+            self.progress.hide()
+            self.browser.refresh()
+            if self._close_when_idle:
+                QTimer.singleShot(0, self.close)
+
+    def _on_failed(self, message: str) -> None:
+        run_dir = self.client.run_dir
+        resumable = bool(run_dir and (run_dir / "checkpoints" / "last.pt").is_file())
+        self.banner.show_message(f"Training failed: {message}", "error", resumable=resumable)
+
+    # --- theme, settings, closing -----------------------------------------------------------
+    def toggle_theme(self) -> None:
+        self.set_theme("dark" if theme.current() == "light" else "light")
+
+    def set_theme(self, name: str) -> None:
+        theme.apply_theme(QApplication.instance(), name)
+        self.dark_action.setChecked(name == "dark")
+        for w in (self.dashboard, self.inspector, self.explorer, self.analogies):
+            w.apply_theme()
+        self.settings.setValue("theme", name)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        method = self.settings.value("last_method")
+        if method:
+            self.panel.select_method(str(method))
+        dataset = self.settings.value("last_dataset")
+        if dataset and dataset != "folder":
+            self.panel.select_dataset(str(dataset))
+        self.set_theme(str(self.settings.value("theme", "light")))
+
+    def _shortcuts_help(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", (
+            "Ctrl+R  start training\nCtrl+P  pause / resume\nCtrl+.  stop (keeps a checkpoint)\n"
+            "Ctrl+1…5  switch tabs\nCtrl+E  export embeddings to HDF5\nCtrl+O  open a run\n"
+            "Ctrl+Shift+D  dark / light theme"))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About SSL Workbench", (
+            "<b>SSL Workbench</b><br>Train self-supervised models by point and click and see what "
+            f"they learn.<br><br>Runs folder: {self.runs_root.resolve()}"))
+
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        folder = Path(event.mimeData().urls()[0].toLocalFile())
+        if is_run_dir(folder):
+            self.open_run(folder)
+        else:
+            self.panel.set_folder(folder)
+        event.acceptProposedAction()
+
+    def closeEvent(self, event) -> None:
+        if self.client.is_running():
+            box = QMessageBox(QMessageBox.Question, "Training is running",
+                              f"{self.client.run_dir.name} is still training.", parent=self)
+            box.setInformativeText("Stop it (a checkpoint is kept), or leave it running in the "
+                                   "background? You can open it again from the Runs tab.")
+            stop = box.addButton("Stop the run", QMessageBox.DestructiveRole)
+            leave = box.addButton("Leave it running", QMessageBox.AcceptRole)
+            box.addButton(QMessageBox.Cancel)
+            box.exec()
+            clicked = box.clickedButton()
+            if clicked is stop:
+                # Close once the worker has saved its checkpoint and exited; never block here.
+                self._close_when_idle = True
+                self.client.stop()
+                self.state_label.setText("Stopping: saving a checkpoint, then closing…")
+                event.ignore()
+                return
+            if clicked is leave:
+                self.client.detach()
+            else:
+                event.ignore()
+                return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.follower.stop()
+        super().closeEvent(event)

@@ -1,0 +1,334 @@
+"""The run panel: pick a method and data, set it up from its Config, and Start / Pause / Stop."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSizePolicy, QToolButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from workbench.api import FAMILIES
+from workbench.build import describe_device, pick_device
+from workbench.config import RunConfig, new_run_config
+from workbench.data import list_datasets
+from workbench.registry import discover
+
+from .config_form import ConfigForm
+
+FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
+                 "joint-embedding": "Joint embedding", "language": "Language"}
+# RunConfig fields shown up front; the rest sit under "Advanced".
+MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
+ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size",
+                   "eval_every", "checkpoint_every", "probe_size", "preview_interval",
+                   "linear_probe", "threads"]
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(value, label) pairs for the device selector, naming what was detected."""
+    import torch
+    auto = describe_device(pick_device("auto"))
+    out = [("auto", f"Auto — {auto}"), ("cpu", f"CPU ({torch.get_num_threads()} threads)")]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        out.append(("cuda", f"CUDA — {props.name} ({props.total_memory / 2**30:.1f} GiB)"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append(("mps", "Apple MPS"))
+    return out
+
+
+class Collapsible(QWidget):
+    """A titled section that folds away (for advanced settings)."""
+
+    def __init__(self, title: str, content: QWidget, expanded: bool = False):
+        super().__init__()
+        self.toggle = QToolButton(text=title, checkable=True, checked=expanded)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
+        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: 600; }")
+        self.content = content
+        content.setVisible(expanded)
+        self.toggle.toggled.connect(self._flip)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toggle)
+        layout.addWidget(content)
+
+    def _flip(self, on: bool) -> None:
+        self.toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+        self.content.setVisible(on)
+
+
+class RunPanel(QWidget):
+    """Everything needed to start a run; emits start_requested with a complete RunConfig."""
+
+    start_requested = Signal(object)  # RunConfig
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._entries = discover()
+        self._state = "idle"
+        self.setMinimumWidth(330)
+
+        # method picker, grouped by family; broken plugins greyed with their error
+        self.methods = QTreeWidget()
+        self.methods.setHeaderHidden(True)
+        self.methods.setObjectName("methodPicker")
+        self.methods.setMinimumHeight(250)
+        self._method_items: dict[str, QTreeWidgetItem] = {}
+        groups: dict[str, QTreeWidgetItem] = {}
+        for family in FAMILIES:
+            members = [e for e in self._entries.values() if e.ok and e.cls.family == family]
+            if not members:
+                continue
+            group = QTreeWidgetItem([FAMILY_TITLES.get(family, family)])
+            group.setFlags(Qt.ItemIsEnabled)
+            bold = QFont()
+            bold.setBold(True)
+            group.setFont(0, bold)
+            self.methods.addTopLevelItem(group)
+            groups[family] = group
+            for entry in sorted(members, key=lambda e: e.cls.title.lower()):
+                item = QTreeWidgetItem([entry.cls.title])
+                item.setData(0, Qt.UserRole, entry.name)
+                item.setToolTip(0, f"{entry.cls.summary}\n{entry.cls.reference}")
+                group.addChild(item)
+                self._method_items[entry.name] = item
+        broken = [e for e in self._entries.values() if not e.ok]
+        if broken:
+            group = QTreeWidgetItem(["Failed to load"])
+            group.setFlags(Qt.ItemIsEnabled)
+            self.methods.addTopLevelItem(group)
+            for entry in broken:
+                item = QTreeWidgetItem([entry.name])
+                item.setFlags(Qt.NoItemFlags)  # shown greyed, not selectable
+                item.setToolTip(0, entry.error or "")
+                group.addChild(item)
+        self.methods.expandAll()
+        self.methods.currentItemChanged.connect(self._on_method)
+        self.method_info = QLabel()
+        self.method_info.setWordWrap(True)
+        self.method_info.setTextFormat(Qt.RichText)
+
+        # dataset picker
+        self.dataset = QComboBox()
+        self.dataset.setObjectName("datasetPicker")
+        for info in list_datasets():
+            suffix = "" if info.embedded else " (needs a folder)"
+            self.dataset.addItem(f"{info.title}{suffix}", info.name)
+            self.dataset.setItemData(self.dataset.count() - 1, info.description, Qt.ToolTipRole)
+        self._infos = {i.name: i for i in list_datasets()}
+        self.dataset.currentIndexChanged.connect(self._on_dataset)
+        self.root = QLineEdit()
+        self.root.setPlaceholderText("folder holding the data")
+        self.root.textChanged.connect(self._update_start)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_root)
+        self.root_row = QWidget()
+        row = QHBoxLayout(self.root_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.root)
+        row.addWidget(browse)
+        add_folder = QPushButton("Add image folder…")
+        add_folder.setToolTip("Train on your own images (sub-folders become classes). "
+                              "You can also drop a folder onto the window.")
+        add_folder.clicked.connect(self._add_folder)
+
+        # settings
+        self.run_form = ConfigForm()
+        self.advanced_form = ConfigForm()
+        self.method_form = ConfigForm()
+        for form in (self.run_form, self.advanced_form, self.method_form):
+            form.changed.connect(self._update_start)
+        self.device = QComboBox()
+        self.device.setObjectName("devicePicker")
+        for value, label in available_devices():
+            self.device.addItem(label, value)
+
+        # buttons
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("startButton")
+        self.start_button.setToolTip("Start training (Ctrl+R)")
+        self.start_button.setDefault(True)
+        self.start_button.setMinimumHeight(32)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pauseButton")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current step and keep a checkpoint (Ctrl+.)")
+        self.start_button.clicked.connect(self._start)
+        self.pause_button.clicked.connect(self._pause_or_resume)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #D13438;")
+
+        # layout
+        body = QWidget()
+        v = QVBoxLayout(body)
+        method_box = QGroupBox("Method")
+        mv = QVBoxLayout(method_box)
+        mv.addWidget(self.methods)
+        mv.addWidget(self.method_info)
+        data_box = QGroupBox("Data")
+        dv = QVBoxLayout(data_box)
+        dv.addWidget(self.dataset)
+        dv.addWidget(self.root_row)
+        dv.addWidget(add_folder)
+        train_box = QGroupBox("Training")
+        tv = QVBoxLayout(train_box)
+        tv.addWidget(self.run_form)
+        device_row = QHBoxLayout()
+        device_row.addWidget(QLabel("Device"))
+        device_row.addWidget(self.device, 1)
+        tv.addLayout(device_row)
+        tv.addWidget(Collapsible("Advanced", self.advanced_form))
+        self.method_box = QGroupBox("Method settings")
+        QVBoxLayout(self.method_box).addWidget(self.method_form)
+        for box in (method_box, data_box, train_box, self.method_box):
+            v.addWidget(box)
+        v.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button, 2)
+        buttons.addWidget(self.pause_button, 1)
+        buttons.addWidget(self.stop_button, 1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addWidget(scroll, 1)
+        outer.addWidget(self.problem)
+        outer.addLayout(buttons)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
+
+        self._on_dataset()
+        self.select_method("simclr" if "simclr" in self._method_items else next(iter(self._method_items), ""))
+        self.set_state("idle")
+
+    # --- selection --------------------------------------------------------------------------
+    def method_name(self) -> str:
+        item = self.methods.currentItem()
+        return item.data(0, Qt.UserRole) if item is not None and item.data(0, Qt.UserRole) else ""
+
+    def dataset_name(self) -> str:
+        return self.dataset.currentData()
+
+    def select_method(self, name: str) -> None:
+        item = self._method_items.get(name)
+        if item is not None:
+            self.methods.setCurrentItem(item)
+
+    def select_dataset(self, name: str, root: str | None = None) -> None:
+        i = self.dataset.findData(name)
+        if i >= 0:
+            self.dataset.setCurrentIndex(i)
+        if root is not None:
+            self.root.setText(root)
+
+    def set_folder(self, path: str | Path) -> None:
+        """Use an image folder (from 'Add image folder…' or a drop on the window)."""
+        self.select_dataset("folder", str(path))
+
+    def _on_method(self, current: QTreeWidgetItem | None, _previous=None) -> None:
+        name = current.data(0, Qt.UserRole) if current is not None else None
+        if not name:
+            return
+        cls = self._entries[name].cls
+        self.method_info.setText(f"{cls.summary}<br><span style='color: gray'>{cls.reference}</span>")
+        defaults = RunConfig()
+        values = {**{f: getattr(defaults, f) for f in MAIN_FIELDS + ADVANCED_FIELDS}, **cls.run_defaults}
+        current_run = self.run_form.values() if hasattr(self, "_built") else {}
+        # keep what the user chose for epochs/seed/backbone; take the method's preferences
+        values.update({k: v for k, v in current_run.items() if k in ("epochs", "seed", "backbone")})
+        self.run_form.set_dataclass(RunConfig, values, only=MAIN_FIELDS)
+        if not hasattr(self, "_built"):
+            self.advanced_form.set_dataclass(RunConfig, values, only=ADVANCED_FIELDS)
+            self._built = True
+        self.method_form.set_dataclass(cls.Config)
+        self.method_box.setTitle(f"{cls.title} settings")
+        self._update_start()
+
+    def _on_dataset(self, *_):
+        info = self._infos.get(self.dataset_name())
+        self.root_row.setVisible(bool(info and info.needs_root))
+        self._update_start()
+
+    def _browse_root(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.root.text())
+        if folder:
+            self.root.setText(folder)
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an image folder")
+        if folder:
+            self.set_folder(folder)
+
+    # --- config -----------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        out = []
+        if not self.method_name():
+            out.append("Pick a method.")
+        info = self._infos.get(self.dataset_name())
+        if info and info.needs_root and not self.root.text().strip():
+            out.append(f"{info.title} needs a folder: choose one with Browse….")
+        for form in (self.run_form, self.advanced_form, self.method_form):
+            out.extend(form.errors().values())
+        return out
+
+    def run_config(self) -> RunConfig:
+        """The RunConfig the form describes (call only when problems() is empty)."""
+        name = self.method_name()
+        cls = self._entries[name].cls
+        settings = {**self.run_form.values(), **self.advanced_form.values()}
+        run = new_run_config(name, self.dataset_name(), device=self.device.currentData(), **settings)
+        root = self.root.text().strip()
+        run.data_root = root if root and self.root_row.isVisible() else None
+        run.method_config = self.method_form.values()
+        return run
+
+    def _update_start(self, *_):
+        problems = self.problems()
+        self.problem.setText(problems[0] if problems else "")
+        self.problem.setVisible(bool(problems))
+        self.start_button.setEnabled(self._state in ("idle", "finished", "stopped", "failed") and not problems)
+
+    def _start(self) -> None:
+        if not self.problems():
+            self.start_requested.emit(self.run_config())
+
+    def _pause_or_resume(self) -> None:
+        (self.resume_requested if self._state == "paused" else self.pause_requested).emit()
+
+    def set_state(self, state: str) -> None:
+        """Enable the buttons that make sense: idle/running/paused/stopping/finished/failed."""
+        self._state = state
+        active = state in ("starting", "running", "paused", "stopping")
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.pause_button.setToolTip("Continue training" if state == "paused" else "Pause after this step")
+        self.stop_button.setEnabled(state in ("starting", "running", "paused"))
+        for w in (self.methods, self.dataset, self.root_row, self.run_form, self.advanced_form,
+                  self.method_form, self.device):
+            w.setEnabled(not active)
+        self._update_start()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    panel = RunPanel()
+    panel.start_requested.connect(lambda run: print(run))
+    panel.resize(380, 900)
+    panel.show()
+    sys.exit(app.exec())

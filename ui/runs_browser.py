@@ -1,0 +1,594 @@
+"""The runs browser: a sortable, filterable table of every run under a runs folder, with actions."""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRectF, QSize, QSortFilterProxyModel,
+                            Qt, QThreadPool, QTimer, QUrl, Signal)
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont, QPainter, QPen
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QMenu, QMessageBox, QStackedWidget, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem, QTableView, QToolButton, QVBoxLayout, QWidget)
+
+from ui import theme
+from workbench.config import ConfigError
+from workbench.events import EVENTS_FILE
+from workbench.runs import (CHECKPOINTS, CONFIG_FILE, PID_FILE, RunSummary, default_runs_root, is_run_dir,
+                            summarize, worker_alive)
+
+REFRESH_MS = 2000
+RESUMABLE = ("interrupted", "stopped", "failed")
+SORT_ROLE = Qt.UserRole
+STATUS_ROLE = Qt.UserRole + 1
+PATH_ROLE = Qt.UserRole + 2
+
+# Status colours per theme, dark enough on white and light enough on near-black.
+STATUS_COLORS = {
+    "light": {"running": "#1A5FC8", "paused": "#1A5FC8", "finished": "#1B7F3B", "failed": "#B42318",
+              "interrupted": "#B54708", "stopped": "#B54708", "new": "#5F6670"},
+    "dark": {"running": "#6EA8FF", "paused": "#6EA8FF", "finished": "#5FD38A", "failed": "#FF7B72",
+             "interrupted": "#FFB454", "stopped": "#FFB454", "new": "#9AA1AB"},
+}
+STATUS_HELP = {
+    "running": "A worker is training this run now.",
+    "paused": "Paused; its worker waits for Resume.",
+    "finished": "Trained to the end.",
+    "stopped": "Stopped before the end; Resume continues from its last checkpoint.",
+    "interrupted": "Its worker ended without a word (killed or crashed); Resume continues from its last "
+                   "checkpoint.",
+    "failed": "Training failed.",
+    "new": "Created but not started yet.",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    summary: RunSummary
+    created: float  # config.json's time: orders runs that have not started yet
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _signature(path: Path) -> tuple:
+    """What changes when a run's summary can change (a killed worker is checked separately)."""
+    return (_stat(path / EVENTS_FILE), _stat(path / CONFIG_FILE), (path / PID_FILE).exists(),
+            (path / CHECKPOINTS / "last.pt").exists())
+
+
+def scan_runs(root: Path, cache: dict) -> tuple[list[Row], dict]:
+    """Summaries of every run directly under root, re-reading only runs whose files changed.
+
+    `cache` maps path -> (signature, Row) from the previous scan; the new cache is returned.
+    Runs in a worker thread: touches no Qt object.
+    """
+    rows, fresh = [], {}
+    try:
+        children = sorted(p for p in Path(root).iterdir() if is_run_dir(p))
+    except OSError:
+        children = []
+    for path in children:
+        sig = _signature(path)
+        hit = cache.get(path)
+        if hit is not None and hit[0] == sig and not (
+                hit[1].summary.status in ("running", "paused") and not worker_alive(path)):
+            row = hit[1]
+        else:
+            try:
+                summary = summarize(path)
+                created = (path / CONFIG_FILE).stat().st_mtime
+            except (ConfigError, OSError, ValueError, TypeError, KeyError):
+                continue  # half-written or foreign folder: not a run we can show
+            row = Row(summary, created)
+        fresh[path] = (sig, row)
+        rows.append(row)
+    return rows, fresh
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _ago(t: float | None) -> str:
+    if t is None:
+        return "—"
+    s = max(0.0, time.time() - t)
+    if s < 10:
+        return "just now"
+    if s < 60:
+        return f"{int(s)} s ago"
+    if s < 3600:
+        return f"{int(s // 60)} min ago"
+    if s < 86400:
+        return f"{int(s // 3600)} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _local(t: float | None) -> str:
+    return "—" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _knn(s: RunSummary) -> float | None:
+    return s.best_knn if s.best_knn is not None else s.last_knn
+
+
+# (header, display text, sort value, right-aligned)
+COLUMNS = [
+    ("Name", lambda r: r.summary.path.name, lambda r: r.summary.path.name, False),
+    ("Method", lambda r: r.summary.method, lambda r: r.summary.method, False),
+    ("Dataset", lambda r: r.summary.dataset, lambda r: r.summary.dataset, False),
+    ("Status", lambda r: r.summary.status, lambda r: r.summary.status, False),
+    ("Epochs", lambda r: f"{r.summary.epoch} / {r.summary.epochs}", lambda r: r.summary.epoch, True),
+    ("Best kNN", lambda r: _percent(_knn(r.summary)),
+     lambda r: -1.0 if _knn(r.summary) is None else _knn(r.summary), True),
+    ("Linear probe", lambda r: _percent(r.summary.linear),
+     lambda r: -1.0 if r.summary.linear is None else r.summary.linear, True),
+    ("Started", lambda r: _local(r.summary.started), lambda r: r.summary.started or r.created, False),
+    ("Last update", lambda r: _ago(r.summary.updated), lambda r: r.summary.updated or r.created, False),
+]
+COL = {name: i for i, (name, *_rest) in enumerate(COLUMNS)}
+
+
+class RunsModel(QAbstractTableModel):
+    """One row per run; updated in place so that selections survive refreshes."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._rows: list[Row] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section][0]
+        return None
+
+    def row(self, i: int) -> Row:
+        return self._rows[i]
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        name, text, sort_value, right = COLUMNS[index.column()]
+        if role == Qt.DisplayRole:
+            return text(r)
+        if role == SORT_ROLE:
+            return sort_value(r)
+        if role == STATUS_ROLE:
+            return r.summary.status
+        if role == PATH_ROLE:
+            return str(r.summary.path)
+        if role == Qt.TextAlignmentRole:
+            return int((Qt.AlignRight if right else Qt.AlignLeft) | Qt.AlignVCenter)
+        if role == Qt.ToolTipRole:
+            if name == "Status":
+                return "\n".join(t for t in (STATUS_HELP.get(r.summary.status, ""), r.summary.message) if t)
+            if name == "Name":
+                return str(r.summary.path)
+            if name == "Last update":
+                return _local(r.summary.updated)
+            if name == "Epochs":
+                return f"step {r.summary.step}"
+        return None
+
+    def set_rows(self, rows: list[Row]) -> None:
+        new = {r.summary.path: r for r in rows}
+        for i in reversed(range(len(self._rows))):
+            if self._rows[i].summary.path not in new:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        where = {r.summary.path: i for i, r in enumerate(self._rows)}
+        for path, i in where.items():
+            self._rows[i] = new[path]
+        if self._rows:
+            # Every row: "Last update" is relative time and changes even when the run does not.
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+        added = [r for p, r in new.items() if p not in where]
+        if added:
+            n = len(self._rows)
+            self.beginInsertRows(QModelIndex(), n, n + len(added) - 1)
+            self._rows.extend(added)
+            self.endInsertRows()
+
+
+class RunsFilter(QSortFilterProxyModel):
+    """Keeps rows whose name, method, dataset or status contain every word typed."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._words: list[str] = []
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_text(self, text: str) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter() is deprecated there
+            self.beginFilterChange()
+            self._words = text.lower().split()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._words = text.lower().split()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
+        if not self._words:
+            return True
+        s = self.sourceModel().row(source_row).summary
+        haystack = f"{s.path.name} {s.method} {s.dataset} {s.status}".lower()
+        return all(w in haystack for w in self._words)
+
+    def lessThan(self, left, right) -> bool:
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        try:
+            return a < b
+        except TypeError:
+            return str(a) < str(b)
+
+
+def _blend(a: QColor, b: QColor, t: float) -> QColor:
+    return QColor(*(round(x * (1 - t) + y * t) for x, y in
+                    ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue()))))
+
+
+class StatusBadge(QStyledItemDelegate):
+    """Draws the status as a small tinted pill, coloured by state."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        status = opt.text
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else QApplication.style()
+        style.drawControl(QStyle.CE_ItemViewItem, opt, painter, opt.widget)
+        colors = STATUS_COLORS.get(theme.current(), STATUS_COLORS["light"])
+        color = QColor(colors.get(status, colors["new"]))
+        font = QFont(opt.font)
+        font.setBold(True)
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setFont(font)
+        fm = painter.fontMetrics()
+        w = fm.horizontalAdvance(status) + 16
+        h = min(opt.rect.height() - 6, fm.height() + 4)
+        rect = QRectF(opt.rect.left() + 6, opt.rect.center().y() - h / 2 + 0.5, w, h)
+        # An opaque tint of the base colour keeps the pill readable on a selected (blue) row too.
+        fill = _blend(QColor(theme.colors()["base"]), color, 0.16)
+        painter.setPen(QPen(color, 1))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(rect, h / 2, h / 2)
+        painter.setPen(color)
+        painter.drawText(rect, Qt.AlignCenter, status)
+        painter.restore()
+
+    def sizeHint(self, option, index) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + 28, size.height() + 6)
+
+
+class _ScanResult(QObject):
+    done = Signal(int, object, object)  # generation, rows, cache
+
+
+class RunsBrowser(QWidget):
+    """Every run under a runs folder, refreshed every ~2 s while visible."""
+
+    open_run = Signal(Path)
+    compare_runs = Signal(list)   # [Path, ...]
+    resume_run = Signal(Path)
+    root_changed = Signal(Path)
+    refreshed = Signal()          # the table shows the disk as of the latest refresh()
+
+    def __init__(self, root: Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._root = Path(root) if root is not None else default_runs_root()
+        self._cache: dict = {}
+        self._generation = 0
+        self._scanning = False
+        self._rescan = False
+        self._scan_result = _ScanResult(self)
+        self._scan_result.done.connect(self._apply_scan)
+
+        self.model = RunsModel(self)
+        self.proxy = RunsFilter(self)
+        self.proxy.setSourceModel(self.model)
+
+        # Runs folder row
+        self.root_label = QLabel()
+        self.root_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.change_button = QToolButton(text="Change…")
+        self.change_button.setToolTip("Pick another folder of runs")
+        self.change_button.clicked.connect(self._choose_root)
+        root_row = QHBoxLayout()
+        root_row.addWidget(QLabel("Runs folder:"))
+        root_row.addWidget(self.root_label, 1)
+        root_row.addWidget(self.change_button)
+
+        # Filter and actions
+        self.filter_edit = QLineEdit(placeholderText="Filter by method, dataset or status")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._filter_changed)
+        self.open_action = self._action("Open", "Open the run (or double-click it)", self._open)
+        self.compare_action = self._action("Compare curves", "Overlay the curves of the selected runs",
+                                           self._compare)
+        self.resume_action = self._action("Resume", "Continue training from the last checkpoint",
+                                          self._resume)
+        self.folder_action = self._action("Show folder", "Open the run's folder in the file manager",
+                                          self._show_folder)
+        self.delete_action = self._action("Delete…", "Delete the selected runs from disk", self._delete)
+        self.actions_ = [self.open_action, self.compare_action, self.resume_action, self.folder_action,
+                         self.delete_action]
+        self.buttons = {}
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter_edit, 1)
+        for action in self.actions_:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            self.buttons[action.text()] = button
+            bar.addWidget(button)
+
+        # Table
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL["Started"], Qt.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setStyleSheet("QTableView::item { padding-left: 6px; padding-right: 10px; }")
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(COL["Name"], QHeaderView.Stretch)
+        header.setHighlightSections(False)
+        self.table.setItemDelegateForColumn(COL["Status"], StatusBadge(self.table))
+        self.table.doubleClicked.connect(self._emit_open)
+        self.table.selectionModel().selectionChanged.connect(self._update_actions)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+
+        self.empty_label = QLabel(alignment=Qt.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.empty_label)
+
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(root_row)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.notice)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+
+        self.apply_theme()
+        self.set_root(self._root)
+
+    # --- public ----------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def set_root(self, path: Path) -> None:
+        """Show the runs under PATH (does not emit root_changed: that is for the user's choice)."""
+        self._root = Path(path)
+        self.root_label.setText(str(self._root))
+        self._cache = {}
+        self._generation += 1
+        self.model.set_rows([])
+        self._show_notice("")
+        self._update_empty_state()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-scan the runs folder in the background; the table updates when the scan is done."""
+        if self._scanning:
+            self._rescan = True  # one more scan once this one is in, to pick up the latest state
+            return
+        self._scanning = True
+        generation, root, cache, result = self._generation, self._root, dict(self._cache), self._scan_result
+
+        def scan() -> None:
+            rows, fresh = scan_runs(root, cache)
+            try:
+                result.done.emit(generation, rows, fresh)
+            except RuntimeError:
+                pass  # the browser was closed while we scanned
+
+        QThreadPool.globalInstance().start(scan)
+
+    def selected_paths(self) -> list[Path]:
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [Path(i.data(PATH_ROLE)) for i in rows]
+
+    def select_paths(self, paths: list[Path]) -> None:
+        wanted = {str(p) for p in paths}
+        sel = self.table.selectionModel()
+        sel.clearSelection()
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if index.data(PATH_ROLE) in wanted:
+                sel.select(index, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+
+    def apply_theme(self) -> None:
+        c = theme.colors()
+        self.notice.setStyleSheet(f"background: {c['warning']}; color: {c['warning_text']}; "
+                                  f"padding: 6px 8px; border-radius: 4px;")
+        self.empty_label.setStyleSheet(f"color: {c['muted']}; font-size: 14px;")
+        self.table.viewport().update()
+
+    # --- scanning ------------------------------------------------------------------------
+    def _apply_scan(self, generation: int, rows: list, cache: dict) -> None:
+        self._scanning = False
+        current = generation == self._generation
+        if current:
+            self._cache = cache
+            self.model.set_rows(rows)
+            self._update_empty_state()
+            self._update_actions()
+        if self._rescan or not current:
+            self._rescan = False
+            self.refresh()  # a refresh() came while this scan ran: it may have missed changes
+        else:
+            self.refreshed.emit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._timer.start()
+        self.refresh()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._timer.stop()  # nobody is looking: no need to keep reading the disk
+
+    # --- display -------------------------------------------------------------------------
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._update_empty_state()
+        self._update_actions()
+
+    def _update_empty_state(self) -> None:
+        if self.model.rowCount() == 0:
+            self.empty_label.setText(f"No runs yet in {self._root}.\nPick a method and press Start.")
+            self.stack.setCurrentWidget(self.empty_label)
+        elif self.proxy.rowCount() == 0:
+            self.empty_label.setText(f"No runs match “{self.filter_edit.text().strip()}”.")
+            self.stack.setCurrentWidget(self.empty_label)
+        else:
+            self.stack.setCurrentWidget(self.table)
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def _summaries(self) -> list[RunSummary]:
+        rows = self.table.selectionModel().selectedRows()
+        return [self.model.row(self.proxy.mapToSource(i).row()).summary
+                for i in sorted(rows, key=lambda i: i.row())]
+
+    def _update_actions(self, *_) -> None:
+        chosen = self._summaries()
+        one = len(chosen) == 1
+        self.open_action.setEnabled(one)
+        self.compare_action.setEnabled(len(chosen) >= 2)
+        self.resume_action.setEnabled(
+            one and chosen[0].status in RESUMABLE and "last.pt" in chosen[0].checkpoints)
+        self.folder_action.setEnabled(one)
+        self.delete_action.setEnabled(
+            bool(chosen) and all(s.status not in ("running", "paused") for s in chosen))
+
+    def _action(self, text: str, tip: str, slot) -> QAction:
+        action = QAction(text, self)
+        action.setIconText(text)  # tool buttons would drop the "…" that says a dialog follows
+        action.setToolTip(tip)
+        action.setEnabled(False)
+        action.triggered.connect(slot)
+        return action
+
+    def _context_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        if not self.table.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            self.table.selectRow(index.row())
+        menu = QMenu(self)
+        for action in self.actions_:
+            menu.addAction(action)
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    # --- actions -------------------------------------------------------------------------
+    def _emit_open(self, index) -> None:
+        if index.isValid():
+            self.open_run.emit(Path(index.data(PATH_ROLE)))
+
+    def _open(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            self.open_run.emit(paths[0])
+
+    def _compare(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) >= 2:
+            self.compare_runs.emit(paths)
+
+    def _resume(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            self.resume_run.emit(paths[0])
+
+    def _show_folder(self) -> None:
+        for path in self.selected_paths()[:1]:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def _delete(self) -> None:
+        paths = self.selected_paths()
+        if not paths:
+            return
+        busy = [p.name for p in paths if worker_alive(p)]
+        if busy:
+            self._show_notice(f"“{busy[0]}” is being trained right now; stop it before deleting it.")
+            return
+        if len(paths) == 1:
+            question = f"Delete the run “{paths[0].name}”?"
+        else:
+            names = "\n".join(f"  {p.name}" for p in paths[:8])
+            more = f"\n  … and {len(paths) - 8} more" if len(paths) > 8 else ""
+            question = f"Delete these {len(paths)} runs?\n{names}{more}"
+        question += ("\n\nIts checkpoints, previews and embeddings are removed from disk. "
+                     "This cannot be undone.")
+        answer = QMessageBox.question(self, "Delete run", question,
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        if answer != QMessageBox.Yes:
+            return
+        failed = []
+        for path in paths:
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                failed.append(f"{path.name} ({exc.strerror or exc})")
+        self._show_notice("Could not delete " + ", ".join(failed) if failed else "")
+        self.refresh()
+
+    def _choose_root(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Choose the runs folder", str(self._root))
+        if chosen:
+            self.set_root(Path(chosen))
+            self.root_changed.emit(Path(chosen))
+
+
+if __name__ == "__main__":
+    # Quick look: python -m ui.runs_browser [RUNS_ROOT]
+    app = QApplication(sys.argv)
+    theme.apply_theme(app, "light")
+    browser = RunsBrowser(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    browser.open_run.connect(lambda p: print("open", p))
+    browser.compare_runs.connect(lambda ps: print("compare", *ps))
+    browser.resume_run.connect(lambda p: print("resume", p))
+    browser.root_changed.connect(lambda p: print("root", p))
+    browser.resize(1100, 500)
+    browser.show()
+    sys.exit(app.exec())

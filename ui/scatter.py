@@ -1,0 +1,615 @@
+"""An embedding map for 100k+ points: shared brushes, KD-tree hit-testing, rubber-band selection, density past 300k."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel
+from scipy.spatial import cKDTree
+
+from ui import theme
+
+MAX_LEGEND = 20  # legend entries; rarer categories share one "other" entry and colour
+DENSITY_THRESHOLD = 300_000  # above this many points the map is drawn as a density image
+DENSITY_BINS = 512  # bins along the longer side of the density image
+PICK_RADIUS = 6  # pixels within which the pointer "hits" a point
+ANIMATION_MS = 300
+ANIMATION_FRAMES = 9
+ANIMATION_MAX_POINTS = 50_000  # larger maps jump; a repaint per frame would cost too much
+
+
+def _point_style(n: int) -> tuple[float, int]:
+    """Symbol size (px) and fill alpha for n points: big and opaque for few, small and see-through for many."""
+    if n <= 2_000:
+        return 7, 220
+    if n <= 20_000:
+        return 5, 170
+    return 3, 120
+
+
+class _Points(pg.ScatterPlotItem):
+    """A ScatterPlotItem that restyles, moves and paints N points with numpy alone.
+
+    pyqtgraph looks each point's style up in its symbol atlas with a Python loop (about 300 ms
+    at 100k points even when the brushes are shared). With a few shared brushes the lookup is
+    done once per brush and broadcast; moving points only rewrites the x and y columns.
+    Painting keeps contiguous copies of x, y and the atlas rectangles, so a frame is one affine
+    transform, one cull and one drawPixmapFragments call; data bounds are cached because in
+    pixel mode they do not change when the view pans.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._x = self._y = np.zeros(0)
+        self._src = np.zeros((0, 4), dtype=np.int64)
+        self._lean = False  # whether the contiguous copies above describe self.data
+        self._extent: tuple | None = None
+        super().__init__(*args, **kwargs)
+
+    def _fast_path_ok(self) -> bool:
+        fields = self.data.dtype.fields or {}
+        return (all(k in fields for k in ("x", "y", "size", "brush", "visible", "item", "sourceRect"))
+                and self.opts["pxMode"] and self.opts["useCache"])
+
+    def set_styled(self, xy: np.ndarray, groups: np.ndarray, brushes: Sequence, size: float) -> None:
+        """Show points xy (N, 2), point i filled with brushes[groups[i]] (the same QBrush objects)."""
+        table = np.empty(len(brushes), dtype=object)
+        table[:] = list(brushes)
+        if not self._fast_path_ok():  # a pyqtgraph whose internals differ: the documented path
+            self._lean = False
+            self.setData(pos=xy, brush=list(table[groups]), size=size)
+            return
+        self.setSize(size, update=False)
+        if len(self.data) == len(xy):  # recolouring: reuse the record array (allocating it is most of the cost)
+            data = self.data
+            data["item"] = None  # SpotItems cached by pointsAt would describe the old style
+        else:
+            data = np.empty(len(xy), dtype=self.data.dtype)  # object fields start as None = "use opts"
+            data["size"] = -1
+            data["visible"] = True
+            if "hovered" in data.dtype.fields:
+                data["hovered"] = False
+        data["x"], data["y"] = xy[:, 0], xy[:, 1]
+        data["brush"] = table[groups]
+        coords = self.fragmentAtlas[[(self.opts["symbol"], size, self.opts["pen"], b) for b in brushes]]
+        rects = np.zeros(len(brushes), dtype=data.dtype["sourceRect"])
+        rects[:] = coords
+        data["sourceRect"] = rects[groups]
+        self.data = data
+        self._src = np.frombuffer(rects.tobytes(), dtype=np.int64).reshape(-1, 4)[groups]
+        self._x, self._y = np.ascontiguousarray(xy[:, 0], float), np.ascontiguousarray(xy[:, 1], float)
+        self._lean = True
+        self._updateMaxSpotSizes(data=data)
+        self._changed()
+
+    def move_to(self, xy: np.ndarray) -> None:
+        """New positions for the same points, keeping every style."""
+        if len(xy) != len(self.data) or not self._fast_path_ok():
+            self._lean = False
+            self.setData(pos=xy, brush=list(self.data["brush"]), size=self.opts["size"])
+            return
+        self.data["x"], self.data["y"] = xy[:, 0], xy[:, 1]
+        self._x, self._y = np.ascontiguousarray(xy[:, 0], float), np.ascontiguousarray(xy[:, 1], float)
+        self._changed()
+
+    def updateSpots(self, dataSet=None):
+        # pyqtgraph restyles through here (pen/size changes, a new screen's pixel ratio):
+        # its rectangles may move in the atlas, so stop trusting the copies until set_styled.
+        self._lean = False
+        super().updateSpots(dataSet)
+
+    def _changed(self) -> None:
+        n = len(self.data)
+        self._extent = ((self._x.min(), self._x.max()), (self._y.min(), self._y.max())) if n and self._lean else None
+        self.bounds = [None, None]
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.invalidate()
+        self.sigPlotChanged.emit(self)
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        if self._lean and self._extent is not None and frac >= 1.0 and orthoRange is None:
+            return self._extent[ax]
+        return super().dataBounds(ax, frac, orthoRange)
+
+    def paint(self, p, option, widget):
+        t = p.transform()
+        dpr = self.fragmentAtlas.devicePixelRatio()
+        lean = (self._lean and self._exportOpts is False and t.isAffine() and len(self._x) == len(self.data)
+                and (widget is None or widget.devicePixelRatioF() == dpr))
+        if not lean:
+            return super().paint(p, option, widget)
+        sx = t.m11() * self._x + t.m21() * self._y + t.dx()
+        sy = t.m12() * self._x + t.m22() * self._y + t.dy()
+        device = p.device()
+        margin = self.fragmentAtlas.maxWidth
+        w, h = device.width() / device.devicePixelRatioF(), device.height() / device.devicePixelRatioF()
+        vis = np.flatnonzero((sx > -margin) & (sx < w + margin) & (sy > -margin) & (sy < h + margin))
+        if not len(vis):
+            return
+        p.resetTransform()
+        self._pixmapFragments.resize(len(vis))
+        frags = self._pixmapFragments.ndarray()
+        frags[:, 0] = sx[vis]
+        frags[:, 1] = sy[vis]
+        frags[:, 2:6] = self._src[vis]
+        frags[:, 6:10] = [1 / dpr, 1 / dpr, 0.0, 1.0]
+        p.drawPixmapFragments(*self._pixmapFragments.drawargs(), self.fragmentAtlas.pixmap)
+
+
+class _Legend(pg.LegendItem):
+    """LegendItem sized from its layout's preferred size (its own sum of item sizes overshoots ~2.5×)."""
+
+    def updateSize(self):
+        if self.size is None:
+            self.layout.invalidate()
+            hint = self.layout.effectiveSizeHint(Qt.PreferredSize)
+            self.setGeometry(0, 0, hint.width(), hint.height())
+
+
+class _SelectViewBox(pg.ViewBox):
+    """A ViewBox whose left-drag draws a rubber band (with Shift held, or always in select mode)."""
+
+    sigSelectRect = Signal(object)  # QRectF in view coordinates
+
+    def __init__(self):
+        super().__init__()
+        self.select_mode = False
+        self.band = QGraphicsRectItem()
+        self.band.setZValue(1e9)
+        self.band.hide()
+        self.addItem(self.band, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None):
+        selecting = self.select_mode or bool(ev.modifiers() & Qt.ShiftModifier)
+        if axis is None and ev.button() == Qt.LeftButton and selecting:
+            ev.accept()
+            rect = QRectF(self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos())).normalized()
+            if ev.isFinish():
+                self.band.hide()
+                self.sigSelectRect.emit(rect)
+            else:
+                self.band.setRect(rect)
+                self.band.show()
+            return
+        super().mouseDragEvent(ev, axis)
+
+
+class ScatterView(pg.PlotWidget):
+    """Points coloured by category, with hover, click and rectangle selection reported by index."""
+
+    hovered = Signal(int)  # -1 when the pointer is over no point
+    clicked = Signal(int)
+    selected = Signal(object)  # np.ndarray of indices inside the rubber band
+
+    def __init__(self, parent=None):
+        self._vb = _SelectViewBox()
+        super().__init__(parent, viewBox=self._vb)
+        self.density_threshold = DENSITY_THRESHOLD
+        item = self.getPlotItem()
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+        item.hideButtons()
+        item.setMenuEnabled(False)  # keep the ViewBox's own menu ("View All"), drop plot options
+        self._vb.setAspectLocked(True)  # distances in a map mean something; don't stretch them
+        self._vb.sigSelectRect.connect(self._on_select_rect)
+
+        self._xy = np.zeros((0, 2))  # target positions (what hit-testing uses)
+        self._shown = self._xy  # positions drawn right now (differs during an animation)
+        self._groups = np.zeros(0, dtype=np.int64)  # display group per point
+        self._group_names: list[str] = []
+        self._group_colours: list[str] = []
+        self._group_counts = np.zeros(0, dtype=np.int64)
+        self._brushes: list = []  # one shared QBrush per display group
+        self._solid: list = []  # their opaque twins, for highlighted points
+        self._solid_for: list | None = None
+        self._size, self._alpha = 7.0, 220
+        self._tree: cKDTree | None = None
+        self._hover = -1
+        self._highlight = np.zeros(0, dtype=np.int64)
+        self._highlight_colours: list[str] = []
+        self._selection = np.zeros(0, dtype=np.int64)
+
+        self._points = _Points(pxMode=True, pen=None, size=self._size, antialias=False)
+        self._density = pg.ImageItem()
+        self._density.setOpts(axisOrder="col-major")
+        self._density.setZValue(-1)
+        self._density.hide()
+        self._no_brush = pg.mkBrush(None)
+        self._sel_item = _Points(pxMode=True, size=self._size + 4, brush=self._no_brush)
+        self._sel_item.setZValue(5)
+        self._hl_item = pg.ScatterPlotItem(pxMode=True)
+        self._hl_item.setZValue(10)
+        self._hover_item = pg.ScatterPlotItem(pxMode=True, brush=None)
+        self._hover_item.setZValue(20)
+        for it in (self._density, self._points, self._sel_item, self._hl_item, self._hover_item):
+            self.addItem(it)
+        self._legend = _Legend(offset=(-10, 10), verSpacing=-6, labelTextSize="8pt")
+        self._legend.setParentItem(self._vb)
+
+        self._anim = QTimer(self)
+        self._anim.setInterval(ANIMATION_MS // ANIMATION_FRAMES)
+        self._anim.timeout.connect(self._animate_step)
+        self._anim_from = self._anim_to = self._xy
+        self._anim_frame = 0
+
+        self._empty = QLabel(self)
+        self._empty.setAlignment(Qt.AlignCenter)
+        self._empty.setWordWrap(True)
+        self._empty.setAttribute(Qt.WA_TransparentForMouseEvents)
+        self.set_empty_text("No map yet.")
+
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self.apply_theme()
+
+    # --- data --------------------------------------------------------------------------------
+    def set_points(self, xy: np.ndarray, categories: np.ndarray | None = None,
+                   category_names: Sequence[str] | None = None, colours: Sequence[str] | None = None,
+                   reset_view: bool = True) -> None:
+        """Show xy (N, 2) coloured by categories (N,) ints indexing category_names and colours.
+
+        More than MAX_LEGEND categories: the commonest keep their colour, the rest share "other".
+        reset_view=False keeps the current zoom (recolouring the same map).
+        """
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        n = len(xy)
+        cats = np.zeros(n, dtype=np.int64) if categories is None else np.asarray(categories, dtype=np.int64)
+        if cats.shape != (n,):
+            raise ValueError(f"categories must have shape ({n},), got {cats.shape}")
+        k = int(cats.max()) + 1 if n else 0
+        names = list(category_names) if category_names is not None else [""] * k
+        if len(names) < k:
+            raise ValueError(f"categories go up to {k - 1} but only {len(names)} names were given")
+        cols = list(colours) if colours is not None else [theme.series_color(i) for i in range(len(names))]
+        if len(cols) < len(names):
+            raise ValueError(f"{len(names)} categories need as many colours, got {len(cols)}")
+        self._anim.stop()
+        # recolouring the same points keeps what was selected; a new map starts afresh
+        keep_selection = not reset_view and n == len(self._xy)
+        self._group_points(cats, names, cols)
+        self._xy = self._shown = xy
+        self._tree = None
+        self._size, self._alpha = _point_style(n)
+        self._make_brushes()
+        if not keep_selection:
+            self._selection = np.zeros(0, dtype=np.int64)
+        self._highlight = self._highlight[self._highlight < n]
+        self._redraw_all()
+        self._set_hover(-1)
+        self._empty.setVisible(n == 0)
+        if reset_view and n:
+            self._vb.autoRange(padding=0.05)
+
+    def update_positions(self, xy: np.ndarray, animate: bool = True) -> None:
+        """Move the same points to xy (N, 2) keeping colours (live map, timeline); cheap."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if len(xy) != len(self._xy):
+            raise ValueError(f"update_positions needs {len(self._xy)} points, got {len(xy)}; use set_points")
+        self._tree = None  # rebuilt on the next hover, not on every frame
+        start = self._shown
+        self._xy = xy
+        if animate and len(xy) <= ANIMATION_MAX_POINTS and self.isVisible() and not self.is_density():
+            self._anim_from, self._anim_to, self._anim_frame = start, xy, 0
+            self._anim.start()
+        else:
+            self._anim.stop()
+            self._show_positions(xy)
+
+    def keep_in_view(self, margin: float = 0.05) -> None:
+        """Re-frame the view when placed points have wandered outside it (the live map grows)."""
+        if len(self._xy) == 0:
+            return
+        (x0, x1), (y0, y1) = self.getPlotItem().vb.viewRange()
+        lo, hi = self._xy.min(0), self._xy.max(0)
+        if lo[0] < x0 or hi[0] > x1 or lo[1] < y0 or hi[1] > y1:
+            pad = (hi - lo) * margin
+            self.getPlotItem().vb.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]),
+                                           yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
+
+    def set_highlight(self, indices: Sequence[int] | np.ndarray, colour: str | Sequence[str] | None = None) -> None:
+        """Draw these points larger and outlined on top (one colour, or one per index); [] clears."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx = idx[(idx >= 0) & (idx < len(self._xy))]
+        if colour is None or isinstance(colour, str):
+            cols = [colour or theme.colors()["accent"]] * len(idx)
+        else:
+            cols = [str(c) for c in colour][: len(idx)]
+            cols += [theme.colors()["accent"]] * (len(idx) - len(cols))
+        self._highlight, self._highlight_colours = idx, cols
+        self._draw_highlight()
+
+    def set_select_mode(self, on: bool) -> None:
+        """While on, a plain left-drag selects a rectangle instead of panning."""
+        self._vb.select_mode = bool(on)
+
+    def select_mode(self) -> bool:
+        return self._vb.select_mode
+
+    def select_rect(self, rect: QRectF) -> np.ndarray:
+        """Select the points inside rect (view coordinates), draw them, emit and return their indices."""
+        x, y = self._xy[:, 0], self._xy[:, 1]
+        inside = (x >= rect.left()) & (x <= rect.right()) & (y >= rect.top()) & (y <= rect.bottom())
+        self._selection = np.flatnonzero(inside)
+        self._draw_selection()
+        self.selected.emit(self._selection)
+        return self._selection
+
+    def clear_selection(self) -> None:
+        self._selection = np.zeros(0, dtype=np.int64)
+        self._draw_selection()
+
+    def set_empty_text(self, text: str) -> None:
+        self._empty.setText(text)
+
+    # --- queries -----------------------------------------------------------------------------
+    def count(self) -> int:
+        return len(self._xy)
+
+    def positions(self) -> np.ndarray:
+        """Where the points are (or are heading, during an animation): (N, 2)."""
+        return self._xy
+
+    def selection(self) -> np.ndarray:
+        return self._selection
+
+    def highlighted(self) -> np.ndarray:
+        return self._highlight
+
+    def is_density(self) -> bool:
+        return len(self._xy) > self.density_threshold
+
+    def legend_entries(self) -> list[str]:
+        """The legend's texts, e.g. ["red (334)", "green (333)", …]."""
+        return [label.text for _, label in self._legend.items]
+
+    def point_size(self) -> float:
+        return self._size
+
+    def brushes(self) -> list:
+        """The shared brushes, one per legend entry."""
+        return list(self._brushes)
+
+    def pixel_of(self, i: int):
+        """Where point i is drawn, in the viewport's pixel coordinates (QPoint)."""
+        x, y = self._xy[i]
+        return self.mapFromScene(self._vb.mapViewToScene(QPointF(float(x), float(y))))
+
+    def index_at(self, x: float, y: float, radius_px: float | None = None) -> int:
+        """The point nearest (x, y) in view coordinates within radius_px screen pixels, or -1.
+
+        A KD-tree in data coordinates answers "who is near" for a radius converted from pixels
+        with the view's current pixel size; the exact pixel distance then picks the nearest.
+        """
+        if not len(self._xy):
+            return -1
+        if self._tree is None:
+            self._tree = cKDTree(self._xy)
+        px, py = self._vb.viewPixelSize()
+        if not (px > 0 and py > 0):
+            return -1
+        r_px = radius_px if radius_px is not None else max(PICK_RADIUS, self._size / 2 + 2)
+        cand = self._tree.query_ball_point((x, y), r_px * max(px, py))
+        if not cand:
+            return -1
+        cand = np.asarray(cand, dtype=np.int64)
+        d = ((self._xy[cand, 0] - x) / px) ** 2 + ((self._xy[cand, 1] - y) / py) ** 2
+        best = int(np.argmin(d))
+        return int(cand[best]) if d[best] <= r_px * r_px else -1
+
+    # --- theme -------------------------------------------------------------------------------
+    def apply_theme(self) -> None:
+        c = theme.colors()
+        theme.style_plot(self)
+        bg = QColor(c["plot_bg"])
+        bg.setAlpha(210)
+        self._legend.setBrush(pg.mkBrush(bg))
+        self._legend.setPen(pg.mkPen(c["grid"]))
+        self._legend.setLabelTextColor(c["plot_fg"])
+        accent = QColor(c["accent"])
+        self._vb.band.setPen(pg.mkPen(accent, width=1))
+        accent.setAlpha(40)
+        self._vb.band.setBrush(pg.mkBrush(accent))
+        self._empty.setStyleSheet(f"color: {c['muted']}; font-size: 13pt; background: transparent;")
+        if self._group_names:
+            self._make_brushes()
+            self._redraw_all()
+
+    # --- internals ---------------------------------------------------------------------------
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if "_empty" in self.__dict__:  # GraphicsView resizes once inside its own __init__
+            self._empty.setGeometry(self.rect())
+
+    def leaveEvent(self, ev):
+        self._set_hover(-1)
+        super().leaveEvent(ev)
+
+    def _group_points(self, cats: np.ndarray, names: list[str], cols: list[str]) -> None:
+        counts = np.bincount(cats, minlength=len(names)) if len(cats) else np.zeros(len(names), np.int64)
+        present = np.flatnonzero(counts)
+        if len(present) <= MAX_LEGEND:
+            keep = present
+        else:  # the commonest MAX_LEGEND - 1 keep their colour, in their own order
+            keep = np.sort(present[np.argsort(-counts[present], kind="stable")[: MAX_LEGEND - 1]])
+        lookup = np.full(len(names), len(keep), dtype=np.int64)
+        lookup[keep] = np.arange(len(keep))
+        self._groups = lookup[cats] if len(cats) else np.zeros(0, np.int64)
+        self._group_names = [names[i] for i in keep]
+        self._group_colours = [cols[i] for i in keep]
+        self._group_counts = counts[keep]
+        if len(keep) < len(present):
+            rest = len(present) - len(keep)
+            self._group_names.append(f"other ({rest} categories)")
+            self._group_colours.append("")  # theme's muted colour, resolved in _make_brushes
+            self._group_counts = np.append(self._group_counts, counts.sum() - counts[keep].sum())
+
+    def _make_brushes(self) -> None:
+        muted = theme.colors()["muted"]
+        self._brushes = []
+        for col in self._group_colours:
+            q = QColor(col or muted)
+            q.setAlpha(self._alpha)
+            self._brushes.append(pg.mkBrush(q))  # one per group, shared by all its points
+
+    def _redraw_all(self) -> None:
+        if self.is_density():
+            self._points.hide()
+            self._points.set_styled(np.zeros((0, 2)), np.zeros(0, np.int64), self._brushes or [pg.mkBrush(0)], self._size)
+            self._draw_density(self._xy)
+            self._density.show()
+        else:
+            self._density.hide()
+            self._points.set_styled(self._shown, self._groups, self._brushes or [pg.mkBrush(0)], self._size)
+            self._points.show()
+        self._draw_legend()
+        self._draw_selection()
+        self._draw_highlight()
+
+    def _show_positions(self, xy: np.ndarray) -> None:
+        self._shown = xy
+        if self.is_density():
+            self._draw_density(xy)
+        else:
+            self._points.move_to(xy)
+        self._draw_selection()
+        self._draw_highlight()
+        if self._hover >= 0:
+            self._hover_item.setData(pos=xy[[self._hover]])
+
+    def _animate_step(self) -> None:
+        self._anim_frame += 1
+        t = self._anim_frame / ANIMATION_FRAMES
+        if t >= 1.0:
+            self._anim.stop()
+            self._show_positions(self._anim_to)
+            return
+        ease = t * t * (3 - 2 * t)  # smoothstep: starts and ends gently
+        self._show_positions(self._anim_from + (self._anim_to - self._anim_from) * ease)
+
+    def _draw_density(self, xy: np.ndarray) -> None:
+        """A colour-mixed 2-D histogram: hue = mean category colour of a bin, opacity = log count."""
+        if not len(xy):
+            self._density.clear()
+            return
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        span = np.maximum(hi - lo, 1e-9)
+        nx, ny = (np.maximum(8, np.round(DENSITY_BINS * span / span.max()))).astype(int)
+        ix = np.minimum(((xy[:, 0] - lo[0]) / span[0] * nx).astype(np.int64), nx - 1)
+        iy = np.minimum(((xy[:, 1] - lo[1]) / span[1] * ny).astype(np.int64), ny - 1)
+        flat = ix * ny + iy
+        # one bincount per channel instead of a histogram per category: 4 passes over the points
+        count = np.bincount(flat, minlength=nx * ny).astype(np.float64)
+        rgb = np.array([QColor(c or theme.colors()["muted"]).getRgb()[:3] for c in self._group_colours] or [[0, 0, 0]],
+                       dtype=np.float64)
+        point_rgb = rgb[self._groups] if len(self._groups) == len(xy) else np.zeros((len(xy), 3))
+        img = np.zeros((nx * ny, 4), dtype=np.uint8)
+        filled = count > 0
+        for ch in range(3):
+            total = np.bincount(flat, weights=point_rgb[:, ch], minlength=nx * ny)
+            img[filled, ch] = np.clip(total[filled] / count[filled], 0, 255)
+        level = np.log1p(count) / np.log1p(count.max())
+        img[filled, 3] = (60 + 195 * level[filled]).astype(np.uint8)
+        self._density.setImage(img.reshape(nx, ny, 4), autoLevels=False, levels=(0, 255))
+        self._density.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
+
+    def _draw_legend(self) -> None:
+        self._legend.clear()
+        if len(self._group_names) <= 1 and not any(self._group_names):
+            self._legend.hide()
+            return
+        for name, brush, count in zip(self._group_names, self._brushes, self._group_counts):
+            q = QColor(brush.color())
+            q.setAlpha(255)
+            sample = pg.ScatterPlotItem(pen=None, brush=pg.mkBrush(q), size=9, symbol="o")
+            self._legend.addItem(sample, f"{name} ({int(count):,})")
+        self._legend.show()
+
+    def _draw_selection(self) -> None:
+        sel = self._selection
+        # update=False: restyling the old points through pyqtgraph would be a Python loop over them
+        self._sel_item.setPen(pg.mkPen(theme.colors()["accent"], width=1.5), update=False)
+        self._sel_item.set_styled(self._shown[sel] if len(sel) else np.zeros((0, 2)),
+                                  np.zeros(len(sel), np.int64), [self._no_brush], self._size + 3)
+
+    def _draw_highlight(self) -> None:
+        idx = self._highlight
+        if not len(idx):
+            self._hl_item.clear()
+            return
+        # shared pens and brushes again: pyqtgraph keeps an atlas entry per distinct pen/brush object
+        solid = self._solid_brushes()
+        grey = pg.mkBrush("#888888")
+        brushes = [solid[self._groups[i]] if solid else grey for i in idx]
+        pens = {c: pg.mkPen(c, width=2.5) for c in set(self._highlight_colours)}
+        pens = [pens[c] for c in self._highlight_colours]
+        self._hl_item.setData(pos=self._shown[idx], brush=brushes, pen=pens, size=self._size + 7)
+
+    def _solid_brushes(self) -> list:
+        """Opaque versions of the group brushes, built once per set of brushes."""
+        if self._solid_for is not self._brushes:
+            self._solid = []
+            for b in self._brushes:
+                q = QColor(b.color())
+                q.setAlpha(255)
+                self._solid.append(pg.mkBrush(q))
+            self._solid_for = self._brushes
+        return self._solid
+
+    def _set_hover(self, i: int) -> None:
+        if i == self._hover:
+            return
+        self._hover = i
+        if i >= 0:
+            self._hover_item.setData(pos=self._shown[[i]], pen=pg.mkPen(theme.colors()["plot_fg"], width=1.5),
+                                     size=self._size + 9)
+        else:
+            self._hover_item.clear()
+        self.hovered.emit(i)
+
+    def _view_point(self, scene_pos) -> QPointF | None:
+        if not self._vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        return self._vb.mapSceneToView(scene_pos)
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        p = self._view_point(scene_pos)
+        self._set_hover(-1 if p is None else self.index_at(p.x(), p.y()))
+
+    def _on_mouse_clicked(self, ev) -> None:
+        if ev.button() != Qt.LeftButton or ev.double():
+            return
+        p = self._view_point(ev.scenePos())
+        i = -1 if p is None else self.index_at(p.x(), p.y())
+        if i >= 0:
+            self.clear_selection()
+            self.clicked.emit(i)
+
+    def _on_select_rect(self, rect: QRectF) -> None:
+        self.select_rect(rect)
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 6, (10, 2))
+    cats = rng.integers(0, 10, n)
+    pts = centres[cats] + rng.normal(0, 1, (n, 2))
+    view = ScatterView()
+    t0 = time.perf_counter()
+    view.set_points(pts, cats, [f"class {i}" for i in range(10)], [theme.series_color(i) for i in range(10)])
+    print(f"set_points({n:,}) took {1000 * (time.perf_counter() - t0):.0f} ms; Shift+drag selects")
+    view.hovered.connect(lambda i: view.setWindowTitle(f"hover {i}"))
+    view.clicked.connect(lambda i: view.set_highlight([i], "#D0312D"))
+    view.selected.connect(lambda sel: view.setWindowTitle(f"{len(sel):,} selected"))
+    view.resize(1000, 800)
+    view.show()
+    sys.exit(app.exec())

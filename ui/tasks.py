@@ -1,0 +1,150 @@
+"""Background work for widgets: run fn(progress, cancel) off the GUI thread and report back as Qt signals."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from workbench.embeddings import Cancelled
+
+# At most this often (seconds) a progress report crosses to the GUI thread; stage changes always do.
+_PROGRESS_INTERVAL = 0.05
+
+# Tasks that have started but not yet delivered their end, so Python cannot collect them mid-run.
+_running: set[Task] = set()
+
+
+def error_message(exc: BaseException) -> str:
+    """One line a person can read: a ValueError's own text (bad input), else "TypeName: text"."""
+    text = str(exc).strip()
+    if not isinstance(exc, ValueError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text.splitlines()[0] if text else "unknown error"
+
+
+class Task(QObject):
+    """One call of fn(progress, cancel) on a worker thread, Orange's ConcurrentWidgetMixin in miniature.
+
+    fn calls progress(fraction, stage="") as it goes (a negative fraction means "no estimate")
+    and should check cancel() now and then; raising workbench.embeddings.Cancelled (or returning
+    after cancel() was asked for) ends in `cancelled`. All four signals arrive on the GUI thread.
+
+    The worker is a daemon Python thread rather than a QThreadPool/QThread: some work (UMAP's
+    numba compilation) cannot be interrupted, and quitting the app must never wait for it or
+    destroy a running QThread.
+    """
+
+    progress = Signal(float, str)
+    done = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    ended = Signal()  # after any of done / failed / cancelled
+
+    # Worker thread -> GUI thread: (kind, payload), always queued.
+    _relay = Signal(str, object)
+
+    def __init__(self, fn: Callable[[Callable, Callable], Any], parent: QObject | None = None, name: str = ""):
+        super().__init__(parent)
+        self._fn = fn
+        self.name = name or getattr(fn, "__name__", "task")
+        self._cancel_event = threading.Event()
+        self._last_report = 0.0
+        self._last_stage: str | None = None
+        self._state = "new"  # new | running | done | failed | cancelled
+        self.result: Any = None
+        self.error: str = ""
+        self.traceback: str = ""
+        self._relay.connect(self._deliver, Qt.QueuedConnection)
+        if parent is not None:
+            # a widget going away should not keep its work running
+            parent.destroyed.connect(lambda *_: self._cancel_event.set())
+
+    # --- state -------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def is_running(self) -> bool:
+        return self._state == "running"
+
+    def cancel(self) -> None:
+        """Ask the work to stop; `cancelled` follows once fn notices (or finishes anyway)."""
+        self._cancel_event.set()
+
+    def is_cancel_requested(self) -> bool:
+        return self._cancel_event.is_set()
+
+    def start(self) -> Task:
+        if self._state != "new":
+            raise RuntimeError(f"task {self.name!r} was already started")
+        self._state = "running"
+        _running.add(self)
+        threading.Thread(target=self._run, name=f"task-{self.name}", daemon=True).start()
+        return self
+
+    # --- worker thread -----------------------------------------------------------------------
+    def _report(self, fraction: float, stage: str = "") -> None:
+        now = time.monotonic()
+        if stage == self._last_stage and now - self._last_report < _PROGRESS_INTERVAL and fraction < 1.0:
+            return  # coalesce: the GUI repaints a progress bar at most ~20 times a second
+        self._last_report, self._last_stage = now, stage
+        self._emit("progress", (float(fraction), str(stage)))
+
+    def _cancel_requested(self) -> bool:
+        return self._cancel_event.is_set()
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(self._report, self._cancel_requested)
+        except Cancelled:
+            self._emit("cancelled", None)
+        except Exception as exc:  # any failure of the work becomes a message, never a crash
+            self._emit("failed", (error_message(exc), traceback.format_exc()))
+        else:
+            self._emit("cancelled" if self._cancel_event.is_set() else "done", result)
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        try:
+            self._relay.emit(kind, payload)
+        except RuntimeError:
+            # the Qt side of this task was deleted with its parent: nobody is listening
+            self._cancel_event.set()
+            _running.discard(self)
+
+    # --- GUI thread --------------------------------------------------------------------------
+    @Slot(str, object)
+    def _deliver(self, kind: str, payload: Any) -> None:
+        if kind == "progress":
+            if self._state == "running":
+                self.progress.emit(*payload)
+            return
+        if self._state != "running":
+            return
+        if kind == "done":
+            self._state, self.result = "done", payload
+            self.done.emit(payload)
+        elif kind == "failed":
+            self._state, (self.error, self.traceback) = "failed", payload
+            self.failed.emit(self.error)
+        else:
+            self._state = "cancelled"
+            self.cancelled.emit()
+        self.ended.emit()
+        _running.discard(self)
+
+
+def run_task(fn: Callable[[Callable, Callable], Any], parent: QObject | None = None, name: str = "") -> Task:
+    """Start fn(progress, cancel) in the background; connect to the returned Task's signals.
+
+    Signals are queued, so connecting right after this call never misses one.
+    """
+    return Task(fn, parent, name).start()
+
+
+def running_tasks() -> list[Task]:
+    """Tasks started and not yet ended (for tests and for a quit prompt)."""
+    return list(_running)
