@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/ssl-workbench train --method simclr --dataset mnist5k --epochs 3
+	$(BIN)/ssl-workbench gui
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
@@ -22,6 +22,11 @@ test: setup
 bench: setup
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/augment.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/scatter.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
+
+screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m ui.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

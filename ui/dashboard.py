@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-import math
 import time
 from collections import deque
 from pathlib import Path
@@ -16,320 +15,19 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
+from workbench.curves import RunCurves, format_duration, summarize_event
 from workbench.events import read_events
 from workbench.runs import worker_alive
 
 from . import theme
 
-EMA_BETA = 0.9       # bold loss curve: ≈10-event window (a few seconds); bias-corrected so it starts at the loss
 REDRAW_MS = 66       # ≈15 Hz: curves are redrawn from a timer, never once per event
 LOG_LINES = 2000
-RATE_WINDOW = 20     # step events used for the ETA (≈5 s of training at 4 events/s)
 HEALTHY_STD_RATIO = 1.0
 # Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
 TERMS_EMPTY = "no extra terms for this method"
 LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
-
-
-def _num(value) -> float | None:
-    """A finite float from an event field, or None (missing, "nan" strings, non-numbers)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _floats(values: list) -> np.ndarray:
-    """Event values as float64; missing or non-numeric ones (None, "nan", text) become NaN."""
-    try:
-        return np.array(values, dtype=float)
-    except (TypeError, ValueError):
-        return np.array([np.nan if _num(v) is None else float(v) for v in values], dtype=float)
-
-
-def _column(events: list[dict], key: str) -> np.ndarray:
-    return _floats([e.get(key) for e in events])
-
-
-class Series:
-    """x/y numpy buffers that grow by doubling (pyqtgraph's scrollingPlots), so appends are O(1)."""
-
-    __slots__ = ("x", "y", "n", "version")
-
-    def __init__(self, capacity: int = 256):
-        self.x = np.empty(capacity)
-        self.y = np.empty(capacity)
-        self.n = 0
-        self.version = 0  # bumped on every change so the redraw only touches changed curves
-
-    def _grow(self, need: int) -> None:
-        cap = max(2 * len(self.x), need)
-        for name in ("x", "y"):
-            new = np.empty(cap)
-            new[:self.n] = getattr(self, name)[:self.n]
-            setattr(self, name, new)
-
-    def append(self, x: float, y: float) -> None:
-        n = self.n
-        if n == len(self.x):
-            self._grow(n + 1)
-        self.x[n] = x
-        self.y[n] = y
-        self.n = n + 1
-        self.version += 1
-
-    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        need = self.n + len(xs)
-        if need == self.n:
-            return
-        if need > len(self.x):
-            self._grow(need)
-        self.x[self.n:need] = xs
-        self.y[self.n:need] = ys
-        self.n = need
-        self.version += 1
-
-    def truncate_after(self, step: float) -> None:
-        keep = self.x[:self.n] <= step
-        k = int(keep.sum())
-        if k == self.n:
-            return
-        self.x[:k] = self.x[:self.n][keep]
-        self.y[:k] = self.y[:self.n][keep]
-        self.n = k
-        self.version += 1
-
-    def reset(self) -> None:
-        self.n = 0
-        self.version += 1
-
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[:self.n], self.y[:self.n]
-
-    def last(self) -> float | None:
-        return float(self.y[self.n - 1]) if self.n else None
-
-
-class RunCurves:
-    """What the dashboard shows of one run, built from its events; plain data, no Qt."""
-
-    def __init__(self):
-        self.loss, self.ema, self.lr, self.img_s, self.gpu_mem = (Series() for _ in range(5))
-        self.knn, self.knn_best, self.std_ratio, self.eff_rank = (Series() for _ in range(4))
-        self.terms: dict[str, Series] = {}
-        self.reset()
-
-    def reset(self) -> None:
-        for s in self.all_series():
-            s.reset()
-        self.terms.clear()
-        self.linear: tuple[float, float] | None = None  # (step, top-1 fraction)
-        self._ema_raw, self._ema_decay = 0.0, 1.0      # running EMA and beta**k for bias correction
-        self.info: dict = {}                            # the started event's fields
-        self.step = self.epoch = 0
-        self.progress: float | None = None
-        self.img_s_now: float | None = None
-        self.state = ""
-        self.rate: deque = deque(maxlen=RATE_WINDOW)    # (t, step) of recent step events
-        self.version = 0                                # header changes
-
-    def all_series(self) -> list[Series]:
-        return [self.loss, self.ema, self.lr, self.img_s, self.gpu_mem, self.knn, self.knn_best,
-                self.std_ratio, self.eff_rank, *self.terms.values()]
-
-    # --- step events: the hot path (≈4/s live, 100k+ on replay) --------------------------------
-    def add_step(self, ev: dict) -> None:
-        s = ev.get("step", 0)
-        loss = _num(ev.get("loss"))
-        if loss is not None:
-            self.loss.append(s, loss)
-            b = EMA_BETA
-            self._ema_raw = b * self._ema_raw + (1.0 - b) * loss
-            self._ema_decay *= b
-            self.ema.append(s, self._ema_raw / (1.0 - self._ema_decay))
-        for key, series in (("lr", self.lr), ("img_s", self.img_s), ("gpu_mem_mb", self.gpu_mem)):
-            v = ev.get(key)
-            if v is not None and (v := _num(v)) is not None:
-                series.append(s, v)
-        logs = ev.get("logs")
-        if logs:
-            for key, value in logs.items():
-                v = _num(value)
-                if v is not None and key != "loss":  # the loss already has its own plot
-                    series = self.terms.get(key)
-                    if series is None:
-                        series = self.terms[key] = Series()
-                    series.append(s, v)
-        self._step_header(ev)
-        self.rate.append((ev.get("t"), s))
-
-    def add_steps(self, events: list[dict]) -> None:
-        """Many step events at once (replay): numpy columns instead of per-event appends."""
-        if not events:
-            return
-        steps = _column(events, "step")
-        loss = _column(events, "loss")
-        ok = np.isfinite(loss) & np.isfinite(steps)
-        xs, ys = steps[ok], loss[ok]
-        self.loss.extend(xs, ys)
-        ema = np.empty(len(ys))
-        raw, decay, b = self._ema_raw, self._ema_decay, EMA_BETA
-        for i, v in enumerate(ys.tolist()):
-            raw = b * raw + (1.0 - b) * v
-            decay *= b
-            ema[i] = raw / (1.0 - decay)
-        self._ema_raw, self._ema_decay = raw, decay
-        self.ema.extend(xs, ema)
-        for key, series in (("lr", self.lr), ("img_s", self.img_s), ("gpu_mem_mb", self.gpu_mem)):
-            col = _column(events, key)
-            ok = np.isfinite(col) & np.isfinite(steps)
-            series.extend(steps[ok], col[ok])
-        terms: dict[str, tuple[list, list]] = {}  # one pass over the logs, whatever keys they carry
-        for e in events:
-            logs = e.get("logs")
-            if logs:
-                s = e.get("step", 0)
-                for key, value in logs.items():
-                    col = terms.get(key)
-                    if col is None:
-                        col = terms[key] = ([], [])
-                    col[0].append(s)
-                    col[1].append(value)
-        terms.pop("loss", None)  # the loss already has its own plot
-        for key, (xs, vs) in terms.items():
-            x, y = _floats(xs), _floats(vs)
-            ok = np.isfinite(x) & np.isfinite(y)
-            if key not in self.terms:
-                self.terms[key] = Series(max(256, int(ok.sum())))
-            self.terms[key].extend(x[ok], y[ok])
-        self._step_header(events[-1])
-        self.rate.extend((e.get("t"), e.get("step", 0)) for e in events[-RATE_WINDOW:])
-
-    def _step_header(self, ev: dict) -> None:
-        self.step = ev.get("step", self.step)
-        self.epoch = ev.get("epoch", self.epoch)
-        self.progress = _num(ev.get("progress"))
-        self.img_s_now = _num(ev.get("img_s"))
-        if self.state in ("", "paused"):
-            self.state = "running"
-        self.version += 1
-
-    # --- everything else ---------------------------------------------------------------------
-    def add_other(self, ev: dict) -> None:
-        kind = ev.get("type")
-        s = ev.get("step", self.step)
-        if kind == "started":
-            self.info = ev
-            if ev.get("resumed"):
-                self.truncate_after(s)
-            self.state = "running"
-            self.rate.clear()
-        elif kind == "eval":
-            for key, series, scale in (("knn_top1", self.knn, 100.0), ("knn_best", self.knn_best, 100.0),
-                                       ("collapse_std_ratio", self.std_ratio, 1.0),
-                                       ("effective_rank", self.eff_rank, 1.0)):
-                v = _num(ev.get(key))
-                if v is not None:
-                    series.append(s, v * scale)
-            v = _num(ev.get("linear_top1"))
-            if v is not None:
-                self.linear = (s, v)
-        elif kind == "paused":
-            self.state = "paused"
-        elif kind == "resumed":
-            self.state = "running"
-            self.rate.clear()  # the pause would otherwise make the ETA far too long
-        elif kind == "finished":
-            self.state = "stopped" if ev.get("stopped") else "finished"
-            v = _num(ev.get("linear_top1"))
-            if v is not None and self.linear is None:
-                self.linear = (s, v)
-        elif kind == "failed":
-            self.state = "failed"
-        else:
-            return
-        if kind != "eval":
-            self.step = s
-            self.epoch = ev.get("epoch", self.epoch)
-        self.version += 1
-
-    def truncate_after(self, step: float) -> None:
-        """A resumed run restarts at its checkpoint: forget points past it so curves don't zigzag."""
-        for series in self.all_series():
-            series.truncate_after(step)
-        if self.linear is not None and self.linear[0] > step:
-            self.linear = None
-        last = self.ema.last()
-        k = self.ema.n
-        self._ema_decay = EMA_BETA ** k
-        self._ema_raw = (last or 0.0) * (1.0 - self._ema_decay)
-
-    def eta_seconds(self) -> float | None:
-        total = self.info.get("total_steps")
-        if self.state != "running" or not total or len(self.rate) < 2:
-            return None
-        (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
-        if t0 is None or t1 is None or t1 <= t0 or s1 <= s0:
-            return None
-        return max(0.0, (total - s1) / ((s1 - s0) / (t1 - t0)))
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def _pct(v) -> str:
-    v = _num(v)
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
-def summarize_event(ev: dict) -> tuple[str, str] | None:
-    """(level, one line) for the log pane, or None for events that are only plotted."""
-    kind, s = ev.get("type"), ev.get("step", 0)
-    if kind == "log":
-        return ev.get("level", "info"), str(ev.get("message", ""))
-    if kind == "started":
-        what = "resumed" if ev.get("resumed") else "started"
-        params = ev.get("parameters")
-        extra = f", {params:,} parameters" if isinstance(params, int) else ""
-        start = f" from step {s}" if ev.get("resumed") else ""
-        return "info", (f"{what} {ev.get('title') or ev.get('method', '')} on {ev.get('dataset', '')}"
-                        f"{start} · {ev.get('device', '')} · {ev.get('total_steps', '?')} steps{extra}")
-    if kind == "finished":
-        seconds = _num(ev.get("seconds"))
-        took = f" in {_format_duration(seconds)}" if seconds is not None else ""
-        parts = [f"{'stopped' if ev.get('stopped') else 'finished'}{took} at step {s}"]
-        if "knn_top1" in ev:
-            parts.append(f"kNN {_pct(ev['knn_top1'])} (best {_pct(ev.get('knn_best'))})")
-        if "linear_top1" in ev:
-            parts.append(f"linear probe {_pct(ev['linear_top1'])}")
-        if ev.get("message"):
-            parts.append(str(ev["message"]))
-        return "info", " · ".join(parts)
-    if kind == "failed":
-        detail = str(ev.get("detail") or "").strip()
-        last = f" ({detail.splitlines()[-1]})" if detail else ""
-        return "error", f"failed at step {s}: {ev.get('message', '')}{last}"
-    if kind == "checkpoint":
-        return "info", f"checkpoint {ev.get('path', '')} at step {s}"
-    if kind == "paused":
-        return "info", f"paused at step {s}"
-    if kind == "resumed":
-        return "info", f"resumed at step {s}"
-    if kind == "eval":
-        if "linear_top1" in ev and "knn_top1" not in ev:
-            return "info", f"linear probe top-1 {_pct(ev['linear_top1'])}"
-        return "info", (f"eval at step {s}: kNN {_pct(ev.get('knn_top1'))} (best {_pct(ev.get('knn_best'))}),"
-                        f" std ratio {ev.get('collapse_std_ratio', '–')},"
-                        f" eff. rank {ev.get('effective_rank', '–')}")
-    return None
 
 
 class Dashboard(QWidget):
@@ -802,7 +500,7 @@ class Dashboard(QWidget):
         self.progress_bar.setValue(int(round(1000 * min(max(progress, 0.0), 1.0))))
         self.speed_label.setText(f"{d.img_s_now:,.0f} img/s" if d.img_s_now is not None else "")
         eta = d.eta_seconds()
-        self.eta_label.setText(f"ETA {_format_duration(eta)}" if eta is not None else "")
+        self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
         self.state_label.setText(d.state)
         self.state_label.setStyleSheet(self._state_style())
 

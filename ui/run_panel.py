@@ -48,7 +48,10 @@ class Collapsible(QWidget):
         self.toggle = QToolButton(text=title, checkable=True, checked=expanded)
         self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         self.toggle.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
-        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: 600; }")
+        self.toggle.setAutoRaise(True)  # flat, and its text follows the theme's palette
+        font = self.toggle.font()
+        font.setBold(True)
+        self.toggle.setFont(font)
         self.content = content
         content.setVisible(expanded)
         self.toggle.toggled.connect(self._flip)

@@ -25,6 +25,8 @@ _TYPED = {"step": "step_logged", "eval": "eval_logged", "preview": "preview_read
           "embedding": "embedding_ready", "checkpoint": "checkpoint_saved"}
 
 
+WORKER_NICENESS = 10  # CPU priority of GUI-started workers relative to the window (0 = equal)
+
 class _WorkerProcess(QProcess):
     """A QProcess that can let go of its child, so that deleting it does not kill the worker."""
 
@@ -122,7 +124,8 @@ class WorkerClient(QObject):
 
         proc = _WorkerProcess(self)
         proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "workbench.worker", str(self._run_dir.absolute())]
+        # --nice: the worker yields the CPU to the window, so the GUI stays responsive on small machines
+        proc.setArguments(["-m", "workbench.worker", str(self._run_dir.absolute()), "--nice", str(WORKER_NICENESS)]
                           + (["--resume"] if resume else []))
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")

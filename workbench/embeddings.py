@@ -121,11 +121,25 @@ def _check_points(emb: np.ndarray, method: str) -> np.ndarray:
     return emb
 
 
-def _pca(emb: np.ndarray, seed: int):
-    from sklearn.decomposition import PCA
+class _PCA:
+    """Two principal axes by SVD in numpy: instant, and no heavy import on the caller's thread
+    (importing scikit-learn in a background thread holds the GIL and stalls a GUI)."""
 
-    # PCA centres the data itself; a 1-D embedding gets a zero second axis below.
-    return PCA(n_components=min(2, emb.shape[1]), random_state=seed).fit(emb)
+    def __init__(self, emb: np.ndarray):
+        x = np.asarray(emb, dtype=np.float64)
+        self.mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        # fix each axis' sign (largest loading positive) so equal data gives an equal map
+        signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+        self.components = (vt * np.where(signs == 0, 1, signs)[:, None])[:2]
+
+    def transform(self, emb: np.ndarray) -> np.ndarray:
+        return (np.asarray(emb, dtype=np.float64) - self.mean) @ self.components.T
+
+
+def _pca(emb: np.ndarray, seed: int) -> _PCA:
+    # PCA is deterministic; the seed is accepted for a uniform signature.
+    return _PCA(emb)
 
 
 def _pad2(y: np.ndarray) -> np.ndarray:

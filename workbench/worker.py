@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                     "from stdin as JSON lines, e.g. {\"type\": \"stop\"}. SIGTERM means stop.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="lower this process's CPU priority by N (the GUI uses 10 to stay responsive)")
     args = parser.parse_args(argv)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)
     commands: queue.Queue = queue.Queue()
     signal.signal(signal.SIGTERM, lambda *_: commands.put({"type": "stop"}))
     threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()

@@ -255,7 +255,7 @@ def test_describe_fields():
     assert list(rows) == ["temperature", "proj_dim", "flip", "mode"]
     assert rows["temperature"] == {"name": "temperature", "type": "float", "default": 0.5,
                                    "help": "Softmax temperature.", "min": 0.0, "max": 10.0,
-                                   "choices": None, "exclusive_min": True}
+                                   "choices": None, "exclusive_min": True, "label": None}
     assert rows["proj_dim"]["type"] == "int"
     assert rows["flip"]["type"] == "bool"
     assert rows["mode"]["choices"] == ("a", "b")
