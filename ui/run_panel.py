@@ -280,6 +280,9 @@ class RunPanel(QWidget):
         if not self.method_name():
             out.append("Pick a method.")
         info = self._infos.get(self.dataset_name())
+        entry = self._entries.get(self.method_name())
+        if info and entry and entry.ok and info.channels not in entry.cls.input_channels:
+            out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
         if info and info.needs_root and not self.root.text().strip():
             out.append(f"{info.title} needs a folder: choose one with Browse….")
         for form in (self.run_form, self.advanced_form, self.method_form):

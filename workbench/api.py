@@ -105,6 +105,8 @@ class Method(nn.Module):
     # RunConfig values this method trains best with (e.g. {"batch_size": 128}); the CLI and
     # GUI start from them, and a user's explicit setting wins.
     run_defaults: ClassVar[dict[str, Any]] = {}
+    # Image channels the method can work with; colour-only methods say (3,).
+    input_channels: ClassVar[tuple[int, ...]] = (1, 3)
 
     @dataclass
     class Config:

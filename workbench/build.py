@@ -45,16 +45,28 @@ class Built:
     device: torch.device
 
 
+def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
+    """A clear ConfigError when the method cannot work on this dataset (modality, channels)."""
+    if cls.modality != dataset.spec.modality:
+        raise ConfigError(f"method {run.method!r} works on {cls.modality} data but dataset "
+                          f"{run.dataset!r} is {dataset.spec.modality}")
+    if cls.modality == "image" and dataset.spec.channels not in cls.input_channels:
+        raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
+                          f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
+                          f"pick shapes, CIFAR-10 or an image folder")
+
+
 def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = "cpu") -> Method:
     """The method on its backbone, seeded by run.seed so equal configs give equal weights."""
     cls = get_method(run.method)
     cfg = method_config(run, cls.Config)
-    if cls.modality != dataset.spec.modality:
-        raise ConfigError(f"method {run.method!r} works on {cls.modality} data but dataset "
-                          f"{run.dataset!r} is {dataset.spec.modality}")
+    check_data(cls, run, dataset)
     torch.manual_seed(run.seed)
     backbone, feat_dim = build_backbone(run.backbone, dataset.spec.input_shape)
-    method = cls(cfg, backbone, feat_dim, dataset.spec)
+    try:
+        method = cls(cfg, backbone, feat_dim, dataset.spec)
+    except ValueError as exc:  # a method refusing these settings or this data is a user error
+        raise ConfigError(f"{run.method}: {exc}") from None
     return method.to(device)
 
 

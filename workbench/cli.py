@@ -155,9 +155,11 @@ def _run(run_dir: Path, resume: bool, quiet: bool) -> int:
     return code
 
 
-def _check_dataset(run: RunConfig) -> None:
+def _check_dataset(run: RunConfig, cls) -> None:
+    from .build import check_data
     from .data import load_dataset
-    load_dataset(run.dataset, root=run.data_root, image_size=run.image_size, download=run.download)
+    check_data(cls, run, load_dataset(run.dataset, root=run.data_root, image_size=run.image_size,
+                                      download=run.download))
 
 
 def cmd_train(args) -> int:
@@ -173,7 +175,7 @@ def cmd_train(args) -> int:
     method_config(run, cls.Config)
     from .build import pick_device
     pick_device(run.device)
-    _check_dataset(run)
+    _check_dataset(run, cls)
     run_dir = create_run_dir(run, root=args.runs_root, path=args.run_dir)
     print(f"run directory: {run_dir}", file=sys.stderr)
     return _run(run_dir, resume=False, quiet=args.quiet)

@@ -27,7 +27,8 @@ class Validation:
 def validate_method(name: str, dataset: str | None = None, batch_size: int = 16, steps: int = 1) -> Validation:
     """One optimiser step on CPU with the small CNN; raises on any broken part of the contract."""
     cls = get_method(name)
-    dataset = dataset or {"image": "mnist5k"}.get(cls.modality, "mnist5k")
+    if dataset is None:  # the embedded set the method can use: grey digits, else colour shapes
+        dataset = "mnist5k" if 1 in cls.input_channels else "shapes"
     t0 = time.perf_counter()
     data = load_dataset(dataset)
     run = new_run_config(name, dataset, backbone="small_cnn", device="cpu")

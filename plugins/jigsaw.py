@@ -1,0 +1,235 @@
+"""Jigsaw puzzles: shuffle a 3×3 grid of tiles and classify which permutation was applied
+(Noroozi & Favaro 2016, arXiv:1603.09246)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.config import setting
+
+GRID = 3  # tiles per side
+PERM_SEED = 1603  # fixed, so every run (and every checkpoint) means the same permutation set
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared by the patch-based methods (relative_position, cpc import them)
+
+
+def crop_patches(x: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, size, out: int) -> torch.Tensor:
+    """Crop square boxes and resample each to out×out pixels, all in one grid_sample.
+
+    x: (B, C, H, W); x0, y0: (B, N) top-left corners in pixels (continuous); size: box side in
+    pixels (a number or a (B, N) tensor). Returns (B, N, C, out, out). Upsampling small tiles
+    happens here too (bilinear), so a 9-px tile comes out at whatever size the encoder likes.
+    """
+    B, C, H, W = x.shape
+    N = x0.shape[1]
+    dev = x.device
+    t = (torch.arange(out, device=dev, dtype=torch.float32) + 0.5) / out  # sample centres in [0, 1]
+    size = torch.as_tensor(size, device=dev, dtype=torch.float32).expand(B, N).unsqueeze(-1)
+    # with align_corners=False, -1 and 1 are the outer pixel edges: pixel-edge coordinate p
+    # maps to 2p/W - 1
+    gx = 2 * (x0.float().unsqueeze(-1) + t * size) / W - 1  # (B, N, out)
+    gy = 2 * (y0.float().unsqueeze(-1) + t * size) / H - 1
+    gx, gy = torch.broadcast_tensors(gx[:, :, None, :], gy[:, :, :, None])  # (B, N, out, out)
+    # stack the N patch grids vertically: one sampling call per batch, no copy of the images
+    grid = torch.stack([gx, gy], dim=-1).reshape(B, N * out, out, 2)
+    patches = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border",
+                            align_corners=False)
+    return patches.view(B, C, N, out, out).transpose(1, 2)
+
+
+def grid_cells(x: torch.Tensor, gap: float, jitter: bool, n: int = GRID):
+    """Boxes of the n×n tiles with a gap and random per-tile jitter (the papers' shortcut
+    guards: no tile edge touches its neighbour's, and lines do not run straight across).
+
+    Returns (x0, y0, side), x0/y0 (B, n*n) in row-major cell order. Each tile is a square of
+    side (1 - gap)·cell placed uniformly inside its cell (centred when jitter is off).
+    """
+    B, _, H, W = x.shape
+    cell = min(H, W) / n
+    side = cell * (1 - gap)
+    slack = cell - side
+    r = torch.arange(n, device=x.device, dtype=torch.float32)
+    base_y, base_x = torch.meshgrid(r * cell, r * cell, indexing="ij")
+    base_x, base_y = base_x.reshape(1, -1), base_y.reshape(1, -1)
+    if jitter:
+        off = torch.rand(2, B, n * n, device=x.device) * slack
+    else:
+        off = torch.full((2, B, n * n), slack / 2, device=x.device)
+    # centre the grid when the image is not square
+    return base_x + off[0] + (W - n * cell) / 2, base_y + off[1] + (H - n * cell) / 2, side
+
+
+def drop_channels(tiles: torch.Tensor, p: float) -> torch.Tensor:
+    """Doersch et al.'s guard against chromatic aberration: with probability p per tile, keep
+    one random colour channel and replace the other two by that tile's mean plus faint noise.
+
+    tiles: (..., C, h, w). Grey images (C = 1) are returned as they are.
+    """
+    if tiles.shape[-3] != 3 or p <= 0:
+        return tiles
+    lead = tiles.shape[:-3]
+    flat = tiles.reshape(-1, 3, *tiles.shape[-2:])
+    n = flat.shape[0]
+    keep = torch.randint(0, 3, (n,), device=tiles.device)
+    kept = flat[torch.arange(n, device=tiles.device), keep].unsqueeze(1)  # (n, 1, h, w)
+    mean = kept.mean(dim=(2, 3), keepdim=True)
+    std = kept.std(dim=(2, 3), keepdim=True)
+    filler = mean + torch.randn_like(flat) * std / 100
+    chan = torch.arange(3, device=tiles.device).view(1, 3, 1, 1)
+    dropped = torch.where(chan == keep.view(-1, 1, 1, 1), flat, filler)
+    apply = (torch.rand(n, device=tiles.device) < p).view(-1, 1, 1, 1)
+    return torch.where(apply, dropped, flat).reshape(tiles.shape).to(tiles.dtype)
+
+
+def normalise_tiles(tiles: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
+    """Noroozi & Favaro's per-tile normalisation, so tiles cannot be matched by their mean
+    brightness or contrast. The result is mapped to mean 0.5, std 0.25, which the backbone's
+    input Normalize turns into mean 0, std 1."""
+    mean = tiles.mean(dim=(-3, -2, -1), keepdim=True)
+    std = tiles.std(dim=(-3, -2, -1), keepdim=True)
+    return (tiles - mean) / (std + eps) * 0.25 + 0.5
+
+
+def mlp_head(in_dim: int, hidden: int, out: int) -> nn.Module:
+    """Linear-BN-ReLU-Linear classifier (hidden = 0: a linear layer)."""
+    if hidden == 0:
+        return nn.Linear(in_dim, out)
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out))
+
+
+# ---------------------------------------------------------------------------------------------
+# the permutation set and the loss
+
+
+@lru_cache(maxsize=8)
+def _permutation_set(n: int, tiles: int, seed: int) -> np.ndarray:
+    every = np.array(list(itertools.permutations(range(tiles))), dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    chosen = [int(rng.integers(len(every)))]
+    # distance of every candidate to its nearest chosen permutation; farthest-point greedy
+    nearest = (every != every[chosen[0]]).sum(1, dtype=np.int16)
+    for _ in range(n - 1):
+        j = int(np.argmax(nearest))  # ties: the first, so the set is deterministic
+        chosen.append(j)
+        np.minimum(nearest, (every != every[j]).sum(1, dtype=np.int16), out=nearest)
+    return every[chosen].astype(np.int64)
+
+
+def permutation_set(n: int, tiles: int = GRID * GRID, seed: int = PERM_SEED) -> np.ndarray:
+    """n permutations of range(tiles), chosen greedily to be far apart in Hamming distance.
+
+    Noroozi & Favaro's Algorithm 1 in its max-min form: start from one permutation drawn with
+    `seed`, then repeatedly add the permutation whose distance to its nearest chosen one is
+    largest. Deterministic for (n, tiles, seed); returns an (n, tiles) int64 array.
+    """
+    total = int(np.prod(range(1, tiles + 1)))
+    if not 1 <= n <= total:
+        raise ValueError(f"need 1 <= n <= {tiles}! = {total} permutations, got {n}")
+    return _permutation_set(n, tiles, seed).copy()
+
+
+def jigsaw_loss(logits: torch.Tensor, perm_index: torch.Tensor) -> torch.Tensor:
+    """Cross entropy of the permutation classifier (log P for a uniform guess)."""
+    return F.cross_entropy(logits.float(), perm_index)
+
+
+def assemble(tiles: torch.Tensor, pad: int = 2, gutter: float = 0.4) -> torch.Tensor:
+    """(B, 9, C, t, t) tiles in row-major order -> (B, C, 3t + 2·pad, 3t + 2·pad) images with
+    grey gutters (visible on black digits' backgrounds), to show a puzzle as the network sees it."""
+    B, N, C, t, _ = tiles.shape
+    n = int(round(N ** 0.5))
+    side = n * t + (n - 1) * pad
+    out = tiles.new_full((B, C, side, side), gutter)
+    for k in range(N):  # 9 slices, not a per-sample loop
+        r, c = divmod(k, n)
+        out[:, :, r * (t + pad):r * (t + pad) + t, c * (t + pad):c * (t + pad) + t] = tiles[:, k]
+    return out
+
+
+class Jigsaw(Method):
+    name = "jigsaw"
+    title = "Jigsaw puzzles"
+    family = "pretext"
+    modality = "image"
+    summary = "Shuffle a 3×3 grid of tiles and guess which of P permutations was used."
+    reference = "Noroozi & Favaro 2016, arXiv:1603.09246"
+    run_defaults = {"batch_size": 64, "lr": 1e-3}
+
+    @dataclass
+    class Config:
+        num_permutations: int = setting(
+            30, "Size of the permutation set (classes), chosen for maximal Hamming distance.",
+            min=2, max=1000, label="Permutations")
+        tile_px: int = setting(16, "Side each tile is resampled to before the shared encoder.",
+                               min=4, max=128, label="Tile size (px)")
+        gap: float = setting(0.2, "Fraction of each grid cell left out around its tile, so "
+                                  "tile edges never touch.", min=0.0, max=0.8)
+        jitter: bool = setting(True, "Place each tile at a random spot inside its cell.")
+        tile_norm: bool = setting(False, "Normalise each tile to zero mean and unit variance "
+                                         "(hides brightness cues; off suits digits).",
+                              label="Per-tile normalisation")
+        colour_drop: float = setting(0.3, "Probability of dropping two colour channels of a tile "
+                                          "(colour images only).", min=0.0, max=1.0)
+        hidden: int = setting(512, "Hidden units of the permutation classifier (0 = linear).",
+                              min=0, max=8192)
+
+    def __init__(self, cfg, backbone, feat_dim, data):
+        super().__init__(cfg, backbone, feat_dim, data)
+        if len(data.input_shape) != 3:
+            raise ValueError("jigsaw needs images shaped (C, H, W)")
+        perms = torch.from_numpy(permutation_set(cfg.num_permutations))
+        self.register_buffer("perms", perms, persistent=False)  # a pure function of the config
+        self.classifier = mlp_head(GRID * GRID * feat_dim, cfg.hidden, cfg.num_permutations)
+
+    def tiles(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 9, C, t, t) tiles in their true row-major order, with gaps and jitter."""
+        x0, y0, side = grid_cells(x, self.cfg.gap, self.cfg.jitter)
+        tiles = crop_patches(x, x0, y0, side, self.cfg.tile_px)
+        tiles = drop_channels(tiles, self.cfg.colour_drop if self.training else 0.0)
+        return normalise_tiles(tiles) if self.cfg.tile_norm else tiles
+
+    def shuffle(self, tiles: torch.Tensor, perm_index: torch.Tensor) -> torch.Tensor:
+        """Position j of sample i shows tile perms[perm_index[i], j]."""
+        order = self.perms[perm_index]  # (B, 9)
+        return tiles[torch.arange(len(tiles), device=tiles.device).unsqueeze(1), order]
+
+    def classify(self, shuffled: torch.Tensor) -> torch.Tensor:
+        B = shuffled.shape[0]
+        feats = self.backbone(shuffled.flatten(0, 1))  # all 9B tiles in one batch
+        return self.classifier(feats.reshape(B, -1))
+
+    def training_step(self, batch: Batch) -> StepOutput:
+        x = batch.x
+        perm_index = torch.randint(0, self.cfg.num_permutations, (len(x),), device=x.device)
+        logits = self.classify(self.shuffle(self.tiles(x), perm_index))
+        loss = jigsaw_loss(logits, perm_index)
+        return StepOutput(loss, {"jigsaw_acc": (logits.argmax(1) == perm_index).float().mean()})
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        x = batch.x[:16]
+        perm_index = torch.arange(len(x), device=x.device) * 7 % self.cfg.num_permutations
+        shuffled = self.shuffle(self.tiles(x), perm_index)
+        pred = self.classify(shuffled).argmax(1)
+        puzzles = assemble(normalise_display(shuffled))
+        captions = [f"{'✓' if p == t else '✗'} perm {t} → pred {p}"
+                    for p, t in zip(pred.tolist(), perm_index.tolist())]
+        return {"puzzles": Preview.from_tensor("Shuffled tiles with the predicted permutation",
+                                               puzzles, captions, columns=8)}
+
+
+def normalise_display(tiles: torch.Tensor) -> torch.Tensor:
+    """Per-tile normalised tiles leave [0, 1]; stretch each tile back into it for display."""
+    lo = tiles.amin(dim=(-3, -2, -1), keepdim=True)
+    hi = tiles.amax(dim=(-3, -2, -1), keepdim=True)
+    inside = (lo >= 0) & (hi <= 1)
+    return torch.where(inside, tiles, (tiles - lo) / (hi - lo).clamp_min(1e-6))

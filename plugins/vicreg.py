@@ -1,0 +1,111 @@
+"""VICReg: make two views' embeddings agree (invariance) while keeping every dimension spread
+out (variance) and the dimensions decorrelated (covariance) (Bardes et al. 2022,
+arXiv:2105.04906)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from plugins.simclr import view_config
+from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.augment import two_views
+from workbench.config import setting
+
+
+def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """Mean hinge max(0, γ − std) over dimensions; std = √(var + ε). Zero once every
+    dimension's standard deviation reaches γ; largest for a collapsed embedding."""
+    std = torch.sqrt(z.var(dim=0) + eps)
+    return F.relu(gamma - std).mean()
+
+
+def covariance_term(z: torch.Tensor) -> torch.Tensor:
+    """Sum of the squared off-diagonal covariances, divided by the dimension d."""
+    n, d = z.shape
+    z = z - z.mean(dim=0)
+    cov = (z.T @ z) / (n - 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return off.pow(2).sum() / d
+
+
+def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, gamma: float = 1.0,
+                 eps: float = 1e-4) -> dict[str, torch.Tensor]:
+    """The three unweighted terms: invariance (MSE), variance and covariance (both averaged
+    over the two branches, as in the paper's code)."""
+    z1, z2 = z1.float(), z2.float()
+    return {"invariance": F.mse_loss(z1, z2),
+            "variance": (variance_term(z1, gamma, eps) + variance_term(z2, gamma, eps)) / 2,
+            "covariance": covariance_term(z1) + covariance_term(z2)}
+
+
+def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, lam: float = 25.0, mu: float = 25.0,
+                nu: float = 1.0, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """λ·invariance + μ·variance + ν·covariance."""
+    t = vicreg_terms(z1, z2, gamma, eps)
+    return lam * t["invariance"] + mu * t["variance"] + nu * t["covariance"]
+
+
+def expander(in_dim: int, hidden: int, out: int, layers: int = 3) -> nn.Module:
+    """VICReg's expander: (Linear-BN-ReLU) × (layers − 1), then a Linear."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        mods += [nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+        dim = hidden
+    mods.append(nn.Linear(dim, out))
+    return nn.Sequential(*mods)
+
+
+class VICReg(Method):
+    name = "vicreg"
+    title = "VICReg"
+    family = "joint-embedding"
+    modality = "image"
+    summary = "Agree across views, keep each dimension's variance up, decorrelate dimensions."
+    reference = "Bardes et al. 2022, arXiv:2105.04906"
+    run_defaults = {"batch_size": 128, "lr": 1e-3}
+
+    @dataclass
+    class Config:
+        sim_weight: float = setting(25.0, "λ: weight of the invariance (MSE) term.", min=0.0,
+                                    max=1000.0, label="Invariance weight λ")
+        var_weight: float = setting(25.0, "μ: weight of the variance hinge.", min=0.0,
+                                    max=1000.0, label="Variance weight μ")
+        cov_weight: float = setting(1.0, "ν: weight of the covariance term.", min=0.0,
+                                    max=1000.0, label="Covariance weight ν")
+        expander_dim: int = setting(512, "Width of the expander's layers (the paper uses 8192).",
+                                    min=2, max=16384, label="Expander size")
+        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
+                                  min=0.01, max=1.0, label="Smallest crop")
+        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
+                                min=0.0, max=1.0)
+        flip: bool = setting(False, "Random horizontal flips (off for digits).")
+        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
+                                label="Blur probability")
+
+    def __init__(self, cfg, backbone, feat_dim, data):
+        super().__init__(cfg, backbone, feat_dim, data)
+        self.expander = expander(feat_dim, cfg.expander_dim, cfg.expander_dim)
+        self.views = view_config(cfg, data.channels)
+
+    def training_step(self, batch: Batch) -> StepOutput:
+        v1, v2 = two_views(batch.x, self.views)
+        z1, z2 = self.expander(self.backbone(torch.cat([v1, v2]))).chunk(2)
+        t = vicreg_terms(z1, z2)
+        cfg = self.cfg
+        loss = cfg.sim_weight * t["invariance"] + cfg.var_weight * t["variance"] + \
+            cfg.cov_weight * t["covariance"]
+        return StepOutput(loss, {k: v.detach() for k, v in t.items()})
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        x = batch.x[:8]
+        v1, v2 = two_views(x, self.views)
+        z1, z2 = self.expander(self.backbone(v1)), self.expander(self.backbone(v2))
+        dist = ((z1 - z2) ** 2).mean(1).tolist()
+        captions = [f"image {i}" for i in range(len(x))] + ["view 1"] * len(x) + \
+                   [f"view 2 · mse {d:.2f}" for d in dist]
+        return {"views": Preview.from_tensor("Image / two views (invariance MSE per pair)",
+                                             torch.cat([x, v1, v2]), captions, columns=len(x))}

@@ -1,0 +1,114 @@
+"""Masked image modelling (MAE-style): patch masks, the masked-only loss, and the method."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from plugins.mae import MAE, NORM_PIX_EPS, mae_loss, patch_variance, random_patch_mask
+from workbench.api import Batch, DataSpec
+from workbench.backbones import build_backbone
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_mask_hides_an_exact_number_of_whole_patches():
+    x = torch.rand(6, 1, 28, 28)
+    m = random_patch_mask(x, 4, 0.75, torch.Generator().manual_seed(0))
+    assert m.shape == (6, 1, 28, 28) and m.dtype == torch.bool
+    patches = m.view(6, 7, 4, 7, 4)
+    assert (patches.all(dim=(2, 4)) == patches.any(dim=(2, 4))).all()  # each patch all or nothing
+    assert patches.all(dim=(2, 4)).flatten(1).sum(1).tolist() == [37] * 6  # round(0.75 · 49)
+    assert not torch.equal(m[0], m[1])
+
+
+def test_mask_handles_sides_not_divisible_by_the_patch():
+    m = random_patch_mask(torch.rand(3, 3, 30, 26), 8, 0.5)
+    assert m.shape == (3, 1, 30, 26)
+    assert 0 < m.float().mean() < 1
+
+
+def test_loss_counts_only_masked_patches():
+    x = torch.rand(2, 1, 8, 8)
+    m = random_patch_mask(x, 4, 0.5)
+    visible_wrong = torch.where(m, x, 1 - x)
+    assert mae_loss(visible_wrong, x, m, 4).item() == 0.0
+    assert mae_loss(torch.where(m, x + 0.2, x), x, m, 4).item() == pytest.approx(0.04, rel=1e-4)
+
+
+def test_patch_variance_and_normalised_loss():
+    x = torch.zeros(1, 1, 4, 8)
+    x[0, 0, :, 4:] = torch.tensor([0.0, 1.0]).repeat(8).view(4, 4)  # right patch: half 0, half 1
+    var = patch_variance(x, 4)
+    assert torch.allclose(var[0, 0, :, :4], torch.zeros(4, 4))
+    assert torch.allclose(var[0, 0, :, 4:], torch.full((4, 4), 0.25))
+    m = torch.ones(1, 1, 4, 8, dtype=torch.bool)
+    pred = x + 0.1
+    got = mae_loss(pred, x, m, 4, norm_pix=True).item()
+    expected = 0.5 * 0.01 / NORM_PIX_EPS + 0.5 * 0.01 / (0.25 + NORM_PIX_EPS)
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_loss_goes_down_on_learnable_outputs():
+    x = torch.rand(2, 3, 8, 8)
+    m = random_patch_mask(x, 4, 0.75)
+    guess = torch.zeros_like(x, requires_grad=True)
+    opt = torch.optim.Adam([guess], lr=0.1)
+    losses = []
+    for _ in range(30):
+        loss = mae_loss(guess, x, m, 4, norm_pix=True)
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def _method(shape=(1, 28, 28), **cfg) -> MAE:
+    torch.manual_seed(0)
+    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
+    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
+    return MAE(MAE.Config(**cfg), backbone, feat_dim, spec)
+
+
+def test_fill_values():
+    learned = _method(fill="learned")
+    x = torch.rand(4, 1, 28, 28)
+    learned.training_step(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4))).loss.backward()
+    assert learned.mask_value.grad is not None and learned.mask_value.grad.abs().sum() > 0
+    grey = _method(fill="grey")
+    assert not grey.mask_value.requires_grad and (grey.mask_value == 0.5).all()
+    zero = _method()  # the default
+    assert not zero.mask_value.requires_grad and (zero.mask_value == 0).all()
+    x = torch.rand(2, 1, 28, 28) + 0.1
+    m = random_patch_mask(x, 4, 0.75)
+    assert (zero.masked_input(x, m)[m] == 0).all()
+
+
+def test_patch_larger_than_image_is_refused():
+    with pytest.raises(ValueError, match="patch_size"):
+        _method(patch_size=32)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_previews_paste_visible_patches_back(shape):
+    method = _method(shape, norm_pix=True)
+    x = torch.rand(8, *shape)
+    batch = Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8))
+    out = method.training_step(batch)
+    assert "masked_mse" in out.logs
+    method.eval()
+    with torch.no_grad():
+        p = method.previews(batch)["masked_reconstruction"]
+        g = torch.Generator().manual_seed(0)
+        m = random_patch_mask(x, 4, 0.75, generator=g)
+    assert len(p.tiles) == 24 == len(p.captions) and p.columns == 8
+    # in the middle row, visible pixels are the input's own
+    visible = ~m[0, 0].numpy()
+    original = (x[0].permute(1, 2, 0).expand(-1, -1, 3).numpy() * 255).round()
+    assert (p.tiles[8][visible] == original[visible]).all()

@@ -1,0 +1,145 @@
+"""Split-brain autoencoder: the second encoder, lightness classes, losses and the method on colour data.
+
+tests/plugins/test_contract.py builds every method on mnist5k, which split_brain refuses (it
+needs colour); the same checks on shapes-sized images are here.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from plugins.colorization import ab_bins, backbone_trunk, rgb_to_lab
+from plugins.split_brain import SplitBrain, lightness_centres, lightness_classes, split_brain_losses, twin_backbone
+from workbench.api import Batch, DataSpec
+from workbench.backbones import build_backbone
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name, kwargs", [("small_cnn", {"width": 8}), ("small_cnn", {}),
+                                          ("mlp", {"hidden": 64, "out_dim": 48})])
+def test_twin_backbone_matches_the_host(name, kwargs):
+    host, dim = build_backbone(name, (3, 16, 16), **kwargs)
+    twin = twin_backbone(host, dim, (2, 16, 16))
+    assert twin(torch.rand(4, 2, 16, 16)).shape == (4, dim)
+    assert sum(p.numel() for p in twin.parameters()) < 1.01 * sum(p.numel() for p in host.parameters())
+
+
+def test_twin_backbone_and_trunk_handle_resnet():
+    host, dim = build_backbone("resnet18", (3, 16, 16))
+    twin = twin_backbone(host, dim, (2, 16, 16))
+    assert type(twin[1]).__name__ == "ResNet" and twin[1].conv1.in_channels == 2
+    twin.eval()
+    x = torch.rand(2, 2, 16, 16)
+    with torch.no_grad():
+        fmap = backbone_trunk(twin)(x)
+        assert fmap.shape == (2, 512, 2, 2)
+        assert torch.allclose(fmap.mean((2, 3)), twin(x), atol=1e-5)
+
+
+def test_twin_backbone_falls_back_to_a_small_cnn_of_the_feature_size():
+    twin = twin_backbone(torch.nn.Identity(), 40, (2, 8, 8))
+    assert twin(torch.rand(2, 2, 8, 8)).shape == (2, 40)
+
+
+def test_lightness_classes():
+    L = torch.tensor([0.0, 1.99, 2.0, 50.0, 99.99, 100.0, 104.0])
+    assert lightness_classes(L, 50).tolist() == [0, 0, 1, 25, 49, 49, 49]
+    c = lightness_centres(50)
+    assert c[0].item() == pytest.approx(1.0) and c[-1].item() == pytest.approx(99.0)
+    assert torch.equal(lightness_classes(c, 50), torch.arange(50))
+
+
+def test_losses_on_known_inputs():
+    q, k, n = len(ab_bins()), 50, 6
+    ab_t = torch.zeros(n, q)
+    ab_t[:, 3] = 1
+    l_t = torch.arange(n)
+    uni_ab, uni_l = split_brain_losses(torch.zeros(n, q), ab_t, torch.zeros(n, k), l_t)
+    assert uni_ab.item() == pytest.approx(math.log(q), rel=1e-5)
+    assert uni_l.item() == pytest.approx(math.log(k), rel=1e-5)
+    good_ab, good_l = split_brain_losses(ab_t * 40, ab_t, torch.eye(k)[l_t] * 40, l_t)
+    assert good_ab.item() < 1e-6 and good_l.item() < 1e-6
+
+
+def _spec(channels: int = 3, name: str = "toy") -> DataSpec:
+    return DataSpec(name, "image", (channels, 32, 32), 4, list("abcd"), 64, 64)
+
+
+def _method(**cfg) -> SplitBrain:
+    torch.manual_seed(0)
+    backbone, feat_dim = build_backbone("small_cnn", (3, 32, 32), width=8)
+    return SplitBrain(SplitBrain.Config(**cfg), backbone, feat_dim, _spec())
+
+
+def _batch(n=16) -> Batch:
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(n, 3, 4, 4, generator=g).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    return Batch(x, torch.zeros(n, dtype=torch.long), torch.arange(n))
+
+
+def test_grey_data_is_refused_clearly():
+    backbone, feat_dim = build_backbone("small_cnn", (1, 32, 32), width=8)
+    with pytest.raises(ValueError, match="split_brain needs colour images.*shapes"):
+        SplitBrain(SplitBrain.Config(), backbone, feat_dim, _spec(1, "mnist5k"))
+
+
+def test_representation_concatenates_both_halves():
+    method = _method()
+    method.eval()
+    x = _batch(4).x
+    with torch.no_grad():
+        e = method.embed(x)
+        lab = rgb_to_lab(x)
+        l_in, ab_in = method.inputs(lab)
+    assert method.feat_dim == 64 and e.shape == (4, 64)
+    assert ab_in.shape == (4, 2, 32, 32) and 0 <= ab_in.min() and ab_in.max() <= 1
+    with torch.no_grad():
+        assert torch.allclose(e[:, :32], method.backbone(l_in))
+        assert torch.allclose(e[:, 32:], method.ab_encoder(ab_in))
+
+
+def test_loss_goes_down_and_trains_both_encoders():
+    method = _method()
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    batch = _batch()
+    losses = []
+    for i in range(5):
+        out = method.training_step(batch)
+        losses.append(out.loss.item())
+        opt.zero_grad()
+        out.loss.backward()
+        if i == 0:
+            assert all(p.grad is not None for p in method.ab_encoder.parameters())
+            assert all(p.grad is not None for p in method.backbone.parameters())
+        opt.step()
+    assert {"l_to_ab_loss", "ab_to_l_loss", "ab_bin_acc", "l_bin_acc"} <= set(out.logs)
+    assert sum(losses[-2:]) < sum(losses[:2]), losses
+
+
+def test_state_dict_round_trip():
+    a, b = _method(), _method()
+    torch.nn.init.normal_(b.ab_encoder[1].weight)
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    x = _batch(4).x
+    with torch.no_grad():
+        assert torch.allclose(a.embed(x), b.embed(x))
+
+
+def test_previews():
+    method = _method()
+    method.eval()
+    with torch.no_grad():
+        p = method.previews(_batch(8))["split_brain"]
+    assert len(p.tiles) == 40 == len(p.captions) and p.columns == 8
+    assert p.captions[0] == "L input" and p.captions[32] == "original"
+    assert p.captions[24].startswith("predicted L")
