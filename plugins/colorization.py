@@ -232,7 +232,7 @@ class Colorization(Method):
     modality = "image"
     summary = "See only the lightness of an image and guess its colours, as a distribution over colour bins."
     reference = "Zhang et al. 2016, arXiv:1603.08511"
-    run_defaults = {"batch_size": 128, "lr": 1e-3}
+    run_defaults = {"batch_size": 64, "lr": 1e-3}  # more steps per epoch: 3-epoch kNN 0.80 vs 0.78 at 128
     needs_colour: ClassVar[bool] = True  # grey datasets are refused in __init__
 
     @dataclass
@@ -241,8 +241,9 @@ class Colorization(Method):
                                         "hundred in-gamut colour classes.", min=2.0, max=50.0)
         stride: int = setting(4, "Colours are predicted at 1/stride of the image size "
                                  "(Zhang et al.: 1/4).", choices=(1, 2, 4))
-        rebalance: bool = setting(True, "Class rebalancing: weight rare (saturated) colours up so "
-                                        "the model does not settle for grey.")
+        rebalance: bool = setting(False, "Class rebalancing: weight rare (saturated) colours up so "
+                                         "the model does not settle for grey (the paper's choice for "
+                                         "vivid colours; off learns better features on shapes).")
         rebalance_mix: float = setting(0.5, "λ of the rebalancing: mix the colour prior with a "
                                             "uniform one (1 = no rebalancing effect).", min=0.0, max=1.0)
         temperature: float = setting(0.38, "Temperature of the annealed mean used to show the "
