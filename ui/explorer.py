@@ -80,6 +80,7 @@ class Explorer(QWidget):
         self._reference: ReferenceMap | None = None
         self._reference_title = ""
         self._reference_step = -1
+        self._draw_pending = False
         self._projection = "pca"
         self._xy = np.zeros((0, 2), np.float32)
         self._compute_task: Task | None = None
@@ -414,6 +415,12 @@ class Explorer(QWidget):
 
     # --- drawing -----------------------------------------------------------------------------
     def _draw(self, reset_view: bool = True) -> None:
+        if not self.isVisible():
+            # Drawing thousands of points costs ~100 ms of GUI time: a hidden tab (live
+            # snapshots while the user watches the dashboard) draws when it is shown.
+            self._draw_pending = True
+            return
+        self._draw_pending = False
         src = self._source
         if src is None or len(self._xy) != len(src):
             return
@@ -645,6 +652,8 @@ class Explorer(QWidget):
 
     def showEvent(self, ev):
         super().showEvent(ev)
+        if self._draw_pending:
+            self._draw(reset_view=True)
         if self.warm_up_on_show and not self._warmed:
             self._warmed = True
             _warm_up_umap_once()
