@@ -166,4 +166,5 @@ def test_opening_a_run_replays_it(window, qtbot, tmp_path):
     window.open_run(run_dir)
     assert len(window.dashboard.data.loss.data()[0]) > 0
     assert "reconstructions" in window.inspector.cards
+    window.tabs.setCurrentWidget(window.explorer)
     qtbot.waitUntil(lambda: window.explorer.scatter.count() > 0, timeout=TIMEOUT)
