@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -233,7 +233,6 @@ class Colorization(Method):
     summary = "See only the lightness of an image and guess its colours, as a distribution over colour bins."
     reference = "Zhang et al. 2016, arXiv:1603.08511"
     run_defaults = {"batch_size": 64, "lr": 1e-3}  # more steps per epoch: 3-epoch kNN 0.80 vs 0.78 at 128
-    needs_colour: ClassVar[bool] = True  # grey datasets are refused in __init__
 
     @dataclass
     class Config:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +69,6 @@ class SplitBrain(Method):
     summary = "Two half-networks predict colour from lightness and lightness from colour; both together are the code."
     reference = "Zhang et al. 2017, arXiv:1611.09842"
     run_defaults = {"batch_size": 128, "lr": 1e-3}
-    needs_colour: ClassVar[bool] = True  # grey datasets are refused in __init__
 
     @dataclass
     class Config:
