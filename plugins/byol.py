@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from plugins.moco import ema_update, frozen_copy
-from plugins.simclr import projection_head, view_config
+from plugins.simclr import ViewSettings, projection_head, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
@@ -40,7 +40,7 @@ class BYOL(Method):
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
     @dataclass
-    class Config:
+    class Config(ViewSettings):
         tau_base: float = setting(0.99, "Starting EMA momentum of the target network; it rises "
                                         "to 1 on a cosine schedule (the paper's 0.996 suits long "
                                         "runs).", min=0.0, max=1.0, label="Target momentum τ_base")
@@ -48,13 +48,6 @@ class BYOL(Method):
                                 max=4096, label="Projection size")
         proj_hidden: int = setting(512, "Hidden size of the projector and predictor.", min=2,
                                    max=8192, label="Projection hidden size")
-        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
-                                  min=0.01, max=1.0, label="Smallest crop")
-        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
-                                min=0.0, max=1.0)
-        flip: bool = setting(False, "Random horizontal flips (off for digits).")
-        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
-                                label="Blur probability")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.simclr import view_config
+from plugins.simclr import ViewSettings, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
@@ -71,7 +71,7 @@ class DeepInfoMax(Method):
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
     @dataclass
-    class Config:
+    class Config(ViewSettings):
         estimator: str = setting("infonce", "Mutual-information estimator: infonce (noise "
                                             "contrastive) or jsd (Jensen-Shannon).",
                                  choices=("infonce", "jsd"))
@@ -88,13 +88,6 @@ class DeepInfoMax(Method):
                                            "the local features from another (AMDIM's extension); "
                                            "off: both from the same image, as in the paper.",
                                      label="Across two views")
-        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area (views).",
-                                  min=0.01, max=1.0, label="Smallest crop")
-        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter (views).",
-                                min=0.0, max=1.0)
-        flip: bool = setting(False, "Random horizontal flips (off for digits).")
-        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
-                                label="Blur probability")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.simclr import projection_head, view_config
+from plugins.simclr import ViewSettings, projection_head, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
@@ -73,7 +73,7 @@ class MoCo(Method):
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
     @dataclass
-    class Config:
+    class Config(ViewSettings):
         queue_size: int = setting(1024, "Negatives kept in the queue (K); clamped to half the "
                                         "training set.", min=16, max=262144, label="Queue size")
         momentum: float = setting(0.99, "EMA momentum m of the key encoder (the paper's 0.999 "
@@ -87,13 +87,6 @@ class MoCo(Method):
         bn_splits: int = setting(4, "Groups the key batch is shuffled into for BatchNorm "
                                     "(shuffle-BN on one device; 1 = off).", min=1, max=64,
                                  label="Shuffle-BN groups")
-        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
-                                  min=0.01, max=1.0, label="Smallest crop")
-        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
-                                min=0.0, max=1.0)
-        flip: bool = setting(False, "Random horizontal flips (off for digits).")
-        blur_p: float = setting(0.0, "Probability of Gaussian blur per view (MoCo v2 adds blur "
-                                     "on large images).", min=0.0, max=1.0, label="Blur probability")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)

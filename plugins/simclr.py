@@ -31,6 +31,20 @@ def projection_head(in_dim: int, hidden: int, out: int) -> nn.Module:
                          nn.Linear(hidden, out))
 
 
+@dataclass
+class ViewSettings:
+    """Augmentation settings shared by the two-view methods (SimCLR, MoCo, BYOL, VICReg, DIM)."""
+
+    crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
+                              min=0.01, max=1.0, label="Smallest crop")
+    jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
+                            min=0.0, max=1.0)
+    flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
+                                "images are other shapes).")
+    blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
+                            label="Blur probability")
+
+
 def view_config(cfg, channels: int) -> ViewConfig:
     """SimCLR's view recipe; colour terms only where there is colour to change."""
     colour = channels == 3
@@ -50,21 +64,13 @@ class SimCLR(Method):
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
     @dataclass
-    class Config:
+    class Config(ViewSettings):
         temperature: float = setting(0.2, "Softmax temperature of NT-Xent; lower is sharper.",
                                      min=0.0, max=10.0, exclusive_min=True)
         proj_dim: int = setting(128, "Output size of the projection head.", min=2, max=4096,
                                 label="Projection size")
         proj_hidden: int = setting(512, "Hidden size of the projection head.", min=2, max=8192,
                                    label="Projection hidden size")
-        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
-                                  min=0.01, max=1.0, label="Smallest crop")
-        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
-                                min=0.0, max=1.0)
-        flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
-                                    "images are other shapes).")
-        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
-                                label="Blur probability")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)

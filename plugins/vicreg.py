@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.simclr import view_config
+from plugins.simclr import ViewSettings, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
@@ -69,7 +69,7 @@ class VICReg(Method):
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
     @dataclass
-    class Config:
+    class Config(ViewSettings):
         sim_weight: float = setting(25.0, "λ: weight of the invariance (MSE) term.", min=0.0,
                                     max=1000.0, label="Invariance weight λ")
         var_weight: float = setting(25.0, "μ: weight of the variance hinge.", min=0.0,
@@ -78,13 +78,6 @@ class VICReg(Method):
                                     max=1000.0, label="Covariance weight ν")
         expander_dim: int = setting(512, "Width of the expander's layers (the paper uses 8192).",
                                     min=2, max=16384, label="Expander size")
-        crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
-                                  min=0.01, max=1.0, label="Smallest crop")
-        jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
-                                min=0.0, max=1.0)
-        flip: bool = setting(False, "Random horizontal flips (off for digits).")
-        blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
-                                label="Blur probability")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
