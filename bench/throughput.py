@@ -21,7 +21,7 @@ from workbench.data import load_dataset
 from workbench.events import EventWriter, read_events
 from workbench.registry import get_method
 from workbench.runs import create_run_dir
-from workbench.augment import to_float
+from workbench.data.base import model_input
 from workbench.trainer import Trainer, epoch_order
 
 
@@ -42,7 +42,7 @@ def bare_loop(run, data, device, steps: int) -> float:
             start = time.perf_counter()
         b = step % per_epoch
         idx = order[b * bs:(b + 1) * bs]
-        out = method.training_step(Batch(to_float(x_all[idx]), y_all[idx], idx))
+        out = method.training_step(Batch(model_input(x_all[idx]), y_all[idx], idx))
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()

@@ -33,7 +33,11 @@ class DataSpec:
 
 @dataclass
 class Batch:
-    """One training batch on the host's device; x is float32 in [0, 1]."""
+    """One training batch on the host's device.
+
+    x is float32 in [0, 1] for images (B, C, H, W), float32 (B, C, T) for sequences and
+    int64 token ids for text (see workbench.data.base.model_input).
+    """
 
     x: torch.Tensor
     y: torch.Tensor  # labels, -1 when unlabelled; methods must not train on them

@@ -86,11 +86,13 @@ def compute_embeddings(
 ) -> np.ndarray:
     """Run embed_fn over x in batches under no_grad and return float32 (N, D) on the CPU.
 
-    x is uint8 (N, C, H, W), scaled to [0, 1] one batch at a time (so the whole set never
-    exists as float), or already float. embed_fn's mode (train/eval) is the caller's choice.
+    x is stored data (uint8 images, float sequences, integer tokens), made into model input
+    one batch at a time (so a whole image set never exists as float). embed_fn's mode (train/eval) is the caller's choice.
     progress(fraction) is called after each batch; cancel() returning True raises Cancelled.
     """
     import torch
+
+    from .data.base import model_input
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -101,7 +103,7 @@ def compute_embeddings(
         for start in range(0, n, batch_size):
             _check_cancel(cancel)
             xb = x[start : start + batch_size].to(device, non_blocking=True)
-            xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+            xb = model_input(xb)
             zb = embed_fn(xb)
             out.append(zb.reshape(len(zb), -1).float().cpu().numpy())
             _report(progress, min(start + batch_size, n) / n)

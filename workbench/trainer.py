@@ -14,7 +14,7 @@ from PIL import Image
 
 from . import checkpoint as ckpt
 from .api import Batch, Method, Preview
-from .augment import to_float
+from .data.base import model_input
 from .build import build, describe_device
 from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
@@ -115,7 +115,7 @@ class Trainer:
         self.probe = probe_indices(len(d.x_test), cfg.probe_size)
         g = torch.Generator().manual_seed(54321)
         pick = torch.randperm(self.n_train, generator=g)[:PREVIEW_BATCH]
-        self.preview_batch = Batch(to_float(d.x_train[pick].to(self.device)),
+        self.preview_batch = Batch(model_input(d.x_train[pick].to(self.device)),
                                    d.y_train[pick].to(self.device), pick.to(self.device))
         torch.manual_seed(cfg.seed)
         if self.resume:
@@ -201,7 +201,7 @@ class Trainer:
                 return
             b = self.batch_in_epoch
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            batch = Batch(to_float(self.x_train[idx]), y_all[idx], idx)
+            batch = Batch(model_input(self.x_train[idx]), y_all[idx], idx)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1

@@ -12,7 +12,7 @@ from .build import build_method
 from .config import new_run_config
 from .data import load_dataset
 from .registry import get_method
-from .augment import to_float
+from .data.base import model_input
 
 
 @dataclass
@@ -34,7 +34,7 @@ def validate_method(name: str, dataset: str | None = None, batch_size: int = 16,
     run = new_run_config(name, dataset, backbone="small_cnn", device="cpu")
     method = build_method(run, data, "cpu")
     optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-3)
-    x = to_float(data.x_train[:batch_size])
+    x = model_input(data.x_train[:batch_size])
     batch = Batch(x, data.y_train[:batch_size], torch.arange(batch_size))
     loss = float("nan")
     for step in range(steps):

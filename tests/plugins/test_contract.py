@@ -13,7 +13,7 @@ from workbench.checkpoint import load_checkpoint, save_checkpoint
 from workbench.config import method_config, new_run_config
 from workbench.data import load_dataset
 from workbench.registry import discover, get_method
-from workbench.augment import to_float
+from workbench.data.base import model_input
 from workbench.validate import validate_method
 
 METHODS = sorted(name for name, entry in discover().items() if entry.ok)
@@ -37,7 +37,7 @@ def data(name):
 @pytest.fixture
 def batch(data):
     n = BATCH
-    return Batch(to_float(data.x_train[:n]), data.y_train[:n], torch.arange(n))
+    return Batch(model_input(data.x_train[:n]), data.y_train[:n], torch.arange(n))
 
 
 @pytest.fixture(scope="module", autouse=True)

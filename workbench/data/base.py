@@ -10,6 +10,16 @@ import torch
 from workbench.api import DataSpec
 
 
+def model_input(x: torch.Tensor) -> torch.Tensor:
+    """A stored batch as a method receives it: uint8 images -> float32 in [0, 1]; float
+    sequences stay float32; integer token ids (text) stay as they are."""
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32).div_(255)
+    if x.is_floating_point():
+        return x.float()
+    return x
+
+
 class DataError(ValueError):
     """A user-facing data problem; str(e) is a clear one-line message naming the bad value and what to do."""
 
@@ -21,7 +31,7 @@ class DatasetInfo:
     name: str  # registry key, e.g. "mnist5k"
     title: str  # "MNIST-5k"
     description: str  # one line
-    modality: str  # "image" (sequence/text come later)
+    modality: str  # "image", "sequence" or "text"
     embedded: bool  # True when it needs no files/network
     needs_root: bool  # True for folder and torchvision sets
     channels: int = 3  # image channels (folders are loaded as RGB)
@@ -29,7 +39,11 @@ class DatasetInfo:
 
 @dataclass
 class Dataset:
-    """A loaded dataset: uint8 (N, C, H, W) images on the CPU, int64 labels (-1 when unlabelled)."""
+    """A loaded dataset on the CPU with int64 labels (-1 when unlabelled).
+
+    x is uint8 (N, C, H, W) for images, float32 (N, C, T) for sequences and integer token ids
+    for text; `model_input` turns a batch of any of them into what a method receives.
+    """
 
     spec: DataSpec
     x_train: torch.Tensor
@@ -73,15 +87,22 @@ def make_dataset(
     factors: dict[str, list[str]] | None = None,
     factors_train: dict[str, np.ndarray] | None = None,
     factors_test: dict[str, np.ndarray] | None = None,
+    modality: str = "image",
 ) -> Dataset:
-    """Normalise dtypes/layout and derive the DataSpec from the arrays, so every loader agrees."""
-    x_train = torch.as_tensor(x_train, dtype=torch.uint8).contiguous()
-    x_test = torch.as_tensor(x_test, dtype=torch.uint8).contiguous()
+    """Normalise dtypes/layout and derive the DataSpec from the arrays, so every loader agrees.
+
+    Images are stored as uint8, sequences as float32, text as int64 token ids.
+    """
+    dtype = {"image": torch.uint8, "sequence": torch.float32, "text": torch.int64}.get(modality)
+    if dtype is None:
+        raise ValueError(f"unknown modality {modality!r}; choose image, sequence or text")
+    x_train = torch.as_tensor(x_train, dtype=dtype).contiguous()
+    x_test = torch.as_tensor(x_test, dtype=dtype).contiguous()
     y_train = torch.as_tensor(y_train, dtype=torch.int64).contiguous()
     y_test = torch.as_tensor(y_test, dtype=torch.int64).contiguous()
     spec = DataSpec(
         name=name,
-        modality="image",
+        modality=modality,
         input_shape=tuple(int(s) for s in x_train.shape[1:]),
         num_classes=len(class_names),
         class_names=list(class_names),
