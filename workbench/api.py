@@ -104,6 +104,9 @@ class Method(nn.Module):
     title: ClassVar[str] = ""
     family: ClassVar[str] = ""
     modality: ClassVar[str] = "image"
+    # Every data modality the method trains on, when more than its main one (e.g. a VQ-VAE
+    # on images and on sequences); empty means just `modality`.
+    modalities: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
     reference: ClassVar[str] = ""
     # RunConfig values this method trains best with (e.g. {"batch_size": 128}); the CLI and
@@ -115,6 +118,11 @@ class Method(nn.Module):
     @dataclass
     class Config:
         pass
+
+    @classmethod
+    def accepts(cls, modality: str) -> bool:
+        """Whether the method can train on data of this modality."""
+        return modality in (cls.modalities or (cls.modality,))
 
     def __init__(self, cfg: Any, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__()

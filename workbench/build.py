@@ -47,10 +47,11 @@ class Built:
 
 def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
     """A clear ConfigError when the method cannot work on this dataset (modality, channels)."""
-    if cls.modality != dataset.spec.modality:
-        raise ConfigError(f"method {run.method!r} works on {cls.modality} data but dataset "
+    if not cls.accepts(dataset.spec.modality):
+        works_on = " or ".join(cls.modalities or (cls.modality,))
+        raise ConfigError(f"method {run.method!r} works on {works_on} data but dataset "
                           f"{run.dataset!r} is {dataset.spec.modality}")
-    if cls.modality == "image" and dataset.spec.channels not in cls.input_channels:
+    if dataset.spec.modality == "image" and dataset.spec.channels not in cls.input_channels:
         raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
                           f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
                           f"pick shapes, CIFAR-10 or an image folder")
