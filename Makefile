@@ -24,6 +24,7 @@ bench: setup
 	$(BIN)/python bench/augment.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/scatter.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui.py
+	$(BIN)/python bench/word2vec.py
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m ui.screenshots docs/screenshots

@@ -172,6 +172,14 @@ def backbone_trunk(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
     return None
 
 
+def pooled_features(encoder: nn.Module, x: torch.Tensor, pooling: str = "max") -> torch.Tensor:
+    """The representation of x: the encoder's last feature map maximised over positions ("max"),
+    or the backbone's own output ("avg", its global average). An encoder without a feature map
+    (mlp) always gives its own output."""
+    trunk = backbone_trunk(encoder) if pooling == "max" else None
+    return trunk(x).amax(dim=(2, 3)) if trunk is not None else encoder(x)
+
+
 class ConvHead(nn.Module):
     """Feature map (B, C, h, w) -> per-pixel class logits (B, K, H/stride, W/stride).
 
@@ -249,6 +257,9 @@ class Colorization(Method):
                                            "predicted colours (→0: the mode, 1: the mean).",
                                      min=0.01, max=1.0, exclusive_min=True)
         decoder_width: int = setting(64, "Channels of the colour decoder.", min=8, max=1024)
+        pooling: str = setting("max", "How the encoder's last feature map becomes the representation: "
+                                      "its maximum over positions, or its average (the backbone's "
+                                      "own output).", choices=("max", "avg"))
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -261,7 +272,7 @@ class Colorization(Method):
                                       cfg.decoder_width)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(lightness_input(x))
+        return pooled_features(self.backbone, lightness_input(x), self.cfg.pooling)
 
     def targets(self, lab: torch.Tensor) -> torch.Tensor:
         """Soft ab targets (B·h·w, Q) at the decoder's resolution (ab averaged over each cell)."""

@@ -81,6 +81,8 @@ class SplitBrain(Method):
         temperature: float = setting(0.38, "Temperature of the annealed mean used to show the "
                                            "predicted colours.", min=0.01, max=1.0, exclusive_min=True)
         decoder_width: int = setting(64, "Channels of each decoder.", min=8, max=1024)
+        ab_noise: float = setting(0.0, "Training only: Gaussian noise of a random strength up to this "
+                                       "(ab units) added to the ab half's input.", min=0.0, max=50.0)
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -112,6 +114,9 @@ class SplitBrain(Method):
     def predict(self, lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ab logits from L, L logits from ab), each (B, classes, h, w)."""
         l_in, ab_in = self.inputs(lab)
+        if self.training and self.cfg.ab_noise > 0:
+            sigma = torch.rand(len(ab_in), 1, 1, 1, device=ab_in.device) * self.cfg.ab_noise / (2 * AB_RANGE)
+            ab_in = ab_in + torch.randn_like(ab_in) * sigma
         return self.l_to_ab(self.backbone, l_in), self.ab_to_l(self.ab_encoder, ab_in)
 
     def training_step(self, batch: Batch) -> StepOutput:

@@ -1,22 +1,33 @@
-"""Analogy queries a − b + c = ? on the explorer's embeddings, judged against ground-truth factors when known."""
+"""Analogy queries a − b + c = ? on the explorer's embeddings, judged against ground-truth factors when known,
+and the per-factor analogy test (workbench.analogies) next to its raw-pixel floor."""
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QPushButton, QRadioButton, QSpinBox,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QPushButton, QRadioButton, QSpinBox, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from ui import theme
 from ui.gallery import Gallery, thumbnail
 from ui.tasks import Task, run_task
-from workbench.embeddings import analogy
-from workbench.explore import EmbeddingSource, clean_analogy, expected_factors, matches_expected
+from workbench.analogies import (METHOD_TITLES, TOPS, analogy_report, expected_rank, random_quadruple, raw_inputs,
+                                 raw_pixels, semantic_factors)
+from workbench.embeddings import ANALOGY_METHODS, analogy
+from workbench.explore import EmbeddingSource, expected_factors, matches_expected
 
 EMPTY_TEXT = "Open a run and compute a map in the Explorer first."
 ROLES = (("A", "start from"), ("B", "take away"), ("C", "add"))
 MATCH, MISMATCH = "#2E9E4F", "#D0312D"
+EXPECTED_BADGE = "✓ expected"
+NO_FACTORS_TEXT = "The analogy test needs data with known factors (e.g. shapes)."
 # Above this many embedding values (N × D) a query takes > ~50 ms here, so it runs off the GUI thread.
 OFF_THREAD_VALUES = 4_000_000
+
+
+def _pct(value: float) -> str:
+    return "–" if value != value else f"{100 * value:.1f} %"
 
 
 class _Slot(QFrame):
@@ -35,7 +46,7 @@ class _Slot(QFrame):
         self.image.setAlignment(Qt.AlignCenter)
         self.text = QLabel("—")
         self.text.setWordWrap(True)
-        self.text.setMinimumWidth(150)
+        self.text.setMinimumWidth(130)
         self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.spin = QSpinBox()
         self.spin.setRange(-1, 0)
@@ -43,9 +54,14 @@ class _Slot(QFrame):
         self.spin.setKeyboardTracking(False)  # act on Enter / focus out, not on every digit typed
         self.spin.setToolTip("Row of the item in the map; type one to pick it")
         self.spin.valueChanged.connect(self._on_spin)
+        self.word = QLineEdit()  # maps of words: type one instead of its index
+        self.word.setPlaceholderText("or type a word")
+        self.word.setVisible(False)
+        self.word.editingFinished.connect(self._on_word)
         index_row = QHBoxLayout()
         index_row.addWidget(QLabel("index"))
         index_row.addWidget(self.spin, 1)
+        index_row.addWidget(self.word, 2)
         right = QVBoxLayout()
         right.addWidget(self.heading)
         right.addWidget(self.text, 1)
@@ -65,6 +81,7 @@ class _Slot(QFrame):
         self.spin.setRange(-1, len(source) - 1 if source is not None else 0)
         self.spin.setValue(value)
         self.spin.blockSignals(False)
+        self.word.setVisible(bool(source is not None and source.words))
         self._show(value)
 
     def set_index(self, i: int) -> None:
@@ -74,13 +91,25 @@ class _Slot(QFrame):
         self._show(value)
         self.changed.emit(value)
 
+    def _on_word(self) -> None:
+        text = self.word.text().strip()
+        if self.source is None or not text:
+            return
+        try:
+            self.set_index(self.source.find_word(text))
+        except ValueError as exc:  # not in this map: say so where the item would be shown
+            self.text.setText(str(exc))
+
     def _show(self, i: int) -> None:
         if self.source is None or i < 0:
             self.image.clear()
             self.text.setText("—")
+            self.word.clear()
             return
         self.image.setPixmap(thumbnail(self.source.images[i], 96))
         self.text.setText(self.source.describe(i))
+        if self.source.words:
+            self.word.setText(self.source.words[i])
 
     def set_next(self, on: bool) -> None:
         """Mark the slot the next pick from the map will fill."""
@@ -88,17 +117,56 @@ class _Slot(QFrame):
         self.setStyleSheet(f"QFrame#analogySlot {{ border: {2 if on else 1}px solid {accent}; border-radius: 4px; }}")
 
 
+class _ExpectedSlot(QFrame):
+    """"= expected": the factor values a correct answer has, and an item that has them.
+
+    Before a search it shows the first such item; after one, the best-ranked such item and its rank.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("analogyExpected")
+        self.setFrameShape(QFrame.StyledPanel)
+        self.heading = QLabel("<b>=</b> · expected")
+        self.image = QLabel()
+        self.image.setFixedSize(96, 96)
+        self.image.setAlignment(Qt.AlignCenter)
+        self.text = QLabel("—")
+        self.text.setWordWrap(True)
+        self.text.setMinimumWidth(130)
+        self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        right = QVBoxLayout()
+        right.addWidget(self.heading)
+        right.addWidget(self.text, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.image)
+        layout.addLayout(right, 1)
+        self.setStyleSheet(f"QFrame#analogyExpected {{ border: 2px solid {MATCH}; border-radius: 4px; }}")
+
+    def show_item(self, image: np.ndarray | None, text: str) -> None:
+        if image is None:
+            self.image.clear()
+        else:
+            self.image.setPixmap(thumbnail(image, 96, MATCH))
+        self.text.setText(text or "—")
+
+
 class AnalogyPanel(QWidget):
-    """"a − b + c = ?": three operands, 3CosAdd or 3CosMul, and the k best answers as a gallery."""
+    """"a − b + c = ?": three operands, 3CosAdd or 3CosMul, the k best answers as a gallery, and the analogy test."""
 
     query_made = Signal(int, int, int, object)  # a, b, c, answers (np.ndarray of indices, best first)
+    test_done = Signal(object)  # the analogy test's report (workbench.analogies.analogy_report)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._source: EmbeddingSource | None = None
         self._next = 0
         self._task: Task | None = None
+        self._test_task: Task | None = None
         self._results: tuple[np.ndarray, np.ndarray] | None = None
+        self._rank: tuple[tuple[int, int, int], str] | None = None  # (expected_rank(...), method)
+        self._test_report: dict | None = None
         self._rng = np.random.default_rng()
         self._build()
         self.set_source(None)
@@ -112,10 +180,12 @@ class AnalogyPanel(QWidget):
         font.setBold(True)
         self.equation.setFont(font)
         self.slots = [_Slot(letter, role) for letter, role in ROLES]
+        self.expected_slot = _ExpectedSlot()
         slots_row = QHBoxLayout()
         for slot in self.slots:
             slot.changed.connect(self._on_slot_changed)
             slots_row.addWidget(slot, 1)
+        slots_row.addWidget(self.expected_slot, 1)
 
         self.pick_button = QPushButton("Pick from map")
         self.pick_button.setCheckable(True)
@@ -136,8 +206,9 @@ class AnalogyPanel(QWidget):
         self.find_button.setDefault(True)
         self.find_button.clicked.connect(self.find)
         self.random_button = QPushButton("Random example")
-        self.random_button.setToolTip("On data with known factors: a clean analogy "
-                                      "(same shape, other colour − … + …); otherwise three random items")
+        self.random_button.setToolTip("On data with known factors: a clean analogy that swaps one factor "
+                                      "(red circle − blue circle + blue square = red square); "
+                                      "otherwise three random items")
         self.random_button.clicked.connect(self.random_example)
         controls = QHBoxLayout()
         controls.addWidget(self.pick_button)
@@ -155,7 +226,7 @@ class AnalogyPanel(QWidget):
         self.verdict_label = QLabel()
         self.status = QLabel()
         self.results = Gallery(empty_text="Fill A, B and C (pick them on the map, type indices or press "
-                                          "Random example), then Find.", caption_lines=4, cell_width=136)
+                                          "Random example), then Find.", caption_lines=5, cell_width=136)
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -167,6 +238,7 @@ class AnalogyPanel(QWidget):
         layout.addWidget(self.verdict_label)
         layout.addWidget(self.results, 1)
         layout.addWidget(self.status)
+        layout.addWidget(self._build_test())
 
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignCenter)
@@ -176,6 +248,37 @@ class AnalogyPanel(QWidget):
         self._stack.addWidget(content)
         outer = QVBoxLayout(self)
         outer.addWidget(self._stack)
+
+    def _build_test(self) -> QWidget:
+        """The "Analogy test" section: a button, a status line and a factor × (top-1, top-5) table."""
+        box = QFrame()
+        box.setObjectName("analogyTest")
+        heading = QLabel("<b>Analogy test</b>")
+        self.test_button = QPushButton("Run analogy test")
+        self.test_button.setToolTip("Hundreds of queries with known answers per factor (colour swap, shape swap, "
+                                    "…), scored top-1 / top-5 with 3CosAdd and 3CosMul, next to the same "
+                                    "queries on the raw input (pixels, or a sequence's values)")
+        self.test_button.clicked.connect(self.run_analogy_test)
+        self.test_status = QLabel()
+        self.test_status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(heading)
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_status, 1)
+        self.test_table = QTableWidget(0, len(ANALOGY_METHODS) * len(TOPS))
+        self.test_table.setHorizontalHeaderLabels([f"{METHOD_TITLES[m]} top-{k}" for m in ANALOGY_METHODS
+                                                   for k in TOPS])
+        self.test_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.test_table.setSelectionMode(QAbstractItemView.NoSelection)
+        self.test_table.setFocusPolicy(Qt.NoFocus)
+        self.test_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.test_table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.test_table.hide()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.test_table)
+        return box
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -198,6 +301,7 @@ class AnalogyPanel(QWidget):
         if not keep:
             self._next = 0
             self._clear_results()
+            self._clear_test()
         self._update_expected()
         self._mark_next()
         self._update_buttons()
@@ -231,37 +335,81 @@ class AnalogyPanel(QWidget):
         if not self._ready():
             self.status.setText("Fill A, B and C with three different items first.")
             return
-        src, (a, b, c), k, method = self._source, self.query(), self.k_spin.value(), self.method()
+        src, abc, k, method = self._source, self.query(), self.k_spin.value(), self.method()
+
+        def answer(progress=None, cancel=None):
+            result = analogy(src.embeddings, *abc, k=k, method=method)
+            rank = expected_rank(src.embeddings, src.factors, *abc, method=method) if src.factors else None
+            return result, None if rank is None else (rank, method)
+
         if src.embeddings.size < OFF_THREAD_VALUES:
             try:
-                result = analogy(src.embeddings, a, b, c, k=k, method=method)
+                result = answer()
             except ValueError as exc:
                 self.status.setText(str(exc))
                 return
-            self._show_results((a, b, c), result)
+            self._show_results(abc, result)
             return
         if self._task is not None:
             self._task.cancel()
         self.status.setText(f"searching {len(src):,} items…")
-        task = run_task(lambda progress, cancel: analogy(src.embeddings, a, b, c, k=k, method=method), self,
-                        name="analogy")
+        task = run_task(answer, self, name="analogy")
         self._task = task
-        task.done.connect(lambda result: self._task is task and self._show_results((a, b, c), result))
+        task.done.connect(lambda result: self._task is task and self._show_results(abc, result))
         task.failed.connect(lambda msg: self._task is task and self.status.setText(msg))
         task.ended.connect(lambda: setattr(self, "_task", None) if self._task is task else None)
 
     def random_example(self) -> None:
-        """A clean analogy on sources with factors (else three random items), then its answers."""
+        """A clean analogy swapping one factor on sources with factors (else three random items), then its answers."""
         src = self._source
         if src is None or len(src) < 4:
             return
-        triple = clean_analogy(src, self._rng) if src.factors else None
+        triple = random_quadruple(src.factors, self._rng) if src.factors else None
         if triple is None:
             triple = tuple(int(i) for i in self._rng.choice(len(src), 3, replace=False))
         self.set_query(*triple)
         self._next = 0
         self._mark_next()
         self.find()
+
+    def run_analogy_test(self) -> None:
+        """Score the per-factor analogy sets on the current source and on its raw input, off the GUI thread.
+
+        Pressed while a test runs, the button cancels it.
+        """
+        if self._test_task is not None:
+            self._test_task.cancel()
+            return
+        src = self._source
+        if src is None or len(semantic_factors(src.factors)) < 2:
+            self.test_status.setText(NO_FACTORS_TEXT)
+            return
+        emb, images, factors, label = src.embeddings, src.images, src.factors, src.label
+        run_dir, indices = src.run_dir, src.indices
+
+        def work(progress, cancel):
+            progress(0.0, "raw input")
+            try:  # the data as the model sees it, like `ssl-workbench eval`'s floor
+                floor = raw_inputs(run_dir, indices)
+            except ValueError:  # no run behind this source: its thumbnails are the images
+                floor = raw_pixels(images)
+            return analogy_report({"model": emb, "floor_raw_pixels": floor}, factors,
+                                  progress=lambda f: progress(f, "scoring"), cancel=cancel)
+
+        self.test_status.setText(f"scoring analogies on {len(src):,} items…")
+        self.test_button.setText("Cancel")
+        task = run_task(work, self, name="analogy test")
+        self._test_task = task
+        task.progress.connect(lambda f, stage: self._test_task is task and self.test_status.setText(
+            f"{stage} {100 * max(f, 0):.0f} %…"))
+        task.done.connect(lambda report: self._test_task is task and self._show_test(report, label))
+        task.failed.connect(lambda msg: self._test_task is task and self.test_status.setText(msg))
+        task.cancelled.connect(lambda: self._test_task is task and self.test_status.setText("test cancelled"))
+        task.ended.connect(lambda: self._test_ended(task))
+
+    def test_report(self) -> dict | None:
+        """The last analogy test's report on this source's items, or None."""
+        return self._test_report
 
     def results_indices(self) -> np.ndarray:
         return np.zeros(0, np.int64) if self._results is None else self._results[0]
@@ -270,6 +418,7 @@ class AnalogyPanel(QWidget):
         c = theme.colors()
         self.empty.setStyleSheet(f"color: {c['muted']}; font-size: 13pt; padding: 24px;")
         self.status.setStyleSheet(f"color: {c['muted']};")
+        self.test_status.setStyleSheet(f"color: {c['muted']};")
         self.results.apply_theme()
         self._mark_next()
         self._update_verdict()
@@ -280,6 +429,7 @@ class AnalogyPanel(QWidget):
         return self._source is not None and min(q) >= 0 and len(set(q)) == 3
 
     def _on_slot_changed(self, _value: int) -> None:
+        self._rank = None
         self._update_expected()
         self._update_buttons()
 
@@ -297,6 +447,10 @@ class AnalogyPanel(QWidget):
         has = self._source is not None
         self.find_button.setEnabled(has and self._ready())
         self.random_button.setEnabled(has)
+        testable = has and len(semantic_factors(self._source.factors)) >= 2
+        self.test_button.setEnabled(testable or self._test_task is not None)
+        if has and not testable:
+            self.test_status.setText(NO_FACTORS_TEXT)
 
     def _expected(self) -> dict[str, int | None]:
         src = self._source
@@ -304,46 +458,86 @@ class AnalogyPanel(QWidget):
             return {}
         return expected_factors(src, *self.query())
 
+    def _expected_items(self) -> np.ndarray:
+        """Items other than A, B, C with every judged expected value (empty when nothing is judged)."""
+        judged = {k: v for k, v in self._expected().items() if v is not None}
+        if not judged:
+            return np.zeros(0, np.int64)
+        ok = np.ones(len(self._source), bool)
+        for k, v in judged.items():
+            ok &= np.asarray(self._source.factors[k]) == v
+        ok[list(self.query())] = False
+        return np.flatnonzero(ok)
+
     def _update_expected(self) -> None:
         expected = {k: v for k, v in self._expected().items() if v is not None}
+        has_factors = self._source is not None and bool(self._source.factors)
         if not expected:
             self.expected_label.setText("expected: no single answer (the factors disagree)"
-                                        if self._source is not None and self._source.factors and self._ready() else "")
+                                        if has_factors and self._ready() else "")
         else:
             values = [self._source.factor_values[k][v] for k, v in expected.items()]
             self.expected_label.setText("expected: " + " · ".join(values))
         self.expected_label.setVisible(bool(self.expected_label.text()))
+        self.expected_slot.setVisible(has_factors)
+        self._update_expected_slot()
+
+    def _update_expected_slot(self) -> None:
+        src = self._source
+        if src is None or not src.factors:
+            return
+        judged = {k: v for k, v in self._expected().items() if v is not None}
+        if not judged:
+            self.expected_slot.show_item(None, "no single answer" if self._ready() else "—")
+            return
+        values = " · ".join(src.factor_values[k][v] for k, v in judged.items())
+        items = self._expected_items()
+        if not len(items):
+            self.expected_slot.show_item(None, f"{values}\nno other item has these values")
+            return
+        count = f"{len(items):,} item{'s' if len(items) != 1 else ''} like this"
+        if self._rank is None:
+            self.expected_slot.show_item(src.images[int(items[0])], f"{values}\n{count}")
+            return
+        (rank, item, _), method = self._rank
+        self.expected_slot.show_item(src.images[item], f"{values}\n{count}\nbest of them: rank {rank:,} "
+                                     f"({METHOD_TITLES[method]})")
 
     def _clear_results(self) -> None:
         self._results = None
+        self._rank = None
         self.results.clear()
         self.results.set_title("")
         self.verdict_label.clear()
         self.verdict_label.hide()
         self.status.clear()
 
-    def _show_results(self, abc: tuple[int, int, int], result: tuple[np.ndarray, np.ndarray]) -> None:
+    def _show_results(self, abc: tuple[int, int, int], answered) -> None:
         src = self._source
         if src is None or abc != self.query():
             return  # the query changed while it was being answered
-        idx, scores = result
+        (idx, scores), self._rank = answered
         self._results = (idx, scores)
         expected = self._expected()
         judged = {k: v for k, v in expected.items() if v is not None}
         items = []
         for j, s in zip(idx, scores):
             j = int(j)
-            tip = src.describe(j)
-            frame = None
+            tip, caption, frame = src.describe(j), f"score {s:.2f}\n{src.describe(j)}", None
             if judged:
                 match = matches_expected(src, j, expected)
-                frame = MATCH if all(match.values()) else MISMATCH
-                tip += "\n" + "  ".join(f"{k} {'✓' if ok else '✗'}" for k, ok in match.items())
-            items.append((src.images[j], f"score {s:.2f}\n{src.describe(j)}", tip, frame))
-        self.results.set_title(f"{len(idx)} best answers ({'3CosMul' if self.method() == '3cosmul' else '3CosAdd'}; "
-                               f"A, B and C excluded)")
+                ok = all(match.values())
+                frame = MATCH if ok else MISMATCH
+                tip += "\n" + "  ".join(f"{k} {'✓' if good else '✗'}" for k, good in match.items())
+                if ok:
+                    caption = f"{EXPECTED_BADGE}\n{caption}"
+            items.append((src.images[j], caption, tip, frame))
+        title = (f"{len(idx)} best answers ({METHOD_TITLES[self.method()]}; A, B and C excluded)"
+                 + (" · green frame: has the expected factors" if judged else ""))
+        self.results.set_title(title)
         self.results.set_items(items)
         self.status.clear()
+        self._update_expected_slot()
         self._update_verdict()
         self.query_made.emit(*abc, idx)
 
@@ -354,8 +548,60 @@ class AnalogyPanel(QWidget):
             return
         ok = all(matches_expected(self._source, int(self._results[0][0]), expected).values())
         c = MATCH if ok else MISMATCH
-        self.verdict_label.setText(f"top-1 matches the expected factors: <b style='color:{c}'>{'yes' if ok else 'no'}</b>")
+        text = f"top-1 matches the expected factors: <b style='color:{c}'>{'yes' if ok else 'no'}</b>"
+        if self._rank is not None:
+            text += f" · the first expected answer ranks {self._rank[0][0]:,}"
+        self.verdict_label.setText(text)
         self.verdict_label.show()
+
+    # --- analogy test ------------------------------------------------------------------------
+    def _test_ended(self, task: Task) -> None:
+        if self._test_task is task:
+            self._test_task = None
+        self.test_button.setText("Run analogy test")
+        self._update_buttons()
+
+    def _clear_test(self) -> None:
+        if self._test_task is not None:
+            self._test_task.cancel()
+            self._test_task = None
+        self._test_report = None
+        self.test_table.setRowCount(0)
+        self.test_table.hide()
+        self.test_button.setText("Run analogy test")
+        self.test_status.clear()
+
+    def _show_test(self, report: dict, label: str) -> None:
+        self._test_report = report
+        if not report:
+            self.test_status.setText("No analogy has a single answer on these items.")
+            self.test_table.hide()
+            return
+        parts = [*report["queries"], "overall"]
+        table = self.test_table
+        table.setRowCount(len(parts))
+        table.setVerticalHeaderLabels([p if p == "overall" else f"{p} swap" for p in parts])
+        for r, part in enumerate(parts):
+            for m, method in enumerate(ANALOGY_METHODS):
+                for t, top in enumerate(TOPS):
+                    model = report["model"][method][part][f"top{top}"]
+                    raw = report["floor_raw_pixels"][method][part][f"top{top}"]
+                    item = QTableWidgetItem(f"{_pct(model)}   (raw {_pct(raw)})")
+                    item.setTextAlignment(Qt.AlignCenter)
+                    item.setForeground(QBrush(QColor(MATCH if model > raw else MISMATCH)))
+                    item.setToolTip(f"{part}, {METHOD_TITLES[method]} top-{top}: model {_pct(model)}, "
+                                    f"raw input {_pct(raw)}, chance {_pct(report['chance'][f'top{top}'])}")
+                    table.setItem(r, m * len(TOPS) + t, item)
+        table.resizeRowsToContents()
+        height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(len(parts)))
+        table.setFixedHeight(height + 2 * table.frameWidth())
+        table.show()
+        n = sorted(set(report["queries"].values()))
+        self.test_status.setText(
+            f"{label} · {'/'.join(map(str, n))} queries per factor on {len(self._source):,} items · model (raw "
+            f"input); green: above the raw input · chance {_pct(report['chance']['top1'])} top-1, "
+            f"{_pct(report['chance']['top5'])} top-5")
+        self.test_done.emit(report)
 
 
 if __name__ == "__main__":

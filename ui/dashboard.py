@@ -1,33 +1,96 @@
-"""Live training curves of one run (loss, method terms, kNN, throughput, lr, collapse, GPU memory)."""
+"""Live training curves of one run (loss, method terms, evaluation scores, throughput, lr, collapse, GPU memory)."""
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (makes pg.exporters.ImageExporter available)
 from PySide6.QtCore import QRectF, Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QPainter
+from PySide6.QtGui import QFontDatabase, QFontMetricsF, QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtWidgets import (QApplication, QFileDialog, QGraphicsItem, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
-from workbench.curves import RunCurves, format_duration, summarize_event
+from workbench.curves import SCORE_PART, RunCurves, format_duration, score_parent, summarize_event
 from workbench.events import read_events
 from workbench.runs import worker_alive
 
 from . import theme
 
-REDRAW_MS = 66       # ≈15 Hz: curves are redrawn from a timer, never once per event
+REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never once per event
+MAX_REDRAW_MS = 1000
+BUSY_SHARE = 0.2     # redraws (and their paints) may take at most this share of the GUI thread
 LOG_LINES = 2000
 HEALTHY_STD_RATIO = 1.0
 # Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
+# Evaluation scores: colours the first overlays (1, 2) do not use; dashed with diamonds, unlike overlays.
+SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 10)
+KNN_TITLE = "kNN top-1 (%)"
+EVAL_TITLE = "Evaluation: kNN top-1 (%) · scores ×100"
 TERMS_EMPTY = "no extra terms for this method"
 LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
+# Step-by-step curves are drawn from at most one min/max pair per pixel column (pyqtgraph's default is
+# five): the same picture, with a fifth of the antialiased segments to paint.
+DENSE = {"autoDownsampleFactor": 1.0}
+TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
+
+
+def step_ceiling(step: float, total: float | None = None) -> float:
+    """A round step 2–15% past `step` (at most 7.5 steps past it below step 50; never past the total).
+
+    The step axis is shared by all plots; moving it repaints every axis of every plot. Following
+    this instead of the last step moves it once per 4–10% of progress (every 5 steps at first)
+    rather than on every event. A margin of at least half a jump keeps the curves' own few pixels
+    of padding inside it.
+    """
+    if step <= 0:
+        return 5.0
+    q = 10.0 ** math.floor(math.log10(max(step / 10, 1.0)))  # the jump: 1, 2 or 5 × 10^k, 4–10% of step
+    q *= 5 if step / 10 >= 5 * q else 2 if step / 10 >= 2 * q else 1
+    q = max(q, 5.0)
+    top = math.floor(step / q + 0.5) * q + q
+    return float(min(top, total)) if total and total >= step else float(top)
+
+
+class _StepExtent(pg.GraphicsObject):
+    """Invisible item whose x bounds widen the loss plot's auto-range to a step ceiling (no y bounds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        self.step: float | None = None
+
+    def set_step(self, step: float | None) -> None:
+        if step != self.step:
+            self.step = step
+            self.informViewBoundsChanged()
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        return (self.step, self.step) if ax == 0 and self.step is not None else None
+
+    def boundingRect(self) -> QRectF:
+        return QRectF()
+
+    def paint(self, *args) -> None:
+        pass
+
+
+class _Plots(pg.GraphicsLayoutWidget):
+    """The grid of plots; times its own paints so the redraw timer can slow down when they get costly."""
+
+    paint_ms = 0.0
+
+    def paintEvent(self, event) -> None:
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_ms = 1000 * (time.perf_counter() - t0)
 
 
 class Dashboard(QWidget):
@@ -41,10 +104,14 @@ class Dashboard(QWidget):
         self._overlays: list[dict] = []
         self._drawn: dict[int, int] = {}           # id(series) -> version last drawn
         self._term_curves: dict[str, pg.PlotDataItem] = {}
+        self._score_curves: dict[str, pg.PlotDataItem] = {}
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
+        self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._dirty = False
+        self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
+        self._linear_drawn: tuple[float, float] | None = None  # the probe result on the plot
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._on_timer)
         self._build_header()
         self._build_plots()
         self.log_view = QPlainTextEdit(readOnly=True)
@@ -117,18 +184,33 @@ class Dashboard(QWidget):
         p.setMenuEnabled(False)
         if ylabel != "lr":
             p.getAxis("left").enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
+        for name in ("left", "right"):
+            self._reset_axis_width(p.getAxis(name))
+        for name in ("left", "bottom", "right", "top"):
+            # An axis paints its grid too: ~30 semi-transparent lines across the plot, which cost
+            # more than the curves. Cached as a pixmap, it repaints only when its range moves.
+            p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         return p
 
+    def _reset_axis_width(self, axis: pg.AxisItem) -> None:
+        """Start a y axis wide enough for usual labels and let it only grow: a width that follows the
+        labels re-lays out and repaints the whole grid whenever a label gains or loses a digit."""
+        font = axis.style["tickFont"] or QApplication.font()
+        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(TICK_TEXT_SAMPLE)) + 2
+        axis.setStyle(autoReduceTextSpace=False)  # also re-applies the width
+
     def _build_plots(self) -> None:
-        self.plots = pg.GraphicsLayoutWidget()
+        self.plots = _Plots()
         self.plots.setMinimumHeight(360)
         c0 = pg.mkColor(theme.series_color(0))
         self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
         self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
         faint = pg.mkColor(c0)
         faint.setAlpha(90)
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(faint, width=1), name="step loss")
-        self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA")
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(faint, width=1), name="step loss", **DENSE)
+        self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA", **DENSE)
+        self.step_extent = _StepExtent()  # the shared step axis grows in jumps (see step_ceiling)
+        self.loss_plot.addItem(self.step_extent)
 
         self.terms_plot = self._new_plot(0, 1, "Method terms", "value")
         self.terms_legend = self.terms_plot.addLegend(offset=(-8, 8), **LEGEND)
@@ -136,7 +218,7 @@ class Dashboard(QWidget):
         self.terms_plot.addItem(self.terms_text, ignoreBounds=True)
         self.terms_text.hide()
 
-        self.knn_plot = self._new_plot(1, 0, "kNN top-1 (%)", "top-1 (%)")
+        self.knn_plot = self._new_plot(1, 0, KNN_TITLE, "top-1 (%)")
         self.knn_legend = self.knn_plot.addLegend(offset=(-8, -8), **LEGEND)
         self.knn_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                             symbolBrush=c0, symbolPen=None, name="last")
@@ -177,12 +259,12 @@ class Dashboard(QWidget):
         self._row2 = self.plots.addLayout(row=2, col=0, colspan=2)
         self._row2.setContentsMargins(0, 0, 0, 0)
         self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
-        self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
         self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
         self.gpu_plot = self._new_plot(0, 2, "GPU memory", "MB", self._row2)
         self._row2.removeItem(self.gpu_plot)  # shown only once a step reports gpu_mem_mb
-        self.gpu_curve = self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5))
+        self.gpu_curve = self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
         self._gpu_shown = False
 
         # One step axis for all: the loss plot auto-ranges x and the others copy its range (and any zoom
@@ -237,14 +319,28 @@ class Dashboard(QWidget):
         """Forget the run (and keep overlays); `run_dir` names the run that events will follow."""
         self.data.reset()
         self.run_name = Path(run_dir).name if run_dir else ""
-        for key, curve in self._term_curves.items():
-            self.terms_legend.removeItem(curve)
-            self.terms_plot.removeItem(curve)
-        self._term_curves.clear()
+        for curves, plot, legend in ((self._term_curves, self.terms_plot, self.terms_legend),
+                                     (self._score_curves, self.knn_plot, self.knn_legend)):
+            for curve in curves.values():
+                legend.removeItem(curve)
+                plot.removeItem(curve)
+            curves.clear()
+        self._show_scores_title(False)
+        self._legend_columns()
+        for _, curve in self._bindings:
+            curve.clear()  # now, not at the next redraw: auto-range must not fit the last run's data
         self._drawn.clear()
+        self._legend_key.clear()
         self._log.clear()
         self.log_view.clear()
         self._show_gpu(False)
+        self.step_extent.set_step(None)
+        for p in (self.loss_plot, *self._followers):
+            # A new run starts with compact axes again, and no ticks left over from the last one.
+            top = HEALTHY_STD_RATIO * 1.15 if p is self.collapse_plot else 1.0
+            p.vb.setRange(xRange=(0, 1), yRange=(0, top), padding=0, disableAutoRange=False)
+            for name in ("left", "right"):
+                self._reset_axis_width(p.getAxis(name))
         self.loss_plot.enableAutoRange()
         for p in self._followers:
             if p is not self.collapse_plot:  # its y range is set in redraw, to keep "healthy" in view
@@ -306,7 +402,7 @@ class Dashboard(QWidget):
                 other.add_other(ev)
         other.add_steps(chunk)
         color = pg.mkColor(theme.series_color(OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]))
-        loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label)
+        loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
                                  symbolBrush=color, symbolPen=None, name=label)
         # The loss legend names every run; listing them again here would cover the kNN points.
@@ -332,7 +428,8 @@ class Dashboard(QWidget):
             return path
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        pg.exporters.ImageExporter(self.plots.scene()).export(str(path))
+        with self._uncached_axes():
+            pg.exporters.ImageExporter(self.plots.scene()).export(str(path))
         if not path.is_file():
             raise OSError(f"could not write {path}")
         return path
@@ -352,11 +449,25 @@ class Dashboard(QWidget):
         generator.setTitle(self.run_name or "training curves")
         painter = QPainter(generator)
         try:
-            self.plots.scene().render(painter, target, source)
+            with self._uncached_axes():  # cached axes would land in the file as bitmaps
+                self.plots.scene().render(painter, target, source)
         finally:
             painter.end()
         if not path.is_file():
             raise OSError(f"could not write {path}")
+
+    @contextmanager
+    def _uncached_axes(self):
+        """Axes drawn afresh for an export (vector text and lines, at the export's resolution)."""
+        axes = [p.getAxis(name) for p in (self.loss_plot, *self._followers)
+                for name in ("left", "bottom", "right", "top")]
+        for axis in axes:
+            axis.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        try:
+            yield
+        finally:
+            for axis in axes:
+                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def apply_theme(self) -> None:
         c = theme.colors()
@@ -383,7 +494,7 @@ class Dashboard(QWidget):
     # --- drawing -----------------------------------------------------------------------------
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self._schedule()  # legends are placed by pixel size, known only once shown
+        self._schedule()  # legends are placed by pixel size, known only once shown; hidden, nothing was drawn
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -392,32 +503,69 @@ class Dashboard(QWidget):
     def _schedule(self) -> None:
         self._dirty = True
         if not self._timer.isActive():
-            # Painting ~7 plots of 100k points costs tens of ms; slow the redraws as runs get long
-            # (≈2 Hz at 100k points, when a new point moves a curve by less than a pixel anyway).
-            self._timer.setInterval(min(1000, max(REDRAW_MS, self.data.loss.n // 200)))
+            # Never back to back: the gap before the next redraw grows with what the last one cost,
+            # its paint included (tens of ms on long runs), so redraws keep to BUSY_SHARE of the thread.
+            cost = self._redraw_ms + self.plots.paint_ms
+            self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost / BUSY_SHARE))))
             self._timer.start()
+
+    def _on_timer(self) -> None:
+        if self.isVisible():  # on another tab: stay dirty; showing the dashboard redraws it
+            self.redraw()
 
     def redraw(self) -> None:
         """Push changed buffers into their curves and refresh the header (the timer calls this)."""
+        t0 = time.perf_counter()
         self._dirty = False
         d = self.data
-        for key in d.terms.keys() - self._term_curves.keys():
-            i = len(self._term_curves)
-            color = theme.series_color(i)
-            self._term_curves[key] = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key)
-        bindings = self._bindings + [(d.terms[k], c) for k, c in self._term_curves.items()]
+        for key in [k for k in d.terms if k not in self._term_curves]:  # in order of arrival: stable colours
+            color = theme.series_color(len(self._term_curves))
+            self._term_curves[key] = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
+        for key in [k for k in d.scores if k not in self._score_curves]:
+            self._add_score_curve(key)
+        bindings = (self._bindings + [(d.terms[k], c) for k, c in self._term_curves.items()]
+                    + [(d.scores[k], c) for k, c in self._score_curves.items()])
         for series, curve in bindings:
             if self._drawn.get(id(series)) != series.version:
                 self._drawn[id(series)] = series.version
                 curve.setData(*series.data())
         self._show_gpu(d.gpu_mem.n > 0)
+        self._show_scores_title(bool(d.scores))
+        if d.loss.n:
+            self.step_extent.set_step(step_ceiling(d.loss.x[d.loss.n - 1], self.data.info.get("total_steps")))
         no_terms = d.loss.n > 0 and not d.terms
         if no_terms and not self.terms_text.isVisible():
             (x0, x1), (y0, y1) = self.terms_plot.vb.viewRange()
             self.terms_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self.terms_text.setVisible(no_terms)
-        if d.linear is not None:
-            step, v = d.linear
+        self._draw_linear()
+        self._place_legend(self.loss_legend, self.loss_plot,
+                           [d.loss, d.ema], [ov["loss_xy"] for ov in self._overlays])
+        self._place_legend(self.terms_legend, self.terms_plot, list(d.terms.values()))
+        knn_extra = [ov["knn_xy"] for ov in self._overlays]
+        if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
+            span = np.linspace(*self._step_span(), 24)
+            knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
+        self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
+        if d.std_ratio.n:
+            top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
+            y_range = [0.0, max(HEALTHY_STD_RATIO * 1.15, top * 1.1)]
+            if self.collapse_plot.vb.state["targetRange"][1] != y_range:
+                self.collapse_plot.setYRange(*y_range, padding=0)
+        # Settle auto-ranges (and the shared step axis) now rather than in the paint, where a range
+        # change would ask for a second paint of the whole grid.
+        self.plots.scene().prepareForPaint()
+        self._update_header()
+        self._redraw_ms = 1000 * (time.perf_counter() - t0)
+
+    def _draw_linear(self) -> None:
+        """The linear probe: a star at its step and a dotted line across, drawn when it changes."""
+        linear = self.data.linear
+        if linear == self._linear_drawn:
+            return
+        self._linear_drawn = linear
+        if linear is not None:
+            step, v = linear
             self.linear_marker.setData([step], [100 * v])
             self.linear_line.show()  # first: a hidden line's label ignores new text
             self.linear_line.label.setFormat(f"linear probe {100 * v:.1f}%")
@@ -428,23 +576,46 @@ class Dashboard(QWidget):
             self.linear_marker.setData([], [])
             self.linear_line.hide()
             self.knn_legend.removeItem(self.linear_marker)
-        self._place_legend(self.loss_legend, self.loss_plot,
-                           [d.loss.data(), d.ema.data(), *(ov["loss_xy"] for ov in self._overlays)])
-        self._place_legend(self.terms_legend, self.terms_plot, [t.data() for t in d.terms.values()])
-        knn = [d.knn.data(), d.knn_best.data(), *(ov["knn_xy"] for ov in self._overlays)]
-        if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
-            span = np.linspace(*self._step_span(), 24)
-            knn.append((span, np.full(len(span), 100 * d.linear[1])))
-        self._place_legend(self.knn_legend, self.knn_plot, knn)
-        if d.std_ratio.n:
-            top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
-            self.collapse_plot.setYRange(0, max(HEALTHY_STD_RATIO * 1.15, top * 1.1), padding=0)
-        self._update_header()
+        self._legend_columns()
 
-    def _place_legend(self, legend, plot: pg.PlotItem, arrays: list) -> None:
-        """Move a legend to the corner of its plot that covers the fewest drawn points."""
+    def _add_score_curve(self, key: str) -> None:
+        """A curve for one evaluation score (×100) in the evaluation plot, named in its legend.
+
+        A score that refines another ("analogy top-1 · colour" of "analogy top-1") is listed as
+        "· colour", which keeps the legend narrow enough not to cover the points.
+        """
+        i = len(self._score_curves)
+        color = pg.mkColor(theme.series_color(SCORE_COLOURS[i % len(SCORE_COLOURS)]))
+        parent = score_parent(key, self.data.scores)
+        name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
+        self._score_curves[key] = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine),
+                                                     symbol="d", symbolSize=7, symbolBrush=color,
+                                                     symbolPen=None, name=name)
+        self._legend_columns()
+
+    def _legend_columns(self) -> None:
+        """Many scores: two legend columns, so the legend stays short in a short plot."""
+        self.knn_legend.setColumnCount(2 if len(self.knn_legend.items) > 4 else 1)
+
+    def _show_scores_title(self, scores: bool) -> None:
+        title = EVAL_TITLE if scores else KNN_TITLE
+        if self.knn_plot.titleLabel.text != title:
+            self.knn_plot.setTitle(title, color=theme.colors()["plot_fg"])
+            self.knn_plot.setLabel("left", "% · score ×100" if scores else "top-1 (%)")
+
+    def _place_legend(self, legend, plot: pg.PlotItem, series: list, extra: list = ()) -> None:
+        """Move a legend to the corner of its plot that covers the fewest drawn points.
+
+        `series` are this run's Series, `extra` (x, y) arrays that change only with the overlays;
+        nothing is computed again while neither they, the plot's size nor the step axis changed.
+        """
         view, box = plot.vb.boundingRect(), legend.boundingRect()
-        arrays = [(x, y) for x, y in arrays if len(x)]
+        key = (tuple(s.version for s in series), len(self._overlays), self.data.linear, self.step_extent.step,
+               view.width(), view.height(), box.width(), box.height())
+        if self._legend_key.get(id(legend)) == key:
+            return
+        self._legend_key[id(legend)] = key
+        arrays = [(x, y) for x, y in [s.data() for s in series] + list(extra) if len(x)]
         if not arrays or view.width() < 1 or view.height() < 1:
             return
         fw, fh = min(box.width() / view.width(), 1.0), min(box.height() / view.height(), 1.0)
@@ -475,6 +646,8 @@ class Dashboard(QWidget):
         """The step range every plot shows: this run's steps and the overlays'."""
         spans = [(s.x[0], s.x[s.n - 1]) for s in [self.data.loss] if s.n]
         spans += [(ov["loss_xy"][0][0], ov["loss_xy"][0][-1]) for ov in self._overlays if len(ov["loss_xy"][0])]
+        if spans and self.step_extent.step is not None:  # the axis reaches on to the step ceiling
+            spans.append((spans[0][0], self.step_extent.step))
         if not spans:
             return 0.0, 1.0
         return float(min(a for a, _ in spans)), float(max(b for _, b in spans))
@@ -502,7 +675,9 @@ class Dashboard(QWidget):
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
         self.state_label.setText(d.state)
-        self.state_label.setStyleSheet(self._state_style())
+        style = self._state_style()
+        if self.state_label.styleSheet() != style:  # re-polishing costs a millisecond: only on change
+            self.state_label.setStyleSheet(style)
 
     def _state_style(self) -> str:
         c = theme.colors()

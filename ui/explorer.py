@@ -1,4 +1,5 @@
-"""The embedding explorer: a run's probe snapshots or checkpoints as a 2-D map with neighbours, selection, timeline and live updates."""
+"""The embedding explorer: a run's probe snapshots or checkpoints as a 2-D map with neighbours, selection, timeline,
+live updates, how honest the map is (Health panel, false neighbours) and a side-by-side comparison of two embeddings."""
 from __future__ import annotations
 
 import time
@@ -8,15 +9,19 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ui import theme
+from ui.compare_view import CompareView
 from ui.gallery import Gallery, thumbnail
-from ui.scatter import ScatterView
+from ui.health_panel import EmbeddingHealth, HealthPanel
+from ui.map_colours import DIFFERENT, SAME, category_colours, knn_categories
+from ui.marked_scatter import MarkedScatter
 from ui.tasks import Task, run_task
 from workbench.embeddings import ReferenceMap, nearest_neighbours, warm_up_umap
 from workbench.explore import (EmbeddingSource, categories, colour_options, embed_checkpoint, list_snapshots,
                                load_snapshot, snapshot_like)
+from workbench import neighbourhoods
 from workbench.runs import CHECKPOINTS
 
 PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -24,7 +29,12 @@ NEIGHBOURS = 15
 MAX_GALLERY = 200  # thumbnails shown for a rectangle selection
 FRAME_MS = 500  # timeline playback: two snapshots a second (slower when placing takes longer)
 CHECKPOINT_LIMIT = 10_000  # test items embedded when the map is made from a checkpoint
-SAME, DIFFERENT = "#2E9E4F", "#D0312D"  # neighbour frames: same label as the query, or not
+QUALITY_K = 10  # neighbourhood size for trustworthiness, continuity and false neighbours
+KNN_K = 20  # leave-one-out kNN vote, as the trainer's kNN monitor (k = 20, T = 0.1)
+FALSE_BELOW = 0.5  # a point is a false-neighbour point when fewer than half its map neighbours are true ones
+PER_POINT_LIMIT = 20_000  # above this, false neighbours are checked on the summary's sample only
+KNN_CORRECT = "kNN correct"  # the colour-by entry
+COLLAPSE_SAMPLE = 20_000  # rows the collapse metrics are computed from
 
 # UMAP compiles (numba) on its first use in a process; one warm-up for all explorers.
 _umap = {"warm": False, "task": None}
@@ -42,25 +52,6 @@ def _warm_up_umap_once() -> None:
 def source_title(src: EmbeddingSource) -> str:
     """'snapshot step 93' / 'checkpoint best.pt (step 93)' for status lines and menus."""
     return f"snapshot step {src.step}" if src.label.startswith("snapshot") else src.label
-
-
-def category_colours(names: list[str]) -> list[str]:
-    """Plot colours for categories: the colours themselves when every name is one ("red", "cyan"),
-    else the theme's series; "unlabelled" is always the muted colour."""
-    named = [n for n in names if n != "unlabelled"]
-    if named and all(QColor.isValidColorName(n) for n in named):
-        # pure yellow vanishes on white and pure blue on near-black: move every named colour a
-        # little towards the text colour of the theme
-        towards = QColor(theme.colors()["plot_fg"])
-        t = 0.2 if theme.current() == "light" else 0.3
-        colours = []
-        for n in names:
-            q = QColor(n)
-            colours.append(QColor(*(round((1 - t) * a + t * b) for a, b in zip(q.getRgb()[:3], towards.getRgb()[:3])))
-                           .name())
-    else:
-        colours = [theme.series_color(i) for i in range(len(names))]
-    return [theme.colors()["muted"] if n == "unlabelled" else c for n, c in zip(names, colours)]
 
 
 class Explorer(QWidget):
@@ -91,6 +82,13 @@ class Explorer(QWidget):
         self._clicked = -1
         self._gallery_indices: list[int] = []
         self._warmed = False
+        self._map_task: Task | None = None  # trustworthiness, continuity, false neighbours of the shown map
+        self._emb_task: Task | None = None  # kNN correctness and collapse metrics of the shown embeddings
+        self._quality = None  # MapQuality of (self._source, self._xy)
+        self._quality_for: tuple = (None, None)
+        self._health: EmbeddingHealth | None = None
+        self._health_for = None  # the embeddings array self._health describes
+        self._emb_measuring = None  # the embeddings array self._emb_task measures
 
         self._build()
         self.apply_theme()
@@ -116,7 +114,7 @@ class Explorer(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.colour_combo = QComboBox()
-        self.colour_combo.setMinimumContentsLength(8)
+        self.colour_combo.setMinimumContentsLength(11)
         self.colour_combo.currentIndexChanged.connect(lambda _: self._draw(reset_view=False))
         self.live_check = QCheckBox("Live")
         self.live_check.setToolTip("Place each new snapshot of a running training into this map as it arrives")
@@ -125,6 +123,10 @@ class Explorer(QWidget):
         self.select_button.setCheckable(True)
         self.select_button.setToolTip("Drag a rectangle to select points (Shift+drag does this at any time)")
         self.select_button.toggled.connect(lambda on: self.scatter.set_select_mode(on))
+        self.compare_open_button = QPushButton("Compare…")
+        self.compare_open_button.setToolTip("Two snapshots or checkpoints side by side, coloured by how much each "
+                                        "item's neighbours changed")
+        self.compare_open_button.clicked.connect(self.open_compare)
 
         top = QHBoxLayout()
         for label, w in (("Source", self.source_combo), ("Projection", self.projection_combo)):
@@ -152,8 +154,9 @@ class Explorer(QWidget):
         timeline.addWidget(self.play_button)
         timeline.addWidget(self.timeline, 1)
         timeline.addWidget(self.timeline_label)
+        timeline.addWidget(self.compare_open_button)
 
-        self.scatter = ScatterView()
+        self.scatter = MarkedScatter()
         self.scatter.hovered.connect(self._on_hover)
         self.scatter.clicked.connect(self._on_click)
         self.scatter.selected.connect(self._on_selected)
@@ -171,6 +174,13 @@ class Explorer(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(6, 0, 0, 0)
+        self.health = HealthPanel()
+        self.marks_check = self.health.marks_check  # the overlay sits beside the number it draws
+        self.marks_check.setToolTip(
+            f"Ring the points whose {QUALITY_K} nearest neighbours on the map are mostly not among their "
+            f"{QUALITY_K} nearest in the embedding: there the map puts strangers side by side")
+        self.marks_check.toggled.connect(lambda _: self._show_marks())
+        side_layout.addWidget(self.health)
         side_layout.addWidget(self.item_image)
         side_layout.addWidget(self.item_text)
         side_layout.addWidget(self.gallery, 1)
@@ -186,11 +196,22 @@ class Explorer(QWidget):
         self.status = QLabel()
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
-        layout = QVBoxLayout(self)
+        self.map_page = QWidget()
+        layout = QVBoxLayout(self.map_page)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addLayout(timeline)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
+
+        self.compare_view = CompareView(checkpoint_limit=CHECKPOINT_LIMIT)
+        self.compare_view.back_requested.connect(self.close_compare)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.map_page)
+        self.pages.addWidget(self.compare_view)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.pages)
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -204,6 +225,7 @@ class Explorer(QWidget):
     def set_run(self, run_dir: Path | str | None) -> None:
         """Show this run: list its snapshots and checkpoints, and map the newest snapshot with PCA now."""
         self._reset()
+        self.close_compare()
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._given = None
         self._snapshots = list_snapshots(self._run_dir) if self._run_dir else []
@@ -219,6 +241,7 @@ class Explorer(QWidget):
     def show_source(self, source: EmbeddingSource, projection: str = "pca") -> None:
         """Map a source made elsewhere (a script, a test, a 100k-point stress check)."""
         self._reset()
+        self.close_compare()
         self._run_dir, self._snapshots, self._given = None, [], source
         self._fill_sources()
         self.projection_combo.setCurrentIndex(self.projection_combo.findData(projection))
@@ -323,10 +346,49 @@ class Explorer(QWidget):
     def is_playing(self) -> bool:
         return self._playing
 
+    def open_compare(self) -> None:
+        """Show the comparison page for this run; the first time, compare two of its snapshots with PCA."""
+        if self._run_dir is None:
+            return
+        self.stop()
+        view = self.compare_view
+        view.set_run(self._run_dir)
+        self.pages.setCurrentWidget(view)
+        if view.result is None and not view.is_computing():
+            view.compare()
+
+    def close_compare(self) -> None:
+        self.pages.setCurrentWidget(self.map_page)
+
+    def compare_with(self, other_run: Path | str) -> None:
+        """Make another run (same data) the comparison's B, e.g. after choosing two runs in the runs browser."""
+        if self._run_dir is not None:
+            self.compare_view.set_run(self._run_dir)
+            self.compare_view.set_other_run(Path(other_run))
+
+    def is_measuring(self) -> bool:
+        """Whether the Health panel's numbers are still being computed."""
+        return self._map_task is not None or self._emb_task is not None
+
+    @property
+    def map_quality(self):
+        """MapQuality of the shown map, once computed (None before)."""
+        src, xy = self._quality_for
+        return self._quality if src is self._source and xy is self._xy else None
+
+    @property
+    def embedding_health(self) -> EmbeddingHealth | None:
+        src = self._source
+        return self._health if src is not None and self._health_for is src.embeddings else None
+
     def apply_theme(self) -> None:
         c = theme.colors()
         self.scatter.apply_theme()
         self.gallery.apply_theme()
+        self.health.apply_theme()
+        self.compare_view.apply_theme()
+        if self._source is not None and self.colour_combo.currentText() == KNN_CORRECT:
+            self._draw(reset_view=False)  # the muted "unlabelled" colour follows the theme
         self.status.setStyleSheet(f"color: {c['muted']};")
         self.progress_label.setStyleSheet(f"color: {c['muted']};")
         self.item_text.setStyleSheet(f"color: {c['text']};")
@@ -390,9 +452,12 @@ class Explorer(QWidget):
             self.scatter.update_positions(self._xy)
         if self._clicked >= 0:
             self._show_neighbours(self._clicked)  # the new embeddings have new neighbours
+        if not same_items:
+            self.scatter.set_marked([])  # marks of other items; while the same points move, the old ones stay
         self._sync_timeline()
         self._select_current_in_combo()
         self._set_status()
+        self._measure()
         self.source_changed.emit(src)
 
     def _fill_colour_options(self, src: EmbeddingSource) -> None:
@@ -400,6 +465,8 @@ class Explorer(QWidget):
         self.colour_combo.blockSignals(True)
         self.colour_combo.clear()
         self.colour_combo.addItems(colour_options(src))
+        if (np.asarray(src.labels) >= 0).sum() >= 2:
+            self.colour_combo.addItem(KNN_CORRECT)
         index = self.colour_combo.findText(current)
         self.colour_combo.setCurrentIndex(max(0, index))
         self.colour_combo.blockSignals(False)
@@ -425,8 +492,15 @@ class Explorer(QWidget):
         if src is None or len(self._xy) != len(src):
             return
         by = self.colour_combo.currentText() or "label"
-        codes, names = categories(src, by)
-        colours = category_colours(names)
+        if by == KNN_CORRECT:
+            health = self.embedding_health
+            if health is None:  # on its way (the Health task): one muted colour until then
+                codes, names, colours = np.zeros(len(src), np.int64), ["kNN: computing…"], [theme.colors()["muted"]]
+            else:
+                codes, names, colours = knn_categories(health.knn_correct)
+        else:
+            codes, names = categories(src, by)
+            colours = category_colours(names)
         self.scatter.set_points(self._xy, codes, names, colours, reset_view=reset_view)
         if self._clicked >= 0:
             self._highlight_neighbours()
@@ -462,6 +536,7 @@ class Explorer(QWidget):
             w.setVisible(computing)
         has_sources = self.source_combo.count() > 0
         self.compute_button.setEnabled(has_sources)
+        self.compare_open_button.setEnabled(self._run_dir is not None and has_sources)
         can_play = len(self._snapshots) > 1
         self.play_button.setEnabled(can_play)
         self.timeline.setEnabled(can_play)
@@ -507,6 +582,97 @@ class Explorer(QWidget):
             self._place_task = None
             self.stop()
         self.status.setText(f"⚠ {message}")
+
+    # --- health: how honest the map is, and how healthy the embeddings ---------------------------
+    def _measure(self) -> None:
+        """Start (or restart) the Health computations for the shown map, off the GUI thread."""
+        src, xy = self._source, self._xy
+        if src is None or len(xy) != len(src):
+            return
+        projection = PROJECTION_NAMES[self._projection]
+        if self._map_task is not None:
+            self._map_task.cancel()  # a newer map (the timeline moved on) makes it moot
+        n = len(src)
+        k = min(QUALITY_K, (n - 1) // 2)  # trustworthiness needs k < N/2
+        if k < 1:
+            self._map_task = None
+            self._quality, self._quality_for = None, (src, xy)
+            self.health.set_map_quality(projection, None, FALSE_BELOW)
+        else:
+            emb = src.embeddings
+
+            def measure_map(progress, cancel):
+                return neighbourhoods.map_quality(emb, xy, k, metric="cosine", per_point=n <= PER_POINT_LIMIT,
+                                                  progress=progress, cancel=cancel)
+
+            map_task = run_task(measure_map, self, name="explorer-map-quality")
+            self._map_task = map_task
+            map_task.done.connect(lambda q: self._on_map_measured(map_task, src, xy, q))
+            map_task.failed.connect(lambda msg: self._on_measure_failed(map_task, msg))
+            map_task.cancelled.connect(lambda: self._on_measure_ended(map_task))
+            if self._quality is None or not self._playing:  # during playback keep the last figures up
+                self.health.set_map_busy(projection)
+        if self.embedding_health is not None or (self._emb_task is not None and self._emb_measuring is src.embeddings):
+            return
+        if self._emb_task is not None:
+            self._emb_task.cancel()
+        emb, labels = src.embeddings, src.labels
+
+        def measure_embeddings(progress, cancel):
+            import torch
+
+            from workbench.evaluate import collapse_metrics
+
+            # a fixed 20,000-row sample estimates both metrics closely and keeps this torch call short
+            # (a torch op still running in a daemon thread when the app quits aborts the process)
+            rows = emb if len(emb) <= COLLAPSE_SAMPLE else emb[np.sort(
+                np.random.default_rng(0).choice(len(emb), COLLAPSE_SAMPLE, replace=False))]
+            metrics = collapse_metrics(torch.from_numpy(np.ascontiguousarray(rows)))
+            correct = neighbourhoods.knn_correct(emb, labels, k=KNN_K, progress=progress, cancel=cancel)
+            return EmbeddingHealth(dim=emb.shape[1], std_ratio=float(metrics["std_ratio"]),
+                                   effective_rank=float(metrics["effective_rank"]), knn_k=KNN_K,
+                                   knn_correct=correct)
+
+        emb_task = run_task(measure_embeddings, self, name="explorer-embedding-health")
+        self._emb_task, self._emb_measuring = emb_task, emb  # the same embeddings are not measured twice
+        emb_task.done.connect(lambda h: self._on_embeddings_measured(emb_task, emb, h))
+        emb_task.failed.connect(lambda msg: self._on_measure_failed(emb_task, msg))
+        emb_task.cancelled.connect(lambda: self._on_measure_ended(emb_task))
+        if self._health is None or not self._playing:
+            self.health.set_embedding_busy()
+
+    def _on_map_measured(self, task: Task, src, xy, quality) -> None:
+        self._on_measure_ended(task)
+        if src is not self._source or xy is not self._xy:
+            return  # the map moved on meanwhile; its own measurement follows
+        self._quality, self._quality_for = quality, (src, xy)
+        self.health.set_map_quality(PROJECTION_NAMES[self._projection], quality, FALSE_BELOW)
+        self._show_marks()
+
+    def _on_embeddings_measured(self, task: Task, emb: np.ndarray, health: EmbeddingHealth) -> None:
+        self._on_measure_ended(task)
+        self._health, self._health_for = health, emb
+        if self._source is not None and self._source.embeddings is emb:
+            self.health.set_embedding_health(health)
+            if self.colour_combo.currentText() == KNN_CORRECT:
+                self._draw(reset_view=False)
+
+    def _on_measure_failed(self, task: Task, message: str) -> None:
+        self._on_measure_ended(task)
+        self.health.verdict.setText(f"⚠ {message}")
+
+    def _on_measure_ended(self, task: Task) -> None:
+        if task is self._map_task:
+            self._map_task = None
+        elif task is self._emb_task:
+            self._emb_task = None
+
+    def _show_marks(self) -> None:
+        quality = self.map_quality
+        if self.marks_check.isChecked() and quality is not None:
+            self.scatter.set_marked(quality.false_neighbours(FALSE_BELOW))
+        elif not self.marks_check.isChecked():
+            self.scatter.set_marked([])
 
     # --- placing snapshots into the reference map (timeline, live) ----------------------------
     def _request_place(self, path: Path) -> None:
@@ -634,10 +800,13 @@ class Explorer(QWidget):
     # --- lifecycle ---------------------------------------------------------------------------
     def _reset(self) -> None:
         self.stop()
-        for task in (self._compute_task, self._place_task):
+        for task in (self._compute_task, self._place_task, self._map_task, self._emb_task):
             if task is not None:
                 task.cancel()
-        self._compute_task = self._place_task = None
+        self._compute_task = self._place_task = self._map_task = self._emb_task = None
+        self._quality, self._quality_for, self._health, self._health_for = None, (None, None), None, None
+        self.health.clear()
+        self.scatter.set_marked([])
         self._pending_place = None
         self._source, self._reference, self._reference_title = None, None, ""
         self._xy = np.zeros((0, 2), np.float32)

@@ -222,6 +222,8 @@ class MainWindow(QMainWindow):
         self.dashboard.clear_overlays()
         for other in run_dirs[1:]:
             self.dashboard.add_overlay(Path(other), Path(other).name)
+        if len(run_dirs) > 1:  # Explorer → Compare… then sets the two runs' embeddings side by side
+            self.explorer.compare_with(Path(run_dirs[1]))
         self.tabs.setCurrentWidget(self.dashboard)
 
     def open_run_dialog(self) -> None:

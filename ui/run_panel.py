@@ -4,17 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSizePolicy, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
+from workbench.backbones import backbone_problem
 from workbench.build import describe_device, pick_device
 from workbench.config import RunConfig, new_run_config
 from workbench.data import list_datasets
 from workbench.registry import discover
 
+from . import theme
 from .config_form import ConfigForm
 
 FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
@@ -123,7 +125,7 @@ class RunPanel(QWidget):
         self.dataset = QComboBox()
         self.dataset.setObjectName("datasetPicker")
         for info in list_datasets():
-            suffix = "" if info.embedded else " (needs a folder)"
+            suffix = "" if info.embedded else " (needs a file)" if info.modality == "text" else " (needs a folder)"
             self.dataset.addItem(f"{info.title}{suffix}", info.name)
             self.dataset.setItemData(self.dataset.count() - 1, info.description, Qt.ToolTipRole)
         self._infos = {i.name: i for i in list_datasets()}
@@ -262,12 +264,37 @@ class RunPanel(QWidget):
     def _on_dataset(self, *_):
         info = self._infos.get(self.dataset_name())
         self.root_row.setVisible(bool(info and info.needs_root))
+        self._mark_methods(info.modality if info else None)
         self._update_start()
 
+    def _modality_problem(self, cls, modality: str) -> str | None:
+        """Why this method cannot train on data of `modality`, naming data it can use."""
+        if cls.accepts(modality):
+            return None
+        kinds = cls.modalities or (cls.modality,)
+        usable = [i.title for i in self._infos.values() if i.modality in kinds and i.embedded]
+        hint = f": pick {' or '.join(usable[:2])}" if usable else ""
+        return f"{cls.title} works on {' or '.join(kinds)} data, not {modality}{hint}."
+
+    def _mark_methods(self, modality: str | None) -> None:
+        """Grey the methods that cannot train on the chosen data; they stay selectable, so a
+        click explains why (the problem line) instead of silently doing nothing."""
+        muted = QBrush(QColor(theme.colors()["muted"]))
+        for name, item in self._method_items.items():
+            cls = self._entries[name].cls
+            problem = self._modality_problem(cls, modality) if modality else None
+            item.setForeground(0, muted if problem else QBrush())
+            tip = f"{cls.summary}\n{cls.reference}"
+            item.setToolTip(0, f"{problem}\n\n{tip}" if problem else tip)
+
     def _browse_root(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.root.text())
-        if folder:
-            self.root.setText(folder)
+        if self.dataset_name() == "textfile":  # one text file, not a folder
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a text file", self.root.text(),
+                                                  "Text files (*.txt *.text *.md);;All files (*)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.root.text())
+        if path:
+            self.root.setText(path)
 
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose an image folder")
@@ -281,10 +308,17 @@ class RunPanel(QWidget):
             out.append("Pick a method.")
         info = self._infos.get(self.dataset_name())
         entry = self._entries.get(self.method_name())
-        if info and entry and entry.ok and info.channels not in entry.cls.input_channels:
+        modality_problem = self._modality_problem(entry.cls, info.modality) if info and entry and entry.ok else None
+        if modality_problem:
+            out.append(modality_problem)
+        elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.cls.input_channels:
             out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
+        backbone = self.run_form.values().get("backbone") if hasattr(self, "_built") else None
+        if info and backbone and backbone_problem(backbone, info.modality):
+            out.append(f"{backbone_problem(backbone, info.modality)}.")
         if info and info.needs_root and not self.root.text().strip():
-            out.append(f"{info.title} needs a folder: choose one with Browse….")
+            out.append(f"{info.title} needs a {'file' if info.modality == 'text' else 'folder'}: "
+                       f"choose one with Browse….")
         for form in (self.run_form, self.advanced_form, self.method_form):
             out.extend(form.errors().values())
         return out

@@ -75,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         if by_colour >= 0:
             explorer.colour_combo.setCurrentIndex(by_colour)
         explorer.scatter.clicked.emit(0)  # as if the user clicked the first point
+        wait(app, lambda: explorer.map_quality is not None and explorer.embedding_health is not None, timeout=120)
         shot("explorer")
+        explorer.open_compare()  # the first trained snapshot against the last, coloured by neighbour change
+        wait(app, lambda: explorer.compare_view.result is not None and not explorer.compare_view.is_computing(),
+             timeout=120)
+        shot("compare")
+        explorer.close_compare()
 
         analogies = window.analogies
         window.tabs.setCurrentWidget(analogies)

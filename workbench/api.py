@@ -25,6 +25,12 @@ class DataSpec:
     test_size: int
     # factor name -> names of its values; per-sample codes live on the Dataset
     factors: dict[str, list[str]] = field(default_factory=dict)
+    # Text only (layout in workbench/data/text.py): the vocabulary, most frequent first (test
+    # row i is word i), each word's count, and the text as int32 ids with -1 between documents
+    # (train rows are [word id, position in corpus]).
+    vocab: list[str] = field(default_factory=list, repr=False)
+    word_counts: list[int] = field(default_factory=list, repr=False)
+    corpus: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def channels(self) -> int:
@@ -75,6 +81,20 @@ class Preview:
             imgs = imgs.expand(-1, 3, -1, -1)
         arr = (imgs.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
         return cls(title=title, tiles=list(arr), captions=list(captions or []), columns=columns)
+
+    @classmethod
+    def from_series(
+        cls, title: str, series: torch.Tensor | np.ndarray, captions: list[str] | None = None,
+        columns: int = 4, size: tuple[int, int] = (48, 96), ylim: tuple[float, float] | None = None,
+    ) -> "Preview":
+        """Build from sequences (N, T) or (N, C, T): one line plot per item, all on one y
+        range (ylim, default shared by the batch) so their amplitudes compare."""
+        from workbench.render import sparklines  # numpy only; imported when first used
+
+        if torch.is_tensor(series):
+            series = series.detach().float().cpu().numpy()
+        tiles = sparklines(series, size=size, ylim=ylim)
+        return cls(title=title, tiles=list(tiles), captions=list(captions or []), columns=columns)
 
     def grid(self, pad: int = 2) -> np.ndarray:
         """All tiles in one uint8 image, `columns` across, with a `pad`-pixel dark gutter."""

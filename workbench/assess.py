@@ -1,11 +1,13 @@
-"""Evaluate a saved run: kNN and linear probe, next to floors measured in the same call."""
+"""Evaluate a saved run (kNN, linear probe, analogies on data with factors) next to floors measured in the same call."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
+from .analogies import analogy_report
 from .build import build_method, load_from_run
+from .data.base import model_input
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .trainer import embed_all
 
@@ -19,12 +21,36 @@ def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bo
     return out
 
 
+def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
+    """Text runs: WordSim-353 / SimLex-999 Spearman ρ and analogy top-1 over the vocabulary,
+    with a random-init floor of the same method and seed."""
+    from .wordsim import benchmark_report
+    d, run = loaded.dataset, loaded.run
+    vectors = embed_all(loaded.method, d.x_test, loaded.device)
+    result = {
+        "run": str(run_dir), "method": run.method, "dataset": run.dataset,
+        "checkpoint": str(loaded.checkpoint), "step": loaded.step, "epoch": loaded.epoch,
+        "vocabulary": len(d.spec.vocab), "model": benchmark_report(vectors.numpy(), d.spec.vocab),
+        "collapse": {k: round(v, 4) for k, v in collapse_metrics(vectors).items()},
+    }
+    if floors:
+        fresh = embed_all(build_method(run, d, loaded.device), d.x_test, loaded.device)
+        result["floor_random_init"] = floor = benchmark_report(fresh.numpy(), d.spec.vocab)
+        model_rho, floor_rho = result["model"]["wordsim353_rho"], floor["wordsim353_rho"]
+        if model_rho is not None and floor_rho is not None:
+            result["beats_random_init"] = model_rho > floor_rho
+    return result
+
+
 def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
                  floors: bool = True, device: str = "auto") -> dict:
     """kNN (k=20, 200) and linear-probe top-1 of a run's checkpoint, with honest floors:
-    raw pixels, and a random-init encoder of the same architecture and seed."""
+    raw pixels, and a random-init encoder of the same architecture and seed. Text runs get
+    word benchmarks instead (_evaluate_words)."""
     loaded = load_from_run(run_dir, checkpoint, device)
     d, run = loaded.dataset, loaded.run
+    if d.spec.modality == "text":  # unlabelled words: word benchmarks instead of kNN and the probe
+        return _evaluate_words(run_dir, loaded, floors)
     train = embed_all(loaded.method, d.x_train, loaded.device)
     test = embed_all(loaded.method, d.x_test, loaded.device)
     result = {
@@ -34,12 +60,20 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(test).items()},
     }
     if floors:
-        raw_train = d.x_train.flatten(1).float() / 255
-        raw_test = d.x_test.flatten(1).float() / 255
+        # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
+        raw_train = model_input(d.x_train).flatten(1)
+        raw_test = model_input(d.x_test).flatten(1)
         result["floor_raw_pixels"] = _scores(raw_train, raw_test, d.y_train, d.y_test, linear, run.seed)
         fresh = build_method(run, d, loaded.device)
-        result["floor_random_init"] = _scores(embed_all(fresh, d.x_train, loaded.device),
-                                              embed_all(fresh, d.x_test, loaded.device),
+        fresh_test = embed_all(fresh, d.x_test, loaded.device)
+        result["floor_random_init"] = _scores(embed_all(fresh, d.x_train, loaded.device), fresh_test,
                                               d.y_train, d.y_test, linear, run.seed)
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
+    if d.factors_test:  # ground-truth factors: a − b + c has a known answer on the test split
+        embeddings = {"model": test.numpy()}
+        if floors:
+            embeddings.update(floor_raw_pixels=raw_test.numpy(), floor_random_init=fresh_test.numpy())
+        report = analogy_report(embeddings, d.factors_test)  # fixed queries, comparable across runs
+        if report:
+            result["analogies"] = report
     return result

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from .api import Method
-from .backbones import build_backbone
+from .api import DataSpec, Method
+from .backbones import backbone_problem, build_backbone
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, RunConfig, load_run_config, method_config, validate
 from .data import Dataset, load_dataset
@@ -55,6 +56,17 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
         raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
                           f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
                           f"pick shapes, CIFAR-10 or an image folder")
+    problem = backbone_problem(run.backbone, dataset.spec.modality)
+    if problem:
+        raise ConfigError(problem)
+
+
+def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
+    """The encoder the host hands a method (kwargs go to build_backbone). Text methods own
+    their embedding tables, so for text it is an empty module with 0 features."""
+    if spec.modality == "text":
+        return nn.Identity(), 0
+    return build_backbone(name, spec.input_shape, **kwargs)
 
 
 def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = "cpu") -> Method:
@@ -63,7 +75,7 @@ def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = 
     cfg = method_config(run, cls.Config)
     check_data(cls, run, dataset)
     torch.manual_seed(run.seed)
-    backbone, feat_dim = build_backbone(run.backbone, dataset.spec.input_shape)
+    backbone, feat_dim = host_backbone(run.backbone, dataset.spec)
     try:
         method = cls(cfg, backbone, feat_dim, dataset.spec)
     except ValueError as exc:  # a method refusing these settings or this data is a user error

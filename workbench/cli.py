@@ -109,6 +109,8 @@ class ProgressPrinter:
                 self.last["knn"] = f"{ev['knn_top1']:.3f}"
                 self._write(f"epoch {ev['epoch']}: kNN top-1 {ev['knn_top1']:.4f} (best "
                             f"{ev['knn_best']:.4f}), effective rank {ev['effective_rank']}")
+            if ev.get("scores"):
+                self._write(f"epoch {ev['epoch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["scores"].items()))
             if "linear_top1" in ev:
                 self._write(f"linear probe top-1 {ev['linear_top1']:.4f}")
         elif kind == "log":
@@ -148,6 +150,7 @@ def _run(run_dir: Path, resume: bool, quiet: bool) -> int:
     elif last:
         parts = [f"{k.replace('_', ' ')} {last[k]:.4f}" for k in ("knn_top1", "knn_best", "linear_top1")
                  if isinstance(last.get(k), (int, float))]
+        parts += [f"{k} {v:.4f}" for k, v in (last.get("scores") or {}).items()]  # text: word similarity
         print(f"{last['message']} in {last['seconds']:.0f} s: {run_dir}")
         if parts:
             print("  " + ", ".join(parts))
@@ -206,6 +209,9 @@ def cmd_eval(args) -> int:
     result = evaluate_run(args.run_dir, args.checkpoint, linear=not args.no_linear,
                           floors=not args.no_floors, device=args.device)
     print(json.dumps(result, indent=2))
+    if "analogies" in result:  # the JSON stays the whole of stdout; the table is for the person reading
+        from .analogies import format_report
+        print(format_report(result["analogies"]), file=sys.stderr)
     return 0
 
 
@@ -288,7 +294,8 @@ def build_parser() -> Parser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_resume)
 
-    s = sub.add_parser("eval", help="kNN / linear probe of a run against floors, as JSON")
+    s = sub.add_parser("eval", help="kNN / linear probe (and analogies on data with factors) of a run "
+                                    "against floors, as JSON")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     s.add_argument("--no-linear", action="store_true", help="skip the linear probe")

@@ -96,13 +96,15 @@ class RunCurves:
     def __init__(self):
         self.loss, self.ema, self.lr, self.img_s, self.gpu_mem = (Series() for _ in range(5))
         self.knn, self.knn_best, self.std_ratio, self.eff_rank = (Series() for _ in range(4))
-        self.terms: dict[str, Series] = {}
+        self.terms: dict[str, Series] = {}   # the method's own logged terms, one series per key
+        self.scores: dict[str, Series] = {}  # eval events' `scores` (human label -> value in [-1, 1]), ×100
         self.reset()
 
     def reset(self) -> None:
         for s in self.all_series():
             s.reset()
         self.terms.clear()
+        self.scores.clear()
         self.linear: tuple[float, float] | None = None  # (step, top-1 fraction)
         self._ema_raw, self._ema_decay = 0.0, 1.0      # running EMA and beta**k for bias correction
         self.info: dict = {}                            # the started event's fields
@@ -115,7 +117,7 @@ class RunCurves:
 
     def all_series(self) -> list[Series]:
         return [self.loss, self.ema, self.lr, self.img_s, self.gpu_mem, self.knn, self.knn_best,
-                self.std_ratio, self.eff_rank, *self.terms.values()]
+                self.std_ratio, self.eff_rank, *self.terms.values(), *self.scores.values()]
 
     # --- step events: the hot path (≈4/s live, 100k+ on replay) --------------------------------
     def add_step(self, ev: dict) -> None:
@@ -214,6 +216,14 @@ class RunCurves:
             v = _num(ev.get("linear_top1"))
             if v is not None:
                 self.linear = (s, v)
+            scores = ev.get("scores")
+            for key, value in (scores.items() if isinstance(scores, dict) else ()):
+                v = _num(value)
+                if v is not None:  # ×100, on the same axis as kNN top-1 (%)
+                    series = self.scores.get(str(key))
+                    if series is None:
+                        series = self.scores[str(key)] = Series(64)
+                    series.append(s, 100.0 * v)
         elif kind == "paused":
             self.state = "paused"
         elif kind == "resumed":
@@ -268,6 +278,40 @@ def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
+def _score(v) -> str:
+    v = _num(v)
+    return "–" if v is None else f"{v:.3f}"
+
+
+SCORE_PART = " · "  # "analogy top-1 · colour" refines "analogy top-1"
+
+
+def score_parent(label: str, labels) -> str | None:
+    """The longest other label that `label` refines ("<parent> · <part>"), or None."""
+    parents = [p for p in labels if p != label and label.startswith(p + SCORE_PART)]
+    return max(parents, key=len) if parents else None
+
+
+def scores_text(scores: dict) -> str:
+    """Scores for one line: "analogy top-1 0.410 (colour 0.520, shape 0.310), wordsim353 ρ 0.310"."""
+    labels = [str(k) for k in scores]
+    values = dict(zip(labels, scores.values()))
+    top: dict[str, list[str]] = {k: [] for k in labels if score_parent(k, labels) is None}
+    for label in labels:
+        if label not in top:
+            root = label
+            while (up := score_parent(root, labels)) is not None:
+                root = up
+            top[root].append(label)
+    out = []
+    for label, parts in top.items():
+        text = f"{label} {_score(values[label])}"
+        if parts:
+            text += " (" + ", ".join(f"{p[len(label) + len(SCORE_PART):]} {_score(values[p])}" for p in parts) + ")"
+        out.append(text)
+    return ", ".join(out)
+
+
 def summarize_event(ev: dict) -> tuple[str, str] | None:
     """(level, one line) for the log pane, or None for events that are only plotted."""
     kind, s = ev.get("type"), ev.get("step", 0)
@@ -302,9 +346,13 @@ def summarize_event(ev: dict) -> tuple[str, str] | None:
     if kind == "resumed":
         return "info", f"resumed at step {s}"
     if kind == "eval":
+        scores = ev.get("scores") if isinstance(ev.get("scores"), dict) else {}
+        scored = scores_text(scores)
         if "linear_top1" in ev and "knn_top1" not in ev:
-            return "info", f"linear probe top-1 {_pct(ev['linear_top1'])}"
+            return "info", f"linear probe top-1 {_pct(ev['linear_top1'])}" + (f" · {scored}" if scored else "")
+        if "knn_top1" not in ev and "collapse_std_ratio" not in ev and scored:
+            return "info", f"eval at step {s}: {scored}"
         return "info", (f"eval at step {s}: kNN {_pct(ev.get('knn_top1'))} (best {_pct(ev.get('knn_best'))}),"
                         f" std ratio {ev.get('collapse_std_ratio', '–')},"
-                        f" eff. rank {ev.get('effective_rank', '–')}")
+                        f" eff. rank {ev.get('effective_rank', '–')}" + (f" · {scored}" if scored else ""))
     return None

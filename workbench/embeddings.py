@@ -24,6 +24,8 @@ MIN_POINTS = 5
 _COSMUL_EPS = 1e-3
 # Bound on one (queries x N) block of similarities in analogy_batch.
 _BLOCK_BYTES = 64 * 2**20
+# Rows PCA turns into float64 at a time (fitting and projecting).
+_PCA_BLOCK = 16_384
 
 Progress = Callable[[float], Any] | None
 Cancel = Callable[[], bool] | None
@@ -124,19 +126,36 @@ def _check_points(emb: np.ndarray, method: str) -> np.ndarray:
 
 
 class _PCA:
-    """Two principal axes by SVD in numpy: instant, and no heavy import on the caller's thread
-    (importing scikit-learn in a background thread holds the GIL and stalls a GUI)."""
+    """Two principal axes in numpy: instant, and no heavy import on the caller's thread
+    (importing scikit-learn in a background thread holds the GIL and stalls a GUI).
+
+    With more points than dimensions the axes are the top eigenvectors of the D×D scatter
+    matrix, summed in float64 over row blocks: at 120k × 128 that is tens of times faster
+    than an SVD of the whole centred matrix, and no float64 copy of it is ever made.
+    """
 
     def __init__(self, emb: np.ndarray):
-        x = np.asarray(emb, dtype=np.float64)
-        self.mean = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        x = np.asarray(emb)
+        n, d = x.shape
+        self.mean = x.mean(axis=0, dtype=np.float64)
+        if n >= d:
+            scatter = np.zeros((d, d))
+            for start in range(0, n, _PCA_BLOCK):
+                block = x[start : start + _PCA_BLOCK].astype(np.float64) - self.mean
+                scatter += block.T @ block
+            vt = np.linalg.eigh(scatter)[1][:, ::-1].T  # rows by decreasing variance
+        else:  # few points in many dimensions: the thin SVD is the small problem
+            _, _, vt = np.linalg.svd(x.astype(np.float64) - self.mean, full_matrices=False)
         # fix each axis' sign (largest loading positive) so equal data gives an equal map
         signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
         self.components = (vt * np.where(signs == 0, 1, signs)[:, None])[:2]
 
     def transform(self, emb: np.ndarray) -> np.ndarray:
-        return (np.asarray(emb, dtype=np.float64) - self.mean) @ self.components.T
+        x = np.asarray(emb)
+        out = np.empty((len(x), len(self.components)))
+        for start in range(0, len(x), _PCA_BLOCK):
+            out[start : start + _PCA_BLOCK] = (x[start : start + _PCA_BLOCK].astype(np.float64) - self.mean) @ self.components.T
+        return out
 
 
 def _pca(emb: np.ndarray, seed: int) -> _PCA:

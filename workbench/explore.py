@@ -7,9 +7,13 @@ from typing import Callable
 
 import numpy as np
 
+from . import analogies
 from .config import load_run_config
 from .data import Dataset, load_dataset
 from .runs import CONFIG_FILE, EMBEDDINGS
+from .wordtiles import WordTiles
+
+SPARKLINE_SIZE = (48, 96)  # thumbnail of a sequence, (height, width) in pixels
 
 
 @dataclass
@@ -22,18 +26,21 @@ class EmbeddingSource:
     embeddings: np.ndarray  # float32 (N, D)
     labels: np.ndarray  # int64 (N,), -1 unlabelled
     indices: np.ndarray  # int64 (N,), rows of the dataset's test split
-    images: np.ndarray  # uint8 (N, H, W, 3) thumbnails
+    images: np.ndarray  # uint8 (N, H, W, 3) thumbnails; for text a WordTiles, indexed the same way
     class_names: list[str] = field(default_factory=list)
     factors: dict[str, np.ndarray] = field(default_factory=dict)  # name -> codes (N,)
     factor_values: dict[str, list[str]] = field(default_factory=dict)
     dataset: str = ""
     method: str = ""
+    words: list[str] = field(default_factory=list)  # text: the word of each item (images are word tiles)
 
     def __len__(self) -> int:
         return len(self.embeddings)
 
     def describe(self, i: int) -> str:
-        """'#12 · 7' or '#12 · circle, red, small, …' for hover text and captions."""
+        """'#12 · 7' or '#12 · circle, red, small, …' for hover text and captions; a text item's word."""
+        if self.words:
+            return self.words[i]
         parts = [f"#{int(self.indices[i])}"]
         if self.factors:
             parts.append(", ".join(self.factor_values[k][int(v[i])] for k, v in self.factors.items()))
@@ -41,10 +48,26 @@ class EmbeddingSource:
             parts.append(self.class_names[int(self.labels[i])])
         return " · ".join(parts)
 
+    def find_word(self, word: str) -> int:
+        """The item showing `word` (case-insensitive); ValueError with a clear message if none does."""
+        key = str(word).strip().lower()
+        try:
+            return self.words.index(key)
+        except ValueError:
+            if not self.words:
+                raise ValueError("this map shows no words; type an item's index instead") from None
+            raise ValueError(f"{str(word).strip()!r} is not among the {len(self.words):,} words of this map; "
+                             f"a checkpoint as the source covers the whole vocabulary") from None
+
 
 def images_hwc(x) -> np.ndarray:
-    """uint8 (N, C, H, W) tensor or array to (N, H, W, 3)."""
+    """uint8 (N, C, H, W) tensor or array to (N, H, W, 3); float sequences (N, C, T) become
+    sparkline tiles on one shared y range, so amplitudes compare across thumbnails."""
     arr = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    if arr.ndim == 3:
+        from .render import sparklines
+
+        return sparklines(arr, size=SPARKLINE_SIZE)
     if arr.shape[1] == 1:
         arr = np.repeat(arr, 3, axis=1)
     return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
@@ -71,9 +94,12 @@ def list_snapshots(run_dir: Path) -> list[tuple[int, Path]]:
 def _source(run_dir: Path, label: str, step: int, emb: np.ndarray, indices: np.ndarray) -> EmbeddingSource:
     data, dataset, method = _dataset_for(run_dir)
     idx = np.asarray(indices, dtype=np.int64)
+    # Text: test rows are [word id, -1]; words are drawn as tiles on demand, not held as pixels.
+    words = [data.spec.vocab[int(w)] for w in data.x_test[idx, 0]] if data.spec.modality == "text" else []
     return EmbeddingSource(
         run_dir=Path(run_dir), label=label, step=step, embeddings=np.asarray(emb, np.float32),
-        labels=data.y_test.numpy()[idx], indices=idx, images=images_hwc(data.x_test[idx]),
+        labels=data.y_test.numpy()[idx], indices=idx,
+        images=WordTiles(words) if words else images_hwc(data.x_test[idx]), words=words,
         class_names=list(data.spec.class_names),
         factors={k: np.asarray(v)[idx] for k, v in data.factors_test.items()},
         factor_values=dict(data.spec.factors), dataset=dataset, method=method)
@@ -104,21 +130,13 @@ def embed_checkpoint(run_dir: Path, which: str = "best", limit: int | None = Non
 
 
 def expected_factors(source: EmbeddingSource, a: int, b: int, c: int) -> dict[str, int | None]:
-    """For a − b + c, the factor values the answer should have (None where it is ambiguous).
-
-    Per factor: if a and b agree, the answer takes c's value; if b and c agree, a's value;
-    otherwise the query says nothing clear about that factor.
-    """
-    out: dict[str, int | None] = {}
-    for name, codes in source.factors.items():
-        fa, fb, fc = int(codes[a]), int(codes[b]), int(codes[c])
-        out[name] = fc if fa == fb else fa if fb == fc else None
-    return out
+    """For a − b + c, the factor values the answer should have (None: left open); see analogies.expected_factors."""
+    return analogies.expected_factors(source.factors, a, b, c)
 
 
 def matches_expected(source: EmbeddingSource, answer: int, expected: dict[str, int | None]) -> dict[str, bool]:
-    """Factor by factor, whether `answer` has the expected value (ambiguous factors omitted)."""
-    return {k: int(source.factors[k][answer]) == v for k, v in expected.items() if v is not None}
+    """Factor by factor, whether `answer` has the expected value (open factors omitted)."""
+    return analogies.matches_expected(source.factors, answer, expected)
 
 
 def snapshot_like(source: EmbeddingSource, path: Path) -> EmbeddingSource:
@@ -162,40 +180,14 @@ def categories(source: EmbeddingSource, by: str = "label") -> tuple[np.ndarray, 
 
 
 def clean_analogy(source: EmbeddingSource, rng: np.random.Generator,
-                  vary: tuple[str, str] = ("shape", "colour"), same: tuple[str, ...] = ("size",)
-                  ) -> tuple[int, int, int] | None:
+                  vary: tuple[str, str] = ("shape", "colour")) -> tuple[int, int, int] | None:
     """Pick a, b, c for a − b + c with one clear answer, or None when the source has no such triple.
 
     With vary = (f1, f2): a and b share f1 but differ in f2; c has b's f2 and a different f1;
-    all three agree on the `same` factors (e.g. red square − blue square + blue circle = red
-    circle, all small). Every other factor (position, rotation) differs between a and b and
-    between b and c, so expected_factors leaves it open instead of demanding a coincidence.
-    Factors missing from the source are skipped; with fewer than two factors there is none.
+    all three agree on the other semantic factors (e.g. red square − blue square + blue circle
+    = red circle, all small); position and rotation are free. A query of the kind the analogy
+    test scores (workbench.analogies); other factors are used when `vary` names missing ones.
     """
-    names = [f for f in vary if f in source.factors]
-    if len(names) < 2:
-        names = list(source.factors)[:2]
-    if len(names) < 2:
-        return None
-    f1, f2 = (np.asarray(source.factors[f]) for f in names)
-    keep = [np.asarray(source.factors[f]) for f in same if f in source.factors and f not in names]
-    loose = [np.asarray(v) for f, v in source.factors.items() if f not in names and f not in same]
-    n = len(source)
-    for a in rng.permutation(n)[:200]:  # a few hundred tries find one unless the data is tiny
-        ok = np.ones(n, bool)
-        for f in keep:
-            ok &= f == f[a]
-        ok_b = ok & (f1 == f1[a]) & (f2 != f2[a])
-        for f in loose:
-            ok_b &= f != f[a]
-        bs = np.flatnonzero(ok_b)
-        if not len(bs):
-            continue
-        b = int(rng.choice(bs))
-        ok_c = ok & (f1 != f1[a]) & (f2 == f2[b])
-        for f in loose:
-            ok_c &= f != f[b]
-        cs = np.flatnonzero(ok_c)
-        if len(cs):
-            return int(a), b, int(rng.choice(cs))
-    return None
+    names = [f for f in vary if f in analogies.semantic_factors(source.factors)]
+    partner, swap = names if len(names) == 2 else (None, None)
+    return analogies.random_quadruple(source.factors, rng, swap=swap, partner=partner)

@@ -35,8 +35,14 @@ DEFAULT_ATTRS: dict[str, Any] = {
 _CHUNK_BYTES = 2**20
 # Rows written between progress reports / cancel checks.
 _WRITE_BLOCK_BYTES = 16 * 2**20
+# Per-dataset chunk cache while writing: a chunk that a block of rows fills only in part stays
+# in memory until the next block completes it, instead of being compressed, read back and
+# recompressed (h5py's default 1 MB cache cannot hold one 1 MB chunk plus its neighbour).
+_WRITE_CACHE_BYTES = 8 * _CHUNK_BYTES
+_GZIP = dict(compression="gzip", compression_opts=4)
 
-__all__ = ["FORMAT_VERSION", "Export", "ExportError", "Cancelled", "sha256_file", "write_export", "read_export"]
+__all__ = ["FORMAT_VERSION", "Export", "ExportError", "ExportWriter", "Cancelled", "sha256_file",
+           "write_export", "read_export"]
 
 
 class ExportError(ValueError):
@@ -55,6 +61,7 @@ class Export:
     factor_values: dict[str, list[str]] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)  # config parsed back to a dict
     embedding_shape: tuple[int, int] = (0, 0)
+    words: list[str] = field(default_factory=list)  # text runs: the word of each row, else empty
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -97,12 +104,15 @@ def _attr_value(key: str, value: Any) -> Any:
     raise ExportError(f"attribute {key!r} has type {type(value).__name__}; use str, int, float or a dict")
 
 
-def _prepare(embeddings, labels, indices, projections, factors, factor_values):
+def _check_embeddings(embeddings: Any) -> np.ndarray:
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
         raise ExportError(f"embeddings must be a non-empty (N, D) array, got shape {emb.shape}")
-    emb = emb.astype(np.float32, copy=False)
-    n = emb.shape[0]
+    return emb.astype(np.float32, copy=False)
+
+
+def _prepare_columns(n, labels, indices, projections, factors, factor_values):
+    """Check and convert everything but the embeddings for an export of n rows."""
 
     def column(name: str, values: Any) -> np.ndarray:
         arr = np.asarray(values)
@@ -131,7 +141,152 @@ def _prepare(embeddings, labels, indices, projections, factors, factor_values):
         if given is None:  # without names, the codes themselves are the names
             given = range(int(facs[name].max(initial=-1)) + 1)
         names[name] = [str(v) for v in given]
-    return emb, labels, indices, projs, facs, names
+    return labels, indices, projs, facs, names
+
+
+def _root_attrs(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    root = {**DEFAULT_ATTRS, **(attrs or {})}
+    return {key: _attr_value(key, value) for key, value in root.items()}
+
+
+def _check_target(path: Path) -> None:
+    if not path.parent.exists():
+        raise ExportError(f"cannot write {path}: directory {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: {path.parent} is not a directory")
+
+
+class ExportWriter:
+    """Write one export in pieces: embedding rows as they are computed, then everything else.
+
+    Memory stays at one block of rows whatever N is. Use it as a context manager::
+
+        with ExportWriter(path, rows=n) as w:
+            for block in blocks:        # (m, D) arrays, in row order
+                w.add_rows(block)
+            w.finish(labels, indices, projections, factors, factor_values, attrs)
+
+    Everything goes to a hidden temporary file beside path; finish() makes it durable and
+    moves it into place with os.replace. Leaving the block without finish() (an exception,
+    Cancelled, a break) deletes the temporary file, so path is never half-written and any
+    previous file there survives. OS errors become ExportError.
+    """
+
+    def __init__(self, path: str | os.PathLike, rows: int):
+        self.path = Path(path)
+        self.rows = int(rows)
+        if self.rows < 1:
+            raise ExportError(f"an export needs at least one row, got {rows}")
+        _check_target(self.path)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._row = 0
+        self._dset: h5py.Dataset | None = None
+        self._done = False
+        try:
+            self._file: h5py.File | None = h5py.File(self._tmp, "w", rdcc_nbytes=_WRITE_CACHE_BYTES, rdcc_w0=1.0)
+        except OSError as err:
+            self._discard()
+            raise ExportError(f"cannot write {self.path}: {_os_reason(err)}") from err
+
+    def __enter__(self) -> "ExportWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._done:
+            self.abort()
+
+    @property
+    def rows_written(self) -> int:
+        return self._row
+
+    def add_rows(self, block: np.ndarray) -> None:
+        """Append (m, D) embedding rows; D is fixed by the first block."""
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[1] == 0:
+            raise ExportError(f"embedding rows must be a (m, D) array with D > 0, got shape {block.shape}")
+        if self._file is None:
+            raise ExportError("this export was already finished or abandoned")
+        m, d = block.shape
+        if self._row + m > self.rows:
+            raise ExportError(f"{self._row + m} embedding rows given for an export of {self.rows}")
+        with self._os_errors():
+            if self._dset is None:
+                chunk_rows = max(1, min(self.rows, _CHUNK_BYTES // (4 * d)))
+                # shuffle groups the bytes of the floats, which gzip then compresses noticeably better
+                self._dset = self._file.create_dataset(
+                    "embeddings", shape=(self.rows, d), dtype=np.float32, chunks=(chunk_rows, d),
+                    shuffle=True, **_GZIP)
+            elif d != self._dset.shape[1]:
+                raise ExportError(f"embedding rows have {d} columns; earlier rows had {self._dset.shape[1]}")
+            self._dset[self._row : self._row + m] = block.astype(np.float32, copy=False)
+        self._row += m
+
+    def finish(self, labels=None, indices=None, projections=None, factors=None, factor_values=None,
+               attrs: Mapping[str, Any] | None = None, words: list[str] | None = None) -> Path:
+        """Write labels, indices, projections, factors and attributes, then move the file into place.
+
+        labels None means unlabelled (-1); indices None means 0..N-1; words (text runs) is the
+        word of each row, written as /words.
+        """
+        if words is not None and len(words) != self.rows:
+            raise ExportError(f"words must have {self.rows} entries to match embeddings, got {len(words)}")
+        if self._file is None:
+            raise ExportError("this export was already finished or abandoned")
+        if self._row != self.rows:
+            raise ExportError(f"only {self._row} of {self.rows} embedding rows were written")
+        labels, indices, projs, facs, names = _prepare_columns(
+            self.rows, labels, indices, projections, factors, factor_values)
+        root = _root_attrs(attrs)
+        root.update(
+            format_version=FORMAT_VERSION,
+            created=datetime.now(timezone.utc).isoformat(),
+            workbench_version=_workbench_version(),
+        )
+        with self._os_errors():
+            f = self._file
+            f.attrs.update(root)
+            f.create_dataset("labels", data=labels, **_GZIP)
+            f.create_dataset("indices", data=indices, **_GZIP)
+            group = f.create_group("projections")
+            for name, proj in projs.items():
+                group.create_dataset(name, data=proj, **_GZIP)
+            if facs:
+                group = f.create_group("factors")
+                for name, codes in facs.items():
+                    ds = group.create_dataset(name, data=codes, **_GZIP)
+                    ds.attrs["values"] = json.dumps(names[name])
+            if words is not None:
+                f.create_dataset("words", data=[str(w) for w in words], dtype=h5py.string_dtype(), **_GZIP)
+            self._file = None
+            f.close()
+            # make the bytes durable before the rename makes them visible
+            with open(self._tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self._tmp, self.path)
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written; the target path is left as it was. Safe to call twice."""
+        self._done = True
+        self._discard()
+
+    def _discard(self) -> None:
+        # best effort: whatever error brought us here is the one worth reporting
+        if getattr(self, "_file", None) is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+    @contextlib.contextmanager
+    def _os_errors(self):
+        try:
+            yield
+        except OSError as err:
+            self.abort()
+            raise ExportError(f"cannot write {self.path}: {_os_reason(err)}") from err
 
 
 def write_export(
@@ -148,69 +303,32 @@ def write_export(
 ) -> Path:
     """Write an export to path atomically and return the path.
 
-    The file is written beside path under a hidden temporary name and moved into place with
-    os.replace, so a cancelled or failed write (Cancelled, a full disk, ...) leaves any previous
-    file at path intact and no temporary file behind. OS errors become ExportError. labels None
-    means unlabelled (-1); indices None means 0..N-1. progress(fraction) is called and cancel()
+    Every input is checked before anything is written. The file is written beside path under
+    a hidden temporary name and moved into place with os.replace (see ExportWriter), so a
+    cancelled or failed write (Cancelled, a full disk, ...) leaves any previous file at path
+    intact and no temporary file behind. OS errors become ExportError. labels None means
+    unlabelled (-1); indices None means 0..N-1. progress(fraction) is called and cancel()
     checked as blocks of embedding rows are written.
     """
     path = Path(path)
-    emb, labels, indices, projs, facs, names = _prepare(
-        embeddings, labels, indices, projections, factors, factor_values
-    )
-    root_attrs = {**DEFAULT_ATTRS, **(attrs or {})}
-    root_attrs = {key: _attr_value(key, value) for key, value in root_attrs.items()}
-    root_attrs.update(
-        format_version=FORMAT_VERSION,
-        created=datetime.now(timezone.utc).isoformat(),
-        workbench_version=_workbench_version(),
-    )
-    if not path.parent.exists():
-        raise ExportError(f"cannot write {path}: directory {path.parent} does not exist")
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path}: {path.parent} is not a directory")
-
+    emb = _check_embeddings(embeddings)
     n, d = emb.shape
-    chunk_rows = max(1, min(n, _CHUNK_BYTES // (4 * d)))
-    block_rows = max(chunk_rows, _WRITE_BLOCK_BYTES // (4 * d) // chunk_rows * chunk_rows)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(root_attrs)
-            # shuffle groups the bytes of the floats, which gzip then compresses noticeably better
-            dset = f.create_dataset(
-                "embeddings", shape=(n, d), dtype=np.float32, chunks=(chunk_rows, d),
-                compression="gzip", compression_opts=4, shuffle=True,
-            )
+    columns = _prepare_columns(n, labels, indices, projections, factors, factor_values)
+    _root_attrs(attrs)  # a bad attribute is refused now, not after the rows are written
+    labels, indices, projs, facs, names = columns
+    block_rows = max(1, _WRITE_BLOCK_BYTES // (4 * d))
+    with ExportWriter(path, n) as writer:
+        try:
             for start in range(0, n, block_rows):
                 if cancel is not None and cancel():
                     raise Cancelled()
                 stop = min(start + block_rows, n)
-                dset[start:stop] = emb[start:stop]
+                writer.add_rows(emb[start:stop])
                 if progress is not None:
                     progress(stop / n)
-            f.create_dataset("labels", data=labels, compression="gzip", compression_opts=4)
-            f.create_dataset("indices", data=indices, compression="gzip", compression_opts=4)
-            group = f.create_group("projections")
-            for name, proj in projs.items():
-                group.create_dataset(name, data=proj, compression="gzip", compression_opts=4)
-            if facs:
-                group = f.create_group("factors")
-                for name, codes in facs.items():
-                    ds = group.create_dataset(name, data=codes, compression="gzip", compression_opts=4)
-                    ds.attrs["values"] = json.dumps(names[name])
-        # make the bytes durable before the rename makes them visible
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        # best effort: the original error is the one worth reporting
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
+        except OSError as err:  # e.g. from a progress callback; the writer's own are ExportError
             raise ExportError(f"cannot write {path}: {_os_reason(err)}") from err
-        raise
-    return path
+        return writer.finish(labels, indices, projs, facs, names, attrs)
 
 
 def _plain(value: Any) -> Any:
@@ -294,4 +412,5 @@ def _read(path: Path, f: h5py.File, load: bool) -> Export:
         factor_values=factor_values,
         attrs=attrs,
         embedding_shape=(int(shape[0]), int(shape[1])),
+        words=list(f["words"].asstr()[()]) if isinstance(f.get("words"), h5py.Dataset) else [],
     )

@@ -7,14 +7,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .analogies import analogy_report, flat_attrs
 from .build import load_from_run
 from .config import to_dict
 from .embeddings import PROJECTIONS, Cancelled, compute_embeddings, project
-from .export import ExportError, sha256_file, write_export
+from .export import ExportError, ExportWriter, sha256_file
 
 SPLITS = ("test", "train", "all")
 # Share of the progress bar each stage gets: embedding, projections, writing.
 _EMBED, _PROJECT, _WRITE = 0.3, 0.6, 0.1
+# Rows embedded and written to the file at a time (16 of compute_embeddings' batches).
+_ROW_BLOCK = 8192
 
 
 def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[str] | tuple = ("pca",),
@@ -44,36 +47,68 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
              "test": [("test", d.x_test, d.y_test, d.factors_test)]}
     chosen = parts["train"] + parts["test"] if split == "all" else parts[split]
     total = sum(len(x) for _, x, _, _ in chosen)
-    embs, labels, indices, factors, done = [], [], [], {}, 0
-    for _, x, y, f in chosen:
-        base = done
-        embs.append(compute_embeddings(
-            loaded.method.embed, x, device=loaded.device, cancel=cancel,
-            progress=lambda fr, base=base, n=len(x): report(_EMBED * (base + fr * n) / total, "embedding")))
-        done += len(x)
-        labels.append(y.numpy())
-        indices.append(np.arange(len(x)))
+    labels = [y.numpy() for _, _, y, _ in chosen]
+    indices = [np.arange(len(x)) for _, x, _, _ in chosen]
+    factors = {}
+    for _, _, _, f in chosen:
         for name, codes in f.items():
             factors.setdefault(name, []).append(codes)
-    emb = np.concatenate(embs)
-    projected = {}
-    for i, name in enumerate(projections):
-        start = _EMBED + _PROJECT * i / max(1, len(projections))
-        span = _PROJECT / max(1, len(projections))
-        report(start, f"{name} projection")
-        projected[name] = project(emb, name, seed=loaded.run.seed, cancel=cancel,
-                                  progress=lambda fr, s=start, w=span, n=name: report(s + w * fr, f"{n} projection"))
-    report(_EMBED + _PROJECT, "writing")
-    attrs = {"method": loaded.run.method, "dataset": loaded.run.dataset, "split": split,
-             "config": to_dict(loaded.run), "checkpoint": str(loaded.checkpoint),
-             "checkpoint_sha256": sha256_file(loaded.checkpoint), "step": loaded.step,
-             "epoch": loaded.epoch, "seed": loaded.run.seed}
-    path = write_export(out, emb, np.concatenate(labels), np.concatenate(indices), projected,
-                        {k: np.concatenate(v) for k, v in factors.items()},
-                        dict(d.spec.factors), attrs, cancel=cancel,
-                        progress=lambda fr: report(_EMBED + _PROJECT + _WRITE * fr, "writing"))
+    words = None
+    if d.spec.modality == "text":  # each row's word: a train row's centre word, a test row's word
+        words = [d.spec.vocab[i] for _, x, _, _ in chosen for i in x[:, 0].tolist()]
+    # Projections and analogy scores need every row at once; without them rows go from the
+    # model to the file block by block and the whole matrix never exists in memory.
+    keep = bool(projections) or bool(factors)
+    embed_share = _EMBED if projections else _EMBED + _PROJECT
+    # The writer streams to a temporary file; leaving this block without finish() (Cancelled,
+    # an error) deletes it, so `out` is never half-written.
+    with ExportWriter(out, total) as writer:
+        emb = _embed_rows(loaded, [x for _, x, _, _ in chosen], writer, keep, cancel,
+                          lambda fr: report(embed_share * fr, "embedding"))
+        projected = {}
+        for i, name in enumerate(projections):
+            start = _EMBED + _PROJECT * i / max(1, len(projections))
+            span = _PROJECT / max(1, len(projections))
+            report(start, f"{name} projection")
+            projected[name] = project(emb, name, seed=loaded.run.seed, cancel=cancel,
+                                      progress=lambda fr, s=start, w=span, n=name: report(s + w * fr, f"{n} projection"))
+        factor_codes = {k: np.concatenate(v) for k, v in factors.items()}
+        attrs = {"method": loaded.run.method, "dataset": loaded.run.dataset, "split": split,
+                 "config": to_dict(loaded.run), "checkpoint": str(loaded.checkpoint),
+                 "checkpoint_sha256": sha256_file(loaded.checkpoint), "step": loaded.step,
+                 "epoch": loaded.epoch, "seed": loaded.run.seed}
+        if factor_codes:  # known factors: analogy accuracy of these very rows (docs/HDF5.md)
+            report(_EMBED + _PROJECT, "analogies")
+            attrs.update(flat_attrs(analogy_report({"model": emb}, factor_codes, cancel=cancel)))
+        report(_EMBED + _PROJECT, "writing")
+        if cancel is not None and cancel():
+            raise Cancelled()
+        path = writer.finish(np.concatenate(labels), np.concatenate(indices), projected,
+                             factor_codes, dict(d.spec.factors), attrs, words=words)
     report(1.0, "done")
     return path
+
+
+def _embed_rows(loaded, parts: list, writer: ExportWriter, keep: bool, cancel: Callable[[], bool] | None,
+                progress: Callable[[float], None]) -> np.ndarray | None:
+    """Embed the parts' rows in order, _ROW_BLOCK at a time, appending each block to writer.
+
+    Returns every row as one float32 (N, D) matrix when keep, else None.
+    """
+    total = sum(len(x) for x in parts)
+    emb, done = None, 0
+    for x in parts:
+        for start in range(0, len(x), _ROW_BLOCK):
+            rows = x[start : start + _ROW_BLOCK]
+            block = compute_embeddings(loaded.method.embed, rows, device=loaded.device, cancel=cancel,
+                                       progress=lambda fr, base=done, m=len(rows): progress((base + fr * m) / total))
+            writer.add_rows(block)
+            if keep:
+                if emb is None:  # filled in place: no list of blocks plus a concatenated copy
+                    emb = np.empty((total, block.shape[1]), dtype=np.float32)
+                emb[done : done + len(block)] = block
+            done += len(block)
+    return emb
 
 
 __all__ = ["export_run", "SPLITS", "Cancelled"]

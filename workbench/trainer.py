@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from . import checkpoint as ckpt
+from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
 from .build import build, describe_device
@@ -78,6 +79,8 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_knn = -1.0
         self.last_knn: float | None = None
+        self.best_score = -math.inf  # text runs: best WordSim-353 ρ, which best.pt follows
+        self.last_scores: dict[str, float] = {}
         self._stop = False
         self._next_preview = -math.inf
 
@@ -113,6 +116,8 @@ class Trainer:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.probe = probe_indices(len(d.x_test), cfg.probe_size)
+        if d.spec.modality == "text":  # the most frequent words: the vocabulary is sorted by count
+            self.probe = torch.arange(min(cfg.probe_size, len(d.x_test)))
         g = torch.Generator().manual_seed(54321)
         pick = torch.randperm(self.n_train, generator=g)[:PREVIEW_BATCH]
         self.preview_batch = Batch(model_input(d.x_train[pick].to(self.device)),
@@ -129,7 +134,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "best_knn": self.best_knn,
+            "best_knn": self.best_knn, "best_score": self.best_score,
             "method": self.cfg.method, "dataset": self.cfg.dataset,
             "config": to_dict(self.cfg),
         }
@@ -150,6 +155,7 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.best_knn = float(state["best_knn"])
+        self.best_score = float(state.get("best_score", -math.inf))
 
     def save(self, name: str) -> Path:
         path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
@@ -325,7 +331,7 @@ class Trainer:
     def end_of_epoch(self) -> None:
         cfg = self.cfg
         if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-            self.evaluate_knn()
+            self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
         self.snapshot()
         self.save("last.pt")
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
@@ -348,12 +354,37 @@ class Trainer:
                           knn_best=round(self.best_knn, 4))
             if improved:
                 self.save("best.pt")
+        if d.factors_test:  # known factors: analogy accuracy as curves (fixed queries, drawn once)
+            if getattr(self, "analogy_sets", None) is None:
+                self.analogy_sets = analogy_sets(d.factors_test)
+            scores = event_scores(test.numpy(), d.factors_test, self.analogy_sets)
+            if scores:
+                fields["scores"] = scores
         self.emit("eval", **fields)
+
+    def evaluate_words(self) -> None:
+        """Text has no labels for kNN: Spearman ρ of word similarities against human
+        judgements (WordSim-353, SimLex-999) over the vocabulary, with their coverage."""
+        from .wordsim import score_fields, selection_score, similarity_scores
+        vectors = embed_all(self.method, self.data.x_test, self.device)
+        results = similarity_scores(vectors.numpy(), self.data.spec.vocab)
+        scores, coverage = score_fields(results)
+        collapse = collapse_metrics(vectors)
+        self.emit("eval", scores=scores, coverage=coverage,
+                  collapse_std_ratio=round(collapse["std_ratio"], 4),
+                  effective_rank=round(collapse["effective_rank"], 2))
+        self.last_scores = scores
+        score = selection_score(results)
+        if score is not None and score > self.best_score:
+            self.best_score = score
+            self.save("best.pt")
 
     def final_evaluation(self) -> dict:
         result: dict = {}
         if self.last_knn is not None:
             result.update(knn_top1=round(self.last_knn, 4), knn_best=round(self.best_knn, 4))
+        if self.last_scores:
+            result["scores"] = self.last_scores
         if self.cfg.linear_probe and (self.data.y_train >= 0).any():
             train, test = getattr(self, "features", (None, None))
             if train is None:

@@ -10,7 +10,7 @@ import torch
 from .api import Batch
 from .build import build_method
 from .config import new_run_config
-from .data import load_dataset
+from .data import example_dataset, load_dataset
 from .registry import get_method
 from .data.base import model_input
 
@@ -27,8 +27,8 @@ class Validation:
 def validate_method(name: str, dataset: str | None = None, batch_size: int = 16, steps: int = 1) -> Validation:
     """One optimiser step on CPU with the small CNN; raises on any broken part of the contract."""
     cls = get_method(name)
-    if dataset is None:  # the embedded set the method can use: grey digits, else colour shapes
-        dataset = "mnist5k" if 1 in cls.input_channels else "shapes"
+    if dataset is None:  # the embedded set of the method's modality (and channels) it can use
+        dataset = example_dataset(cls.modality, cls.input_channels)
     t0 = time.perf_counter()
     data = load_dataset(dataset)
     run = new_run_config(name, dataset, backbone="small_cnn", device="cpu")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.curves import RunCurves, Series, format_duration, summarize_event
+from workbench.curves import RunCurves, Series, format_duration, scores_text, summarize_event
 
 
 def test_series_grows_past_its_capacity_and_truncates():
@@ -48,3 +48,51 @@ def test_summaries_and_durations_read_well():
     assert summarize_event({"type": "step", "t": 0, "step": 1, "epoch": 0}) is None
     assert format_duration(42) == "42 s" and format_duration(125) == "2 min 05 s"
     assert format_duration(3725) == "1 h 02 min"
+
+
+def _eval(step, scores, **fields):
+    return {"type": "eval", "t": 1000.0 + step, "step": step, "epoch": 0, "knn_top1": 0.5, "knn_best": 0.5,
+            "collapse_std_ratio": 0.3, "effective_rank": 12.0, "scores": scores, **fields}
+
+
+def test_eval_scores_become_one_series_each_in_percent():
+    c = RunCurves()
+    c.add_other(_eval(10, {"analogy top-1": 0.41, "analogy top-1 · colour": 0.52}))
+    c.add_other(_eval(20, {"analogy top-1": 0.45, "analogy top-1 · colour": "nan"}))
+    c.add_other(_eval(30, {"wordsim353 ρ": -0.25}))
+    assert list(c.scores) == ["analogy top-1", "analogy top-1 · colour", "wordsim353 ρ"]
+    x, y = c.scores["analogy top-1"].data()
+    np.testing.assert_allclose(x, [10, 20])
+    np.testing.assert_allclose(y, [41.0, 45.0])  # ×100, on the kNN top-1 (%) axis
+    assert list(c.scores["analogy top-1 · colour"].data()[0]) == [10]  # the unreadable value is skipped
+    assert c.scores["wordsim353 ρ"].last() == -25.0
+    c.add_other(_eval(40, ["not", "a", "dict"]))  # a malformed field is ignored, not fatal
+    assert c.scores["analogy top-1"].n == 2
+
+
+def test_scores_are_truncated_on_resume_and_cleared_on_reset():
+    c = RunCurves()
+    c.add_steps(_steps(30))
+    for s in (10, 20, 30):
+        c.add_other(_eval(s, {"analogy top-1": s / 100}))
+    c.add_other({"type": "started", "t": 2000.0, "step": 20, "epoch": 0, "resumed": True})
+    assert list(c.scores["analogy top-1"].data()[0]) == [10, 20]
+    c.reset()
+    assert c.scores == {} and c.all_series().count(c.loss) == 1
+
+
+def test_eval_summary_mentions_scores():
+    level, line = summarize_event(_eval(46, {"analogy top-1": 0.41, "analogy top-1 · colour": 0.5234}))
+    assert level == "info" and line.startswith("eval at step 46: kNN 50.0% (best 50.0%)")
+    assert line.endswith("· analogy top-1 0.410 (colour 0.523)")  # refinements grouped under their score
+    _, line = summarize_event({"type": "eval", "t": 0, "step": 8, "epoch": 1, "scores": {"simlex999 ρ": 0.12}})
+    assert line == "eval at step 8: simlex999 ρ 0.120"
+    _, line = summarize_event(_eval(5, {}))
+    assert "·" not in line and line.endswith("eff. rank 12.0")
+
+
+def test_scores_text_groups_refinements_whatever_their_order():
+    assert scores_text({"wordsim353 ρ": 0.31, "simlex999 ρ": 0.12}) == "wordsim353 ρ 0.310, simlex999 ρ 0.120"
+    nested = {"a · b": 0.1, "a": 0.2, "a · b · c": 0.3, "x": "nan"}
+    assert scores_text(nested) == "a 0.200 (b 0.100, b · c 0.300), x –"
+    assert scores_text({"a · b": 0.1}) == "a · b 0.100"  # nothing to refine: the label as it is

@@ -14,7 +14,7 @@ from workbench.data import DataError, Dataset, list_datasets, load_dataset
 from workbench.data.shapes import FACTORS, generate_shapes
 from workbench.data.splits import split_indices
 
-ALL_NAMES = ["mnist5k", "digits", "shapes", "folder", "mnist", "fashionmnist", "cifar10", "stl10"]
+ALL_NAMES = ["mnist5k", "digits", "shapes", "shapes120k", "signals", "lee", "textfile", "folder", "mnist", "fashionmnist", "cifar10", "stl10"]
 
 
 def _check_layout(ds: Dataset) -> None:
@@ -246,3 +246,16 @@ def test_split_indices_edge_cases():
     assert sorted(np.concatenate([train, test]).tolist()) == list(range(15))
     assert np.bincount(labels[test]).tolist() == [2, 1]
     assert np.array_equal(split_indices(labels, 15)[1], test)  # fixed seed
+
+
+def test_every_modality_has_an_embedded_example_dataset():
+    from workbench.api import MODALITIES
+    from workbench.data import example_dataset
+
+    infos = {i.name: i for i in list_datasets()}
+    for modality in MODALITIES:
+        info = infos[example_dataset(modality)]
+        assert info.modality == modality and info.embedded
+    assert example_dataset("image", channels=(3,)) == "shapes"  # colour-only methods
+    with pytest.raises(DataError, match="no example dataset for modality 'audio'"):
+        example_dataset("audio")

@@ -84,6 +84,20 @@ def test_pca_shape_and_placement(blobs):
     np.testing.assert_allclose(project(blobs[0], "pca"), layout, atol=1e-5)
 
 
+@pytest.mark.parametrize("n, d", [(1_000, 6), (6, 30)])
+def test_blockwise_pca_matches_an_svd_of_the_whole_matrix(monkeypatch, n, d):
+    monkeypatch.setattr(E, "_PCA_BLOCK", 97)  # many ragged blocks (and the few-points path)
+    x = (np.random.default_rng(3).standard_normal((n, d)) * np.linspace(4, 1, d) + 7).astype(np.float32)
+    centred = x.astype(np.float64) - x.astype(np.float64).mean(0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    expected = centred @ vt.T
+    got = project(x, "pca")
+    # principal axes are defined up to sign; ours fixes it, so compare each axis up to sign
+    for j in range(2):
+        sign = np.sign(got[:, j] @ expected[:, j])
+        np.testing.assert_allclose(got[:, j], sign * expected[:, j], atol=1e-4 * np.abs(expected).max())
+
+
 def test_tsne_shape_progress_and_clusters(blobs, tsne_map):
     _, layout, seen = tsne_map
     assert layout.shape == (200, 2) and layout.dtype == np.float32

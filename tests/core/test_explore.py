@@ -86,3 +86,15 @@ def test_clean_analogy_none_without_two_factors():
     src = factor_source(50)
     src.factors = {"shape": src.factors["shape"]}
     assert clean_analogy(src, np.random.default_rng(0)) is None
+
+
+def test_sequence_snapshots_show_sparklines_and_signal_factors(tmp_path):
+    from workbench.explore import SPARKLINE_SIZE
+
+    run_dir = create_run_dir(new_run_config("cpc_sequence", "signals", epochs=1), path=tmp_path / "seq")
+    idx = np.array([0, 5, 9])
+    source = load_snapshot(run_dir, write_snapshot(run_dir, 1, np.ones((3, 4), np.float32), idx))
+    assert source.images.shape == (3, *SPARKLINE_SIZE, 3) and source.images.dtype == np.uint8
+    assert len({source.images[i].tobytes() for i in range(3)}) == 3  # each its own curve
+    assert colour_options(source) == ["label", "waveform", "frequency", "amplitude", "noise"]
+    assert source.describe(0).startswith("#0 · ")

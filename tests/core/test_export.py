@@ -1,14 +1,15 @@
-"""HDF5 export: round trip, the on-disk schema, clear errors for wrong files, atomic writes."""
+"""HDF5 export: round trip, the on-disk schema, clear errors for wrong files, atomic and chunked writes."""
 import json
 import os
 from datetime import datetime
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
 
 from workbench.embeddings import Cancelled
-from workbench.export import FORMAT_VERSION, ExportError, read_export, sha256_file, write_export
+from workbench.export import FORMAT_VERSION, ExportError, ExportWriter, read_export, sha256_file, write_export
 
 N, D = 50, 8
 
@@ -197,3 +198,161 @@ def test_read_only_directory_is_an_export_error(tmp_path, data):
 def test_sha256_file(tmp_path):
     (tmp_path / "x").write_bytes(b"abc")
     assert sha256_file(tmp_path / "x") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _datasets(path) -> dict:
+    """Every dataset of an HDF5 file as numpy arrays, by path."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_chunked_write_is_identical_to_a_direct_write(tmp_path, data, monkeypatch):
+    import workbench.export as export
+
+    # tiny chunks and ragged blocks, so blocks end mid-chunk and chunks span blocks
+    monkeypatch.setattr(export, "_CHUNK_BYTES", 4 * D * 6)
+    with ExportWriter(tmp_path / "pieces.h5", rows=N) as writer:
+        for start, stop in ((0, 7), (7, 8), (8, 31), (31, N)):
+            writer.add_rows(data["embeddings"][start:stop])
+        writer.finish(data["labels"], data["indices"], data["projections"], data["factors"],
+                      data["factor_values"], data["attrs"])
+    with h5py.File(tmp_path / "pieces.h5", "r") as f:
+        assert f["embeddings"].chunks == (6, D) and f["embeddings"].compression == "gzip"
+    with h5py.File(tmp_path / "direct.h5", "w") as f:  # the same arrays in one plain h5py call each
+        f["embeddings"] = data["embeddings"]
+        f["labels"], f["indices"] = data["labels"].astype(np.int64), data["indices"].astype(np.int64)
+        for name, proj in data["projections"].items():
+            f[f"projections/{name}"] = proj.astype(np.float32)
+        for name, codes in data["factors"].items():
+            f[f"factors/{name}"] = codes.astype(np.int64)
+    pieces, direct = _datasets(tmp_path / "pieces.h5"), _datasets(tmp_path / "direct.h5")
+    assert sorted(pieces) == sorted(direct)
+    for name, arr in direct.items():
+        assert pieces[name].dtype == arr.dtype, name
+        np.testing.assert_array_equal(pieces[name], arr, err_msg=name)
+    assert files_in(tmp_path) == ["direct.h5", "pieces.h5"]
+
+
+def test_writer_refuses_wrong_rows_and_leaves_nothing(tmp_path, data):
+    target = tmp_path / "e.h5"
+    write_export(target, **data)
+    before = sha256_file(target)
+    with pytest.raises(ExportError, match="only 10 of 50 embedding rows"):
+        with ExportWriter(target, rows=N) as writer:
+            writer.add_rows(data["embeddings"][:10])
+            writer.finish()
+    with pytest.raises(ExportError, match="have 3 columns; earlier rows had 8"):
+        with ExportWriter(target, rows=N) as writer:
+            writer.add_rows(data["embeddings"][:10])
+            writer.add_rows(np.zeros((5, 3)))
+    with pytest.raises(ExportError, match="60 embedding rows given for an export of 50"):
+        with ExportWriter(target, rows=N) as writer:
+            writer.add_rows(np.zeros((60, D)))
+    with pytest.raises(ExportError, match="at least one row"):
+        ExportWriter(target, rows=0)
+    with ExportWriter(target, rows=N) as writer:  # left without finish(): nothing happens to target
+        writer.add_rows(data["embeddings"])
+    assert sha256_file(target) == before and files_in(tmp_path) == ["e.h5"]
+
+
+def test_hundred_thousand_rows_write_in_chunks_and_read_back_in_slices(tmp_path):
+    n, d = 120_000, 8
+    rng = np.random.default_rng(1)
+    emb = rng.standard_normal((n, d)).astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    seen = []
+    path = write_export(tmp_path / "big.h5", emb, labels, None, {"pca": emb[:, :2]},
+                        {"shape": labels % 4}, progress=seen.append)
+    assert seen[-1] == 1.0
+    with h5py.File(path, "r") as f:
+        ds = f["embeddings"]
+        assert ds.shape == (n, d) and ds.chunks[1] == d and ds.chunks[0] * d * 4 <= 2**20
+        np.testing.assert_array_equal(ds[99_990:100_010], emb[99_990:100_010])
+    lazy = read_export(path, load=False)
+    assert lazy.embedding_shape == (n, d) and lazy.embeddings is None
+    np.testing.assert_array_equal(lazy.labels, labels)
+    np.testing.assert_array_equal(read_export(path).embeddings, emb)
+
+
+# --- export_run: rows streamed from the model to the file ------------------------------------
+def _fake_loaded(tmp_path, with_factors: bool):
+    """What build.load_from_run returns, for a fixed linear 'model' over a small shapes set."""
+    import torch
+
+    from workbench.build import Loaded
+    from workbench.config import RunConfig
+    from workbench.data.base import make_dataset
+    from workbench.data.shapes import FACTORS, generate_shapes
+
+    x_train, f_train = generate_shapes(150, 4)
+    x_test, f_test = generate_shapes(90, 5)
+    factors = dict(factors={k: list(v) for k, v in FACTORS.items()}, factors_train=f_train,
+                   factors_test=f_test) if with_factors else {}
+    ds = make_dataset("shapes", x_train, f_train["shape"], x_test, f_test["shape"], list(FACTORS["shape"]),
+                      **factors)
+    weights = torch.from_numpy(np.random.default_rng(0).standard_normal((3 * 32 * 32, 6)).astype(np.float32))
+    checkpoint = tmp_path / "best.pt"
+    checkpoint.write_bytes(b"weights")
+    return Loaded(run=RunConfig(dataset="shapes", method="rotation"),
+                  method=SimpleNamespace(embed=lambda x: x.flatten(1) @ weights), dataset=ds,
+                  device=torch.device("cpu"), checkpoint=checkpoint, step=3, epoch=1)
+
+
+@pytest.mark.parametrize("projections, with_factors", [((), False), (("pca",), True)])
+def test_export_run_streams_rows_and_matches_a_direct_embedding(tmp_path, monkeypatch, projections, with_factors):
+    import workbench.run_export as run_export
+    from workbench.embeddings import compute_embeddings, project
+
+    loaded = _fake_loaded(tmp_path, with_factors)
+    monkeypatch.setattr(run_export, "load_from_run", lambda *a, **k: loaded)
+    monkeypatch.setattr(run_export, "_ROW_BLOCK", 64)  # 150 + 90 rows: ragged blocks in both parts
+    added = []
+    real_add = ExportWriter.add_rows
+    monkeypatch.setattr(ExportWriter, "add_rows", lambda self, block: (added.append(len(block)), real_add(self, block)))
+    stages = []
+    out = run_export.export_run(tmp_path, tmp_path / "e.h5", split="all", projections=projections,
+                                progress=lambda fr, stage: stages.append((fr, stage)))
+    assert added == [64, 64, 22, 64, 26]
+    direct = np.concatenate([compute_embeddings(loaded.method.embed, x) for x in (loaded.dataset.x_train,
+                                                                                  loaded.dataset.x_test)])
+    exp = read_export(out)
+    np.testing.assert_array_equal(exp.embeddings, direct)
+    np.testing.assert_array_equal(exp.indices, np.r_[np.arange(150), np.arange(90)])
+    np.testing.assert_array_equal(exp.labels, np.r_[loaded.dataset.y_train.numpy(), loaded.dataset.y_test.numpy()])
+    assert set(exp.projections) == set(projections)
+    if projections:
+        np.testing.assert_allclose(exp.projections["pca"], project(direct, "pca"), atol=1e-5)
+    assert bool(exp.factors) == with_factors
+    fractions = [fr for fr, _ in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert files_in(tmp_path) == ["best.pt", "e.h5"]
+
+
+@pytest.mark.parametrize("stage, nth", [("embedding", 2), ("pca projection", 1), ("writing", 1)])
+def test_cancelled_export_run_leaves_no_partial_file(tmp_path, monkeypatch, stage, nth):
+    import workbench.run_export as run_export
+
+    monkeypatch.setattr(run_export, "load_from_run", lambda *a, **k: _fake_loaded(tmp_path, False))
+    monkeypatch.setattr(run_export, "_ROW_BLOCK", 64)
+    target = tmp_path / "e.h5"
+    target.write_bytes(b"an older export")
+    state = {"stage": ""}
+
+    def progress(fraction, name):
+        state["stage"] = name
+
+    # cancel at the nth check in the chosen stage (mid-embedding: after rows reached the file)
+    calls = []
+
+    def cancel():
+        calls.append(state["stage"])
+        return calls.count(stage) >= nth
+
+    with pytest.raises(Cancelled):
+        run_export.export_run(tmp_path, target, split="all", projections=("pca",), progress=progress, cancel=cancel)
+    assert calls.count(stage) == nth
+    assert target.read_bytes() == b"an older export"
+    assert files_in(tmp_path) == ["best.pt", "e.h5"]
+

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from plugins.colorization import (Colorization, LogitDecoder, ab_bins, annealed_mean, backbone_trunk,
-                                  colour_class_loss, lab_to_rgb, lightness_input, rebalancing_weights,
-                                  rgb_to_lab, soft_encode)
+                                  colour_class_loss, lab_to_rgb, lightness_input, pooled_features,
+                                  rebalancing_weights, rgb_to_lab, soft_encode)
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
 
@@ -161,6 +161,27 @@ def test_embed_takes_rgb_and_sees_only_lightness():
         e = method.embed(x)
         assert e.shape == (4, method.feat_dim)
         assert torch.allclose(method.embed(other), e, atol=1e-3)
+
+
+def test_representation_is_the_feature_map_maximum_by_default():
+    method = _method()
+    method.eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        fmap = backbone_trunk(method.backbone)(lightness_input(x))
+        assert method.cfg.pooling == "max"
+        assert torch.allclose(method.embed(x), fmap.amax(dim=(2, 3)))
+        method.cfg.pooling = "avg"  # the backbone's own output: the average of the same map
+        assert torch.allclose(method.embed(x), method.backbone(lightness_input(x)), atol=1e-6)
+        assert torch.allclose(method.embed(x), fmap.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_mlp_representation_is_its_output_whatever_the_pooling():
+    backbone, _ = build_backbone("mlp", (3, 8, 8), hidden=16, out_dim=8)
+    backbone.eval()
+    x = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(pooled_features(backbone, x, "max"), backbone(x))
 
 
 @pytest.mark.parametrize("rebalance", [True, False])

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from workbench.api import Batch, Method, Preview, StepOutput
-from workbench.backbones import build_backbone
+from workbench.build import host_backbone
 from workbench.checkpoint import load_checkpoint, save_checkpoint
 from workbench.config import method_config, new_run_config
-from workbench.data import load_dataset
+from workbench.data import example_dataset, load_dataset
 from workbench.registry import discover, get_method
 from workbench.data.base import model_input
 from workbench.validate import validate_method
@@ -25,8 +25,10 @@ def test_builtins_are_covered():
 
 
 def _dataset_for(name: str):
-    """Grey digits for methods that take them, colour shapes for colour-only methods."""
-    return load_dataset("mnist5k" if 1 in get_method(name).input_channels else "shapes")
+    """The method's modality's example set: grey digits (colour shapes for colour-only
+    methods), signals for sequences (workbench.data.EXAMPLE_DATASETS)."""
+    cls = get_method(name)
+    return load_dataset(example_dataset(cls.modality, cls.input_channels))
 
 
 @pytest.fixture
@@ -50,11 +52,11 @@ def one_thread():
 
 
 def _build(name: str, data, seed: int = 0) -> Method:
-    """The method with its default Config on a tiny small_cnn (width 8), on the CPU."""
+    """The method with its default Config on a tiny small_cnn (width 8; none for text), on the CPU."""
     cls = get_method(name)
     run = new_run_config(name, data.spec.name, cls.run_defaults, backbone="small_cnn", device="cpu", seed=seed)
     torch.manual_seed(seed)
-    backbone, feat_dim = build_backbone("small_cnn", data.spec.input_shape, width=8)
+    backbone, feat_dim = host_backbone("small_cnn", data.spec, width=8)
     return cls(method_config(run, cls.Config), backbone, feat_dim, data.spec)
 
 
@@ -93,7 +95,8 @@ def test_class_metadata(name):
 def test_loss_goes_down(name, data, batch):
     method = _build(name, data)
     method.train()
-    optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-3)
+    lr = get_method(name).run_defaults.get("lr", 1e-3)  # the rate the method trains at
+    optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr)
     steps = 5
     losses = [_step(method, batch, optimizer, i, steps, seed=1234) for i in range(steps)]
     assert all(math.isfinite(l) for l in losses), losses

@@ -1,4 +1,6 @@
-"""The analogy panel on a source whose answers are known: embeddings are one-hot factor codes side by side."""
+"""The analogy panel on a source whose answers are known: embeddings are one-hot factor codes side by side.
+
+Single queries mark the answers that have the expected factors; the analogy test scores whole sets."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 import ui.analogy_panel as panel_module
-from ui.analogy_panel import EMPTY_TEXT, MATCH, MISMATCH, AnalogyPanel
+from ui.analogy_panel import EMPTY_TEXT, EXPECTED_BADGE, MATCH, MISMATCH, NO_FACTORS_TEXT, AnalogyPanel
+from workbench.embeddings import Cancelled
 from workbench.explore import EmbeddingSource
 
 FACTORS = {"shape": ["circle", "square", "triangle", "cross"], "colour": ["red", "green", "blue"],
@@ -80,11 +83,18 @@ def test_known_analogy_is_answered_first(qtbot, panel, method):
     assert made.args[:3] == [a, b, c] and made.args[3][0] == answer
     assert panel.results.count() == 8
     items = panel.results.items()
-    assert items[0][1].startswith("score ") and items[0][1].endswith(src.describe(answer))
+    assert items[0][1].startswith(f"{EXPECTED_BADGE}\nscore ") and items[0][1].endswith(src.describe(answer))
     assert items[0][3] == MATCH and MISMATCH in [f for *_, f in items]
+    # only the answers with the expected factors wear the badge
+    for (_, caption, _, frame), j in zip(items, made.args[3]):
+        assert (EXPECTED_BADGE in caption) == (frame == MATCH) == (j == answer)
     assert "top-1 matches the expected factors:" in panel.verdict_label.text()
-    assert ">yes<" in panel.verdict_label.text()
+    assert ">yes<" in panel.verdict_label.text() and "ranks 1" in panel.verdict_label.text()
     assert method in panel.results.title.text()
+    # the expected slot says what a right answer is, how many items are one, and where the best ranks
+    assert panel.expected_slot.isVisible()
+    text = panel.expected_slot.text.text()
+    assert text.startswith("circle · red · small\n1 item like this") and f"rank 1 ({method})" in text
 
 
 def test_a_wrong_top_answer_says_no(qtbot, panel):
@@ -127,10 +137,11 @@ def test_random_example_is_a_clean_analogy(qtbot, panel):
         with qtbot.waitSignal(panel.query_made, timeout=5000):
             qtbot.mouseClick(panel.random_button, Qt.LeftButton)
         a, b, c = panel.query()
-        f = src.factors
-        assert f["shape"][a] == f["shape"][b] and f["colour"][a] != f["colour"][b]
-        assert f["colour"][c] == f["colour"][b] and f["shape"][c] != f["shape"][a]
-        assert f["size"][a] == f["size"][b] == f["size"][c]
+        codes = np.stack([src.factors[k] for k in FACTORS], axis=1)
+        # a and b differ in exactly one factor (the swap); c has b's value of it and differs in one other
+        ab, bc = codes[a] != codes[b], codes[b] != codes[c]
+        assert ab.sum() == 1 and bc.sum() == 1 and not (ab & bc).any()
+        assert panel.expected_label.text().startswith("expected: ")
         assert ">yes<" in panel.verdict_label.text()  # one-hot embeddings always get it right
 
 
@@ -168,3 +179,95 @@ def test_large_sources_are_answered_off_the_gui_thread(qtbot, panel, monkeypatch
     qtbot.mouseClick(panel.find_button, Qt.LeftButton)
     assert panel.results.count() == 0 and "searching" in panel.status.text()
     qtbot.waitUntil(lambda: panel.results.count() == 8, timeout=5000)
+
+
+def test_a_query_whose_factors_disagree_has_no_expected_answer(qtbot, panel):
+    src = factor_source()
+    panel.set_source(src)
+    # three items that differ in shape pairwise: nothing clear about the answer's shape
+    a = find_item(src, shape="circle", colour="red", size="small")
+    b = find_item(src, shape="square", colour="red", size="small")
+    c = find_item(src, shape="triangle", colour="red", size="small")
+    panel.set_query(a, b, c)
+    assert panel.expected_label.text() == "expected: red · small"  # colour and size are still clear
+    panel.set_query(a, find_item(src, shape="square", colour="green", size="large"),
+                    find_item(src, shape="triangle", colour="blue", size="small"))
+    assert panel.expected_label.text().startswith("expected: no single answer")
+    assert panel.expected_slot.text.text() == "no single answer"
+
+
+def test_analogy_test_table_shows_model_next_to_raw_pixels(qtbot, panel):
+    src = factor_source(copies=3)
+    panel.set_source(src)
+    assert panel.test_button.isEnabled() and not panel.test_table.isVisible()
+    with qtbot.waitSignal(panel.test_done, timeout=20_000) as done:
+        qtbot.mouseClick(panel.test_button, Qt.LeftButton)
+    report = done.args[0]
+    assert report is panel.test_report()
+    assert set(report) >= {"queries", "chance", "model", "floor_raw_pixels"}
+    table = panel.test_table
+    assert table.isVisible() and table.rowCount() == 4 and table.columnCount() == 4
+    assert [table.verticalHeaderItem(r).text() for r in range(4)] == \
+        ["shape swap", "colour swap", "size swap", "overall"]
+    assert [table.horizontalHeaderItem(c).text() for c in range(4)] == \
+        ["3CosAdd top-1", "3CosAdd top-5", "3CosMul top-1", "3CosMul top-5"]
+    # one-hot factor embeddings answer every query; each cell also names the raw-pixel floor
+    for r in range(4):
+        for c in range(4):
+            cell = table.item(r, c).text()
+            assert cell.startswith("100.0 %") and "(raw " in cell
+    raw = report["floor_raw_pixels"]["3cosadd"]["overall"]["top1"]
+    assert table.item(3, 0).text() == f"100.0 %   (raw {100 * raw:.1f} %)"
+    assert "queries per factor" in panel.test_status.text() and "toy" in panel.test_status.text()
+    assert panel.test_button.text() == "Run analogy test"
+    # new embeddings of the same items keep the table (it names what it measured); other items clear it
+    panel.set_source(factor_source(copies=3))
+    assert table.isVisible()
+    panel.set_source(factor_source(copies=2))
+    assert not table.isVisible() and panel.test_report() is None
+
+
+def test_analogy_test_needs_known_factors(qtbot, panel):
+    src = factor_source()
+    src.factors, src.factor_values = {}, {}
+    panel.set_source(src)
+    assert not panel.test_button.isEnabled()
+    assert panel.test_status.text() == NO_FACTORS_TEXT
+    assert not panel.expected_slot.isVisible()
+
+
+def test_analogy_test_can_be_cancelled(qtbot, panel, monkeypatch):
+    import threading
+    release = threading.Event()
+
+    def slow_report(*args, cancel=None, **kwargs):
+        while not release.wait(0.01):
+            if cancel():
+                raise Cancelled()
+        return {}
+
+    monkeypatch.setattr(panel_module, "analogy_report", slow_report)
+    panel.set_source(factor_source())
+    qtbot.mouseClick(panel.test_button, Qt.LeftButton)
+    assert panel.test_button.text() == "Cancel"
+    qtbot.mouseClick(panel.test_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.test_status.text() == "test cancelled", timeout=5000)
+    assert panel.test_button.text() == "Run analogy test" and not panel.test_table.isVisible()
+    release.set()
+
+
+def test_analogy_test_floor_is_the_runs_raw_input(qtbot, panel, monkeypatch):
+    src = factor_source(copies=3)
+    calls = []
+
+    def raw_inputs(run_dir, indices):  # stands in for loading the run's test rows
+        calls.append((run_dir, indices))
+        return src.embeddings.copy()  # a "raw input" that answers every analogy
+
+    monkeypatch.setattr(panel_module, "raw_inputs", raw_inputs)
+    panel.set_source(src)
+    with qtbot.waitSignal(panel.test_done, timeout=20_000) as done:
+        panel.run_analogy_test()
+    assert calls and calls[0][0] == src.run_dir and np.array_equal(calls[0][1], src.indices)
+    assert done.args[0]["floor_raw_pixels"]["3cosadd"]["overall"]["top1"] == 1.0
+    assert "(raw 100.0 %)" in panel.test_table.item(3, 0).text()

@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from ui import theme
-from ui.dashboard import TERMS_EMPTY, Dashboard
+from ui.dashboard import EVAL_TITLE, KNN_TITLE, MAX_REDRAW_MS, REDRAW_MS, TERMS_EMPTY, Dashboard, step_ceiling
 from workbench.events import read_events
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,7 +56,7 @@ def tiny_run(tmp_path_factory) -> Path:
     return run_dir
 
 
-def synthetic_events(steps: int = 500, logs: bool = True, eval_every: int = 100) -> list[dict]:
+def synthetic_events(steps: int = 500, logs: bool = True, eval_every: int = 100, scores: bool = False) -> list[dict]:
     rng = np.random.default_rng(1)
     evs = [{"type": "started", "t": 1000.0, "step": 0, "epoch": 0, "method": "rotation", "title": "RotNet",
             "dataset": "digits", "device": "CPU (2 threads)", "steps_per_epoch": 100, "total_steps": steps,
@@ -74,6 +74,8 @@ def synthetic_events(steps: int = 500, logs: bool = True, eval_every: int = 100)
             evs.append({"type": "eval", "t": ev["t"], "step": s, "epoch": s // 100, "knn_top1": 0.5 + s / 2000,
                         "knn_top1_k200": 0.4, "knn_best": 0.5 + s / 2000, "collapse_std_ratio": 0.3,
                         "effective_rank": 40.0 + s / 100})
+            if scores:
+                evs[-1]["scores"] = {"analogy top-1": s / 1000, "analogy top-1 · colour": -0.1}
     evs.append({"type": "eval", "t": 1200.0, "step": steps, "epoch": steps // 100, "linear_top1": 0.97})
     evs.append({"type": "finished", "t": 1200.0, "step": steps, "epoch": steps // 100, "stopped": False,
                 "seconds": 200.0, "message": "training finished", "knn_top1": 0.75, "knn_best": 0.75,
@@ -105,6 +107,7 @@ def dash(qtbot):
     d = Dashboard()
     qtbot.addWidget(d)
     d.resize(1200, 800)
+    d.show()  # the redraw timer skips a hidden dashboard (another tab); showing it catches up
     return d
 
 
@@ -269,6 +272,7 @@ def test_save_plots_writes_images(dash, qtbot, tiny_run, tmp_path, monkeypatch):
     assert png.stat().st_size > 0 and not image.isNull() and image.width() > 300
     svg = dash.save_plots(tmp_path / "curves.svg")
     assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
+    assert svg.read_text().count("<text") > 50  # tick labels as text, not the axes' on-screen pixmaps
     # The button, as a user clicks it: a file dialog, then the file.
     target = tmp_path / "from-button"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG image (*.png)"))
@@ -289,3 +293,104 @@ def test_theme_switch_restyles_plots(dash):
         theme.apply_theme(app, "light")
         dash.apply_theme()
     assert dash.plots.backgroundBrush().color().name().upper() == theme.THEMES["light"]["plot_bg"]
+
+
+def test_eval_scores_are_plotted_with_knn(dash, qtbot, tmp_path):
+    assert dash.knn_plot.titleLabel.text == KNN_TITLE
+    for ev in synthetic_events(scores=True):
+        dash.add_event(ev)
+    qtbot.waitUntil(lambda: len(dash._score_curves) == 2 and curve_len(dash.loss_curve) == 500, timeout=3000)
+    top, colour = dash._score_curves["analogy top-1"], dash._score_curves["analogy top-1 · colour"]
+    np.testing.assert_allclose(xy(top)[0], [100, 200, 300, 400, 500])
+    np.testing.assert_allclose(xy(top)[1], [10, 20, 30, 40, 50])  # ×100, like kNN top-1 (%)
+    np.testing.assert_allclose(xy(colour)[1], [-10] * 5)
+    assert top.opts["pen"].color() != colour.opts["pen"].color() != dash.knn_curve.opts["pen"].color()
+    names = legend_names(dash.knn_legend)
+    assert names[:4] == ["last", "best", "analogy top-1", "· colour"] and "linear probe" in names
+    assert dash.knn_legend.columnCount == 2  # five entries: two columns keep the legend short
+    assert dash.knn_plot.titleLabel.text == EVAL_TITLE
+    assert "analogy top-1 0.500 (colour -0.100)" in dash.log_view.toPlainText()
+    # A replayed run and an overlay of it: scores come back, overlays still show their kNN points.
+    run = write_run(tmp_path / "with-scores", synthetic_events(scores=True))
+    dash.load_run(run)
+    np.testing.assert_allclose(xy(dash._score_curves["analogy top-1"])[1], [10, 20, 30, 40, 50])
+    dash.add_overlay(run, "again")
+    assert curve_len(dash._overlays[0]["knn"]) == 5
+    dash.clear()
+    dash.redraw()
+    assert dash._score_curves == {} and dash.knn_plot.titleLabel.text == KNN_TITLE
+    assert legend_names(dash.knn_legend) == ["last", "best"] and dash.knn_legend.columnCount == 1
+
+
+def test_step_ceiling_is_round_close_and_capped():
+    for step in range(1, 200_000, 7):
+        top = step_ceiling(step)
+        assert 1.02 * step <= top <= max(1.16 * step, step + 7.5)
+    assert step_ceiling(1234) == 1300 and step_ceiling(1234, total=1250) == 1250
+    assert step_ceiling(500, total=500) == 500  # a finished run ends at the right edge
+
+
+def test_step_axis_moves_in_jumps_not_on_every_event(dash, qtbot):
+    events = synthetic_events(steps=1000, eval_every=10_000)
+    ranges = []
+    for ev in events:
+        dash.add_event(ev)
+        if ev["type"] == "step" and ev["step"] > 100:
+            dash.redraw()
+            (x0, x1), _ = dash.loss_plot.vb.viewRange()
+            assert x0 < ev["step"] < x1
+            ranges.append((x0, x1))
+    assert len(set(ranges)) < 50  # 900 steps (4 minutes live): the axis moved in ~35 jumps of 4–10%
+    for p in dash._followers:  # every plot shows the same steps
+        if p is not dash.gpu_plot:
+            assert p.vb.viewRange()[0] == pytest.approx(dash.loss_plot.vb.viewRange()[0])
+    assert dash.loss_plot.vb.viewRange()[0][1] < 1000 * 1.06  # finished: the last step, plus the usual padding
+
+
+def test_hidden_dashboard_redraws_when_shown(dash, qtbot):
+    dash.hide()
+    for ev in synthetic_events(steps=50):
+        dash.add_event(ev)
+    qtbot.wait(3 * REDRAW_MS)
+    assert curve_len(dash.loss_curve) == 0  # on another tab nothing is drawn
+    dash.show()
+    qtbot.waitUntil(lambda: curve_len(dash.loss_curve) == 50, timeout=3000)
+
+
+def test_redraws_slow_down_when_they_get_costly(dash, qtbot):
+    dash._redraw_ms, dash.plots.paint_ms = 2.0, 8.0  # a cheap tick (what the last redraw and paint took)
+    dash._timer.stop()
+    dash._schedule()
+    assert dash._timer.interval() == REDRAW_MS
+    dash._timer.stop()
+    dash._redraw_ms, dash.plots.paint_ms = 40.0, 60.0  # a tick that took 100 ms
+    dash._schedule()
+    assert REDRAW_MS < dash._timer.interval() < MAX_REDRAW_MS
+    dash._timer.stop()
+    dash._redraw_ms = 5000.0
+    dash._schedule()
+    assert dash._timer.interval() == MAX_REDRAW_MS
+
+
+def test_y_axes_only_grow_so_labels_do_not_relayout_the_grid(dash, qtbot):
+    axis = dash.speed_plot.getAxis("left")
+    qtbot.waitUntil(lambda: axis.width() > 0, timeout=3000)
+    start = axis.width()
+    steps = [{"type": "step", "t": 1000.0 + s, "step": s, "epoch": 0, "loss": 1.0, "img_s": 1.0, "lr": 1e-3}
+             for s in range(1, 40)]
+
+    def stream(img_s: float, offset: int) -> float:
+        for ev in steps:
+            dash.add_event({**ev, "step": ev["step"] + offset, "img_s": img_s})
+        dash.redraw()
+        dash.grab()  # tick labels are measured when painted; the layout follows on the next turn
+        QApplication.processEvents()
+        return axis.width()
+
+    assert stream(1.0, 0) == start  # "1.0" and friends fit the starting width
+    wide = stream(-123_456.0, 40)  # ticks like "-120000" need more room
+    assert wide > start
+    assert stream(1.0, 80) == wide  # never shrinks back while the run goes on
+    dash.clear()
+    QApplication.processEvents()
+    assert axis.width() == start

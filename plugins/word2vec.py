@@ -1,0 +1,257 @@
+"""word2vec: skip-gram and CBOW with negative sampling and subsampling of frequent words (Mikolov et al. 2013)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.api import Batch, DataSpec, Method, Preview, StepOutput
+from workbench.config import setting
+from workbench.wordtiles import BACKGROUND, word_tile
+
+MAX_WINDOW = 20
+# Raw positions read on each side, as a multiple of the window: subsampled words are skipped
+# over (as if deleted from the text, like gensim), so the window may reach past them.
+SPAN_FACTOR = 2
+PAD = MAX_WINDOW * SPAN_FACTOR
+# Words the "nearest words" preview follows when the vocabulary has them; frequent words fill up.
+PROBE_WORDS = ("king", "woman", "city", "government", "police", "war", "money", "water", "fire",
+               "president", "country", "day", "company", "team", "school", "music", "computer", "car")
+N_PROBES = 6
+TILE = (28, 96)
+_ACCENT = (46, 84, 150)
+_NOISE_FG = (160, 160, 160)
+
+
+def sgns_loss(pos: Tensor, neg: Tensor, neg_mask: Tensor | None = None) -> Tensor:
+    """Negative-sampling loss, mean over positive pairs of −log σ(s⁺) − Σ_k log σ(−s⁻_k).
+
+    pos (P,) scores of the true pairs, neg (P, K) scores of their noise words; neg_mask (P, K)
+    is False for noise draws to ignore (a draw equal to the true word, as gensim skips them).
+    """
+    noise = F.softplus(neg)
+    if neg_mask is not None:
+        noise = noise * neg_mask
+    return (F.softplus(-pos) + noise.sum(-1)).mean()
+
+
+def keep_probabilities(counts, threshold: float) -> np.ndarray:
+    """Probability of keeping each occurrence of a word (word2vec.c / gensim): with
+    c = t · total count, keep = (√(n/c) + 1) · c / n, capped at 1; threshold 0 keeps all."""
+    n = np.asarray(counts, dtype=np.float64)
+    if threshold <= 0:
+        return np.ones_like(n)
+    c = threshold * n.sum()
+    return np.minimum(1.0, (np.sqrt(n / c) + 1.0) * c / n)
+
+
+def noise_distribution(counts, power: float = 0.75) -> np.ndarray:
+    """Where negative words are drawn from: the unigram distribution raised to `power`."""
+    p = np.asarray(counts, dtype=np.float64) ** power
+    return p / p.sum()
+
+
+def gather_contexts(corpus: Tensor, positions: Tensor, window: int, reach: Tensor,
+                    keep: Tensor | None = None) -> Tensor:
+    """Context word ids (B, 2·window) around each position, −1 for empty slots.
+
+    corpus is the text with PAD × −1 on both ends (−1 also between documents); reach (B,)
+    is each centre's dynamic window in 1..window. With keep (V,) probabilities, words are
+    subsampled first and skipped over, so reach counts surviving words, as in gensim.
+    Windows never cross a document break.
+    """
+    b = len(positions)
+    span = window * SPAN_FACTOR if keep is not None else window
+    offsets = torch.arange(1, span + 1, device=positions.device)
+    halves = []
+    for sign in (-1, 1):  # left side then right side, nearest word first
+        tokens = corpus[PAD + positions[:, None] + sign * offsets].long()
+        alive = (tokens >= 0).to(torch.int32).cumprod(1).bool()  # stop at the first break
+        if keep is not None:
+            alive &= torch.rand(tokens.shape, device=tokens.device) < keep[tokens.clamp(min=0)]
+        rank = alive.cumsum(1)  # 1-based rank among the surviving words
+        chosen = alive & (rank <= reach[:, None])
+        # Scatter each chosen word to slot rank−1; everything else goes to a spare last column.
+        slot = torch.where(chosen, rank - 1, torch.full_like(rank, window))
+        out = torch.full((b, window + 1), -1, dtype=torch.long, device=positions.device)
+        out.scatter_(1, slot, torch.where(chosen, tokens, torch.full_like(tokens, -1)))
+        halves.append(out[:, :window])
+    return torch.cat(halves, 1)
+
+
+class Word2Vec(Method):
+    name = "word2vec"
+    title = "word2vec (skip-gram / CBOW)"
+    family = "language"
+    modality = "text"
+    summary = ("Predict the words around each word (skip-gram) or a word from its neighbours "
+               "(CBOW) against random noise words; words used alike end up close.")
+    reference = "Mikolov et al. 2013, arXiv:1301.3781 and arXiv:1310.4546"
+    run_defaults = {"batch_size": 1024, "lr": 0.01, "epochs": 5, "weight_decay": 0.0,
+                    "grad_clip": 0.0, "warmup_epochs": 0.0}
+
+    @dataclass
+    class Config:
+        mode: str = setting("skipgram", "skipgram predicts the context from the word; cbow the word "
+                            "from the mean of its context.", choices=("skipgram", "cbow"),
+                            label="Architecture")
+        dim: int = setting(100, "Length of each word vector.", min=2, max=1024, label="Dimensions")
+        window: int = setting(5, "Largest distance to a context word; each word draws its own "
+                              "window from 1 to this, so near words count more.", min=1, max=MAX_WINDOW)
+        negatives: int = setting(5, "Noise words per true pair.", min=1, max=50)
+        subsample: float = setting(1e-3, "Frequent words are randomly dropped above this share of "
+                                   "the text (0 = off).", min=0.0, max=1.0,
+                                   label="Subsampling threshold")
+        ns_exponent: float = setting(0.75, "Noise words are drawn from counts^this (0 = uniform, "
+                                     "1 = by frequency).", min=0.0, max=1.0, label="Noise exponent")
+
+    def __init__(self, cfg: Config, backbone: nn.Module, feat_dim: int, data: DataSpec):
+        super().__init__(cfg, backbone, feat_dim, data)
+        if not data.vocab or data.corpus is None:
+            raise ValueError("word2vec needs a text dataset with a vocabulary (lee or textfile)")
+        v, d = len(data.vocab), cfg.dim
+        self.feat_dim = d  # the word vectors are the representation; the host's backbone is unused
+        self.in_vectors = nn.Embedding(v, d)
+        self.out_vectors = nn.Embedding(v, d)
+        # Both tables small and random, not word2vec.c's zero output table: under Adam every
+        # score then moves from the first step, and it trained better (docs/METHODS.md).
+        nn.init.uniform_(self.in_vectors.weight, -0.5 / d ** 0.5, 0.5 / d ** 0.5)
+        nn.init.uniform_(self.out_vectors.weight, -0.5 / d ** 0.5, 0.5 / d ** 0.5)
+        corpus = torch.from_numpy(np.asarray(data.corpus, dtype=np.int32))
+        # Derived from the data, not learned: rebuilt on load, so kept out of checkpoints.
+        self.register_buffer("corpus", F.pad(corpus, (PAD, PAD), value=-1), persistent=False)
+        counts = np.asarray(data.word_counts, dtype=np.float64)
+        self.register_buffer("keep", torch.tensor(keep_probabilities(counts, cfg.subsample),
+                                                  dtype=torch.float32), persistent=False)
+        # Cumulative noise distribution: a draw is a binary search of a uniform number.
+        cdf = np.cumsum(noise_distribution(counts, cfg.ns_exponent))
+        self.register_buffer("noise_cdf", torch.tensor(cdf / cdf[-1], dtype=torch.float32), persistent=False)
+        self.probes = self._pick_probes(data.vocab)
+
+    @staticmethod
+    def _pick_probes(vocab: list[str]) -> list[int]:
+        index = {w: i for i, w in enumerate(vocab)}
+        picked = [index[w] for w in PROBE_WORDS if w in index][:N_PROBES]
+        # Fill with frequent content words: past the first few dozen, which are mostly "the", "of"…
+        for i in range(min(30, len(vocab) // 4), len(vocab)):
+            if len(picked) >= min(N_PROBES, len(vocab)):
+                break
+            if len(vocab[i]) >= 4 and i not in picked:
+                picked.append(i)
+        return picked or list(range(min(N_PROBES, len(vocab))))
+
+    # --- training --------------------------------------------------------------------------
+    def training_step(self, batch: Batch) -> StepOutput:
+        cfg = self.cfg
+        centre, positions = batch.x[:, 0], batch.x[:, 1]
+        n = len(centre)
+        reach = torch.randint(1, cfg.window + 1, (n,), device=centre.device)
+        keep = self.keep if cfg.subsample > 0 else None
+        context = gather_contexts(self.corpus, positions, cfg.window, reach, keep)
+        valid = context >= 0
+        if keep is not None:  # a subsampled centre trains nothing this time
+            valid &= (torch.rand(n, device=centre.device) < keep[centre])[:, None]
+        if cfg.mode == "skipgram":
+            rows, cols = valid.nonzero(as_tuple=True)
+            hidden = self.in_vectors(centre[rows])
+            targets = context[rows, cols]
+        else:
+            rows = valid.any(1).nonzero().squeeze(1)
+            mask = valid[rows].unsqueeze(-1).to(self.in_vectors.weight.dtype)
+            summed = (self.in_vectors(context[rows].clamp(min=0)) * mask).sum(1)
+            hidden = summed / mask.sum(1)
+            targets = centre[rows]
+        return self._negative_sampling(hidden, targets)
+
+    def _negative_sampling(self, hidden: Tensor, targets: Tensor) -> StepOutput:
+        if len(targets) == 0:  # every centre subsampled away (tiny batches): a zero step
+            zero = self.in_vectors.weight.sum() * 0 + self.out_vectors.weight.sum() * 0
+            return StepOutput(zero, {})
+        noise = self.draw_noise((len(targets), self.cfg.negatives))
+        pos = (hidden * self.out_vectors(targets)).sum(-1)
+        # multiply-and-sum, not bmm: a batch of thousands of tiny (K × D)·D products is
+        # several times slower as bmm on the CPU
+        neg = (self.out_vectors(noise) * hidden.unsqueeze(1)).sum(-1)
+        loss = sgns_loss(pos, neg, noise != targets[:, None])
+        logs = {"p_context": torch.sigmoid(pos.detach().float()).mean(),
+                "p_noise": torch.sigmoid(neg.detach().float()).mean()}
+        return StepOutput(loss, logs)
+
+    def draw_noise(self, shape: tuple[int, ...]) -> Tensor:
+        """Word ids drawn from the unigram^ns_exponent distribution."""
+        u = torch.rand(shape, device=self.noise_cdf.device)
+        return torch.searchsorted(self.noise_cdf, u).clamp_(max=len(self.noise_cdf) - 1)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The input vector of each row's word (column 0): train rows give their centre word."""
+        return self.in_vectors(x[:, 0].long())
+
+    # --- pictures --------------------------------------------------------------------------
+    def _word(self, i: int) -> str:
+        return self.data.vocab[int(i)]
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        return {"neighbours": self._neighbours_preview(), "pairs": self._pairs_preview(batch)}
+
+    def _neighbours_preview(self, k: int = 7) -> Preview:
+        """Each probe word (highlighted) and its k nearest words by cosine similarity."""
+        unit = F.normalize(self.in_vectors.weight.float(), dim=1)
+        probes = torch.tensor(self.probes, device=unit.device, dtype=torch.long)
+        sims = unit[probes] @ unit.T
+        sims[torch.arange(len(probes)), probes] = -2  # not itself
+        k = min(k, len(self.data.vocab) - 1)
+        top_sims, top = sims.topk(k, dim=1)
+        tiles, captions = [], []
+        for p, row, row_sims in zip(self.probes, top.tolist(), top_sims.tolist()):
+            tiles.append(word_tile(self._word(p), *TILE, background=_ACCENT))
+            captions.append(f"{self._word(p)}: nearest →")
+            for j, s in zip(row, row_sims):
+                tiles.append(word_tile(self._word(j), *TILE))
+                captions.append(f"{self._word(j)} · cos {s:.2f}")
+        return Preview("Nearest words to a few probe words (cosine of input vectors)", tiles,
+                       captions, columns=k + 1)
+
+    def _pairs_preview(self, batch: Batch, rows: int = 4, shown: int = 4, noise: int = 3) -> Preview:
+        """Real (word, context) pairs against noise words, with the model's probability that each
+        pair is real; ✓ where the model is right (real > 0.5, noise < 0.5)."""
+        cfg = self.cfg
+        x = batch.x[:rows]
+        full = torch.full((len(x),), cfg.window, device=x.device)
+        context = gather_contexts(self.corpus, x[:, 1], cfg.window, full)
+        # nearest words first: interleave left (slots 0..w−1) and right (w..2w−1)
+        order = torch.stack([torch.arange(cfg.window), torch.arange(cfg.window) + cfg.window], 1).flatten()
+        context = context[:, order.to(x.device)]
+        drawn = self.draw_noise((len(x), noise))
+        tiles, captions = [], []
+        inp, out = self.in_vectors.weight, self.out_vectors.weight
+        for centre, ctx, fake in zip(x[:, 0].tolist(), context.tolist(), drawn.tolist()):
+            ctx = [c for c in ctx if c >= 0][:shown]
+            if cfg.mode == "skipgram":  # P(real) of (centre, word) = σ(v_centre · u_word)
+                real = torch.sigmoid(out[ctx] @ inp[centre]).tolist()
+                fake_p = torch.sigmoid(out[fake] @ inp[centre]).tolist()
+                tiles.append(word_tile(self._word(centre), *TILE, background=_ACCENT))
+                captions.append(f"{self._word(centre)} (centre)")
+                for c, p in zip(ctx, real):
+                    tiles.append(word_tile(self._word(c), *TILE))
+                    captions.append(f"{'✓' if p > 0.5 else '✗'} context {p:.2f}")
+            else:  # cbow: P(real) of (context, word) = σ(mean of v_context · u_word)
+                h = inp[ctx].mean(0) if ctx else torch.zeros_like(inp[centre])
+                p = torch.sigmoid(out[centre] @ h).item()
+                fake_p = torch.sigmoid(out[fake] @ h).tolist()
+                tiles.append(word_tile(self._word(centre), *TILE, background=_ACCENT))
+                captions.append(f"{'✓' if p > 0.5 else '✗'} centre {p:.2f}")
+                for c in ctx:
+                    tiles.append(word_tile(self._word(c), *TILE))
+                    captions.append(f"{self._word(c)} (context)")
+            for _ in range(shown - len(ctx)):  # short documents: keep the rows aligned
+                tiles.append(np.full((*TILE, 3), BACKGROUND, np.uint8))
+                captions.append("(no word)")
+            for f, p in zip(fake, fake_p):
+                tiles.append(word_tile(self._word(f), *TILE, foreground=_NOISE_FG))
+                captions.append(f"{'✓' if p < 0.5 else '✗'} noise {p:.2f}")
+        title = ("Real context words vs noise words: the model's P(real pair)" if cfg.mode == "skipgram"
+                 else "Centre word from its context vs noise words: the model's P(real)")
+        return Preview(title, tiles, captions, columns=1 + shown + noise)

@@ -1,0 +1,58 @@
+"""bench/methods.py: which methods it picks, where each trains, and that it rewrites only its own section."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.registry import get_method
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_methods", ROOT / "bench" / "methods.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_colour_only_methods_train_on_shapes(bench):
+    assert bench.dataset_for(get_method("colorization")) == "shapes"
+    assert bench.dataset_for(get_method("autoencoder")) == "mnist5k"
+
+
+def test_every_image_method_and_only_those(bench):
+    methods, failed = bench.image_methods(None)
+    names = [n for n, _ in methods]
+    assert {"autoencoder", "rotation", "colorization"} <= set(names)
+    assert all(cls.accepts("image") for _, cls in methods)
+    assert not [r for r in failed if r.error == "not an image method"]  # silently out of scope
+
+
+def test_section_is_replaced_and_the_rest_kept(bench, tmp_path):
+    doc = tmp_path / "BENCHMARKS.md"
+    bench.write_section(doc, f"{bench.BEGIN}\nold table\n{bench.END}\n")
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks") and "old table" in text
+    doc.write_text(text + "\n## Projections\n\nsomeone else's table\n")
+    bench.write_section(doc, f"{bench.BEGIN}\nnew table\n{bench.END}\n")
+    text = doc.read_text()
+    assert "new table" in text and "old table" not in text
+    assert text.count(bench.BEGIN) == 1 and "someone else's table" in text
+    assert text.index("new table") < text.index("## Projections")
+
+
+def test_a_failing_method_gets_a_row_with_the_reason(bench, tmp_path):
+    doc = tmp_path / "B.md"
+    doc.write_text("# Benchmarks\n\n## Projections\n\nkept\n")
+    code = bench.main(["--methods", "no_such_method", "--out", str(doc), "--epochs", "1"])
+    text = doc.read_text()
+    assert code == 1
+    assert "| `no_such_method` |" in text and "failed (load): not registered" in text
+    assert "kept" in text and "## Methods" in text

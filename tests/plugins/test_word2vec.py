@@ -1,0 +1,244 @@
+"""word2vec: the SGNS loss, subsampling and noise tables, context windows, a short run, and CLI train → eval → export."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from plugins.word2vec import (PAD, Word2Vec, gather_contexts, keep_probabilities, noise_distribution,
+                              sgns_loss)
+from workbench.api import Batch
+from workbench.data import load_dataset
+from workbench.data.text import build_text_dataset
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def lee():
+    return load_dataset("lee")
+
+
+def _method(spec, **settings) -> Word2Vec:
+    torch.manual_seed(0)
+    return Word2Vec(Word2Vec.Config(**settings), torch.nn.Identity(), 0, spec)
+
+
+# --- the loss -------------------------------------------------------------------------------
+def test_sgns_loss_known_values():
+    k = 5
+    # every score 0: each pair costs log 2 for the true word and log 2 per noise word
+    assert sgns_loss(torch.zeros(7), torch.zeros(7, k)).item() == pytest.approx((1 + k) * math.log(2))
+    # perfectly separated: the true pair certain, every noise word impossible
+    assert sgns_loss(torch.full((7,), 30.0), torch.full((7, k), -30.0)).item() < 1e-10
+    # and the reverse costs about the margin on every term
+    assert sgns_loss(torch.full((3,), -30.0), torch.full((3, k), 30.0)).item() == pytest.approx(30 * (1 + k), rel=1e-6)
+    # one pair by hand: -log σ(2) - log σ(-1) - log σ(0.5)
+    expected = -math.log(1 / (1 + math.exp(-2))) - math.log(1 / (1 + math.exp(1))) - math.log(1 / (1 + math.exp(-0.5)))
+    assert sgns_loss(torch.tensor([2.0]), torch.tensor([[1.0, -0.5]])).item() == pytest.approx(expected)
+
+
+def test_sgns_loss_masks_noise_draws():
+    pos, neg = torch.zeros(2), torch.tensor([[5.0, 5.0], [5.0, 5.0]])
+    mask = torch.tensor([[True, False], [False, False]])
+    softplus5 = math.log1p(math.exp(5))
+    assert sgns_loss(pos, neg, mask).item() == pytest.approx(math.log(2) + softplus5 / 2)
+
+
+# --- subsampling and noise ---------------------------------------------------------------------
+def test_keep_probabilities_follow_word2vec():
+    counts = np.array([1000, 100, 10, 1])
+    keep = keep_probabilities(counts, 1e-2)
+    c = 1e-2 * counts.sum()  # 11.11
+    assert keep[0] == pytest.approx((math.sqrt(1000 / c) + 1) * c / 1000)
+    assert keep[0] < keep[1] < 1.0 and keep[2] == keep[3] == 1.0  # rare words are always kept
+    assert (keep_probabilities(counts, 0) == 1).all()
+
+
+def test_noise_distribution_and_draws(lee):
+    counts = np.array(lee.spec.word_counts, dtype=float)
+    p = noise_distribution(counts, 0.75)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] / p[-1] == pytest.approx((counts[0] / counts[-1]) ** 0.75)
+    assert (noise_distribution(counts, 0.0) == 1 / len(counts)).all()
+    method = _method(lee.spec)
+    torch.manual_seed(0)
+    draws = method.draw_noise((200_000,)).numpy()
+    assert draws.min() >= 0 and draws.max() < len(counts)
+    freq = np.bincount(draws, minlength=len(counts)) / len(draws)
+    assert freq[:20] == pytest.approx(p[:20], rel=0.1)  # the frequent words, where counts are large
+
+
+# --- context windows -----------------------------------------------------------------------------
+def _padded(tokens: list[int]) -> torch.Tensor:
+    return torch.nn.functional.pad(torch.tensor(tokens, dtype=torch.int32), (PAD, PAD), value=-1)
+
+
+def test_contexts_stop_at_document_breaks_and_respect_the_reach():
+    corpus = _padded([10, 11, 12, 13, -1, 20, 21, 22])
+    pos = torch.tensor([2, 5])  # word 12 (doc 1), word 20 (first of doc 2)
+    ctx = gather_contexts(corpus, pos, window=3, reach=torch.tensor([3, 3]))
+    assert ctx.tolist() == [[11, 10, -1, 13, -1, -1], [-1, -1, -1, 21, 22, -1]]
+    short = gather_contexts(corpus, pos, window=3, reach=torch.tensor([1, 2]))
+    assert short.tolist() == [[11, -1, -1, 13, -1, -1], [-1, -1, -1, 21, 22, -1]]
+
+
+def test_subsampled_words_are_skipped_over_like_deleted_words():
+    corpus = _padded([1, 0, 0, 2, 5, 3, 0, 4])
+    keep = torch.tensor([0.0, 1, 1, 1, 1, 1])  # word 0 never survives
+    ctx = gather_contexts(corpus, torch.tensor([4]), window=2, reach=torch.tensor([2]), keep=keep)
+    assert ctx.tolist() == [[2, 1, 3, 4]]  # the window reaches past the dropped 0s
+    assert gather_contexts(corpus, torch.tensor([4]), window=2, reach=torch.tensor([2]),
+                           keep=torch.ones(6)).tolist() == [[2, 0, 3, 0]]
+
+
+# --- the method ----------------------------------------------------------------------------------
+def test_embed_is_the_input_vector_of_the_word(lee):
+    method = _method(lee.spec, dim=8)
+    assert method.feat_dim == 8
+    rows = lee.x_test[:5]
+    assert torch.equal(method.embed(rows), method.in_vectors.weight[:5])
+    train_rows = lee.x_train[:5]
+    assert torch.equal(method.embed(train_rows), method.in_vectors.weight[train_rows[:, 0]])
+
+
+def test_refuses_data_without_a_vocabulary():
+    from workbench.api import DataSpec
+
+    spec = DataSpec("t", "image", (1, 8, 8), 2, ["a", "b"], 10, 10)
+    with pytest.raises(ValueError, match="text dataset"):
+        _method(spec)
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_short_run_learns_and_scores_finite(lee, mode):
+    from workbench.wordsim import similarity_scores
+
+    method = _method(lee.spec, mode=mode, dim=32)
+    opt = torch.optim.Adam(method.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(lee.x_train), generator=g)
+    losses = []
+    for step in range(30):
+        idx = order[step * 512:(step + 1) * 512]
+        out = method.training_step(Batch(lee.x_train[idx], lee.y_train[idx], idx))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
+    assert 0 < float(out.logs["p_context"]) < 1
+    results = similarity_scores(method.in_vectors.weight.detach().numpy(), lee.spec.vocab)
+    assert all(math.isfinite(r.rho) and r.found >= 3 for r in results.values())
+
+
+def test_all_centres_subsampled_gives_a_zero_step():
+    ds = build_text_dataset("toy", [[f"w{i % 12}" for i in range(120)]], min_count=1)
+    method = _method(ds.spec, subsample=1e-6)
+    method.keep.zero_()  # nothing survives subsampling
+    out = method.training_step(Batch(ds.x_train[:8], ds.y_train[:8], torch.arange(8)))
+    assert out.loss.item() == 0 and out.loss.requires_grad
+
+
+def test_previews_show_words(lee):
+    method = _method(lee.spec, dim=16)
+    method.eval()
+    batch = Batch(lee.x_train[:32], lee.y_train[:32], torch.arange(32))
+    with torch.no_grad():
+        previews = method.previews(batch)
+    near = previews["neighbours"]
+    assert len(near.tiles) == len(near.captions) == len(method.probes) * near.columns
+    probe_words = [lee.spec.vocab[i] for i in method.probes]
+    assert "government" in probe_words and near.captions[0] == f"{probe_words[0]}: nearest →"
+    pairs = previews["pairs"]
+    assert pairs.captions[0] == f"{lee.spec.vocab[int(lee.x_train[0, 0])]} (centre)"
+    assert all(c[0] in "✓✗" for c in pairs.captions[1:8] if c != "(no word)")
+    assert pairs.grid().dtype == np.uint8
+
+
+# --- end to end ----------------------------------------------------------------------------------
+def test_cli_train_eval_export_on_lee(tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.events import read_events
+    from workbench.export import read_export
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--method", "word2vec", "--dataset", "lee", "--epochs", "2", "--batch-size", "2048",
+                 "--device", "cpu", "--run-dir", str(run_dir), "--quiet", "--set", "dim=16",
+                 "--set", "threads=1", "--set", "probe_size=300"]) == 0
+    events = list(read_events(run_dir))
+    evals = [e for e in events if e["type"] == "eval"]
+    assert len(evals) == 2 and all("wordsim353 ρ" in e["scores"] for e in evals)
+    assert evals[0]["coverage"]["wordsim353"][1] == 353
+    assert (run_dir / "checkpoints" / "best.pt").is_file()  # follows the WordSim-353 ρ
+    finished = events[-1]
+    assert finished["type"] == "finished" and "linear_top1" not in finished
+    assert "wordsim353 ρ" in capsys.readouterr().out
+
+    assert main(["eval", str(run_dir), "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["vocabulary"] == len(load_dataset("lee").spec.vocab)
+    for row in ("model", "floor_random_init"):
+        assert -1 <= report[row]["wordsim353_rho"] <= 1
+        assert report[row]["analogy_questions"][0] > 0 and 0 <= report[row]["analogy_top1"] <= 1
+    assert isinstance(report["beats_random_init"], bool)
+
+    out = tmp_path / "words.h5"
+    assert main(["export", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    exported = read_export(out)
+    vocab = load_dataset("lee").spec.vocab
+    assert exported.embeddings.shape == (len(vocab), 16)
+    assert exported.words == vocab
+
+
+def test_a_resumed_text_run_continues_exactly(tmp_path):
+    """The corpus, keep and noise tables are rebuilt on load, not checkpointed; the RNG is."""
+    import queue
+
+    from workbench.checkpoint import load_checkpoint
+    from workbench.config import new_run_config
+    from workbench.events import EventWriter
+    from workbench.runs import create_run_dir
+    from workbench.trainer import Trainer
+
+    class StopAt(queue.Queue):
+        """Answers "stop" at the n-th look for commands (the trainer looks once per step)."""
+
+        def __init__(self, n: int):
+            super().__init__()
+            self.n = n
+
+        def get_nowait(self):
+            self.n -= 1
+            if self.n == 0:
+                return {"type": "stop"}
+            raise queue.Empty
+
+    def make(name: str):
+        run = new_run_config("word2vec", "lee", epochs=2, batch_size=4096, device="cpu", threads=1,
+                             probe_size=50, preview_interval=3600.0)
+        run.method_config = {"dim": 8}
+        return create_run_dir(run, path=tmp_path / name)
+
+    def train(run_dir, commands, resume=False):
+        assert Trainer(run_dir, EventWriter(run_dir), commands, resume=resume).run() == 0
+        return load_checkpoint(run_dir / "checkpoints" / "last.pt")
+
+    expected = train(make("straight"), queue.Queue())
+    halves = make("halves")
+    stopped = train(halves, StopAt(16))  # 12 steps per epoch: stops inside the second
+    assert 12 < stopped["step"] < expected["step"]
+    resumed = train(halves, queue.Queue(), resume=True)
+    assert resumed["step"] == expected["step"] and "corpus" not in resumed["model"]
+    for key in ("in_vectors.weight", "out_vectors.weight"):
+        assert torch.equal(resumed["model"][key], expected["model"][key]), key
+    assert resumed["best_score"] == expected["best_score"]

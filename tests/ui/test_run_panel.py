@@ -1,0 +1,75 @@
+"""The run panel keeps methods and data of different modalities apart, visibly and before Start."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ui import theme
+from ui.run_panel import RunPanel
+
+
+@pytest.fixture
+def panel(qtbot):
+    p = RunPanel()
+    qtbot.addWidget(p)
+    return p
+
+
+def _pick(panel, method=None, dataset=None, backbone=None):
+    if method:
+        panel.select_method(method)
+    if dataset:
+        panel.select_dataset(dataset)
+    if backbone:
+        editor = panel.run_form.editor("backbone")
+        editor.setCurrentIndex(editor.findData(backbone))
+
+
+def _greyed(panel, name) -> bool:
+    colour = panel._method_items[name].foreground(0).color().name().upper()
+    return colour == theme.colors()["muted"].upper()
+
+
+def test_signals_is_offered_as_a_dataset(panel):
+    assert panel.dataset.findData("signals") >= 0
+
+
+def test_image_methods_are_greyed_with_a_reason_on_sequence_data(panel):
+    _pick(panel, dataset="signals")
+    assert _greyed(panel, "simclr") and not _greyed(panel, "cpc_sequence")
+    tip = panel._method_items["simclr"].toolTip(0)
+    assert "works on image data, not sequence" in tip and "SimCLR" in tip
+    _pick(panel, dataset="mnist5k")
+    assert not _greyed(panel, "simclr") and _greyed(panel, "cpc_sequence")
+    assert "pick Signals" in panel._method_items["cpc_sequence"].toolTip(0)
+
+
+def test_mismatch_is_explained_and_start_disabled(panel):
+    _pick(panel, method="simclr", dataset="signals")
+    assert panel.method_name() == "simclr"  # still selectable, so the reason can be read
+    assert not panel.start_button.isEnabled()
+    assert "SimCLR works on image data, not sequence" in panel.problem.text()
+    _pick(panel, method="cpc_sequence")
+    assert panel.problems() == [] and panel.start_button.isEnabled()
+    _pick(panel, dataset="mnist5k")
+    assert "pick Signals" in panel.problem.text() and not panel.start_button.isEnabled()
+
+
+def test_resnet18_on_sequences_blocks_start(panel):
+    _pick(panel, method="cpc_sequence", dataset="signals", backbone="resnet18")
+    assert "cannot encode sequences" in panel.problem.text()
+    assert not panel.start_button.isEnabled()
+    _pick(panel, backbone="small_cnn")
+    assert panel.start_button.isEnabled()
+
+
+def test_a_sequence_run_config_is_complete(panel):
+    _pick(panel, method="cpc_sequence", dataset="signals")
+    run = panel.run_config()
+    assert run.method == "cpc_sequence" and run.dataset == "signals"
+    assert run.method_config["window"] == 32 and run.batch_size == 64
+    assert panel.start_button.isEnabled()
+    panel.start_requested.connect(lambda r: setattr(panel, "_got", r))
+    panel.start_button.click()
+    assert panel._got.dataset == "signals"
+    assert panel._method_items["cpc_sequence"].flags() & Qt.ItemIsSelectable

@@ -1,0 +1,140 @@
+"""The explorer's Health panel: how honest the map is (trustworthiness, continuity, false neighbours) and
+whether the embeddings have collapsed (spread, effective rank, leave-one-out kNN), each with a plain reading."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QVBoxLayout, QWidget
+
+from ui import theme
+from workbench.neighbourhoods import MapQuality
+
+
+@dataclass
+class EmbeddingHealth:
+    """What the panel says about the embeddings themselves, whatever the map."""
+
+    dim: int
+    std_ratio: float  # per-dimension std of unit vectors × sqrt(d): 1 ideal, 0 collapsed
+    effective_rank: float
+    knn_k: int
+    knn_correct: np.ma.MaskedArray  # per item; unlabelled masked
+
+    @property
+    def knn_accuracy(self) -> float | None:
+        judged = self.knn_correct.count()
+        return float(self.knn_correct.sum()) / judged if judged else None
+
+
+def collapse_verdict(std_ratio: float, effective_rank: float, dim: int) -> str:
+    """One line reading the collapse metrics (Jing et al. 2022 call the middle case dimensional collapse)."""
+    if std_ratio < 0.05 or effective_rank < 1.5:
+        return "Collapsed: nearly every item gets the same embedding, so the map shows little but noise."
+    if dim > 4 and effective_rank < max(2.0, 0.1 * dim):
+        return (f"Dimensional collapse: the embeddings use only about {effective_rank:.0f} of their {dim} "
+                f"directions.")
+    if std_ratio < 0.3:
+        return ("Bunched: the embeddings point in similar directions (common early in training and for "
+                "untrained encoders); neighbours still carry meaning.")
+    return "Healthy: the embeddings spread over many directions."
+
+
+def false_neighbour_text(quality: MapQuality, below: float) -> str:
+    """'23% of points (114 of 500): most of their 10 map neighbours are not true neighbours.'"""
+    checked = quality.checked()
+    bad = len(quality.false_neighbours(below))
+    share = bad / checked if checked else 0.0
+    need = int(np.ceil(below * quality.k))
+    text = (f"False neighbours: {share:.0%} of points ({bad:,} of {checked:,}) have fewer than {need} of "
+            f"their {quality.k} map neighbours among their {quality.k} true ones")
+    if checked < quality.n:
+        text += f" (checked on a {checked:,}-point sample)"
+    return text + "."
+
+
+class HealthPanel(QFrame):
+    """A compact, word-wrapped block of text; filled piecewise as background computations finish."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("healthPanel")
+        self.setFrameShape(QFrame.StyledPanel)
+        self.title = QLabel("Health")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.map_text = QLabel()
+        self.embedding_text = QLabel()
+        self.verdict = QLabel()
+        self.marks_check = QCheckBox("Mark false neighbours")
+        for label in (self.map_text, self.embedding_text, self.verdict):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            label.setTextFormat(Qt.RichText)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(3)
+        layout.addWidget(self.title)
+        layout.addWidget(self.map_text)
+        layout.addWidget(self.marks_check)
+        layout.addWidget(self.embedding_text)
+        layout.addWidget(self.verdict)
+        self.clear()
+        self.apply_theme()
+
+    def clear(self) -> None:
+        self.map_text.setText("")
+        self.embedding_text.setText("")
+        self.verdict.setText("")
+        self.map_text.setToolTip("")
+
+    def set_map_busy(self, projection: str) -> None:
+        self.map_text.setText(f"Map quality ({projection}): computing…")
+
+    def set_map_quality(self, projection: str, quality: MapQuality | None, below: float) -> None:
+        """Trustworthiness and continuity with k, the sample they came from, and the false neighbours."""
+        if quality is None:
+            self.map_text.setText(f"Map quality ({projection}): too few points to judge.")
+            return
+        lines = [f"<b>Map quality</b> ({projection}, k = {quality.k})",
+                 f"trustworthiness <b>{quality.trustworthiness:.3f}</b> · continuity "
+                 f"<b>{quality.continuity:.3f}</b>"]
+        if quality.is_sampled:
+            lines.append(f"estimated on {quality.sampled:,} of {quality.n:,} points (random sample, seed "
+                         f"{quality.seed})")
+        lines.append(false_neighbour_text(quality, below))
+        self.map_text.setText("<br>".join(lines))
+        self.map_text.setToolTip(
+            "Trustworthiness: 1 when every point's nearest neighbours on the map are also its nearest "
+            "neighbours in the embedding (no false neighbours); continuity: 1 when every true neighbour "
+            "is also near on the map (nothing torn apart). Both in [0, 1]; k is the neighbourhood size.")
+
+    def set_embedding_busy(self) -> None:
+        self.embedding_text.setText("Embeddings: computing…")
+        self.verdict.setText("")
+
+    def set_embedding_health(self, health: EmbeddingHealth) -> None:
+        parts = [f"std ratio {health.std_ratio:.2f}", f"effective rank {health.effective_rank:.1f} of {health.dim}"]
+        accuracy = health.knn_accuracy
+        if accuracy is not None:
+            parts.append(f"kNN correct {accuracy:.0%} (k = {health.knn_k}, leave-one-out)")
+        self.embedding_text.setText(f"<b>Embeddings</b> ({health.dim}-d): " + " · ".join(parts))
+        self.verdict.setText(collapse_verdict(health.std_ratio, health.effective_rank, health.dim))
+
+    def text(self) -> str:
+        """Everything the panel says, as plain text (tests, screenshots)."""
+        from PySide6.QtGui import QTextDocument
+        doc = QTextDocument()
+        out = []
+        for label in (self.map_text, self.embedding_text, self.verdict):
+            doc.setHtml(label.text())
+            if doc.toPlainText():
+                out.append(doc.toPlainText())
+        return "\n".join(out)
+
+    def apply_theme(self) -> None:
+        c = theme.colors()
+        self.setStyleSheet(f"#healthPanel {{ border: 1px solid {c['grid']}; border-radius: 4px; }}")
+        self.verdict.setStyleSheet(f"color: {c['muted']};")
