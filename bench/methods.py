@@ -174,12 +174,17 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         BEGIN,
         "## Methods",
         "",
-        f"`python bench/methods.py` trained every image method for {args.epochs} epoch"
+        f"`python bench/methods.py{' --methods ' + args.methods if args.methods else ''}"
+        f"{' --epochs ' + str(args.epochs) if args.epochs != 3 else ''}` trained "
+        f"{'the image methods below' if args.methods else 'every image method in the registry'} "
+        f"for {args.epochs} epoch"
         f"{'s' if args.epochs != 1 else ''} on the `{args.backbone}` backbone (seed {args.seed}) "
         f"through the real worker, with each method's preferred batch size and learning rate; "
         f"methods that need colour on `{COLOUR_DATASET}` (label: the shape, 4 classes), the rest "
         f"on `{GREY_DATASET}` (10 digits). Each run is scored with `workbench.assess.evaluate_run` "
-        f"(what `ssl-workbench eval` prints) on its `{args.checkpoint}` checkpoint: weighted "
+        f"(what `ssl-workbench eval` prints) on its `{args.checkpoint}` checkpoint"
+        f"{' (the end of training, not the epoch with the best test kNN that `eval` picks by default)' if args.checkpoint == 'last' else ''}"
+        f": weighted "
         f"cosine kNN top-1 (k = 20) and a logistic-regression linear probe on the frozen "
         f"features, next to two floors measured in the same call: the raw pixels, and a "
         f"random-init encoder of the same architecture and seed seen through the method's own "

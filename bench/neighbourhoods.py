@@ -54,7 +54,8 @@ def main() -> None:
     ours, t_ours = timed(lambda: map_quality(high, low, 10, metric="euclidean", sample=None))
     theirs, t_sk = timed(lambda: sk_trustworthiness(high, low, n_neighbors=10))
     print(f"N=3,000: scikit-learn trustworthiness {t_sk:.2f} s; ours (trustworthiness + continuity + "
-          f"per-point) {t_ours:.2f} s; ratio {t_sk / t_ours:.1f}x; |difference| {abs(ours.trustworthiness - theirs):.1e}")
+          f"per-point) {t_ours:.2f} s; ratio {t_sk / t_ours:.1f}x; "
+          f"|difference| {abs(ours.trustworthiness - theirs):.1e}")
 
     high, low, labels = data(big)
     reset_peak()

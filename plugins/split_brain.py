@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from plugins.colorization import (AB_RANGE, PixelPredictor, ab_bins, annealed_mean, colour_class_loss,
-                                  lab_to_rgb, pixels, require_colour, rgb_to_lab, soft_encode)
+                                  lab_to_rgb, pixels, pooled_features, require_colour, rgb_to_lab,
+                                  soft_encode)
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.backbones import build_backbone
 from workbench.config import setting
@@ -81,8 +82,13 @@ class SplitBrain(Method):
         temperature: float = setting(0.38, "Temperature of the annealed mean used to show the "
                                            "predicted colours.", min=0.01, max=1.0, exclusive_min=True)
         decoder_width: int = setting(64, "Channels of each decoder.", min=8, max=1024)
-        ab_noise: float = setting(0.0, "Training only: Gaussian noise of a random strength up to this "
-                                       "(ab units) added to the ab half's input.", min=0.0, max=50.0)
+        pooling: str = setting("max", "How each encoder's last feature map becomes its half of the "
+                                      "representation: its maximum over positions, or its average.",
+                               choices=("max", "avg"))
+        ab_noise: float = setting(8.0, "Training only: Gaussian noise of a random strength, up to this "
+                                       "many ab units, added to the ab half's input, so the strength of "
+                                       "an image's own colour noise (larger in lighter pixels) cannot "
+                                       "tell that half the lightness (0 = off).", min=0.0, max=50.0)
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -109,7 +115,9 @@ class SplitBrain(Method):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         l_in, ab_in = self.inputs(rgb_to_lab(x))
-        return torch.cat([self.backbone(l_in), self.ab_encoder(ab_in)], dim=1)
+        pool = self.cfg.pooling
+        return torch.cat([pooled_features(self.backbone, l_in, pool),
+                          pooled_features(self.ab_encoder, ab_in, pool)], dim=1)
 
     def predict(self, lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ab logits from L, L logits from ab), each (B, classes, h, w)."""

@@ -58,7 +58,8 @@ class Comparison:
 
 
 class CompareView(QWidget):
-    """Pick A and B, press Compare; hover, click or drag a rectangle in either map to find the same items in the other."""
+    """Pick A and B, press Compare; hover, click or drag a rectangle in either map to find the same items
+    in the other."""
 
     back_requested = Signal()
     compared = Signal(object)  # Comparison

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -798,12 +797,16 @@ class Explorer(QWidget):
             self._on_click(self._gallery_indices[row])  # walk from neighbour to neighbour
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def _reset(self) -> None:
-        self.stop()
+    def cancel_background(self) -> None:
+        """Cancel every background job (projection, placing, Health measurements)."""
         for task in (self._compute_task, self._place_task, self._map_task, self._emb_task):
             if task is not None:
                 task.cancel()
         self._compute_task = self._place_task = self._map_task = self._emb_task = None
+
+    def _reset(self) -> None:
+        self.stop()
+        self.cancel_background()
         self._quality, self._quality_for, self._health, self._health_for = None, (None, None), None, None
         self.health.clear()
         self.scatter.set_marked([])

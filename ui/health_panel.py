@@ -138,3 +138,4 @@ class HealthPanel(QFrame):
         c = theme.colors()
         self.setStyleSheet(f"#healthPanel {{ border: 1px solid {c['grid']}; border-radius: 4px; }}")
         self.verdict.setStyleSheet(f"color: {c['muted']};")
+

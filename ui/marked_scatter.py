@@ -64,3 +64,4 @@ class MarkedScatter(ScatterView):
         self._marks.setPen(pg.mkPen(self._mark_colour or theme.colors()["plot_fg"], width=1.2), update=False)
         self._marks.set_styled(self._shown[idx] if len(idx) else np.zeros((0, 2)),
                                np.zeros(len(idx), np.int64), [self._no_brush], self._size + 3)
+

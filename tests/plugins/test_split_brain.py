@@ -102,9 +102,34 @@ def test_representation_concatenates_both_halves():
         l_in, ab_in = method.inputs(lab)
     assert method.feat_dim == 64 and e.shape == (4, 64)
     assert ab_in.shape == (4, 2, 32, 32) and 0 <= ab_in.min() and ab_in.max() <= 1
+    with torch.no_grad():  # each half: its encoder's last feature map, maximised over positions
+        assert method.cfg.pooling == "max"
+        assert torch.allclose(e[:, :32], backbone_trunk(method.backbone)(l_in).amax(dim=(2, 3)))
+        assert torch.allclose(e[:, 32:], backbone_trunk(method.ab_encoder)(ab_in).amax(dim=(2, 3)))
+        method.cfg.pooling = "avg"  # the encoders' own (averaged) outputs
+        e = method.embed(x)
+        assert torch.allclose(e[:, :32], method.backbone(l_in), atol=1e-6)
+        assert torch.allclose(e[:, 32:], method.ab_encoder(ab_in), atol=1e-6)
+
+
+def test_guard_noise_reaches_only_the_ab_half_and_only_in_training():
+    method = _method(ab_noise=8.0)
+    lab = rgb_to_lab(_batch(4).x)
+    method.eval()
     with torch.no_grad():
-        assert torch.allclose(e[:, :32], method.backbone(l_in))
-        assert torch.allclose(e[:, 32:], method.ab_encoder(ab_in))
+        ab_eval, l_eval = method.predict(lab)
+        assert torch.equal(method.predict(lab)[1], l_eval)  # evaluation is deterministic
+    method.train()
+    for m in method.modules():  # freeze batch-norm statistics so only the input noise differs
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    with torch.no_grad():
+        ab_train, l_train = method.predict(lab)
+    assert torch.allclose(ab_train, ab_eval)  # the L -> ab half never sees the noise
+    assert not torch.allclose(l_train, l_eval)  # the ab -> L half does
+    method.cfg.ab_noise = 0.0
+    with torch.no_grad():
+        assert torch.allclose(method.predict(lab)[1], l_eval)
 
 
 def test_loss_goes_down_and_trains_both_encoders():

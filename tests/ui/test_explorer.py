@@ -86,7 +86,8 @@ def explorer(qtbot, monkeypatch):
     w.show()
     yield w
     w.stop()
-    qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=60_000)
+    w.cancel_background()
+    qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=20_000)
 
 
 def open_run(qtbot, explorer, run_dir):
@@ -434,7 +435,8 @@ def test_play_animates_a_finished_real_run_through_every_snapshot(qtbot, explore
 def test_collapse_verdict_reads_the_metrics():
     from ui.health_panel import collapse_verdict
     assert collapse_verdict(0.01, 1.1, 128).startswith("Collapsed")
-    assert collapse_verdict(0.6, 5.0, 128).startswith("Dimensional collapse: the embeddings use only about 5 of their 128")
+    assert collapse_verdict(0.6, 5.0, 128).startswith(
+        "Dimensional collapse: the embeddings use only about 5 of their 128")
     assert collapse_verdict(0.15, 40.0, 128).startswith("Bunched")
     assert collapse_verdict(0.8, 40.0, 128).startswith("Healthy")
     assert collapse_verdict(0.8, 2.0, 2).startswith("Healthy")  # 2-d embeddings cannot use more than 2
