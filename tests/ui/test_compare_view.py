@@ -153,6 +153,7 @@ def test_the_explorer_opens_the_comparison_and_goes_back(qtbot, real_run, monkey
     assert explorer.pages.currentWidget() is view and view.scatter_a.count() == 200
     qtbot.mouseClick(view.back_button, Qt.LeftButton)
     assert explorer.pages.currentWidget() is explorer.map_page
+    explorer.cancel_background()
     qtbot.waitUntil(lambda: not explorer.is_measuring(), timeout=20_000)
 
 
@@ -163,5 +164,6 @@ def test_comparing_two_runs_in_the_runs_browser_sets_up_their_embeddings(qtbot, 
     view = window.explorer.compare_view
     assert view.run_dir() == real_run
     assert view.combo_b.currentText().startswith("other-run · snapshot step")
+    window.explorer.cancel_background()
     qtbot.waitUntil(lambda: not window.explorer.is_computing() and not window.explorer.is_measuring(),
                     timeout=20_000)

@@ -39,6 +39,7 @@ def explorer(qtbot, monkeypatch):
     w.show()
     yield w
     w.stop()
+    w.cancel_background()
     qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=20_000)
 
 
