@@ -64,9 +64,8 @@ class CompareView(QWidget):
     back_requested = Signal()
     compared = Signal(object)  # Comparison
 
-    def __init__(self, checkpoint_limit: int = 10_000, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.checkpoint_limit = checkpoint_limit  # test items embedded for a checkpoint
         self._run: Path | None = None
         self._other: Path | None = None  # B's run when it is not A's
         self._task: Task | None = None
@@ -229,7 +228,7 @@ class CompareView(QWidget):
         if self._task is not None:
             self._task.cancel()  # the newer request wins
         method = self.projection_combo.currentData()
-        same, k, limit = self.same_layout.isChecked(), self.k_spin.value(), self.checkpoint_limit
+        same, k = self.same_layout.isChecked(), self.k_spin.value()
         title_a, title_b = self._title(self.combo_a), self._title(self.combo_b)
 
         def load(entry, like, progress, cancel, stage) -> EmbeddingSource:
@@ -239,7 +238,7 @@ class CompareView(QWidget):
                 if like is not None and like.run_dir == Path(run_dir):
                     return snapshot_like(like, Path(arg))  # shares the images when the items agree
                 return load_snapshot(Path(run_dir), Path(arg))
-            return embed_checkpoint(Path(run_dir), arg, limit=limit, cancel=cancel,
+            return embed_checkpoint(Path(run_dir), arg, cancel=cancel,
                                     progress=lambda f: progress(0.0, f"{stage} ({f:.0%})"))
 
         def work(progress, cancel):

@@ -27,7 +27,6 @@ PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 NEIGHBOURS = 15
 MAX_GALLERY = 200  # thumbnails shown for a rectangle selection
 FRAME_MS = 500  # timeline playback: two snapshots a second (slower when placing takes longer)
-CHECKPOINT_LIMIT = 10_000  # test items embedded when the map is made from a checkpoint
 QUALITY_K = 10  # neighbourhood size for trustworthiness, continuity and false neighbours
 KNN_K = 20  # leave-one-out kNN vote, as the trainer's kNN monitor (k = 20, T = 0.1)
 FALSE_BELOW = 0.5  # a point is a false-neighbour point when fewer than half its map neighbours are true ones
@@ -203,7 +202,7 @@ class Explorer(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
-        self.compare_view = CompareView(checkpoint_limit=CHECKPOINT_LIMIT)
+        self.compare_view = CompareView()
         self.compare_view.back_requested.connect(self.close_compare)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.map_page)
@@ -270,7 +269,7 @@ class Explorer(QWidget):
                 share = 0.5
                 stage = f"embedding with {arg}.pt"
                 progress(0.0, stage)
-                src = embed_checkpoint(run_dir, arg, limit=CHECKPOINT_LIMIT, cancel=cancel,
+                src = embed_checkpoint(run_dir, arg, cancel=cancel,
                                        progress=lambda f: progress(share * f, stage))
             else:
                 src = given
@@ -364,6 +363,11 @@ class Explorer(QWidget):
         if self._run_dir is not None:
             self.compare_view.set_run(self._run_dir)
             self.compare_view.set_other_run(Path(other_run))
+
+    def is_busy(self) -> bool:
+        """Whether any background job (projection, placing, Health, comparison) is still running."""
+        return (self.is_computing() or self.is_measuring() or self._place_task is not None
+                or self.compare_view.is_computing())
 
     def is_measuring(self) -> bool:
         """Whether the Health panel's numbers are still being computed."""
@@ -798,19 +802,24 @@ class Explorer(QWidget):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def cancel_background(self) -> None:
-        """Cancel every background job (projection, placing, Health measurements)."""
+        """Ask every background job (projection, placing, Health measurements) to stop.
+
+        Each one reports back when it has, so is_computing() / is_measuring() stay true until then.
+        """
+        self.stop()
+        self._pending_place = None
         for task in (self._compute_task, self._place_task, self._map_task, self._emb_task):
             if task is not None:
                 task.cancel()
-        self._compute_task = self._place_task = self._map_task = self._emb_task = None
+        self.compare_view.cancel()
 
     def _reset(self) -> None:
-        self.stop()
         self.cancel_background()
+        # forget them: their late results name tasks that are no longer current, and are ignored
+        self._compute_task = self._place_task = self._map_task = self._emb_task = None
         self._quality, self._quality_for, self._health, self._health_for = None, (None, None), None, None
         self.health.clear()
         self.scatter.set_marked([])
-        self._pending_place = None
         self._source, self._reference, self._reference_title = None, None, ""
         self._xy = np.zeros((0, 2), np.float32)
         self._clicked = -1

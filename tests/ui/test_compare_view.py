@@ -30,14 +30,11 @@ def real_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def view(qtbot):
-    w = CompareView()
-    qtbot.addWidget(w)
+def view(qtbot, add_widget):
+    w = add_widget(CompareView(), idle=lambda: not w.is_computing())
     w.resize(1300, 700)
     w.show()
-    yield w
-    w.cancel()
-    qtbot.waitUntil(lambda: not w.is_computing(), timeout=20_000)
+    return w
 
 
 def compare(qtbot, view, a=None, b=None):
@@ -139,10 +136,9 @@ def test_different_data_is_refused_with_a_message(qtbot, view, real_run, tmp_pat
     assert view.result is None
 
 
-def test_the_explorer_opens_the_comparison_and_goes_back(qtbot, real_run, monkeypatch):
+def test_the_explorer_opens_the_comparison_and_goes_back(qtbot, add_widget, real_run, monkeypatch):
     monkeypatch.setattr(Explorer, "warm_up_on_show", False)
-    explorer = Explorer()
-    qtbot.addWidget(explorer)
+    explorer = add_widget(Explorer(), idle=lambda: not explorer.is_busy())
     explorer.resize(1300, 750)
     explorer.show()
     explorer.set_run(real_run)
@@ -153,8 +149,6 @@ def test_the_explorer_opens_the_comparison_and_goes_back(qtbot, real_run, monkey
     assert explorer.pages.currentWidget() is view and view.scatter_a.count() == 200
     qtbot.mouseClick(view.back_button, Qt.LeftButton)
     assert explorer.pages.currentWidget() is explorer.map_page
-    explorer.cancel_background()
-    qtbot.waitUntil(lambda: not explorer.is_measuring(), timeout=20_000)
 
 
 def test_comparing_two_runs_in_the_runs_browser_sets_up_their_embeddings(qtbot, window, real_run, tmp_path):
@@ -164,6 +158,3 @@ def test_comparing_two_runs_in_the_runs_browser_sets_up_their_embeddings(qtbot, 
     view = window.explorer.compare_view
     assert view.run_dir() == real_run
     assert view.combo_b.currentText().startswith("other-run · snapshot step")
-    window.explorer.cancel_background()
-    qtbot.waitUntil(lambda: not window.explorer.is_computing() and not window.explorer.is_measuring(),
-                    timeout=20_000)

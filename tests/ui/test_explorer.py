@@ -78,16 +78,12 @@ def synthetic_source(n: int, dim: int = 16, classes: int = 5, seed: int = 0) -> 
 
 
 @pytest.fixture
-def explorer(qtbot, monkeypatch):
+def explorer(qtbot, add_widget, monkeypatch):
     monkeypatch.setattr(Explorer, "warm_up_on_show", False)  # no 30 s numba compile in tests
-    w = Explorer()
-    qtbot.addWidget(w)
+    w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
     w.resize(1100, 700)
     w.show()
-    yield w
-    w.stop()
-    w.cancel_background()
-    qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=20_000)
+    return w
 
 
 def open_run(qtbot, explorer, run_dir):
@@ -410,6 +406,27 @@ def test_colour_by_knn_correct_paints_right_and_wrong(qtbot, explorer, real_run)
     assert explorer.scatter.legend_entries() == [f"kNN correct ({right})", f"kNN wrong ({wrong})"]
     colours = [b.color().name() for b in explorer.scatter.brushes()]
     assert colours == [explorer_module.SAME.lower(), explorer_module.DIFFERENT.lower()]
+
+
+def test_a_checkpoint_map_embeds_the_whole_test_split(qtbot, explorer, real_run):
+    open_run(qtbot, explorer, real_run)
+    explorer.source_combo.setCurrentText("checkpoint: last")
+    qtbot.mouseClick(explorer.compute_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not explorer.is_computing(), timeout=30_000)
+    n_test = len(load_dataset("digits").x_test)
+    assert explorer.current_source.label.startswith("checkpoint last.pt")
+    assert len(explorer.current_source) == n_test == explorer.scatter.count()  # every item, no sample
+
+
+def test_cancelled_background_work_is_busy_until_it_reports_back(qtbot, explorer, shapes_run):
+    open_run(qtbot, explorer, shapes_run)
+    explorer.projection_combo.setCurrentText("t-SNE")
+    qtbot.mouseClick(explorer.compute_button, Qt.LeftButton)
+    task = explorer._compute_task
+    explorer.cancel_background()
+    assert explorer.is_busy()  # asked to stop, not yet stopped: it still owns its thread
+    qtbot.waitUntil(lambda: not explorer.is_busy(), timeout=20_000)
+    assert task.state in ("cancelled", "done")
 
 
 def test_play_animates_a_finished_real_run_through_every_snapshot(qtbot, explorer, real_run, monkeypatch):

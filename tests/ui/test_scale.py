@@ -74,15 +74,13 @@ def test_scatter_takes_a_120k_pca_map_and_answers_hover_and_selection(qtbot, vie
 
 
 @pytest.fixture
-def explorer(qtbot, monkeypatch):
+def explorer(qtbot, add_widget, monkeypatch):
     monkeypatch.setattr(Explorer, "warm_up_on_show", False)  # no numba compile in tests
-    w = Explorer()
-    qtbot.addWidget(w)
+    # the Health measurements of 120k points are not what these tests are about: cancel them
+    w = add_widget(Explorer(), before_close=lambda: w.cancel_background(), idle=lambda: not w.is_busy())
     w.resize(1100, 700)
     w.show()
-    yield w
-    w.stop()
-    qtbot.waitUntil(lambda: not w.is_computing(), timeout=20_000)
+    return w
 
 
 def test_explorer_maps_all_120k_points_with_pca_and_finds_neighbours(qtbot, explorer, embedded):

@@ -31,16 +31,12 @@ def word_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def explorer(qtbot, monkeypatch):
+def explorer(qtbot, add_widget, monkeypatch):
     monkeypatch.setattr(Explorer, "warm_up_on_show", False)
-    w = Explorer()
-    qtbot.addWidget(w)
+    w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
     w.resize(1100, 700)
     w.show()
-    yield w
-    w.stop()
-    w.cancel_background()
-    qtbot.waitUntil(lambda: not w.is_computing() and not w.is_measuring(), timeout=20_000)
+    return w
 
 
 def open_run(qtbot, explorer, run_dir):
