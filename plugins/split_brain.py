@@ -9,7 +9,7 @@ from torch import nn
 
 from plugins.colorization import (AB_RANGE, PixelPredictor, ab_bins, annealed_mean, colour_class_loss,
                                   lab_to_rgb, pixels, pooled_features, require_colour, rgb_to_lab,
-                                  soft_encode)
+                                  soft_encode, training_crops)
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.backbones import build_backbone
 from workbench.config import setting
@@ -89,6 +89,10 @@ class SplitBrain(Method):
                                        "many ab units, added to the ab half's input, so the strength of "
                                        "an image's own colour noise (larger in lighter pixels) cannot "
                                        "tell that half the lightness (0 = off).", min=0.0, max=50.0)
+        crop_min: float = setting(0.5, "Training only: smallest random crop, as a fraction of the image "
+                                       "area, resized back (1 = no crop).", min=0.1, max=1.0,
+                                  label="Smallest crop")
+        flip: bool = setting(True, "Training only: random left-right flips.")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -128,7 +132,7 @@ class SplitBrain(Method):
         return self.l_to_ab(self.backbone, l_in), self.ab_to_l(self.ab_encoder, ab_in)
 
     def training_step(self, batch: Batch) -> StepOutput:
-        lab = rgb_to_lab(batch.x)
+        lab = rgb_to_lab(training_crops(batch.x, self.cfg.crop_min, self.cfg.flip))
         ab_maps, l_maps = self.predict(lab)
         small = F.adaptive_avg_pool2d(lab, self.l_to_ab.out_hw)
         ab_logits, l_logits = pixels(ab_maps), pixels(l_maps)

@@ -117,6 +117,15 @@ def _local(t: float | None) -> str:
     return "—" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
+def _headline(s: RunSummary) -> tuple[str, float] | None:
+    """The run's first other score (overall analogy top-1, or WordSim-353 ρ on text), if any."""
+    return next(iter(s.scores.items()), None)
+
+
+def _score_text(name: str, value: float) -> str:
+    return f"{name} {value:.3f}" if "ρ" in name else f"{name} {_percent(value)}"
+
+
 def _knn(s: RunSummary) -> float | None:
     return s.best_knn if s.best_knn is not None else s.last_knn
 
@@ -132,6 +141,8 @@ COLUMNS = [
      lambda r: -1.0 if _knn(r.summary) is None else _knn(r.summary), True),
     ("Linear probe", lambda r: _percent(r.summary.linear),
      lambda r: -1.0 if r.summary.linear is None else r.summary.linear, True),
+    ("Score", lambda r: "—" if _headline(r.summary) is None else _score_text(*_headline(r.summary)),
+     lambda r: -1.0 if _headline(r.summary) is None else _headline(r.summary)[1], False),
     ("Started", lambda r: _local(r.summary.started), lambda r: r.summary.started or r.created, False),
     ("Last update", lambda r: _ago(r.summary.updated), lambda r: r.summary.updated or r.created, False),
 ]
@@ -183,6 +194,8 @@ class RunsModel(QAbstractTableModel):
                 return _local(r.summary.updated)
             if name == "Epochs":
                 return f"step {r.summary.step}"
+            if name == "Score":
+                return "\n".join(_score_text(k, v) for k, v in r.summary.scores.items()) or "no other scores"
         return None
 
     def set_rows(self, rows: list[Row]) -> None:

@@ -58,6 +58,7 @@ class RunSummary:
     best_knn: float | None = None
     last_knn: float | None = None
     linear: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)  # the last eval's other scores (analogies, word ρ)
     message: str = ""
     started: float | None = None
     updated: float | None = None
@@ -90,6 +91,8 @@ def summarize(path: Path) -> RunSummary:
                 s.best_knn = ev["knn_best"]
             if "linear_top1" in ev:
                 s.linear = ev["linear_top1"]
+            if ev.get("scores"):
+                s.scores = dict(ev["scores"])
     if s.status in ("running", "paused") and not worker_alive(path):
         s.status = "interrupted"  # killed without a word: resumable from its last checkpoint
     ck = path / CHECKPOINTS

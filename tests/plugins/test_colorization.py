@@ -12,7 +12,7 @@ import torch
 
 from plugins.colorization import (Colorization, LogitDecoder, ab_bins, annealed_mean, backbone_trunk,
                                   colour_class_loss, lab_to_rgb, lightness_input, pooled_features,
-                                  rebalancing_weights, rgb_to_lab, soft_encode)
+                                  rebalancing_weights, rgb_to_lab, soft_encode, training_crops)
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
 
@@ -182,6 +182,20 @@ def test_mlp_representation_is_its_output_whatever_the_pooling():
     x = torch.rand(3, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(pooled_features(backbone, x, "max"), backbone(x))
+
+
+def test_training_crops_crop_and_flip_only_when_asked():
+    x = torch.zeros(64, 3, 16, 16)
+    x[:, :, :, :4] = 1.0  # a bright stripe on the left edge: a flip moves it to the right
+    assert torch.equal(training_crops(x, 1.0, False), x)
+    flipped = training_crops(x, 1.0, True)
+    on_right = flipped[:, 0, 0, -1] == 1.0
+    assert torch.equal(flipped[on_right], x[on_right].flip(3)) and torch.equal(flipped[~on_right], x[~on_right])
+    assert 10 < int(on_right.sum()) < 54  # about half of them, at random
+    cropped = training_crops(x, 0.5, False)
+    assert cropped.shape == x.shape and 0 <= cropped.min() and cropped.max() <= 1
+    moved = (cropped - x).abs().flatten(1).amax(1) > 0.1
+    assert moved.float().mean() > 0.5  # most crops move or resize the stripe
 
 
 @pytest.mark.parametrize("rebalance", [True, False])

@@ -53,7 +53,8 @@ def make_runs(root: Path) -> dict[str, Path]:
             ev("failed", 5, 0, T0 + 106, message="the loss became nan at step 5")]),
         "killed": write_run(root, "20250101-120000-rotation-shapes", "rotation", "shapes", [
             ev("started", 0, 0, T0 + 200, **started),
-            ev("eval", 10, 1, T0 + 210, knn_top1=0.5, knn_best=0.5),
+            ev("eval", 10, 1, T0 + 210, knn_top1=0.5, knn_best=0.5,
+               scores={"analogy top-1": 0.364, "analogy top-1 · colour": 0.423}),
             ev("step", 14, 1, T0 + 214, loss=0.5)], last_pt=True),
         "live": write_run(root, "20250101-130000-autoencoder-digits", "autoencoder", "digits", [
             ev("started", 0, 0, T0 + 300, **started),
@@ -85,6 +86,23 @@ def cell(browser, path: Path, column: str) -> str:
         if browser.proxy.index(r, 0).data(PATH_ROLE) == str(path):
             return browser.proxy.index(r, COL[column]).data(Qt.DisplayRole)
     raise AssertionError(f"{path.name} not in the table")
+
+
+def test_the_score_column_shows_analogies_and_word_similarity(qtbot, tmp_path, runs):
+    _, r = runs
+    words = write_run(tmp_path / "runs", "20250101-140000-word2vec-lee", "word2vec", "lee", [
+        ev("eval", 50, 1, T0 + 400, scores={"wordsim353 ρ": 0.503, "simlex999 ρ": 0.264}),
+        ev("eval", 90, 2, T0 + 410, scores={"wordsim353 ρ": 0.512, "simlex999 ρ": 0.27})])
+    b = RunsBrowser(tmp_path / "runs")
+    qtbot.addWidget(b)
+    qtbot.waitUntil(lambda: b.model.rowCount() == 5, timeout=10_000)
+    assert cell(b, words, "Score") == "wordsim353 ρ 0.512"  # the last evaluation's, not the first
+    assert cell(b, words, "Best kNN") == "—"  # words have no labels to vote with
+    assert cell(b, r["killed"], "Score") == "analogy top-1 36.4 %"
+    assert cell(b, r["done"], "Score") == "—"
+    row = next(i for i in range(b.proxy.rowCount()) if b.proxy.index(i, 0).data(PATH_ROLE) == str(words))
+    tip = b.proxy.index(row, COL["Score"]).data(Qt.ToolTipRole)
+    assert tip == "wordsim353 ρ 0.512\nsimlex999 ρ 0.270"
 
 
 def select(qtbot, browser, *paths: Path) -> None:
