@@ -71,6 +71,8 @@ class CPC(Method):
     summary = "From the patches above, pick out the codes of the patches further down."
     reference = "van den Oord et al. 2018, arXiv:1807.03748; Hénaff et al. 2020, arXiv:1905.09272"
     run_defaults = {"batch_size": 64, "lr": 1e-3}
+    backbone_refusals = {"mlp": "cpc encodes patches of the image,"
+                                 " and the mlp backbone takes only whole images; use small_cnn or resnet18"}
 
     @dataclass
     class Config:

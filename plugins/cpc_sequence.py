@@ -59,6 +59,12 @@ class CPCSequence(Method):
     # 3e-3: in 300 steps the pooled context reached kNN 0.93 against 0.91 with 1e-3
     run_defaults = {"batch_size": 64, "lr": 3e-3}
 
+    @classmethod
+    def backbone_problem(cls, backbone: str, modality: str) -> str | None:
+        if backbone != "small_cnn":  # the mlp takes only whole sequences, resnet18 only images
+            return "cpc_sequence encodes windows of each sequence with a 1-D CNN; use small_cnn"
+        return None
+
     @dataclass
     class Config:
         window: int = setting(32, "Samples each code z_t sees: the backbone encodes windows of "

@@ -164,6 +164,8 @@ class Jigsaw(Method):
     summary = "Shuffle a 3×3 grid of tiles and guess which of P permutations was used."
     reference = "Noroozi & Favaro 2016, arXiv:1603.09246"
     run_defaults = {"batch_size": 64, "lr": 1e-3}
+    backbone_refusals = {"mlp": "jigsaw encodes tiles of the image,"
+                                 " and the mlp backbone takes only whole images; use small_cnn or resnet18"}
 
     @dataclass
     class Config:

@@ -36,6 +36,8 @@ class RelativePosition(Method):
     summary = "Show a centre patch and a neighbour; guess which of the 8 neighbours it is."
     reference = "Doersch et al. 2015, arXiv:1505.05192"
     run_defaults = {"batch_size": 64, "lr": 1e-3}
+    backbone_refusals = {"mlp": "relative_position encodes patches of the image,"
+                                 " and the mlp backbone takes only whole images; use small_cnn or resnet18"}
 
     @dataclass
     class Config:

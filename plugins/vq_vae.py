@@ -253,6 +253,13 @@ class VQVAE(Method):
     reference = "van den Oord et al. 2017, arXiv:1711.00937"
     run_defaults = {"batch_size": 128, "lr": 1e-3}
 
+    @classmethod
+    def backbone_problem(cls, backbone: str, modality: str) -> str | None:
+        if backbone == "mlp" and modality == "image":  # sequences go through its own STFT frame encoder
+            return ("vq_vae quantises the backbone's feature map on images, and mlp has none; "
+                    "use small_cnn or resnet18")
+        return None
+
     @dataclass
     class Config:
         codebook_size: int = setting(512, "Number of codewords K (the token vocabulary).",

@@ -10,8 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
-from workbench.backbones import backbone_problem
-from workbench.build import describe_device, pick_device
+from workbench.build import describe_device, method_backbone_problem, pick_device
 from workbench.config import RunConfig, new_run_config
 from workbench.data import list_datasets
 from workbench.registry import discover
@@ -314,8 +313,10 @@ class RunPanel(QWidget):
         elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.cls.input_channels:
             out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
         backbone = self.run_form.values().get("backbone") if hasattr(self, "_built") else None
-        if info and backbone and backbone_problem(backbone, info.modality):
-            out.append(f"{backbone_problem(backbone, info.modality)}.")
+        backbone_problem = (method_backbone_problem(entry.cls, backbone, info.modality)
+                            if info and backbone and entry and entry.ok else None)
+        if backbone_problem:
+            out.append(f"{backbone_problem}.")
         if info and info.needs_root and not self.root.text().strip():
             out.append(f"{info.title} needs a {'file' if info.modality == 'text' else 'folder'}: "
                        f"choose one with Browse….")

@@ -134,6 +134,9 @@ class Method(nn.Module):
     run_defaults: ClassVar[dict[str, Any]] = {}
     # Image channels the method can work with; colour-only methods say (3,).
     input_channels: ClassVar[tuple[int, ...]] = (1, 3)
+    # Host backbones it cannot train on, with the reason. The `mlp` backbone takes only whole
+    # inputs and has no feature map, so methods that encode patches or read maps refuse it.
+    backbone_refusals: ClassVar[dict[str, str]] = {}
 
     @dataclass
     class Config:
@@ -143,6 +146,12 @@ class Method(nn.Module):
     def accepts(cls, modality: str) -> bool:
         """Whether the method can train on data of this modality."""
         return modality in (cls.modalities or (cls.modality,))
+
+    @classmethod
+    def backbone_problem(cls, backbone: str, modality: str) -> str | None:
+        """Why the method cannot train on the host backbone named `backbone` for data of this
+        modality (one line, shown before a run starts), or None; by default its backbone_refusals."""
+        return cls.backbone_refusals.get(backbone)
 
     def __init__(self, cfg: Any, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__()

@@ -56,9 +56,14 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
         raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
                           f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
                           f"pick shapes, CIFAR-10 or an image folder")
-    problem = backbone_problem(run.backbone, dataset.spec.modality)
+    problem = method_backbone_problem(cls, run.backbone, dataset.spec.modality)
     if problem:
         raise ConfigError(problem)
+
+
+def method_backbone_problem(cls: type[Method], backbone: str, modality: str) -> str | None:
+    """Why `cls` cannot train with `backbone` on data of `modality` (one line), or None."""
+    return cls.backbone_problem(backbone, modality) or backbone_problem(backbone, modality)
 
 
 def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:

@@ -164,9 +164,9 @@ def test_build_refuses_images_and_image_methods_refuse_sequences():
         build_method(new_run_config("cpc_sequence", "mnist5k"), load_dataset("mnist5k"))
     with pytest.raises(ConfigError, match="'cpc'.*image data.*'signals' is sequence"):
         build_method(new_run_config("cpc", "signals"), load_dataset("signals"))
-    with pytest.raises(ConfigError, match="resnet18.*cannot encode sequences"):
-        build_method(new_run_config("cpc_sequence", "signals", backbone="resnet18"),
-                     load_dataset("signals"))
+    for backbone in ("resnet18", "mlp"):  # it encodes windows: only the 1-D CNN takes them
+        with pytest.raises(ConfigError, match="encodes windows of each sequence.*use small_cnn"):
+            build_method(new_run_config("cpc_sequence", "signals", backbone=backbone), load_dataset("signals"))
 
 
 def test_previews_show_sequences_and_predictions():

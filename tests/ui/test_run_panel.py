@@ -56,11 +56,29 @@ def test_mismatch_is_explained_and_start_disabled(panel):
 
 
 def test_resnet18_on_sequences_blocks_start(panel):
-    _pick(panel, method="cpc_sequence", dataset="signals", backbone="resnet18")
+    _pick(panel, method="vq_vae", dataset="signals", backbone="resnet18")
     assert "cannot encode sequences" in panel.problem.text()
     assert not panel.start_button.isEnabled()
     _pick(panel, backbone="small_cnn")
     assert panel.start_button.isEnabled()
+
+
+@pytest.mark.parametrize("method, words", [("jigsaw", "encodes tiles of the image"),
+                                           ("deep_infomax", "local feature maps"),
+                                           ("vq_vae", "quantises the backbone's feature map")])
+def test_a_backbone_the_method_cannot_use_blocks_start_with_the_reason(panel, method, words):
+    _pick(panel, method=method, dataset="mnist5k", backbone="mlp")
+    assert words in panel.problem.text() and "use small_cnn or resnet18" in panel.problem.text()
+    assert not panel.start_button.isEnabled()
+    _pick(panel, backbone="small_cnn")
+    assert panel.problems() == [] and panel.start_button.isEnabled()
+
+
+def test_vq_vae_takes_the_mlp_on_sequences_and_cpc_sequence_only_the_1d_cnn(panel):
+    _pick(panel, method="vq_vae", dataset="signals", backbone="mlp")
+    assert panel.problems() == []  # sequences go through its own frame encoder
+    _pick(panel, method="cpc_sequence")
+    assert "cpc_sequence encodes windows" in panel.problem.text() and not panel.start_button.isEnabled()
 
 
 def test_a_sequence_run_config_is_complete(panel):
