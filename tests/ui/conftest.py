@@ -1,11 +1,17 @@
-"""GUI test fixtures: a fresh main window per test, isolated settings, and a leak check."""
+"""GUI test fixtures: a fresh main window or explorer per test, a real finished run, isolated settings, a leak check."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
+
+from workbench.config import new_run_config
+from workbench.runs import create_run_dir
+from workbench.worker import run_worker
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +48,27 @@ def add_widget(qtbot):
         qtbot.addWidget(widget, before_close_func=settle)
         return widget
     return add
+
+
+@pytest.fixture
+def explorer(qtbot, add_widget, monkeypatch):
+    """An Explorer on screen; at the end it waits for its background jobs to report back."""
+    from ui.explorer import Explorer
+    monkeypatch.setattr(Explorer, "warm_up_on_show", False)  # no 30 s numba compile in tests
+    w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
+    w.resize(1100, 700)
+    w.show()
+    return w
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory) -> Path:
+    """A real, finished training run (rotation, MLP, digits, 2 epochs: ~6 s): 3 snapshots, best and last."""
+    run = new_run_config("rotation", "digits", epochs=2, batch_size=64, device="cpu", probe_size=200,
+                         preview_interval=0.0, linear_probe=False, threads=1, backbone="mlp")
+    run_dir = create_run_dir(run, path=tmp_path_factory.mktemp("real") / "run")
+    assert run_worker(run_dir, stream=io.StringIO()) == 0
+    return run_dir
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 """The comparison view on a real tiny run: two snapshots, two checkpoints, two runs; linked hover and selection."""
 from __future__ import annotations
 
-import io
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,17 +14,6 @@ from workbench.config import new_run_config
 from workbench.explore import embed_checkpoint, list_snapshots, load_snapshot
 from workbench.neighbourhoods import neighbour_change
 from workbench.runs import EMBEDDINGS, create_run_dir
-from workbench.worker import run_worker
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory) -> Path:
-    """A real, finished training run (rotation, MLP, digits, 2 epochs: ~6 s): 3 snapshots, best and last."""
-    run = new_run_config("rotation", "digits", epochs=2, batch_size=64, device="cpu", probe_size=200,
-                         preview_interval=0.0, linear_probe=False, threads=1, backbone="mlp")
-    run_dir = create_run_dir(run, path=tmp_path_factory.mktemp("real") / "run")
-    assert run_worker(run_dir, stream=io.StringIO()) == 0
-    return run_dir
 
 
 @pytest.fixture

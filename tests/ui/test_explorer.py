@@ -2,7 +2,6 @@
 read the Health panel, mark false neighbours and colour by kNN correctness."""
 from __future__ import annotations
 
-import io
 import threading
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from workbench.evaluate import collapse_metrics
 from workbench.explore import EmbeddingSource, list_snapshots
 from workbench.neighbourhoods import knn_correct, map_quality
 from workbench.runs import EMBEDDINGS, create_run_dir
-from workbench.worker import run_worker
 
 # Training a real run takes 15-60 s on a shared 2-core machine, more than this file's budget;
 # these run directories are made the way the trainer makes them (create_run_dir, then
@@ -77,15 +75,6 @@ def synthetic_source(n: int, dim: int = 16, classes: int = 5, seed: int = 0) -> 
                            [f"class {i}" for i in range(classes)])
 
 
-@pytest.fixture
-def explorer(qtbot, add_widget, monkeypatch):
-    monkeypatch.setattr(Explorer, "warm_up_on_show", False)  # no 30 s numba compile in tests
-    w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
-    w.resize(1100, 700)
-    w.show()
-    return w
-
-
 def open_run(qtbot, explorer, run_dir):
     explorer.set_run(run_dir)
     qtbot.waitUntil(lambda: not explorer.is_computing() and explorer.scatter.count() > 0, timeout=20_000)
@@ -94,16 +83,6 @@ def open_run(qtbot, explorer, run_dir):
 def wait_for_health(qtbot, explorer):
     qtbot.waitUntil(lambda: explorer.map_quality is not None and explorer.embedding_health is not None,
                     timeout=30_000)
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory) -> Path:
-    """A real, finished training run (rotation, MLP, digits, 2 epochs: ~6 s): snapshots and checkpoints."""
-    run = new_run_config("rotation", "digits", epochs=2, batch_size=64, device="cpu", probe_size=200,
-                         preview_interval=0.0, linear_probe=False, threads=1, backbone="mlp")
-    run_dir = create_run_dir(run, path=tmp_path_factory.mktemp("real") / "run")
-    assert run_worker(run_dir, stream=io.StringIO()) == 0
-    return run_dir
 
 
 def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):

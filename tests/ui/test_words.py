@@ -10,7 +10,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ui.analogy_panel import AnalogyPanel
-from ui.explorer import Explorer
 from workbench.config import new_run_config
 from workbench.data import load_dataset
 from workbench.runs import create_run_dir
@@ -28,15 +27,6 @@ def word_run(tmp_path_factory) -> Path:
     run_dir = create_run_dir(run, path=tmp_path_factory.mktemp("words") / "run")
     assert run_worker(run_dir, stream=io.StringIO()) == 0
     return run_dir
-
-
-@pytest.fixture
-def explorer(qtbot, add_widget, monkeypatch):
-    monkeypatch.setattr(Explorer, "warm_up_on_show", False)
-    w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
-    w.resize(1100, 700)
-    w.show()
-    return w
 
 
 def open_run(qtbot, explorer, run_dir):
