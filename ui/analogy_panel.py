@@ -52,14 +52,15 @@ class _Slot(QFrame):
         self.spin.setRange(-1, 0)
         self.spin.setSpecialValueText("—")
         self.spin.setKeyboardTracking(False)  # act on Enter / focus out, not on every digit typed
-        self.spin.setToolTip("Row of the item in the map; type one to pick it")
+        self.spin.setToolTip("Row of the item in the map; type one to pick it (#N in the text is the item's "
+                             "number in the dataset's test split)")
         self.spin.valueChanged.connect(self._on_spin)
         self.word = QLineEdit()  # maps of words: type one instead of its index
         self.word.setPlaceholderText("or type a word")
         self.word.setVisible(False)
         self.word.editingFinished.connect(self._on_word)
         index_row = QHBoxLayout()
-        index_row.addWidget(QLabel("index"))
+        index_row.addWidget(QLabel("row"))
         index_row.addWidget(self.spin, 1)
         index_row.addWidget(self.word, 2)
         right = QVBoxLayout()
@@ -523,7 +524,7 @@ class AnalogyPanel(QWidget):
         items = []
         for j, s in zip(idx, scores):
             j = int(j)
-            tip, caption, frame = src.describe(j), f"score {s:.2f}\n{src.describe(j)}", None
+            tip, caption, frame = src.describe(j), f"score {s:.3f}\n{src.describe(j)}", None
             if judged:
                 match = matches_expected(src, j, expected)
                 ok = all(match.values())

@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (makes pg.exporters.ImageExporter available)
 from PySide6.QtCore import QRectF, Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QFontMetricsF, QPainter
+from PySide6.QtGui import QFontDatabase, QFontMetricsF, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QApplication, QFileDialog, QGraphicsItem, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
@@ -27,7 +27,7 @@ REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never onc
 MAX_REDRAW_MS = 1000
 BUSY_SHARE = 0.2     # redraws (and their paints) may take at most this share of the GUI thread
 LOG_LINES = 2000
-HEALTHY_STD_RATIO = 1.0
+EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly over all directions
 # Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
 # Evaluation scores: colours the first overlays (1, 2) do not use; dashed with diamonds, unlike overlays.
@@ -205,9 +205,7 @@ class Dashboard(QWidget):
         c0 = pg.mkColor(theme.series_color(0))
         self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
         self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
-        faint = pg.mkColor(c0)
-        faint.setAlpha(90)
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(faint, width=1), name="step loss", **DENSE)
+        self.loss_curve = self.loss_plot.plot(pen=self._faint_pen(), name="step loss", **DENSE)
         self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA", **DENSE)
         self.step_extent = _StepExtent()  # the shared step axis grows in jumps (see step_ceiling)
         self.loss_plot.addItem(self.step_extent)
@@ -238,9 +236,9 @@ class Dashboard(QWidget):
         c1 = pg.mkColor(theme.series_color(1))
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                                  symbolBrush=c0, symbolPen=None)
-        self.healthy_line = pg.InfiniteLine(pos=HEALTHY_STD_RATIO, angle=0, movable=False, label="healthy",
-                                            labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
-        self.collapse_plot.addItem(self.healthy_line, ignoreBounds=True)
+        self.even_line = pg.InfiniteLine(pos=EVEN_STD_RATIO, angle=0, movable=False, label="1.0 = evenly spread",
+                                         labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+        self.collapse_plot.addItem(self.even_line, ignoreBounds=True)
         self.collapse_plot.enableAutoRange(axis="y", enable=False)
         self.collapse_plot.setYRange(0, 1.15, padding=0)
         # Effective rank lives on a second y axis (right) in its own ViewBox sharing the x axis.
@@ -337,13 +335,13 @@ class Dashboard(QWidget):
         self.step_extent.set_step(None)
         for p in (self.loss_plot, *self._followers):
             # A new run starts with compact axes again, and no ticks left over from the last one.
-            top = HEALTHY_STD_RATIO * 1.15 if p is self.collapse_plot else 1.0
+            top = EVEN_STD_RATIO * 1.15 if p is self.collapse_plot else 1.0
             p.vb.setRange(xRange=(0, 1), yRange=(0, top), padding=0, disableAutoRange=False)
             for name in ("left", "right"):
                 self._reset_axis_width(p.getAxis(name))
         self.loss_plot.enableAutoRange()
         for p in self._followers:
-            if p is not self.collapse_plot:  # its y range is set in redraw, to keep "healthy" in view
+            if p is not self.collapse_plot:  # its y range is set in redraw, to keep the 1.0 line in view
                 p.enableAutoRange(axis="y")
         self.rank_view.enableAutoRange(axis=pg.ViewBox.YAxis)
         self._schedule()
@@ -469,6 +467,13 @@ class Dashboard(QWidget):
             for axis in axes:
                 axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
+    @staticmethod
+    def _faint_pen() -> QPen:
+        """The step-loss line: the run's colour, see-through, less so on dark ground where it would vanish."""
+        faint = pg.mkColor(theme.series_color(0))
+        faint.setAlpha(170 if theme.current() == "dark" else 90)
+        return pg.mkPen(faint, width=1)
+
     def apply_theme(self) -> None:
         c = theme.colors()
         theme.style_plot(self.plots)
@@ -484,8 +489,9 @@ class Dashboard(QWidget):
             legend.setBrush(bg)
             legend.setPen(pg.mkPen(c["grid"]))
         self.terms_text.setColor(c["muted"])
-        self.healthy_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
-        self.healthy_line.label.setColor(c["muted"])
+        self.loss_curve.setPen(self._faint_pen())
+        self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
+        self.even_line.label.setColor(c["muted"])
         self.state_label.setStyleSheet(self._state_style())
         for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
             label.setStyleSheet(f"color: {c['muted']};")
@@ -549,7 +555,7 @@ class Dashboard(QWidget):
         self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
         if d.std_ratio.n:
             top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
-            y_range = [0.0, max(HEALTHY_STD_RATIO * 1.15, top * 1.1)]
+            y_range = [0.0, max(EVEN_STD_RATIO * 1.15, top * 1.1)]
             if self.collapse_plot.vb.state["targetRange"][1] != y_range:
                 self.collapse_plot.setYRange(*y_range, padding=0)
         # Settle auto-ranges (and the shared step axis) now rather than in the paint, where a range

@@ -119,7 +119,7 @@ class HealthPanel(QFrame):
         parts = [f"std ratio {health.std_ratio:.2f}", f"effective rank {health.effective_rank:.1f} of {health.dim}"]
         accuracy = health.knn_accuracy
         if accuracy is not None:
-            parts.append(f"kNN correct {accuracy:.0%} (k = {health.knn_k}, leave-one-out)")
+            parts.append(f"kNN correct {accuracy:.0%} (k = {health.knn_k}, leave-one-out among the points shown)")
         self.embedding_text.setText(f"<b>Embeddings</b> ({health.dim}-d): " + " · ".join(parts))
         self.verdict.setText(collapse_verdict(health.std_ratio, health.effective_rank, health.dim))
 

@@ -278,9 +278,12 @@ def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
-def _score(v) -> str:
+def format_score(label: str, v) -> str:
+    """A score as people read it: correlations (ρ) to 3 decimals, accuracies in percent."""
     v = _num(v)
-    return "–" if v is None else f"{v:.3f}"
+    if v is None:
+        return "–"
+    return f"{v:.3f}" if "ρ" in label else f"{100 * v:.1f}%"
 
 
 SCORE_PART = " · "  # "analogy top-1 · colour" refines "analogy top-1"
@@ -293,7 +296,7 @@ def score_parent(label: str, labels) -> str | None:
 
 
 def scores_text(scores: dict) -> str:
-    """Scores for one line: "analogy top-1 0.410 (colour 0.520, shape 0.310), wordsim353 ρ 0.310"."""
+    """Scores for one line: "analogy top-1 41.0% (colour 52.0%, shape 31.0%), wordsim353 ρ 0.310"."""
     labels = [str(k) for k in scores]
     values = dict(zip(labels, scores.values()))
     top: dict[str, list[str]] = {k: [] for k in labels if score_parent(k, labels) is None}
@@ -305,9 +308,10 @@ def scores_text(scores: dict) -> str:
             top[root].append(label)
     out = []
     for label, parts in top.items():
-        text = f"{label} {_score(values[label])}"
+        text = f"{label} {format_score(label, values[label])}"
         if parts:
-            text += " (" + ", ".join(f"{p[len(label) + len(SCORE_PART):]} {_score(values[p])}" for p in parts) + ")"
+            text += " (" + ", ".join(f"{p[len(label) + len(SCORE_PART):]} {format_score(p, values[p])}"
+                                     for p in parts) + ")"
         out.append(text)
     return ", ".join(out)
 

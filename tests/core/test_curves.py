@@ -84,7 +84,7 @@ def test_scores_are_truncated_on_resume_and_cleared_on_reset():
 def test_eval_summary_mentions_scores():
     level, line = summarize_event(_eval(46, {"analogy top-1": 0.41, "analogy top-1 · colour": 0.5234}))
     assert level == "info" and line.startswith("eval at step 46: kNN 50.0% (best 50.0%)")
-    assert line.endswith("· analogy top-1 0.410 (colour 0.523)")  # refinements grouped under their score
+    assert line.endswith("· analogy top-1 41.0% (colour 52.3%)")  # grouped under their score, in percent
     _, line = summarize_event({"type": "eval", "t": 0, "step": 8, "epoch": 1, "scores": {"simlex999 ρ": 0.12}})
     assert line == "eval at step 8: simlex999 ρ 0.120"
     _, line = summarize_event(_eval(5, {}))
@@ -94,5 +94,5 @@ def test_eval_summary_mentions_scores():
 def test_scores_text_groups_refinements_whatever_their_order():
     assert scores_text({"wordsim353 ρ": 0.31, "simlex999 ρ": 0.12}) == "wordsim353 ρ 0.310, simlex999 ρ 0.120"
     nested = {"a · b": 0.1, "a": 0.2, "a · b · c": 0.3, "x": "nan"}
-    assert scores_text(nested) == "a 0.200 (b 0.100, b · c 0.300), x –"
-    assert scores_text({"a · b": 0.1}) == "a · b 0.100"  # nothing to refine: the label as it is
+    assert scores_text(nested) == "a 20.0% (b 10.0%, b · c 30.0%), x –"
+    assert scores_text({"a · b": 0.1}) == "a · b 10.0%"  # nothing to refine: the label as it is

@@ -309,7 +309,7 @@ def test_eval_scores_are_plotted_with_knn(dash, qtbot, tmp_path):
     assert names[:4] == ["last", "best", "analogy top-1", "· colour"] and "linear probe" in names
     assert dash.knn_legend.columnCount == 2  # five entries: two columns keep the legend short
     assert dash.knn_plot.titleLabel.text == EVAL_TITLE
-    assert "analogy top-1 0.500 (colour -0.100)" in dash.log_view.toPlainText()
+    assert "analogy top-1 50.0% (colour -10.0%)" in dash.log_view.toPlainText()
     # A replayed run and an overlay of it: scores come back, overlays still show their kNN points.
     run = write_run(tmp_path / "with-scores", synthetic_events(scores=True))
     dash.load_run(run)
