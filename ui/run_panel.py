@@ -66,6 +66,11 @@ class Collapsible(QWidget):
         self.content.setVisible(on)
 
 
+def method_tooltip(cls) -> str:
+    """Full title (the list may cut it short), one-line summary and reference."""
+    return f"{cls.title}\n{cls.summary}\n{cls.reference}"
+
+
 class RunPanel(QWidget):
     """Everything needed to start a run; emits start_requested with a complete RunConfig."""
 
@@ -101,7 +106,7 @@ class RunPanel(QWidget):
             for entry in sorted(members, key=lambda e: e.cls.title.lower()):
                 item = QTreeWidgetItem([entry.cls.title])
                 item.setData(0, Qt.UserRole, entry.name)
-                item.setToolTip(0, f"{entry.cls.summary}\n{entry.cls.reference}")
+                item.setToolTip(0, method_tooltip(entry.cls))
                 group.addChild(item)
                 self._method_items[entry.name] = item
         broken = [e for e in self._entries.values() if not e.ok]
@@ -283,7 +288,7 @@ class RunPanel(QWidget):
             cls = self._entries[name].cls
             problem = self._modality_problem(cls, modality) if modality else None
             item.setForeground(0, muted if problem else QBrush())
-            tip = f"{cls.summary}\n{cls.reference}"
+            tip = method_tooltip(cls)
             item.setToolTip(0, f"{problem}\n\n{tip}" if problem else tip)
 
     def _browse_root(self) -> None:

@@ -48,7 +48,7 @@ def test_two_snapshots_are_coloured_by_neighbour_change(qtbot, view, real_run):
     for scatter in (view.scatter_a, view.scatter_b):
         assert scatter.count() == 200
         entries = scatter.legend_entries()
-        assert [e.split(" (")[0] for e in entries] == [n for n in CHANGE_NAMES
+        assert [e.rsplit(" (", 1)[0] for e in entries] == [n for n in CHANGE_NAMES
                                                        if any(e.startswith(n + " (") for e in entries)]
         assert sum(int(e.rsplit("(", 1)[1].rstrip(")")) for e in entries) == 200
     assert view.title_a.text() == f"A: snapshot step {steps[0]} · PCA"

@@ -42,6 +42,8 @@ def test_image_methods_are_greyed_with_a_reason_on_sequence_data(panel):
     _pick(panel, dataset="mnist5k")
     assert not _greyed(panel, "simclr") and _greyed(panel, "cpc_sequence")
     assert "pick Signals" in panel._method_items["cpc_sequence"].toolTip(0)
+    # the list cuts long titles short; the tooltip gives the whole one
+    assert panel._method_items["relative_position"].toolTip(0).startswith("Context prediction (relative patch")
 
 
 def test_mismatch_is_explained_and_start_disabled(panel):
