@@ -10,7 +10,7 @@ SAME, DIFFERENT = "#2E9E4F", "#D0312D"  # agreement with the label: green right,
 # Neighbour change in five steps: unchanged in the muted colour so that change stands out,
 # then a blue → green → orange → red ramp that reads on light and dark backgrounds.
 CHANGE_EDGES = (0.25, 0.5, 0.75)
-CHANGE_NAMES = ["unchanged (0)", "up to 0.25", "0.25 – 0.5", "0.5 – 0.75", "0.75 – 1"]  # bins (0, 0.25], …
+CHANGE_NAMES = ["unchanged", "changed ≤ 0.25", "0.25 – 0.5", "0.5 – 0.75", "0.75 – 1"]  # bins 0, (0, 0.25], …
 CHANGE_RAMP = ["#3B7DD8", "#22A884", "#E69F00", "#D0312D"]
 
 
