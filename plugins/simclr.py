@@ -96,5 +96,5 @@ class SimCLR(Method):
         rows = torch.cat([x, v1, v2])
         captions = [f"image {i}" for i in range(len(x))] + ["view 1"] * len(x) + \
                    [f"view 2 · cos {s:.2f}" for s in sims]
-        return {"views": Preview.from_tensor("Original / two augmented views", rows, captions,
-                                             columns=len(x))}
+        return {"views": Preview.from_tensor("Original / two augmented views (cos: similarity of their projections)",
+                                             rows, captions, columns=len(x))}
