@@ -30,17 +30,14 @@ def _pct(value: float) -> str:
     return "–" if value != value else f"{100 * value:.1f} %"
 
 
-class _Slot(QFrame):
-    """One operand: its thumbnail, description and an index box (typing an index picks that item)."""
+class _Card(QFrame):
+    """A thumbnail beside a heading and a description; `self.right` takes more rows."""
 
-    changed = Signal(int)
-
-    def __init__(self, letter: str, role: str, parent: QWidget | None = None):
+    def __init__(self, object_name: str, heading: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setObjectName("analogySlot")
+        self.setObjectName(object_name)
         self.setFrameShape(QFrame.StyledPanel)
-        self.source: EmbeddingSource | None = None
-        self.heading = QLabel(f"<b>{letter}</b> · {role}")
+        self.heading = QLabel(heading)
         self.image = QLabel()
         self.image.setFixedSize(96, 96)
         self.image.setAlignment(Qt.AlignCenter)
@@ -48,6 +45,23 @@ class _Slot(QFrame):
         self.text.setWordWrap(True)
         self.text.setMinimumWidth(130)
         self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.right = QVBoxLayout()
+        self.right.addWidget(self.heading)
+        self.right.addWidget(self.text, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.image)
+        layout.addLayout(self.right, 1)
+
+
+class _Slot(_Card):
+    """One operand: its thumbnail, description and an index box (typing an index picks that item)."""
+
+    changed = Signal(int)
+
+    def __init__(self, letter: str, role: str, parent: QWidget | None = None):
+        super().__init__("analogySlot", f"<b>{letter}</b> · {role}", parent)
+        self.source: EmbeddingSource | None = None
         self.spin = QSpinBox()
         self.spin.setRange(-1, 0)
         self.spin.setSpecialValueText("—")
@@ -63,14 +77,7 @@ class _Slot(QFrame):
         index_row.addWidget(QLabel("row"))
         index_row.addWidget(self.spin, 1)
         index_row.addWidget(self.word, 2)
-        right = QVBoxLayout()
-        right.addWidget(self.heading)
-        right.addWidget(self.text, 1)
-        right.addLayout(index_row)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.image)
-        layout.addLayout(right, 1)
+        self.right.addLayout(index_row)
 
     def index(self) -> int:
         return self.spin.value()
@@ -118,31 +125,14 @@ class _Slot(QFrame):
         self.setStyleSheet(f"QFrame#analogySlot {{ border: {2 if on else 1}px solid {accent}; border-radius: 4px; }}")
 
 
-class _ExpectedSlot(QFrame):
+class _ExpectedSlot(_Card):
     """"= expected": the factor values a correct answer has, and an item that has them.
 
     Before a search it shows the first such item; after one, the best-ranked such item and its rank.
     """
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("analogyExpected")
-        self.setFrameShape(QFrame.StyledPanel)
-        self.heading = QLabel("<b>=</b> · expected")
-        self.image = QLabel()
-        self.image.setFixedSize(96, 96)
-        self.image.setAlignment(Qt.AlignCenter)
-        self.text = QLabel("—")
-        self.text.setWordWrap(True)
-        self.text.setMinimumWidth(130)
-        self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        right = QVBoxLayout()
-        right.addWidget(self.heading)
-        right.addWidget(self.text, 1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.image)
-        layout.addLayout(right, 1)
+        super().__init__("analogyExpected", "<b>=</b> · expected", parent)
         self.setStyleSheet(f"QFrame#analogyExpected {{ border: 2px solid {MATCH}; border-radius: 4px; }}")
 
     def show_item(self, image: np.ndarray | None, text: str) -> None:

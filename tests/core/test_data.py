@@ -259,3 +259,13 @@ def test_every_modality_has_an_embedded_example_dataset():
     assert example_dataset("image", channels=(3,)) == "shapes"  # colour-only methods
     with pytest.raises(DataError, match="no example dataset for modality 'audio'"):
         example_dataset("audio")
+
+
+def test_crossed_codes_cover_every_combination_evenly():
+    from workbench.data.base import crossed_codes
+    codes = crossed_codes(np.random.default_rng(0), 50, {"a": 2, "b": 3, "c": 4})
+    assert list(codes) == ["a", "b", "c"] and all(v.dtype == np.int64 for v in codes.values())
+    combo = codes["a"] * 12 + codes["b"] * 4 + codes["c"]
+    counts = np.bincount(combo, minlength=24)
+    assert counts.min() == 2 and counts.max() == 3  # 50 items over 24 combinations
+    assert not np.array_equal(combo, np.arange(50) % 24)  # in a random order

@@ -77,6 +77,21 @@ class Dataset:
         )
 
 
+def crossed_codes(rng: np.random.Generator, n: int, factors: dict[str, int]) -> dict[str, np.ndarray]:
+    """Codes of n items for factors crossed in full ({"shape": 4, "colour": 6, …}), in a random order.
+
+    Every combination occurs n // C or n // C + 1 times (C = the product of the sizes), so
+    analogy queries over these factors always find examples. One permutation draw from rng.
+    """
+    sizes = list(factors.values())
+    combo = rng.permutation(np.arange(n) % int(np.prod(sizes)))
+    codes, radix = {}, 1
+    for name, size in reversed(factors.items()):  # the last factor varies fastest
+        codes[name] = ((combo // radix) % size).astype(np.int64)
+        radix *= size
+    return {name: codes[name] for name in factors}
+
+
 def make_dataset(
     name: str,
     x_train: torch.Tensor,

@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 
-from workbench.data.base import Dataset, make_dataset
+from workbench.data.base import Dataset, crossed_codes, make_dataset
 
 IMAGE_SIZE = 32
 TRAIN_SIZE = 6000
@@ -73,16 +73,12 @@ def generate_shapes(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray
     if n < 0:
         raise ValueError(f"n must be at least 0, got {n}")
     rng = np.random.default_rng(seed)
-    n_shape, n_colour, n_size = (len(FACTORS[k]) for k in ("shape", "colour", "size"))
-    combo = rng.permutation(np.arange(n) % (n_shape * n_colour * n_size))
-    codes = {
-        "shape": combo // (n_colour * n_size),
-        "colour": (combo // n_size) % n_colour,
-        "size": combo % n_size,
+    codes = crossed_codes(rng, n, {k: len(FACTORS[k]) for k in ("shape", "colour", "size")})
+    codes.update({
         "x": rng.integers(0, 3, n),
         "y": rng.integers(0, 3, n),
         "rotation": rng.integers(0, 4, n),
-    }
+    })
     codes = {k: v.astype(np.int64) for k, v in codes.items()}
 
     # Small continuous jitter inside each bin so no two images are pixel-identical.
@@ -102,7 +98,7 @@ def generate_shapes(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray
         stop = min(start + _BLOCK, n)
         shape = codes["shape"][start:stop]
         alpha = np.empty((stop - start, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-        for s in range(n_shape):
+        for s in range(len(FACTORS["shape"])):
             local = np.flatnonzero(shape == s)
             idx = local + start
             du = grid[None, None, :] - cx[idx, None, None]

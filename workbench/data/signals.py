@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from workbench.data.base import Dataset, make_dataset
+from workbench.data.base import Dataset, crossed_codes, make_dataset
 
 LENGTH = 256  # time steps per sequence
 TRAIN_SIZE = 6000
@@ -73,14 +73,8 @@ def generate_signals(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarra
     times; the noise level and the phase are uniform at random.
     """
     rng = np.random.default_rng(seed)
-    n_wave, n_freq, n_amp = (len(FACTORS[k]) for k in ("waveform", "frequency", "amplitude"))
-    combo = rng.permutation(np.arange(n) % (n_wave * n_freq * n_amp))
-    codes = {
-        "waveform": combo // (n_freq * n_amp),
-        "frequency": (combo // n_amp) % n_freq,
-        "amplitude": combo % n_amp,
-        "noise": rng.integers(0, 2, n),
-    }
+    codes = crossed_codes(rng, n, {k: len(FACTORS[k]) for k in ("waveform", "frequency", "amplitude")})
+    codes["noise"] = rng.integers(0, 2, n)
     codes = {k: v.astype(np.int64) for k, v in codes.items()}
     lo, hi = _FREQ[codes["frequency"]].T
     freq = rng.uniform(lo, hi)
