@@ -295,19 +295,27 @@ class _WriteErrorHoldingFile:
     A failed write (a full disk, a lost permission) is remembered, and from then on writes are
     dropped, but the HDF5 library is always told it succeeded: HDF5 crashes (segfault) when it
     closes a file after a failed write, taking the process (before: the whole GUI) with it.
+    The same holds for an exception raised here by a signal handler (a second Ctrl-C).
     ExportWriter checks `error` after each step, stops, and deletes the file.
     """
 
     def __init__(self, fd: int):
         self._fd = fd
         self._pos = 0
-        self.error: OSError | None = None
+        self.error: BaseException | None = None
+
+    def _hold(self, err: BaseException) -> None:
+        if self.error is None:
+            self.error = err
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if whence == os.SEEK_END:
-            offset += os.fstat(self._fd).st_size
-        elif whence == os.SEEK_CUR:
-            offset += self._pos
+        try:
+            if whence == os.SEEK_END:
+                offset += os.fstat(self._fd).st_size
+            elif whence == os.SEEK_CUR:
+                offset += self._pos
+        except BaseException as err:  # noqa: B036 - nothing may reach the HDF5 library
+            self._hold(err)
         self._pos = offset
         return offset
 
@@ -330,8 +338,8 @@ class _WriteErrorHoldingFile:
                 if n == 0:
                     break
                 done += n
-        except OSError as err:
-            self.error = self.error or err
+        except BaseException as err:  # noqa: B036
+            self._hold(err)
         view[done:] = bytes(len(view) - done)  # past the end (or after a dropped write): zeros
         self._pos += len(view)
         return len(view)
@@ -343,8 +351,8 @@ class _WriteErrorHoldingFile:
                 done = 0
                 while done < len(view):  # pwrite may write less than asked
                     done += os.pwrite(self._fd, view[done:], self._pos + done)
-            except OSError as err:
-                self.error = err
+            except BaseException as err:  # noqa: B036
+                self._hold(err)
         self._pos += len(view)
         return len(view)
 
@@ -353,8 +361,8 @@ class _WriteErrorHoldingFile:
         if self.error is None:
             try:
                 os.ftruncate(self._fd, size)
-            except OSError as err:
-                self.error = err
+            except BaseException as err:  # noqa: B036
+                self._hold(err)
         return size
 
     def flush(self) -> None:
@@ -541,12 +549,14 @@ class ExportWriter:
         except ExportError:
             self.abort()
             raise
-        except Exception as err:
+        except BaseException as err:  # Ctrl-C included: the temporary file goes either way
             self.abort()
-            # an OS error the file object held back explains whatever HDF5 made of it
+            # what the file object held back explains whatever HDF5 made of it
             cause = self._io.error if getattr(self, "_io", None) is not None and self._io.error else err
             if isinstance(cause, OSError):
                 raise ExportError(f"cannot write {self.path}: {_os_reason(cause)}") from err
+            if cause is not err:
+                raise cause from err
             raise
 
 

@@ -57,6 +57,24 @@ def test_write_failure_is_one_line_naming_the_file(tmp_path, monkeypatch, budget
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.h5"]
 
 
+def test_ctrl_c_inside_an_hdf5_write_stops_cleanly(tmp_path, monkeypatch):
+    """A signal handler's exception raised while HDF5 calls back into Python never reaches HDF5."""
+    real = os.pwrite
+    calls = []
+
+    def pwrite(fd, buf, offset):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(fd, buf, offset)
+
+    monkeypatch.setattr(export, "_CHUNK_BYTES", 4 * 64 * 50)
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with pytest.raises(KeyboardInterrupt):
+        write_export(tmp_path / "e.h5", **data())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_fsync_is_an_export_error(tmp_path, monkeypatch):
     def fsync(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
