@@ -161,3 +161,21 @@ def test_a_full_disk_in_the_dialog_is_a_message(dialog, qtbot, tmp_path):
         assert sorted(p.name for p in mount.iterdir()) == ["filler"]
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_closing_the_dialog_mid_export_ends_the_child_and_cleans_up(qtbot, real_run, tmp_path, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    import ui.export_process as export_process
+
+    monkeypatch.setattr(ExportProcess, "arguments", staticmethod(slow_child))
+    d = ExportDialog(real_run)
+    d.setAttribute(Qt.WA_DeleteOnClose)
+    d.projection_boxes["pca"].setChecked(False)
+    d.show()
+    d.path.setText(str(tmp_path / "e.h5"))
+    d.export_button.click()
+    qtbot.waitUntil(lambda: d.progress.value() == 10, timeout=60_000)
+    d.close()  # the dialog goes away; the export is cancelled and still cleaned up
+    qtbot.waitUntil(lambda: not export_process._running, timeout=30_000)
+    assert list(tmp_path.iterdir()) == []
