@@ -1,24 +1,31 @@
-"""The HDF5 export dialog: choose checkpoint, split and projections; export off the GUI thread."""
+"""The HDF5 export dialog: choose checkpoint, split and projections; export in a child process."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from workbench.run_export import SPLITS, export_run
+from workbench.export import SPLITS, DestinationExists, ExportError, check_destination
 
-from .tasks import run_task
+from .export_process import ExportProcess
 
 PROJECTION_LABELS = {"pca": "PCA (instant)", "tsne": "t-SNE (openTSNE, ~seconds per 1k points)",
                      "umap": "UMAP (first use compiles, ~30 s)"}
 
 
 class ExportDialog(QDialog):
-    """Exports one run's embeddings to HDF5 (format_version 1, see docs/HDF5.md)."""
+    """Exports one run's embeddings to HDF5 (format_version 1, see docs/HDF5.md).
+
+    The destination is checked first with workbench.export.check_destination (the same rule
+    as the CLI): a refusal is shown in the dialog; an existing file that is not an export of
+    ours is replaced only after the user says so. The export itself runs in a child process
+    (ExportProcess), so a crash while writing HDF5 ends that process, not the app.
+    """
 
     def __init__(self, run_dir: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -88,17 +95,37 @@ class ExportDialog(QDialog):
         if not out.name:
             self.message.setText("Choose a file to save to.")
             return
-        args = dict(run_dir=self.run_dir, out=out, split=self.split.currentData(),
-                    projections=self.projections(), checkpoint=self.checkpoint.currentData())
+        force = False
+        try:
+            check_destination(out)
+        except DestinationExists:
+            if not self._confirm_replace(out):
+                self.message.setText("Nothing was replaced: choose another file to save to.")
+                return
+            force = True
+        except ExportError as exc:  # a run's own file, a link, a device, a missing folder…
+            self.message.setText(f"<span style='color:#D13438'>Cannot export there: {html.escape(str(exc))}</span>")
+            self.path.setFocus()
+            return
         self.export_button.setEnabled(False)
         self.progress.setValue(0)
         self.progress.show()
         self.message.setText("Exporting…")
-        self.task = run_task(lambda progress, cancel: export_run(**args, progress=progress, cancel=cancel), self)
+        self.task = ExportProcess()
         self.task.progress.connect(self._on_progress)
         self.task.done.connect(self._on_done)
         self.task.failed.connect(self._on_failed)
         self.task.cancelled.connect(self._on_cancelled)
+        self.task.start(self.run_dir, out, split=self.split.currentData(), projections=self.projections(),
+                        checkpoint=self.checkpoint.currentData(), force=force)
+
+    def _confirm_replace(self, out: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Replace file?",
+            f"{out} already exists and is not an SSL Workbench export.\n\n"
+            f"Replace it with the exported embeddings? Its contents will be lost.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def _on_progress(self, fraction: float, stage: str) -> None:
         self.progress.setValue(int(fraction * 100))
@@ -110,14 +137,14 @@ class ExportDialog(QDialog):
         self.written = Path(path)
         self.progress.setValue(100)
         folder = QUrl.fromLocalFile(str(self.written.parent)).toString()
-        self.message.setText(f"Wrote <b>{self.written}</b> · <a href='{folder}'>show folder</a>")
+        self.message.setText(f"Wrote <b>{html.escape(str(self.written))}</b> · <a href='{folder}'>show folder</a>")
         self.export_button.setEnabled(True)
         self.cancel_button.setText("Close")
 
     def _on_failed(self, message: str) -> None:
         self.task = None
         self.progress.hide()
-        self.message.setText(f"<span style='color:#D13438'>Export failed: {message}</span>")
+        self.message.setText(f"<span style='color:#D13438'>Export failed: {html.escape(message)}</span>")
         self.export_button.setEnabled(True)
 
     def _on_cancelled(self) -> None:
@@ -128,6 +155,7 @@ class ExportDialog(QDialog):
 
     def _cancel(self) -> None:
         if self.task is not None:
+            self.message.setText("Cancelling…")
             self.task.cancel()
         else:
             self.reject()

@@ -8,25 +8,55 @@ from typing import Any
 
 import torch
 
+from .oserrors import os_reason
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be written or is not a safe workbench checkpoint."""
 
 
+class _KeepsWriteErrors:
+    """A file for torch.save that remembers the OS error of a failed write.
+
+    torch.save reports a failed write (a full disk) only as "enforce fail at
+    inline_container.cc"; the OSError kept here says which file and why.
+    """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write `state` so that `path` is either the old file or the complete new one, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            torch.save(state, fh)
+            writer = _KeepsWriteErrors(fh)
+            try:
+                torch.save(state, writer)
+            except RuntimeError as exc:
+                if writer.error is None:
+                    raise
+                raise writer.error from exc
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}") from exc
+        raise CheckpointError(f"could not write checkpoint {path}: {os_reason(exc)}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

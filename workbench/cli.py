@@ -217,27 +217,65 @@ def cmd_eval(args) -> int:
 
 def cmd_export(args) -> int:
     from tqdm import tqdm
+    from .embeddings import PROJECTIONS, Cancelled
+    from .export import check_destination
     from .run_export import export_run
     from .runs import is_run_dir
-    if not is_run_dir(args.run_dir):
-        raise UserError(f"{args.run_dir} is not a run directory (no config.json)")
-    from .embeddings import PROJECTIONS
-    projections = [p.strip() for p in args.projection.split(",") if p.strip()] if args.projection else []
-    bad = [p for p in projections if p not in PROJECTIONS]
-    if bad:
-        raise UserError(f"unknown projection {', '.join(bad)}; choose from {', '.join(PROJECTIONS)}")
-    bar = tqdm(total=100, unit="%", desc="export", file=sys.stderr, disable=args.quiet)
+
+    def say(**line) -> None:  # --json: one JSON object per line on stdout, for the GUI
+        if args.json:
+            print(json.dumps(line), flush=True)
+
+    try:
+        if not is_run_dir(args.run_dir):
+            raise UserError(f"{args.run_dir} is not a run directory (no config.json)")
+        projections = [p.strip() for p in args.projection.split(",") if p.strip()] if args.projection else []
+        bad = [p for p in projections if p not in PROJECTIONS]
+        if bad:
+            raise UserError(f"unknown projection {', '.join(bad)}; choose from {', '.join(PROJECTIONS)}")
+        check_destination(args.out, force=args.force)  # before minutes of work, not after
+    except (UserError, *_user_errors()) as exc:
+        say(type="failed", message=str(exc))
+        raise
+    bar = tqdm(total=100, unit="%", desc="export", file=sys.stderr, disable=args.quiet or args.json)
 
     def progress(fraction: float, stage: str = "") -> None:
         bar.set_description(f"export: {stage}" if stage else "export")
         bar.update(round(fraction * 100) - bar.n)
+        say(type="progress", fraction=round(float(fraction), 4), stage=stage)
 
+    # SIGTERM (the GUI's Cancel) and Ctrl-C ask the export to stop; the temporary file is removed
+    stop = []
+    previous = {}
+
+    def on_signal(signum, frame) -> None:
+        if stop:  # asked twice: stop now, even inside work that does not check for cancel
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (tests calling main() from a thread)
+            pass
     try:
         path = export_run(args.run_dir, args.out, split=args.split, projections=projections,
-                          checkpoint=args.checkpoint, device=args.device, progress=progress)
+                          checkpoint=args.checkpoint, device=args.device, progress=progress,
+                          cancel=lambda: bool(stop), force=args.force)
+    except (Cancelled, KeyboardInterrupt):
+        say(type="cancelled")
+        print("ssl-workbench: export cancelled; nothing was written", file=sys.stderr)
+        return 130
+    except _user_errors() as exc:
+        say(type="failed", message=str(exc))
+        raise
     finally:
         bar.close()
-    print(f"wrote {path}")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    say(type="done", path=str(path))
+    if not args.json:
+        print(f"wrote {path}")
     return 0
 
 
@@ -303,9 +341,18 @@ def build_parser() -> Parser:
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("export", help="write a run's embeddings to HDF5")
+    s = sub.add_parser("export", help="write a run's embeddings to HDF5",
+                       description="Write a run's embeddings, labels and projections to HDF5 "
+                                   "(docs/HDF5.md). Inside a run folder only a new *.h5/*.hdf5 file "
+                                   "or an earlier export is written; links, folders and devices are "
+                                   "refused.")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--out", type=Path, required=True, help="target .h5 file")
+    s.add_argument("--force", action="store_true",
+                   help="replace an existing file at --out that is not an SSL Workbench export "
+                        "(never a run's own file, a link or a device)")
+    s.add_argument("--json", action="store_true",
+                   help="report progress and the result as JSON lines on stdout (for programs)")
     s.add_argument("--split", default="test", choices=("test", "train", "all"))
     s.add_argument("--projection", default="pca", help="comma list of pca,tsne,umap (or '')")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")

@@ -11,9 +11,8 @@ from .analogies import analogy_report, flat_attrs
 from .build import load_from_run
 from .config import to_dict
 from .embeddings import PROJECTIONS, Cancelled, compute_embeddings, project
-from .export import ExportError, ExportWriter, sha256_file
+from .export import SPLIT_CODES, SPLITS, ExportError, ExportWriter, check_destination, sha256_file
 
-SPLITS = ("test", "train", "all")
 # Share of the progress bar each stage gets: embedding, projections, writing.
 _EMBED, _PROJECT, _WRITE = 0.3, 0.6, 0.1
 # Rows embedded and written to the file at a time (16 of compute_embeddings' batches).
@@ -23,9 +22,11 @@ _ROW_BLOCK = 8192
 def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[str] | tuple = ("pca",),
                checkpoint: str = "best", device: str = "auto",
                progress: Callable[[float, str], None] | None = None,
-               cancel: Callable[[], bool] | None = None) -> Path:
+               cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
     """Write RUN_DIR's embeddings of `split` to `out`; returns the path written.
 
+    `out` is checked before anything is loaded (export.check_destination: never a run's own
+    file, a link or a device; force replaces an existing file that is not an export of ours).
     progress(fraction, stage) is called as work advances; cancel() returning True raises
     Cancelled and leaves any existing file at `out` untouched.
     """
@@ -35,20 +36,20 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
     if bad:
         raise ExportError(f"unknown projection {', '.join(bad)}; choose from {', '.join(PROJECTIONS)}")
     report = progress or (lambda fraction, stage: None)
-    out = Path(out)
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder; give a file name such as {out / 'embeddings.h5'}")
-    if not out.parent.exists():
-        raise ExportError(f"folder {out.parent} does not exist")
+    out = check_destination(out, force)
     report(0.0, "loading checkpoint")
     loaded = load_from_run(run_dir, checkpoint, device)
+    if out.exists() and Path(loaded.checkpoint).exists() and out.samefile(loaded.checkpoint):
+        raise ExportError(f"{out} is the checkpoint being exported; choose another file name")
     d = loaded.dataset
     parts = {"train": [("train", d.x_train, d.y_train, d.factors_train)],
              "test": [("test", d.x_test, d.y_test, d.factors_test)]}
     chosen = parts["train"] + parts["test"] if split == "all" else parts[split]
     total = sum(len(x) for _, x, _, _ in chosen)
     labels = [y.numpy() for _, _, y, _ in chosen]
-    indices = [np.arange(len(x)) for _, x, _, _ in chosen]
+    indices = [np.arange(len(x)) for _, x, _, _ in chosen]  # each row's index in its own split
+    split_codes = np.concatenate([np.full(len(x), SPLIT_CODES.index(name), dtype=np.uint8)
+                                  for name, x, _, _ in chosen])
     factors = {}
     for _, _, _, f in chosen:
         for name, codes in f.items():
@@ -62,7 +63,7 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
     embed_share = _EMBED if projections else _EMBED + _PROJECT
     # The writer streams to a temporary file; leaving this block without finish() (Cancelled,
     # an error) deletes it, so `out` is never half-written.
-    with ExportWriter(out, total) as writer:
+    with ExportWriter(out, total, force=force) as writer:
         emb = _embed_rows(loaded, [x for _, x, _, _ in chosen], writer, keep, cancel,
                           lambda fr: report(embed_share * fr, "embedding"))
         projected = {}
@@ -84,7 +85,7 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
         if cancel is not None and cancel():
             raise Cancelled()
         path = writer.finish(np.concatenate(labels), np.concatenate(indices), projected,
-                             factor_codes, dict(d.spec.factors), attrs, words=words)
+                             factor_codes, dict(d.spec.factors), attrs, words=words, split=split_codes)
     report(1.0, "done")
     return path
 

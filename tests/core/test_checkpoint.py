@@ -76,7 +76,7 @@ def test_failed_save_with_oserror_is_checkpoint_error(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.torch, "save", full_disk)
-    with pytest.raises(CheckpointError, match="No space left"):
+    with pytest.raises(CheckpointError, match="last.pt: no space left on device"):
         save_checkpoint({"model": {}}, path)
     assert list(tmp_path.iterdir()) == []
 

@@ -168,7 +168,7 @@ def test_failed_write_leaves_previous_file_intact_and_no_temp(tmp_path, data, mo
         with pytest.raises(Cancelled):
             write_export(target, **bigger, cancel=cancel)
     else:
-        with pytest.raises(ExportError, match="No space left on device"):
+        with pytest.raises(ExportError, match="e.h5: no space left on device"):
             write_export(target, **bigger, progress=disk_full)
     assert sha256_file(target) == before
     assert files_in(tmp_path) == ["e.h5"]
@@ -302,6 +302,8 @@ def _fake_loaded(tmp_path, with_factors: bool):
 
 @pytest.mark.parametrize("projections, with_factors", [((), False), (("pca",), True)])
 def test_export_run_streams_rows_and_matches_a_direct_embedding(tmp_path, monkeypatch, projections, with_factors):
+    import torch
+
     import workbench.run_export as run_export
     from workbench.embeddings import compute_embeddings, project
 
@@ -320,6 +322,13 @@ def test_export_run_streams_rows_and_matches_a_direct_embedding(tmp_path, monkey
     exp = read_export(out)
     np.testing.assert_array_equal(exp.embeddings, direct)
     np.testing.assert_array_equal(exp.indices, np.r_[np.arange(150), np.arange(90)])
+    # /split says which split each row's index refers to, so rows join back to the data (docs/HDF5.md)
+    np.testing.assert_array_equal(exp.split, np.r_[np.zeros(150), np.ones(90)])
+    with h5py.File(out, "r") as f:
+        assert f["split"].dtype == np.uint8 and json.loads(f["split"].attrs["values"]) == ["train", "test"]
+    data = {0: loaded.dataset.x_train, 1: loaded.dataset.x_test}
+    joined = torch.stack([data[int(s)][int(i)] for s, i in zip(exp.split, exp.indices)])
+    np.testing.assert_array_equal(compute_embeddings(loaded.method.embed, joined), exp.embeddings)
     np.testing.assert_array_equal(exp.labels, np.r_[loaded.dataset.y_train.numpy(), loaded.dataset.y_test.numpy()])
     assert set(exp.projections) == set(projections)
     if projections:
@@ -330,14 +339,33 @@ def test_export_run_streams_rows_and_matches_a_direct_embedding(tmp_path, monkey
     assert files_in(tmp_path) == ["best.pt", "e.h5"]
 
 
+@pytest.mark.parametrize("split, code", [("test", 1), ("train", 0)])
+def test_one_split_export_marks_every_row(tmp_path, monkeypatch, split, code):
+    import workbench.run_export as run_export
+
+    monkeypatch.setattr(run_export, "load_from_run", lambda *a, **k: _fake_loaded(tmp_path, False))
+    exp = read_export(run_export.export_run(tmp_path, tmp_path / "e.h5", split=split, projections=()))
+    assert exp.attrs["split"] == split and set(exp.split.tolist()) == {code}
+
+
+def test_files_without_split_dataset_still_read(tmp_path, data):
+    path = write_export(tmp_path / "e.h5", **data)  # data's attrs say split "test"; no /split written
+    with h5py.File(path, "r") as f:
+        assert "split" not in f
+    assert set(read_export(path).split.tolist()) == {1}
+    with h5py.File(path, "r+") as f:
+        f.attrs["split"] = "all"
+    assert read_export(path).split is None  # an older `all` export: which rows came from where is unknown
+
+
 @pytest.mark.parametrize("stage, nth", [("embedding", 2), ("pca projection", 1), ("writing", 1)])
 def test_cancelled_export_run_leaves_no_partial_file(tmp_path, monkeypatch, stage, nth):
     import workbench.run_export as run_export
 
     monkeypatch.setattr(run_export, "load_from_run", lambda *a, **k: _fake_loaded(tmp_path, False))
     monkeypatch.setattr(run_export, "_ROW_BLOCK", 64)
-    target = tmp_path / "e.h5"
-    target.write_bytes(b"an older export")
+    target = write_export(tmp_path / "e.h5", np.ones((2, 2)), None, None)  # an older export
+    before = sha256_file(target)
     state = {"stage": ""}
 
     def progress(fraction, name):
@@ -353,6 +381,6 @@ def test_cancelled_export_run_leaves_no_partial_file(tmp_path, monkeypatch, stag
     with pytest.raises(Cancelled):
         run_export.export_run(tmp_path, target, split="all", projections=("pca",), progress=progress, cancel=cancel)
     assert calls.count(stage) == nth
-    assert target.read_bytes() == b"an older export"
+    assert sha256_file(target) == before
     assert files_in(tmp_path) == ["best.pt", "e.h5"]
 
