@@ -57,20 +57,27 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from .registry import discover, get_method
     from .validate import validate_method
-    names = args.names
-    if args.all:
-        from .registry import discover
-        names = list(discover())
+    found = discover()
+    names = list(found) if args.all else args.names
     if not names:
         raise UserError("name a method to validate, or pass --all")
+    for name in names:
+        if name not in found:
+            get_method(name)  # raises UnknownMethod listing the methods that exist
     failed = 0
     for name in names:
+        entry = found[name]
+        if not entry.ok:  # a broken or refused plugin fails here; the others still run
+            failed += 1
+            print(f"FAIL {name}: {entry.error.removeprefix(f'{entry.name}: ')}")
+            continue
         try:
             v = validate_method(name)
-        except _user_errors():
+        except KeyboardInterrupt:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin exiting mid-step fails only itself
             failed += 1
             print(f"FAIL {name}: {type(exc).__name__}: {exc}")
             continue
