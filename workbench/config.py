@@ -62,12 +62,19 @@ class RunConfig:
     method_config: dict = setting({}, "The method's own settings (its Config).")
 
 
+def format_number(value: float) -> str:
+    """A bound or value as people read it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return f"{value:g}"
+
+
 def _allowed(meta: dict) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(map(str, meta["choices"]))
     lo, hi = meta.get("min"), meta.get("max")
-    low = "" if lo is None else f"> {lo:g}" if meta.get("exclusive_min") else f">= {lo:g}"
-    high = f"<= {hi:g}" if hi is not None else ""
+    low = "" if lo is None else f"> {format_number(lo)}" if meta.get("exclusive_min") else f">= {format_number(lo)}"
+    high = f"<= {format_number(hi)}" if hi is not None else ""
     return " and ".join(p for p in (low, high) if p) or "any value"
 
 
@@ -100,7 +107,7 @@ def field_error(cls: type, f: dataclasses.Field, value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         too_low = lo is not None and (value <= lo if meta.get("exclusive_min") else value < lo)
         if too_low or (hi is not None and value > hi):
-            return f"{f.name}={value:g} is out of range; allowed: {_allowed(meta)}"
+            return f"{f.name}={format_number(value)} is out of range; allowed: {_allowed(meta)}"
     return None
 
 
