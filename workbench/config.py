@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,9 +210,14 @@ def save_run_config(run: RunConfig, path: Path) -> None:
 
 def load_run_config(path: Path) -> RunConfig:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist: not a run directory?") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}): "
+                          f"not a run configuration") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
@@ -229,6 +235,14 @@ def describe_fields(cls: type) -> list[dict]:
         out.append({"name": f.name, "type": field_type(cls, f).__name__, "default": default,
                     **{k: f.metadata.get(k) for k in ("help", "min", "max", "choices", "exclusive_min", "label")}})
     return out
+
+
+def absolute_data_root(run: RunConfig) -> RunConfig:
+    """Store data_root as an absolute path (~ expanded), so the run finds its data from any
+    working directory: eval, export and resume need not start where training did."""
+    if run.data_root:
+        run.data_root = os.path.abspath(os.path.expanduser(run.data_root))
+    return run
 
 
 def new_run_config(method: str, dataset: str, method_defaults: dict | None = None, **explicit: Any) -> RunConfig:
