@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
                                QWidget)
 
-from workbench.config import field_error, field_type
+from workbench.config import field_error, field_type, format_number
 
 _INVALID = "border: 1px solid #D13438; background: rgba(209, 52, 56, 0.10);"
 
@@ -63,8 +63,8 @@ class ConfigForm(QWidget):
             tip = meta.get("help", "")
             if meta.get("min") is not None or meta.get("max") is not None:
                 lo, hi = meta.get("min"), meta.get("max")
-                tip += f"\nRange: {'>' if meta.get('exclusive_min') else '≥'} {lo:g}" if lo is not None else ""
-                tip += f", ≤ {hi:g}" if hi is not None else ""
+                tip += f"\nRange: {'>' if meta.get('exclusive_min') else '≥'} {format_number(lo)}" if lo is not None else ""
+                tip += f", ≤ {format_number(hi)}" if hi is not None else ""
             tip += f"\nDefault: {default}"
             editor.setToolTip(tip.strip())
             editor.setObjectName(f"field_{name}")

@@ -193,6 +193,11 @@ class MainWindow(QMainWindow):
         if not is_run_dir(run_dir):
             self.banner.show_message(f"{run_dir} is not a run directory (no config.json).")
             return
+        try:  # a damaged config.json is said here, once, not by every tab that reads it
+            load_run_config(run_dir / "config.json")
+        except ConfigError as exc:
+            self.banner.show_message(f"Cannot open {run_dir.name}: {exc}")
+            return
         if self.client.is_running() and self.client.run_dir == run_dir:
             self.tabs.setCurrentWidget(self.dashboard)
             return

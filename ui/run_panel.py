@@ -10,8 +10,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
-from workbench.build import describe_device, method_backbone_problem, pick_device
-from workbench.config import RunConfig, new_run_config
+from workbench.build import describe_device, folder_size_problem, method_backbone_problem, pick_device
+from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.registry import discover
 
@@ -325,9 +325,17 @@ class RunPanel(QWidget):
         if info and info.needs_root and not self.root.text().strip():
             out.append(f"{info.title} needs a {'file' if info.modality == 'text' else 'folder'}: "
                        f"choose one with Browse….")
+        elif info and info.name == "folder":
+            out.extend(filter(None, [self._folder_problem(self.root.text().strip())]))
         for form in (self.run_form, self.advanced_form, self.method_form):
             out.extend(form.errors().values())
         return out
+
+    def _folder_problem(self, root: str) -> str | None:
+        """Too few images in the chosen folder (build.folder_size_problem), checked once per path."""
+        if getattr(self, "_folder_checked", (None,))[0] != root:
+            self._folder_checked = (root, folder_size_problem(root))
+        return self._folder_checked[1]
 
     def run_config(self) -> RunConfig:
         """The RunConfig the form describes (call only when problems() is empty)."""
@@ -338,7 +346,7 @@ class RunPanel(QWidget):
         root = self.root.text().strip()
         run.data_root = root if root and self.root_row.isVisible() else None
         run.method_config = self.method_form.values()
-        return run
+        return absolute_data_root(run)
 
     def _update_start(self, *_):
         problems = self.problems()

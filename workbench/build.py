@@ -1,6 +1,7 @@
 """Turn a RunConfig into the things a run needs: device, dataset and a ready Method."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from torch import nn
 from .api import DataSpec, Method
 from .backbones import backbone_problem, build_backbone
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import ConfigError, RunConfig, load_run_config, method_config, validate
+from .config import ConfigError, RunConfig, load_run_config, method_config, to_dict, validate
 from .data import Dataset, load_dataset
 from .registry import get_method
 
@@ -46,8 +47,42 @@ class Built:
     device: torch.device
 
 
+# Batch norm and every batch statistic (variance, contrast) need two samples: a train split
+# of one gives a batch of one, which fails ("more than 1 value per channel") or turns to NaN.
+MIN_TRAIN_ITEMS = 2
+# An image folder gives about a fifth of its images (at least one) to the test split.
+MIN_FOLDER_IMAGES = MIN_TRAIN_ITEMS + 1
+
+
+def train_size_problem(n_train: int, dataset: str) -> str | None:
+    """Why a train split of n_train items is too small to train on (one line), or None."""
+    if n_train >= MIN_TRAIN_ITEMS:
+        return None
+    hint = (f"; an image folder needs at least {MIN_FOLDER_IMAGES} images (one goes to the test split)"
+            if dataset == "folder" else "")
+    return (f"dataset {dataset!r} has {n_train} training item{'' if n_train == 1 else 's'}; training "
+            f"needs at least {MIN_TRAIN_ITEMS} (a batch of one breaks batch norm and batch statistics){hint}")
+
+
+def folder_size_problem(root: str | Path | None) -> str | None:
+    """Before loading: why an image folder holds too few images to train on, or None. Counts
+    image files (as the folder loader finds them) only up to the minimum, so it is quick."""
+    from .data.folder import IMAGE_SUFFIXES
+    if not root or not Path(root).expanduser().is_dir():
+        return None  # missing or not a folder: the loader says so
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(Path(root).expanduser()):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        count += sum(1 for f in filenames if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES))
+        if count >= MIN_FOLDER_IMAGES:
+            return None
+    return (f"The folder holds {count} image{'' if count == 1 else 's'}; training needs at least "
+            f"{MIN_FOLDER_IMAGES} ({MIN_TRAIN_ITEMS} to train on, 1 to test).")
+
+
 def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
-    """A clear ConfigError when the method cannot work on this dataset (modality, channels)."""
+    """A clear ConfigError when the method cannot work on this dataset (modality, channels,
+    a train split too small for a batch of two)."""
     if not cls.accepts(dataset.spec.modality):
         works_on = " or ".join(cls.modalities or (cls.modality,))
         raise ConfigError(f"method {run.method!r} works on {works_on} data but dataset "
@@ -56,7 +91,8 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
         raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
                           f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
                           f"pick shapes, CIFAR-10 or an image folder")
-    problem = method_backbone_problem(cls, run.backbone, dataset.spec.modality)
+    problem = (method_backbone_problem(cls, run.backbone, dataset.spec.modality)
+               or train_size_problem(len(dataset.x_train), run.dataset))
     if problem:
         raise ConfigError(problem)
 
@@ -135,6 +171,39 @@ def load_from_run(run_dir: Path, which: str = "best", device: str = "auto") -> L
     method = build_method(run, dataset, dev)
     path = resolve_checkpoint(run_dir, which)
     state = load_checkpoint(path, map_location=dev)
-    method.load_state_dict(state["model"])
+    load_weights(method, state, path, run)
     method.eval()
     return Loaded(run, method, dataset, dev, path, int(state.get("step", 0)), int(state.get("epoch", 0)))
+
+
+# Settings that change which weights a model has; a difference in one explains a mismatch.
+_SHAPING = ("backbone", "image_size", "method_config")
+
+
+def _mismatch(path: Path, state: dict, run: RunConfig, exc: Exception) -> str:
+    """One line saying whose checkpoint `path` is, from what it stored about its run."""
+    method, dataset = state.get("method"), state.get("dataset")
+    if isinstance(method, str) and isinstance(dataset, str) and (method, dataset) != (run.method, run.dataset):
+        return (f"checkpoint {path} was trained with method {method} on dataset {dataset}, "
+                f"not this run's {run.method} on {run.dataset}")
+    stored = state.get("config")
+    if isinstance(stored, dict):
+        mine = to_dict(run)
+        diffs = [f"{key} {stored[key]!r}, not {mine[key]!r}" for key in _SHAPING
+                 if key in stored and stored[key] != mine[key]]
+        if diffs:
+            return f"checkpoint {path} was trained with other settings than this run: {'; '.join(diffs)}"
+    text = str(exc)
+    kinds = [kind for kind, marker in (("missing weights", "Missing key"), ("unexpected weights", "Unexpected key"),
+                                       ("weights of another size", "size mismatch")) if marker in text]
+    return (f"checkpoint {path} does not fit this run's {run.method} model "
+            f"({', '.join(kinds) or type(exc).__name__}); is it from another run?")
+
+
+def load_weights(method: Method, state: dict, path: Path, run: RunConfig) -> None:
+    """Load a checkpoint's model weights into `method`; one that belongs to another run or
+    method is a CheckpointError naming the checkpoint's own method and dataset."""
+    try:
+        method.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(_mismatch(path, state, run, exc)) from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +64,48 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     return path
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since 1.6
+PICKLE_PROTOCOLS = tuple(bytes([0x80, p]) for p in range(2, 6))  # a pickle stream's first bytes
+
+
+def _load_error(path: Path, exc: Exception) -> CheckpointError:
+    """Say what the file is: a pickle with code in it, a damaged checkpoint, or not one at all.
+    torch raises UnpicklingError for forbidden globals and for random bytes alike, so the
+    message and the file's first bytes tell them apart."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and ("not an allowed global" in text
+                                                    or "Unsupported global" in text):
+        return CheckpointError(
+            f"{path} was refused: it holds Python objects, not just weights "
+            f"(loading it could run code). Only workbench checkpoints are accepted.")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    if head.startswith(PICKLE_PROTOCOLS):  # a plain pickle the weights-only reader cannot parse
+        return CheckpointError(
+            f"{path} was refused: it is a Python pickle, not a workbench checkpoint "
+            f"(loading it could run code). Only workbench checkpoints are accepted.")
+    if not head:
+        return CheckpointError(f"{path} is empty: not a checkpoint")
+    if head != ZIP_MAGIC:
+        return CheckpointError(f"{path} is not a checkpoint (not a file written by torch.save)")
+    detail = text.strip().split(". ")[0] if text.strip() else type(exc).__name__
+    return CheckpointError(f"{path} is not a readable checkpoint (damaged or cut short: {detail})")
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with weights_only=True: tensors and plain containers, never code."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise CheckpointError(
-                f"{path} was refused: it holds Python objects, not just weights "
-                f"(loading it could run code). Only workbench checkpoints are accepted.") from exc
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or not a checkpoint)") from exc
+        with warnings.catch_warnings():  # torch's note on a pickle's protocol is noise here
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load on garbage raises many kinds (KeyError, IndexError, …)
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise _load_error(path, exc) from exc
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not a workbench checkpoint (no model weights in it)")
     return state

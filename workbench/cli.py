@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .config import ConfigError, RunConfig, apply_overrides, load_run_config, new_run_config, \
-    save_run_config, validate, method_config
+from .config import ConfigError, RunConfig, absolute_data_root, apply_overrides, load_run_config, \
+    new_run_config, save_run_config, validate, method_config
 from .data import DataError
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
@@ -57,20 +57,27 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from .registry import discover, get_method
     from .validate import validate_method
-    names = args.names
-    if args.all:
-        from .registry import discover
-        names = list(discover())
+    found = discover()
+    names = list(found) if args.all else args.names
     if not names:
         raise UserError("name a method to validate, or pass --all")
+    for name in names:
+        if name not in found:
+            get_method(name)  # raises UnknownMethod listing the methods that exist
     failed = 0
     for name in names:
+        entry = found[name]
+        if not entry.ok:  # a broken or refused plugin fails here; the others still run
+            failed += 1
+            print(f"FAIL {name}: {entry.error.removeprefix(f'{entry.name}: ')}")
+            continue
         try:
             v = validate_method(name)
-        except _user_errors():
+        except KeyboardInterrupt:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin exiting mid-step fails only itself
             failed += 1
             print(f"FAIL {name}: {type(exc).__name__}: {exc}")
             continue
@@ -174,12 +181,20 @@ def cmd_train(args) -> int:
                          backbone=args.backbone, lr=args.lr, data_root=args.data_root,
                          download=args.download or None)
     apply_overrides(run, cls.Config, args.set or [])
+    absolute_data_root(run)
     validate(run)
     method_config(run, cls.Config)
     from .build import pick_device
     pick_device(run.device)
     _check_dataset(run, cls)
-    run_dir = create_run_dir(run, root=args.runs_root, path=args.run_dir)
+    for flag, folder in (("--run-dir", args.run_dir), ("--runs-root", args.runs_root)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise UserError(f"{flag} {folder} is a file, not a folder")
+    try:
+        run_dir = create_run_dir(run, root=args.runs_root, path=args.run_dir)
+    except OSError as exc:  # permission denied, read-only or full disk: say where, in one line
+        raise UserError(f"cannot create the run directory: {exc.filename or args.run_dir or args.runs_root}: "
+                        f"{(exc.strerror or str(exc)).lower()}") from None
     print(f"run directory: {run_dir}", file=sys.stderr)
     return _run(run_dir, resume=False, quiet=args.quiet)
 
@@ -317,7 +332,8 @@ def build_parser() -> Parser:
     s.add_argument("--backbone", choices=("small_cnn", "resnet18", "mlp"))
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     s.add_argument("--seed", type=int)
-    s.add_argument("--data-root", help="folder for image-folder and torchvision datasets")
+    s.add_argument("--data-root", help="folder for image-folder and torchvision datasets "
+                                       "(stored as an absolute path)")
     s.add_argument("--download", action="store_true", help="allow downloading torchvision datasets")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any run or method setting, e.g. --set temperature=0.2 (repeatable)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +63,19 @@ class RunConfig:
     method_config: dict = setting({}, "The method's own settings (its Config).")
 
 
+def format_number(value: float) -> str:
+    """A bound or value as people read it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return f"{value:g}"
+
+
 def _allowed(meta: dict) -> str:
     if meta.get("choices"):
         return "one of " + ", ".join(map(str, meta["choices"]))
     lo, hi = meta.get("min"), meta.get("max")
-    low = "" if lo is None else f"> {lo:g}" if meta.get("exclusive_min") else f">= {lo:g}"
-    high = f"<= {hi:g}" if hi is not None else ""
+    low = "" if lo is None else f"> {format_number(lo)}" if meta.get("exclusive_min") else f">= {format_number(lo)}"
+    high = f"<= {format_number(hi)}" if hi is not None else ""
     return " and ".join(p for p in (low, high) if p) or "any value"
 
 
@@ -100,7 +108,7 @@ def field_error(cls: type, f: dataclasses.Field, value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         too_low = lo is not None and (value <= lo if meta.get("exclusive_min") else value < lo)
         if too_low or (hi is not None and value > hi):
-            return f"{f.name}={value:g} is out of range; allowed: {_allowed(meta)}"
+            return f"{f.name}={format_number(value)} is out of range; allowed: {_allowed(meta)}"
     return None
 
 
@@ -202,9 +210,14 @@ def save_run_config(run: RunConfig, path: Path) -> None:
 
 def load_run_config(path: Path) -> RunConfig:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist: not a run directory?") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}): "
+                          f"not a run configuration") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
@@ -222,6 +235,14 @@ def describe_fields(cls: type) -> list[dict]:
         out.append({"name": f.name, "type": field_type(cls, f).__name__, "default": default,
                     **{k: f.metadata.get(k) for k in ("help", "min", "max", "choices", "exclusive_min", "label")}})
     return out
+
+
+def absolute_data_root(run: RunConfig) -> RunConfig:
+    """Store data_root as an absolute path (~ expanded), so the run finds its data from any
+    working directory: eval, export and resume need not start where training did."""
+    if run.data_root:
+        run.data_root = os.path.abspath(os.path.expanduser(run.data_root))
+    return run
 
 
 def new_run_config(method: str, dataset: str, method_defaults: dict | None = None, **explicit: Any) -> RunConfig:

@@ -84,8 +84,12 @@ def read_events(run_dir: Path) -> Iterator[dict]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:  # a damaged line is skipped like a malformed one
+                continue
             event = decode(line)
             if event is not None:
                 yield event

@@ -1,6 +1,8 @@
 """Discover method plugins through the `ssl_workbench.methods` entry points, lazily and safely."""
 from __future__ import annotations
 
+import dataclasses
+import logging
 import traceback
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -8,6 +10,8 @@ from importlib.metadata import EntryPoint, entry_points
 from .api import FAMILIES, Method
 
 GROUP = "ssl_workbench.methods"
+BUILTIN_PACKAGE = "plugins"  # entry points whose module lives here ship with the workbench
+log = logging.getLogger(__name__)
 
 
 class UnknownMethod(KeyError):
@@ -36,6 +40,8 @@ def _check(cls: object, name: str) -> str | None:
         return f"{name}: class declares name {cls.name!r}; it must match the entry point"
     if cls.family not in FAMILIES:
         return f"{name}: family {cls.family!r} is not one of {', '.join(FAMILIES)}"
+    if not (isinstance(cls.Config, type) and dataclasses.is_dataclass(cls.Config)):
+        return f"{name}: its Config is not a dataclass (decorate it with @dataclass)"
     return None
 
 
@@ -43,27 +49,59 @@ def _load(ep: EntryPoint) -> MethodEntry:
     entry = MethodEntry(name=ep.name, target=ep.value)
     try:
         cls = ep.load()
-    except Exception as exc:  # a broken plugin is reported, never fatal
+        entry.error = _check(cls, ep.name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin is reported, never fatal (sys.exit included)
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" ({last.filename}:{last.lineno})" if last else ""
-        entry.error = f"{type(exc).__name__}: {exc}{where}"
+        what = (f"exited at import (sys.exit({exc.code!r}))" if isinstance(exc, SystemExit)
+                else f"{type(exc).__name__}: {exc}")
+        entry.error = f"{what}{where}"
         return entry
-    entry.error = _check(cls, ep.name)
     if entry.error is None:
         entry.cls = cls
     return entry
+
+
+def is_builtin(ep: EntryPoint) -> bool:
+    """Whether the entry point names a method shipped in our `plugins` package."""
+    return ep.value.split(":")[0].split(".")[0] == BUILTIN_PACKAGE
+
+
+def _origin(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"distribution {dist.name}" if dist is not None else ep.value
+
+
+def _refuse(ep: EntryPoint, holder: MethodEntry) -> MethodEntry:
+    """A plugin that reuses a taken name is listed as refused and never imported, so it can
+    neither replace the method that has the name nor run any of its code."""
+    owner = "the built-in method" if holder.target.split(".")[0] == BUILTIN_PACKAGE else holder.target
+    error = (f"refused: {ep.value} ({_origin(ep)}) registers the name {ep.name!r}, which {owner} "
+             f"already has; give the plugin another name")
+    log.warning("ssl-workbench: plugin %s", error)
+    return MethodEntry(name=ep.name, target=ep.value, error=error)
 
 
 _cache: dict[str, MethodEntry] | None = None
 
 
 def discover(refresh: bool = False) -> dict[str, MethodEntry]:
-    """Every registered method by name, with its class or its error. Never raises."""
+    """Every registered method by name, with its class or its error. Never raises (a plugin
+    that exits or raises at import is listed as broken). A name registered twice goes to the
+    built-in method (else the first target in sort order); the other claimant is listed as
+    refused under "name (its origin)"."""
     global _cache
     if _cache is None or refresh:
-        found = {}
-        for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-            found.setdefault(ep.name, _load(ep))
+        found: dict[str, MethodEntry] = {}
+        order = sorted(entry_points(group=GROUP), key=lambda e: (e.name, not is_builtin(e), e.value))
+        for ep in order:
+            holder = found.get(ep.name)
+            if holder is None:
+                found[ep.name] = _load(ep)
+            elif holder.target != ep.value:  # the same target seen twice is one plugin
+                found[f"{ep.name} ({_origin(ep)})"] = _refuse(ep, holder)
         _cache = found
     return dict(_cache)
 

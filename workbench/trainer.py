@@ -16,7 +16,7 @@ from . import checkpoint as ckpt
 from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
-from .build import build, describe_device
+from .build import build, describe_device, load_weights
 from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
@@ -145,7 +145,7 @@ class Trainer:
     def _restore(self) -> None:
         path = self.run_dir / CHECKPOINTS / "last.pt"
         state = ckpt.load_checkpoint(path, map_location=self.device)
-        self.method.load_state_dict(state["model"])
+        load_weights(self.method, state, path, self.cfg)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -233,9 +233,11 @@ class Trainer:
         loss = out.loss.float()
         value = loss.item()
         if not math.isfinite(value):
+            kept = (f"the last good checkpoint is kept in {CHECKPOINTS}/last.pt"
+                    if (self.run_dir / CHECKPOINTS / "last.pt").is_file() else "no checkpoint was written yet")
             raise TrainingFailed(
                 f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
-                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/last.pt. Try a "
+                f"stopped and {kept}. Try a "
                 f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
                 exit_code=3)
         self.optimizer.zero_grad(set_to_none=True)

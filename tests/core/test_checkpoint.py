@@ -146,3 +146,29 @@ def test_not_a_workbench_checkpoint(tmp_path, state):
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="not a workbench checkpoint"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("data", [_random_bytes(0), _random_bytes(3), _random_bytes(7), b"hello world\n" * 10],
+                         ids=["random0-UnpicklingError", "random3-UnpicklingError", "random7-IndexError", "text"])
+def test_random_bytes_are_not_a_checkpoint_not_python_objects(tmp_path, data):
+    # torch raises UnpicklingError for garbage as for forbidden globals: the wording must differ
+    path = tmp_path / "noise.pt"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert "not a checkpoint" in str(err.value)
+    assert "Python objects" not in str(err.value) and "refused" not in str(err.value)
+
+
+def test_empty_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty: not a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_torch_file_with_objects_still_says_python_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="holds Python objects"):
+        load_checkpoint(path)

@@ -301,3 +301,17 @@ def test_simclr_method_config_unknown_key():
 def test_non_integer_for_int_field_is_rejected(name, value):
     with pytest.raises(ConfigError, match=name):
         validate(RunConfig(**{name: value}))
+
+
+def test_seed_range_prints_as_a_whole_number():
+    run = RunConfig(seed=2**31)
+    with pytest.raises(ConfigError) as err:
+        validate(run)
+    msg = str(err.value)
+    assert "seed=2147483648 is out of range" in msg and "<= 2147483647" in msg
+    assert "e+09" not in msg
+
+
+def test_fractional_bounds_keep_their_short_form():
+    with pytest.raises(ConfigError, match=r"momentum=1.5 is out of range; allowed: >= 0 and <= 0.999"):
+        validate(RunConfig(momentum=1.5))
