@@ -10,11 +10,13 @@ import math
 import pytest
 import torch
 
-from plugins.colorization import (Colorization, LogitDecoder, ab_bins, annealed_mean, backbone_trunk,
-                                  colour_class_loss, lab_to_rgb, lightness_input, pooled_features,
-                                  rebalancing_weights, rgb_to_lab, soft_encode, training_crops)
+from plugins.colorization import Colorization, lightness_input, rebalancing_weights
 from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
+from workbench.backbones import build_backbone, feature_trunk
+from workbench.nn.colour import ab_bins, annealed_mean, colour_class_loss, lab_to_rgb, rgb_to_lab, soft_encode
+from workbench.nn.decoders import LogitDecoder
+from workbench.nn.pooling import pooled_features
+from workbench.views import training_crops
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +170,7 @@ def test_representation_is_the_feature_map_maximum_by_default():
     method.eval()
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        fmap = backbone_trunk(method.backbone)(lightness_input(x))
+        fmap = feature_trunk(method.backbone)(lightness_input(x))
         assert method.cfg.pooling == "max"
         assert torch.allclose(method.embed(x), fmap.amax(dim=(2, 3)))
         method.cfg.pooling = "avg"  # the backbone's own output: the average of the same map
@@ -233,10 +235,10 @@ def test_trunk_is_the_backbone_before_its_global_pooling():
     backbone, _ = build_backbone("small_cnn", (3, 28, 28), width=8)
     backbone.eval()
     x = torch.rand(3, 3, 28, 28)
-    fmap = backbone_trunk(backbone)(x)
+    fmap = feature_trunk(backbone)(x)
     assert fmap.shape == (3, 32, 7, 7)
     assert torch.allclose(fmap.mean((2, 3)), backbone(x), atol=1e-6)
-    assert backbone_trunk(build_backbone("mlp", (3, 8, 8), hidden=16, out_dim=8)[0]) is None
+    assert feature_trunk(build_backbone("mlp", (3, 8, 8), hidden=16, out_dim=8)[0]) is None
 
 
 def test_mlp_backbone_gets_a_vector_decoder():

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from plugins.cpc import CPC, CausalConv, cpc_loss, flatten_grid, patch_grid
+from plugins.cpc import CPC, CausalConv, flatten_grid, patch_grid
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
+from workbench.nn.losses import cpc_loss
 
 
 def _method(shape=(1, 28, 28), **cfg) -> CPC:

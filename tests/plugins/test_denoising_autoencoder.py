@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from plugins.autoencoder import reconstruction_loss
 from plugins.denoising_autoencoder import DenoisingAutoencoder, corrupt, denoising_loss, pixel_fraction_mask
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
+from workbench.nn.losses import reconstruction_loss
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.jigsaw import (Jigsaw, assemble, crop_patches, drop_channels, grid_cells, jigsaw_loss,
-                            normalise_tiles, permutation_set)
+from plugins.jigsaw import Jigsaw, assemble, jigsaw_loss, normalise_tiles, permutation_set
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
+from workbench.nn.patches import crop_patches, drop_channels, grid_cells
 
 
 def _min_distance(perms: np.ndarray) -> int:

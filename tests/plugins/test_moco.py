@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.moco import MoCo, ema_update, moco_loss, shuffled_forward
+from plugins.moco import MoCo, moco_loss, shuffled_forward
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
+from workbench.nn.momentum import ema_update
 
 
 def _method(shape=(1, 28, 28), train_size=4000, **cfg) -> MoCo:

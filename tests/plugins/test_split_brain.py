@@ -10,10 +10,10 @@ import math
 import pytest
 import torch
 
-from plugins.colorization import ab_bins, backbone_trunk, rgb_to_lab
 from plugins.split_brain import SplitBrain, lightness_centres, lightness_classes, split_brain_losses, twin_backbone
 from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
+from workbench.backbones import build_backbone, feature_trunk
+from workbench.nn.colour import ab_bins, rgb_to_lab
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def test_twin_backbone_and_trunk_handle_resnet():
     twin.eval()
     x = torch.rand(2, 2, 16, 16)
     with torch.no_grad():
-        fmap = backbone_trunk(twin)(x)
+        fmap = feature_trunk(twin)(x)
         assert fmap.shape == (2, 512, 2, 2)
         assert torch.allclose(fmap.mean((2, 3)), twin(x), atol=1e-5)
 
@@ -104,8 +104,8 @@ def test_representation_concatenates_both_halves():
     assert ab_in.shape == (4, 2, 32, 32) and 0 <= ab_in.min() and ab_in.max() <= 1
     with torch.no_grad():  # each half: its encoder's last feature map, maximised over positions
         assert method.cfg.pooling == "max"
-        assert torch.allclose(e[:, :32], backbone_trunk(method.backbone)(l_in).amax(dim=(2, 3)))
-        assert torch.allclose(e[:, 32:], backbone_trunk(method.ab_encoder)(ab_in).amax(dim=(2, 3)))
+        assert torch.allclose(e[:, :32], feature_trunk(method.backbone)(l_in).amax(dim=(2, 3)))
+        assert torch.allclose(e[:, 32:], feature_trunk(method.ab_encoder)(ab_in).amax(dim=(2, 3)))
         method.cfg.pooling = "avg"  # the encoders' own (averaged) outputs
         e = method.embed(x)
         assert torch.allclose(e[:, :32], method.backbone(l_in), atol=1e-6)

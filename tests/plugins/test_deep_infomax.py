@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from plugins.dim import DeepInfoMax, conv_blocks, dim_loss, pair_scores
+from plugins.deep_infomax import DeepInfoMax, conv_blocks, dim_loss, pair_scores
 from workbench.api import Batch, DataSpec
 from workbench.backbones import build_backbone
 
