@@ -123,6 +123,7 @@ def test_resume_a_finished_run_for_more_epochs(trained_run, tmp_path, capsys):
     assert events[-1]["type"] == "finished"
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--help"],
                           capture_output=True, text=True, timeout=60)

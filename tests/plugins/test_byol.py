@@ -21,6 +21,7 @@ def test_loss_values():
     assert byol_loss(a, b).item() == pytest.approx(dist.item(), rel=1e-5)
 
 
+@pytest.mark.slow  # ~7 s of optimisation
 def test_loss_goes_down_on_learnable_predictions():
     torch.manual_seed(0)
     p = torch.randn(16, 8, requires_grad=True)

@@ -18,6 +18,8 @@ from workbench.events import command, decode, read_events
 from workbench.runs import summarize
 from workbench.worker import run_worker
 
+pytestmark = pytest.mark.slow  # every test runs worker subprocesses
+
 
 class Worker:
     """A real `python -m workbench.worker` process with its stdout read on a thread."""
