@@ -1,8 +1,6 @@
 """The worker process: event sequence, commands, signals, crashes, NaN guard, exact resume."""
 from __future__ import annotations
 
-import json
-import os
 import queue
 import signal
 import subprocess
