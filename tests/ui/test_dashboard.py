@@ -333,6 +333,7 @@ def test_step_ceiling_is_round_close_and_capped():
     assert step_ceiling(500, total=500) == 500  # a finished run ends at the right edge
 
 
+@pytest.mark.slow  # ~10 s of streamed events
 def test_step_axis_moves_in_jumps_not_on_every_event(dash, qtbot):
     events = synthetic_events(steps=1000, eval_every=10_000)
     ranges = []
