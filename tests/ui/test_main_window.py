@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
