@@ -5,7 +5,6 @@ import os
 import signal
 
 import pytest
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
