@@ -89,7 +89,6 @@ def run_ours(dataset: str, data_root: str | None, args, folder: Path) -> tuple[n
     """Train through the real trainer; returns (trained vectors, random-init vectors, epoch seconds)."""
     import queue
 
-    import torch
 
     from workbench.build import build_method, load_from_run
     from workbench.config import new_run_config

@@ -5,39 +5,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
-
-
-def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
-    """Per-pixel MSE, or binary cross entropy for [0, 1] images (sharper digits)."""
-    if kind == "bce":
-        return F.binary_cross_entropy(x_hat.float().clamp(1e-6, 1 - 1e-6), x.float())
-    return F.mse_loss(x_hat.float(), x.float())
-
-
-class ConvDecoder(nn.Module):
-    """Features (B, D) -> image (B, C, H, W) in [0, 1]: a dense map then two ×2 upsamplings."""
-
-    def __init__(self, feat_dim: int, shape: tuple[int, int, int], width: int = 64):
-        super().__init__()
-        c, h, w = shape
-        self.shape = shape
-        self.h0, self.w0 = max(1, -(-h // 4)), max(1, -(-w // 4))
-        self.width = width
-        self.fc = nn.Sequential(nn.Linear(feat_dim, width * self.h0 * self.w0), nn.ReLU(inplace=True))
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(width // 2, c, 3, padding=1))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        y = self.up(self.fc(z).view(-1, self.width, self.h0, self.w0))
-        if y.shape[-2:] != self.shape[1:]:
-            y = F.interpolate(y, size=self.shape[1:], mode="bilinear", align_corners=False)
-        return torch.sigmoid(y)
+from workbench.nn.decoders import ConvDecoder
+from workbench.nn.losses import reconstruction_loss
 
 
 class Autoencoder(Method):

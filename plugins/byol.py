@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.moco import ema_update, frozen_copy
-from plugins.simclr import ViewSettings, projection_head, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.nn.heads import projection_head
+from workbench.nn.momentum import ema_update, frozen_copy
+from workbench.views import ViewSettings, view_config
 
 
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

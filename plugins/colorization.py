@@ -1,57 +1,18 @@
 """Colorization: predict the colour (ab of CIE Lab) of a grey image as a distribution over colour bins (Zhang et al. 2016, arXiv:1603.08511)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
-from workbench.augment import random_flip, random_resized_crop
 from workbench.config import setting
-
-# --- sRGB <-> CIE Lab (D65 white), vectorised over (B, 3, H, W) ------------------------------
-
-_RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
-                            [0.2126729, 0.7151522, 0.0721750],
-                            [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float64)
-_XYZ_TO_RGB = torch.linalg.inv(_RGB_TO_XYZ)
-_WHITE = _RGB_TO_XYZ.sum(1)  # XYZ of RGB (1, 1, 1): the D65 white (0.9505, 1, 1.0888)
-_DELTA = 6 / 29
-AB_RANGE = 110.0  # |a|, |b| of every sRGB colour stays below ~108
-
-
-def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Apply a 3×3 matrix to the channel axis of (B, 3, H, W)."""
-    return torch.einsum("ij,bjhw->bihw", m.to(device=x.device, dtype=x.dtype), x)
-
-
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB in [0, 1], (B, 3, H, W) -> Lab: L in [0, 100], a and b roughly in [-110, 110]."""
-    rgb = rgb.float()
-    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb.clamp_min(0) + 0.055) / 1.055) ** 2.4)
-    xyz = _mix(_RGB_TO_XYZ, linear) / _WHITE.to(rgb.device, rgb.dtype).view(1, 3, 1, 1)
-    f = torch.where(xyz > _DELTA ** 3, xyz.clamp_min(_DELTA ** 3) ** (1 / 3),
-                    xyz / (3 * _DELTA ** 2) + 4 / 29)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
-
-
-def lab_to_rgb(lab: torch.Tensor, clamp: bool = True) -> torch.Tensor:
-    """Inverse of rgb_to_lab; colours outside the sRGB gamut are clamped into [0, 1] unless
-    clamp=False."""
-    lab = lab.float()
-    L, a, b = lab.unbind(1)
-    fy = (L + 16) / 116
-    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=1)
-    xyz = torch.where(f > _DELTA, f ** 3, 3 * _DELTA ** 2 * (f - 4 / 29))
-    linear = _mix(_XYZ_TO_RGB, xyz * _WHITE.to(lab.device, lab.dtype).view(1, 3, 1, 1))
-    rgb = torch.where(linear <= 0.0031308, 12.92 * linear,
-                      1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
-    return rgb.clamp(0, 1) if clamp else rgb
+from workbench.nn.colour import (ab_bins, annealed_mean, colour_class_loss, lab_to_rgb, pixels, require_colour,
+                                 rgb_to_lab, soft_encode)
+from workbench.nn.decoders import PixelPredictor
+from workbench.nn.pooling import pooled_features
+from workbench.views import training_crops
 
 
 def lightness_input(rgb: torch.Tensor) -> torch.Tensor:
@@ -65,181 +26,11 @@ def lightness_input(rgb: torch.Tensor) -> torch.Tensor:
     return L.expand(-1, 3, -1, -1)
 
 
-# --- quantised ab: the output classes ---------------------------------------------------------
-
-
-def ab_bins(step: float = 10.0, levels: int = 33) -> torch.Tensor:
-    """(Q, 2) centres of the step×step ab cells that some sRGB colour falls into.
-
-    The cells are centred on multiples of `step` (Zhang et al. use 10, giving 313 in-gamut
-    bins for ImageNet's colours); we mark the cells hit by a `levels`³ grid of the RGB cube,
-    which is deterministic and takes a few milliseconds.
-    """
-    v = torch.linspace(0, 1, levels, dtype=torch.float64)
-    cube = torch.stack(torch.meshgrid(v, v, v, indexing="ij")).reshape(1, 3, -1, 1)
-    ab = rgb_to_lab(cube.float())[0, 1:, :, 0].T  # (levels³, 2)
-    n = int(math.ceil(AB_RANGE / step))
-    idx = torch.round(ab / step).long().clamp(-n, n) + n
-    hit = torch.zeros(2 * n + 1, 2 * n + 1, dtype=torch.bool)
-    hit[idx[:, 0], idx[:, 1]] = True
-    cells = hit.nonzero().float()
-    return (cells - n) * step
-
-
-def soft_encode(ab: torch.Tensor, centres: torch.Tensor, neighbours: int = 5, sigma: float = 5.0) -> torch.Tensor:
-    """Soft targets (N, Q): each ab value (N, 2) spread over its nearest bins with a Gaussian
-    kernel (Zhang et al.: 5 neighbours, σ = 5), so nearby colours are nearly right."""
-    d2 = torch.cdist(ab.float(), centres.float()).pow(2)  # (N, Q)
-    k = min(neighbours, centres.shape[0])
-    near_d2, near_idx = d2.topk(k, dim=1, largest=False)
-    w = torch.softmax(-near_d2 / (2 * sigma ** 2), dim=1)
-    return torch.zeros_like(d2).scatter_(1, near_idx, w)
-
-
 def rebalancing_weights(prior: torch.Tensor, mix: float = 0.5) -> torch.Tensor:
     """Per-bin weights ∝ 1 / ((1 − λ)·p + λ/Q), scaled so that E_p[w] = 1 (Zhang et al. eq. 4)."""
     q = prior.shape[0]
     w = 1.0 / ((1 - mix) * prior + mix / q)
     return w / (prior * w).sum()
-
-
-def colour_class_loss(logits: torch.Tensor, targets: torch.Tensor,
-                      weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Multinomial cross entropy between logits (N, Q) and soft targets (N, Q), optionally
-    weighted per pixel by the weight of its most likely true bin (class rebalancing)."""
-    ce = -(targets * F.log_softmax(logits.float(), dim=1)).sum(1)
-    if weights is not None:
-        ce = ce * weights[targets.argmax(1)]
-    return ce.mean()
-
-
-def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
-    """Decode (B, Q, h, w) bin logits into ab (B, 2, h, w): the mean of the distribution
-    sharpened to temperature T (Zhang et al.: T = 0.38, between the mean (1) and the mode (→0))."""
-    p = torch.softmax(logits.float() / temperature, dim=1)
-    return torch.einsum("bqhw,qc->bchw", p, centres.to(p.device))
-
-
-class LogitDecoder(nn.Module):
-    """Features (B, D) -> per-pixel class logits (B, K, h, w) at 1/stride of the image size.
-
-    A dense map to a width×(H/4)×(W/4) grid, then one ×2 transposed convolution per halving of
-    the stride, a 3×3 conv and a 1×1 classifier.
-    """
-
-    def __init__(self, feat_dim: int, out_channels: int, image_hw: tuple[int, int], stride: int = 4,
-                 width: int = 64):
-        super().__init__()
-        if stride not in (1, 2, 4):
-            raise ValueError(f"stride must be 1, 2 or 4, got {stride}")
-        H, W = image_hw
-        self.out_hw = (-(-H // stride), -(-W // stride))
-        self.h0, self.w0 = -(-H // 4), -(-W // 4)
-        self.width = width
-        self.fc = nn.Sequential(nn.Linear(feat_dim, width * self.h0 * self.w0), nn.ReLU(inplace=True))
-        layers: list[nn.Module] = []
-        for _ in range({4: 0, 2: 1, 1: 2}[stride]):
-            layers += [nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True)]
-        layers += [nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                   nn.Conv2d(width, out_channels, 1)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        y = self.body(self.fc(h).view(-1, self.width, self.h0, self.w0))
-        if y.shape[-2:] != self.out_hw:
-            y = F.interpolate(y, size=self.out_hw, mode="bilinear", align_corners=False)
-        return y
-
-
-def backbone_trunk(backbone: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The backbone up to its global average pooling, i.e. its last feature map, or None.
-
-    small_cnn is a Sequential ending in AdaptiveAvgPool2d + Flatten; resnet18 is
-    Sequential(Normalize, ResNet) whose fc is the identity. Averaging the returned map over
-    space gives exactly backbone(x). Computed on the fly rather than stored, so no module is
-    registered twice in the state dict.
-    """
-    if (isinstance(backbone, nn.Sequential) and len(backbone) >= 3
-            and isinstance(backbone[-2], nn.AdaptiveAvgPool2d) and isinstance(backbone[-1], nn.Flatten)):
-        return backbone[:-2]
-    if isinstance(backbone, nn.Sequential) and len(backbone) == 2 and type(backbone[1]).__name__ == "ResNet":
-        norm, r = backbone[0], backbone[1]
-
-        def trunk(x: torch.Tensor) -> torch.Tensor:
-            x = r.maxpool(r.relu(r.bn1(r.conv1(norm(x)))))
-            return r.layer4(r.layer3(r.layer2(r.layer1(x))))
-        return trunk
-    return None
-
-
-def pooled_features(encoder: nn.Module, x: torch.Tensor, pooling: str = "max") -> torch.Tensor:
-    """The representation of x: the encoder's last feature map maximised over positions ("max"),
-    or the backbone's own output ("avg", its global average). An encoder without a feature map
-    (mlp) always gives its own output."""
-    trunk = backbone_trunk(encoder) if pooling == "max" else None
-    return trunk(x).amax(dim=(2, 3)) if trunk is not None else encoder(x)
-
-
-class ConvHead(nn.Module):
-    """Feature map (B, C, h, w) -> per-pixel class logits (B, K, H/stride, W/stride).
-
-    Zhang et al.'s networks are fully convolutional: the colour of a pixel is read from the
-    features at that place. A 3×3 conv and a 1×1 classifier on the backbone's last feature map
-    (1/4 of the image side for small_cnn), upsampled bilinearly when a finer output is asked for.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, image_hw: tuple[int, int], stride: int = 4,
-                 width: int = 64):
-        super().__init__()
-        H, W = image_hw
-        self.out_hw = (-(-H // stride), -(-W // stride))
-        self.body = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True), nn.Conv2d(width, out_channels, 1))
-
-    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        y = self.body(fmap)
-        if y.shape[-2:] != self.out_hw:
-            y = F.interpolate(y, size=self.out_hw, mode="bilinear", align_corners=False)
-        return y
-
-
-class PixelPredictor(nn.Module):
-    """An encoder's per-pixel class logits: a ConvHead on its last feature map when it has one
-    (fully convolutional, as in the papers), else a LogitDecoder from its feature vector (mlp)."""
-
-    def __init__(self, encoder: nn.Module, feat_dim: int, out_channels: int, image_hw: tuple[int, int],
-                 stride: int, width: int):
-        super().__init__()
-        self.conv = backbone_trunk(encoder) is not None
-        head = ConvHead if self.conv else LogitDecoder
-        self.head = head(feat_dim, out_channels, image_hw, stride, width)
-        self.out_hw = self.head.out_hw
-
-    def forward(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Logits for inputs x, running `encoder` (not stored here: it belongs to the method)."""
-        trunk = backbone_trunk(encoder) if self.conv else None
-        return self.head(trunk(x) if trunk is not None else encoder(x))
-
-
-def require_colour(name: str, channels: int, dataset: str) -> None:
-    if channels != 3:
-        raise ValueError(f"{name} needs colour images, but dataset {dataset!r} has {channels} "
-                         f"channel{'s' if channels != 1 else ''}; pick shapes, CIFAR-10 or an image folder")
-
-
-def training_crops(x: torch.Tensor, crop_min: float, flip: bool) -> torch.Tensor:
-    """A random crop of at least crop_min of the area, resized back, and a random left-right flip
-    per image: the training augmentation of colour-prediction nets. Without it a 3-epoch run on
-    shapes fits its exact training images and its kNN falls below the random-init floor."""
-    if crop_min < 1:
-        x = random_resized_crop(x, scale=(crop_min, 1.0))
-    return random_flip(x) if flip else x
-
-
-def pixels(t: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) -> (B·h·w, C)."""
-    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
 class Colorization(Method):

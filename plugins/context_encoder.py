@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from plugins.autoencoder import ConvDecoder
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.decoders import ConvDecoder
 
 MASKS = ("central", "blocks", "irregular")
 FILL = 0.5  # the hole's value: mid-grey, which the backbone's Normalize maps to 0 (Pathak: the mean pixel)

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from plugins.autoencoder import ConvDecoder, reconstruction_loss
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.decoders import ConvDecoder
+from workbench.nn.losses import reconstruction_loss
 
 
 def jacobian_penalty(h: torch.Tensor, x: torch.Tensor, samples: int = 1,

@@ -9,19 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.jigsaw import crop_patches
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
-
-
-def cpc_loss(pred: torch.Tensor, codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """InfoNCE: prediction i must pick codes[target[i]] out of all M codes (the other patches
-    of the same image and of the other images are the negatives).
-
-    pred: (N, D), codes: (M, D), target: (N,) indices into codes. Scores are dot products,
-    as in the paper (log M for predictions that carry no information).
-    """
-    return F.cross_entropy(pred.float() @ codes.float().T, target)
+from workbench.nn.losses import cpc_loss
+from workbench.nn.patches import crop_patches
 
 
 def patch_grid(x: torch.Tensor, grid: int, patch_frac: float, out: int,

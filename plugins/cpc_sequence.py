@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from plugins.cpc import cpc_loss
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.losses import cpc_loss
 from workbench.render import BAD, GOOD, MUTED, bar_tile, heatmap_tile, line_tile, shared_limits
 
 TILE = (48, 128)  # every preview tile (the inspector cuts the grid into equal tiles)

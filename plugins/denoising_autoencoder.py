@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from plugins.autoencoder import ConvDecoder, reconstruction_loss
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.decoders import ConvDecoder
+from workbench.nn.losses import reconstruction_loss
 
 NOISES = ("gaussian", "masking", "salt_pepper")
 

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.autoencoder import ConvDecoder
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.decoders import ConvDecoder
 
 NORM_PIX_EPS = 1e-2  # floor of a patch's variance: flat (e.g. all-black MNIST) patches stay finite
 

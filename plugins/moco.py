@@ -2,17 +2,18 @@
 (He et al. 2020, arXiv:1911.05722; Chen et al. 2020, arXiv:2003.04297)."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.simclr import ViewSettings, projection_head, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.nn.heads import projection_head
+from workbench.nn.momentum import ema_update, frozen_copy
+from workbench.views import ViewSettings, view_config
 
 
 def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float,
@@ -31,21 +32,6 @@ def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature
         negative = negative.masked_fill(mask, float("-inf"))
     logits = torch.cat([positive, negative], dim=1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
-
-
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target <- momentum·target + (1 - momentum)·online, parameter by parameter."""
-    with torch.no_grad():
-        for t, o in zip(target.parameters(), online.parameters()):
-            t.lerp_(o.detach(), 1 - momentum)
-
-
-def frozen_copy(module: nn.Module) -> nn.Module:
-    """A deep copy that the optimiser never touches (requires_grad False)."""
-    twin = copy.deepcopy(module)
-    for p in twin.parameters():
-        p.requires_grad_(False)
-    return twin
 
 
 def shuffled_forward(net: nn.Module, x: torch.Tensor, splits: int) -> torch.Tensor:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from plugins.jigsaw import crop_patches, drop_channels, grid_cells, mlp_head
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.heads import mlp_head
+from workbench.nn.patches import crop_patches, drop_channels, grid_cells
 
 # the 8 neighbours of the centre cell of a 3×3 grid, in row-major order, and their names
 NEIGHBOURS = (0, 1, 2, 3, 5, 6, 7, 8)

@@ -5,11 +5,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
-from workbench.augment import ViewConfig, two_views
+from workbench.augment import two_views
 from workbench.config import setting
+from workbench.nn.heads import projection_head
+from workbench.views import ViewSettings, view_config
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -24,34 +25,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     logits.fill_diagonal_(float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, targets)
-
-
-def projection_head(in_dim: int, hidden: int, out: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out))
-
-
-@dataclass
-class ViewSettings:
-    """Augmentation settings shared by the two-view methods (SimCLR, MoCo, BYOL, VICReg, DIM)."""
-
-    crop_min: float = setting(0.3, "Smallest crop as a fraction of the image area.",
-                              min=0.01, max=1.0, label="Smallest crop")
-    jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
-                            min=0.0, max=1.0)
-    flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
-                                "images are other shapes).")
-    blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
-                            label="Blur probability")
-
-
-def view_config(cfg, channels: int) -> ViewConfig:
-    """SimCLR's view recipe; colour terms only where there is colour to change."""
-    colour = channels == 3
-    return ViewConfig(crop_scale=(cfg.crop_min, 1.0), flip_p=0.5 if cfg.flip else 0.0,
-                      jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
-                      saturation=cfg.jitter if colour else 0.0, hue=min(0.1, cfg.jitter / 4) if colour else 0.0,
-                      gray_p=0.2 if colour else 0.0, blur_p=cfg.blur_p)
 
 
 class SimCLR(Method):

@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.colorization import (AB_RANGE, PixelPredictor, ab_bins, annealed_mean, colour_class_loss,
-                                  lab_to_rgb, pixels, pooled_features, require_colour, rgb_to_lab,
-                                  soft_encode, training_crops)
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.backbones import build_backbone
 from workbench.config import setting
+from workbench.nn.colour import (AB_RANGE, ab_bins, annealed_mean, colour_class_loss, lab_to_rgb, pixels,
+                                 require_colour, rgb_to_lab, soft_encode)
+from workbench.nn.decoders import PixelPredictor
+from workbench.nn.pooling import pooled_features
+from workbench.views import training_crops
 
 
 def twin_backbone(backbone: nn.Module, feat_dim: int, input_shape: tuple[int, int, int]) -> nn.Module:

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.autoencoder import ConvDecoder
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.decoders import ConvDecoder
 
 PRIOR_SEED = 20140101  # fixed: the "samples from the prior" preview decodes the same z every time
 

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.autoencoder import reconstruction_loss
-from plugins.colorization import backbone_trunk
 from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.backbones import feature_trunk
 from workbench.config import setting
+from workbench.nn.losses import reconstruction_loss
 from workbench.render import GOOD, bar_tile, heatmap_tile, line_tile
 
 USAGE_DECAY = 0.99  # the usage chart counts roughly the last 1 / (1 − 0.99) = 100 steps
@@ -312,7 +312,7 @@ class VQVAE(Method):
             self.decoder = frame_net(d, width, bins)
             positions = length // cfg.stft_hop + 1  # torch.stft(center=True) frames
         else:
-            if backbone_trunk(backbone) is None:
+            if feature_trunk(backbone) is None:
                 raise ValueError("the backbone must be convolutional (small_cnn or resnet18): "
                                  "the VQ-VAE quantises its feature map, and mlp has none")
             self.project = nn.Conv2d(feat_dim, d, 1)
@@ -331,7 +331,7 @@ class VQVAE(Method):
         was = backbone.training
         backbone.eval()  # eval: a dry run must not touch BatchNorm statistics
         with torch.no_grad():
-            fmap = backbone_trunk(backbone)(torch.zeros(1, *shape))
+            fmap = feature_trunk(backbone)(torch.zeros(1, *shape))
         backbone.train(was)
         return tuple(fmap.shape[-2:])
 
@@ -344,7 +344,7 @@ class VQVAE(Method):
         """Continuous latents before quantisation: (B, D, h, w) or (B, D, frames)."""
         if self.sequence:
             return self.encoder(self.target(x))
-        return self.project(backbone_trunk(self.backbone)(x))
+        return self.project(feature_trunk(self.backbone)(x))
 
     def quantise(self, z: torch.Tensor) -> tuple[Quantised, torch.Tensor, torch.Tensor]:
         """(Quantised over all positions, quantised latents shaped like z, code ids (B, *grid))."""

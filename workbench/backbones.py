@@ -130,3 +130,25 @@ def build_backbone(name: str, input_shape: tuple[int, ...], **kwargs) -> tuple[n
     if problem:
         raise ConfigError(problem)
     return _BUILDERS[name](tuple(int(s) for s in input_shape), **kwargs)
+
+
+def feature_trunk(backbone: nn.Module) -> Callable[[Tensor], Tensor] | None:
+    """The backbone up to its global average pooling, i.e. a function giving its last feature
+    map (B, C, h, w); None for a backbone without one (mlp).
+
+    Averaging the returned map over space gives exactly backbone(x). The function is built on
+    the fly from the backbone's own modules rather than stored, so no module is registered
+    twice in a state dict. Methods that read feature maps (colour prediction, VQ-VAE) use this
+    instead of looking inside the backbones.
+    """
+    if (isinstance(backbone, nn.Sequential) and len(backbone) >= 3
+            and isinstance(backbone[-2], nn.AdaptiveAvgPool2d) and isinstance(backbone[-1], nn.Flatten)):
+        return backbone[:-2]
+    if isinstance(backbone, nn.Sequential) and len(backbone) == 2 and type(backbone[1]).__name__ == "ResNet":
+        norm, r = backbone[0], backbone[1]
+
+        def trunk(x: Tensor) -> Tensor:
+            x = r.maxpool(r.relu(r.bn1(r.conv1(norm(x)))))
+            return r.layer4(r.layer3(r.layer2(r.layer1(x))))
+        return trunk
+    return None

@@ -130,8 +130,8 @@ class _PCA:
     (importing scikit-learn in a background thread holds the GIL and stalls a GUI).
 
     With more points than dimensions the axes are the top eigenvectors of the D×D scatter
-    matrix, summed in float64 over row blocks: at 120k × 128 that is tens of times faster
-    than an SVD of the whole centred matrix, and no float64 copy of it is ever made.
+    matrix, summed in float64 over row blocks: far faster than an SVD of the whole centred
+    matrix (docs/BENCHMARKS.md), and no float64 copy of it is ever made.
     """
 
     def __init__(self, emb: np.ndarray):

@@ -123,7 +123,7 @@ def _rank_penalty(d: np.ndarray, cand: np.ndarray, k: int) -> np.ndarray:
 
     A candidate's rank is one more than the number of points strictly nearer; comparing with
     its distance instead of sorting whole rows costs one pass over (rows, k, N) booleans
-    (numpy's count_nonzero: about ten times faster than summing booleans).
+    (numpy's count_nonzero, faster than summing booleans: docs/BENCHMARKS.md).
     """
     c, n = d.shape
     out = np.zeros(c, dtype=np.float64)

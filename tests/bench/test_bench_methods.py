@@ -9,6 +9,8 @@ import pytest
 
 from workbench.registry import get_method
 
+pytestmark = pytest.mark.slow  # benchmark runs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

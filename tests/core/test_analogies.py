@@ -211,6 +211,7 @@ def tiny_data(monkeypatch):
     monkeypatch.setattr(workbench.data, "_CACHE", {})
 
 
+@pytest.mark.slow  # trains a run (shapes_run, ~10 s)
 def test_eval_events_carry_analogy_scores(shapes_run):
     from workbench.events import read_events
     evals = [ev for ev in read_events(shapes_run) if ev["type"] == "eval" and "knn_top1" in ev]
@@ -220,6 +221,7 @@ def test_eval_events_carry_analogy_scores(shapes_run):
     assert all(0.0 <= v <= 1.0 for v in scores.values())
 
 
+@pytest.mark.slow  # trains a run (shapes_run, ~10 s)
 def test_eval_reports_analogies_next_to_both_floors(shapes_run, tiny_data, capsys):
     from workbench.cli import main
     assert main(["eval", str(shapes_run), "--no-linear"]) == 0
@@ -237,6 +239,7 @@ def test_eval_reports_analogies_next_to_both_floors(shapes_run, tiny_data, capsy
     assert set(json.loads(capsys.readouterr().out)["analogies"]) == {"queries", "chance", "model"}
 
 
+@pytest.mark.slow  # trains a run (shapes_run, ~10 s)
 def test_export_writes_analogy_attributes(shapes_run, tiny_data, tmp_path):
     from workbench.export import read_export
     from workbench.run_export import export_run
@@ -250,6 +253,7 @@ def test_export_writes_analogy_attributes(shapes_run, tiny_data, tmp_path):
         assert 0.0 <= attrs[name] <= 1.0, name
 
 
+@pytest.mark.slow  # trains a run (shapes_run, ~10 s)
 def test_raw_inputs_are_the_data_as_the_model_sees_it(shapes_run, tiny_data):
     from workbench.data.base import model_input
     rows = np.array([5, 0, 17])
@@ -261,6 +265,7 @@ def test_raw_inputs_are_the_data_as_the_model_sees_it(shapes_run, tiny_data):
         raw_inputs(shapes_run / "nowhere", rows)
 
 
+@pytest.mark.slow  # trains and evaluates a run through the CLI (~6 s)
 def test_data_without_factors_gets_no_analogies(tmp_path, monkeypatch, capsys):
     from workbench.cli import main
     from workbench.events import read_events

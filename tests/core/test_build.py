@@ -26,7 +26,9 @@ def datasets():
     return {name: load_dataset(name) for name in ("digits", "shapes", "signals", "lee")}
 
 
-@pytest.mark.parametrize("backbone", BACKBONES)
+# the CPU backbones run in the inner loop; one CPU step of the big ones takes seconds per method
+@pytest.mark.parametrize("backbone", [b if b in ("small_cnn", "mlp") else pytest.param(b, marks=pytest.mark.slow)
+                                      for b in BACKBONES])
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_a_backbone_either_trains_or_is_refused_before_the_run(name, backbone, datasets):
     cls = METHODS[name]

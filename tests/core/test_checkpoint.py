@@ -1,7 +1,6 @@
 """Tests of workbench.checkpoint: atomic save, safe (weights_only) load and its refusals."""
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import warnings

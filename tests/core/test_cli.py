@@ -82,6 +82,7 @@ def trained_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow  # trains a run (trained_run fixture)
 def test_train_eval_reports_model_and_floors(trained_run, capsys):
     assert (trained_run / "checkpoints" / "last.pt").is_file()
     assert main(["eval", str(trained_run), "--no-linear"]) == 0
@@ -92,6 +93,7 @@ def test_train_eval_reports_model_and_floors(trained_run, capsys):
     assert isinstance(result["beats_random_init"], bool)
 
 
+@pytest.mark.slow  # trains a run (trained_run fixture)
 def test_export_writes_the_documented_schema(trained_run, tmp_path, capsys):
     out = tmp_path / "emb.h5"
     assert main(["export", str(trained_run), "--out", str(out), "--projection", "pca,tsne",
@@ -106,12 +108,14 @@ def test_export_writes_the_documented_schema(trained_run, tmp_path, capsys):
         assert f["labels"].dtype == np.int64 and f["projections/tsne"].shape == (359, 2)
 
 
+@pytest.mark.slow  # trains a run (trained_run fixture)
 def test_export_rejects_unknown_projection(trained_run, tmp_path, capsys):
     assert main(["export", str(trained_run), "--out", str(tmp_path / "x.h5"),
                  "--projection", "mds"]) == 2
     assert "mds" in one_line_error(capsys)
 
 
+@pytest.mark.slow  # trains a run (trained_run fixture)
 def test_resume_a_finished_run_for_more_epochs(trained_run, tmp_path, capsys):
     import shutil
     run_dir = tmp_path / "copy"
@@ -123,6 +127,7 @@ def test_resume_a_finished_run_for_more_epochs(trained_run, tmp_path, capsys):
     assert events[-1]["type"] == "finished"
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--help"],
                           capture_output=True, text=True, timeout=60)

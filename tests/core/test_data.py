@@ -11,7 +11,7 @@ from PIL import Image
 
 from workbench.api import DataSpec
 from workbench.data import DataError, Dataset, list_datasets, load_dataset
-from workbench.data.shapes import FACTORS, generate_shapes
+from workbench.data.shapes import generate_shapes
 from workbench.data.splits import split_indices
 
 ALL_NAMES = ["mnist5k", "digits", "shapes", "shapes120k", "signals", "lee", "textfile", "folder", "mnist", "fashionmnist", "cifar10", "stl10"]

@@ -11,6 +11,8 @@ from workbench.data import list_datasets, load_dataset
 from workbench.data import shapes
 from workbench.data.shapes import FACTORS, generate_shapes
 
+pytestmark = pytest.mark.slow  # scale checks on large datasets
+
 
 @pytest.fixture
 def small_large_set(monkeypatch):

@@ -148,6 +148,7 @@ def test_configure_numba_cache(tmp_path, monkeypatch):
 
 # umap-learn compiles its numba kernels once per process (10-45 s on a slow machine); the
 # rest of this file stays fast, so the whole file still runs well under a minute.
+@pytest.mark.slow  # UMAP's first use compiles with numba
 @pytest.mark.timeout(300)
 def test_umap_warm_up_then_project_and_place(blobs):
     assert E.warm_up_umap() > 0

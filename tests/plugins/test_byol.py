@@ -7,19 +7,6 @@ import pytest
 import torch
 
 from plugins.byol import BYOL, byol_loss, target_momentum
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), **cfg) -> BYOL:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return BYOL(BYOL.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(n: int, shape=(1, 28, 28)) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
 
 
 def test_loss_values():
@@ -34,6 +21,7 @@ def test_loss_values():
     assert byol_loss(a, b).item() == pytest.approx(dist.item(), rel=1e-5)
 
 
+@pytest.mark.slow  # ~7 s of optimisation
 def test_loss_goes_down_on_learnable_predictions():
     torch.manual_seed(0)
     p = torch.randn(16, 8, requires_grad=True)
@@ -57,18 +45,18 @@ def test_momentum_schedule_rises_from_base_to_one():
     assert target_momentum(500, 100, 0.9) == pytest.approx(1.0)  # clamped past the end
 
 
-def test_target_is_frozen_and_gets_no_gradient():
-    m = _method()
+def test_target_is_frozen_and_gets_no_gradient(make):
+    m = make.method(BYOL)
     assert not any(p.requires_grad for p in m.target.parameters())
-    out = m.training_step(_batch(8))
+    out = m.training_step(make.batch(8))
     out.loss.backward()
     assert all(p.grad is None for p in m.target.parameters())
     assert all(p.grad is not None for p in m.predictor.parameters())
     assert 0 <= out.loss.item() <= 8  # two terms, each in [0, 4]
 
 
-def test_target_follows_the_online_network_by_ema():
-    m = _method(tau_base=0.9)
+def test_target_follows_the_online_network_by_ema(make):
+    m = make.method(BYOL, tau_base=0.9)
     online = list(m.backbone.parameters()) + list(m.projector.parameters())
     with torch.no_grad():
         for p in online:
@@ -87,10 +75,10 @@ def test_target_follows_the_online_network_by_ema():
     assert all(torch.equal(a, b) for a, b in zip(frozen, m.target.parameters()))
 
 
-def test_colour_images_and_preview():
-    m = _method(shape=(3, 32, 32))
-    assert math.isfinite(m.training_step(_batch(4, (3, 32, 32))).loss.item())
+def test_colour_images_and_preview(make):
+    m = make.method(BYOL, shape=(3, 32, 32))
+    assert math.isfinite(m.training_step(make.batch(4, (3, 32, 32))).loss.item())
     m.eval()
     with torch.no_grad():
-        preview = m.previews(_batch(6, (3, 32, 32)))["views"]
+        preview = m.previews(make.batch(6, (3, 32, 32)))["views"]
     assert len(preview.tiles) == len(preview.captions) == 18

@@ -10,19 +10,15 @@ import math
 import pytest
 import torch
 
-from plugins.colorization import (Colorization, LogitDecoder, ab_bins, annealed_mean, backbone_trunk,
-                                  colour_class_loss, lab_to_rgb, lightness_input, pooled_features,
-                                  rebalancing_weights, rgb_to_lab, soft_encode, training_crops)
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
+from plugins.colorization import Colorization, lightness_input, rebalancing_weights
+from workbench.api import DataSpec
+from workbench.backbones import build_backbone, feature_trunk
+from workbench.nn.colour import ab_bins, annealed_mean, colour_class_loss, lab_to_rgb, rgb_to_lab, soft_encode
+from workbench.nn.decoders import LogitDecoder
+from workbench.nn.pooling import pooled_features
+from workbench.views import training_crops
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+COLOUR = (3, 32, 32)  # the blocky colour images of make.colour_batch
 
 
 def _pixels(*rgb):
@@ -127,23 +123,6 @@ def test_annealed_mean_between_mean_and_mode():
     assert sharp.norm() < mean.norm()
 
 
-def _spec(channels: int) -> DataSpec:
-    return DataSpec("toy", "image", (channels, 32, 32), 4, list("abcd"), 64, 64)
-
-
-def _method(**cfg) -> Colorization:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", (3, 32, 32), width=8)
-    return Colorization(Colorization.Config(**cfg), backbone, feat_dim, _spec(3))
-
-
-def _batch(n=16) -> Batch:
-    g = torch.Generator().manual_seed(7)
-    # blocky colour images: something to learn
-    x = torch.rand(n, 3, 4, 4, generator=g).repeat_interleave(8, 2).repeat_interleave(8, 3)
-    return Batch(x, torch.zeros(n, dtype=torch.long), torch.arange(n))
-
-
 def test_grey_data_is_refused_clearly():
     backbone, feat_dim = build_backbone("small_cnn", (1, 28, 28), width=8)
     spec = DataSpec("mnist5k", "image", (1, 28, 28), 10, [str(i) for i in range(10)], 64, 64)
@@ -151,8 +130,8 @@ def test_grey_data_is_refused_clearly():
         Colorization(Colorization.Config(), backbone, feat_dim, spec)
 
 
-def test_embed_takes_rgb_and_sees_only_lightness():
-    method = _method()
+def test_embed_takes_rgb_and_sees_only_lightness(make):
+    method = make.method(Colorization, COLOUR)
     method.eval()
     x = torch.rand(4, 3, 32, 32)
     lab = rgb_to_lab(x)
@@ -163,12 +142,12 @@ def test_embed_takes_rgb_and_sees_only_lightness():
         assert torch.allclose(method.embed(other), e, atol=1e-3)
 
 
-def test_representation_is_the_feature_map_maximum_by_default():
-    method = _method()
+def test_representation_is_the_feature_map_maximum_by_default(make):
+    method = make.method(Colorization, COLOUR)
     method.eval()
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        fmap = backbone_trunk(method.backbone)(lightness_input(x))
+        fmap = feature_trunk(method.backbone)(lightness_input(x))
         assert method.cfg.pooling == "max"
         assert torch.allclose(method.embed(x), fmap.amax(dim=(2, 3)))
         method.cfg.pooling = "avg"  # the backbone's own output: the average of the same map
@@ -199,10 +178,10 @@ def test_training_crops_crop_and_flip_only_when_asked():
 
 
 @pytest.mark.parametrize("rebalance", [True, False])
-def test_loss_goes_down(rebalance):
-    method = _method(rebalance=rebalance)
+def test_loss_goes_down(rebalance, make):
+    method = make.method(Colorization, COLOUR, rebalance=rebalance)
     opt = torch.optim.Adam(method.parameters(), lr=1e-3)
-    batch = _batch()
+    batch = make.colour_batch()
     losses = []
     for _ in range(5):
         out = method.training_step(batch)
@@ -214,17 +193,17 @@ def test_loss_goes_down(rebalance):
     assert sum(losses[-2:]) < sum(losses[:2]), losses
 
 
-def test_rebalancing_prior_is_a_checkpointed_running_histogram():
-    method = _method(rebalance=True)
+def test_rebalancing_prior_is_a_checkpointed_running_histogram(make):
+    method = make.method(Colorization, COLOUR, rebalance=True)
     assert "ab_prior" in method.state_dict() and "ab_centres" not in method.state_dict()
-    method.training_step(_batch())
+    method.training_step(make.colour_batch())
     assert method.ab_prior.sum().item() == pytest.approx(1.0, rel=1e-4)
     assert not torch.allclose(method.ab_prior, torch.full_like(method.ab_prior, 1 / len(method.ab_prior)))
 
 
 @pytest.mark.parametrize("stride", [1, 2, 4])
-def test_decoder_resolution(stride):
-    method = _method(stride=stride)
+def test_decoder_resolution(stride, make):
+    method = make.method(Colorization, COLOUR, stride=stride)
     logits = method.decoder(method.backbone, torch.rand(2, 3, 32, 32))
     assert logits.shape == (2, len(method.ab_centres), 32 // stride, 32 // stride)
 
@@ -233,25 +212,25 @@ def test_trunk_is_the_backbone_before_its_global_pooling():
     backbone, _ = build_backbone("small_cnn", (3, 28, 28), width=8)
     backbone.eval()
     x = torch.rand(3, 3, 28, 28)
-    fmap = backbone_trunk(backbone)(x)
+    fmap = feature_trunk(backbone)(x)
     assert fmap.shape == (3, 32, 7, 7)
     assert torch.allclose(fmap.mean((2, 3)), backbone(x), atol=1e-6)
-    assert backbone_trunk(build_backbone("mlp", (3, 8, 8), hidden=16, out_dim=8)[0]) is None
+    assert feature_trunk(build_backbone("mlp", (3, 8, 8), hidden=16, out_dim=8)[0]) is None
 
 
-def test_mlp_backbone_gets_a_vector_decoder():
+def test_mlp_backbone_gets_a_vector_decoder(make):
     backbone, feat_dim = build_backbone("mlp", (3, 32, 32), hidden=32, out_dim=16)
-    method = Colorization(Colorization.Config(), backbone, feat_dim, _spec(3))
+    method = Colorization(Colorization.Config(), backbone, feat_dim, make.spec(COLOUR))
     assert isinstance(method.decoder.head, LogitDecoder)
     logits = method.decoder(method.backbone, torch.rand(2, 3, 32, 32))
     assert logits.shape == (2, len(method.ab_centres), 8, 8)
 
 
-def test_previews():
-    method = _method()
+def test_previews(make):
+    method = make.method(Colorization, COLOUR)
     method.eval()
     with torch.no_grad():
-        p = method.previews(_batch(8))["colorization"]
+        p = method.previews(make.colour_batch(8))["colorization"]
     assert len(p.tiles) == 24 == len(p.captions) and p.columns == 8
     assert p.captions[0] == "grey input (L)" and p.captions[8].startswith("predicted")
     grey = p.tiles[0].astype(int)

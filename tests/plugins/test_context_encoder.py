@@ -6,27 +6,6 @@ import torch
 
 from plugins.context_encoder import (FILL, ContextEncoder, Discriminator, discriminator_losses, make_masks,
                                      masked_l2)
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _method(shape=(1, 28, 28), **cfg) -> ContextEncoder:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return ContextEncoder(ContextEncoder.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(n=8, shape=(1, 28, 28)) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
 
 
 def test_central_mask_is_the_centred_square():
@@ -79,8 +58,8 @@ def test_masked_l2_goes_down_on_learnable_inputs():
     assert losses[-1] < 0.2 * losses[0]
 
 
-def test_masked_input_is_grey_in_the_hole():
-    method = _method(mask="central")
+def test_masked_input_is_grey_in_the_hole(make):
+    method = make.method(ContextEncoder, mask="central")
     x = torch.rand(2, 1, 28, 28)
     m = make_masks(x, "central", 0.25)
     masked, pred, filled = method.inpaint(x, m)
@@ -88,9 +67,9 @@ def test_masked_input_is_grey_in_the_hole():
     assert torch.equal(filled[~m], x[~m]) and torch.equal(filled[m], pred[m])
 
 
-def test_no_discriminator_unless_asked():
-    assert _method().discriminator is None
-    assert isinstance(_method(adv_weight=0.001).discriminator, Discriminator)
+def test_no_discriminator_unless_asked(make):
+    assert make.method(ContextEncoder).discriminator is None
+    assert isinstance(make.method(ContextEncoder, adv_weight=0.001).discriminator, Discriminator)
 
 
 def test_discriminator_losses_route_gradients_to_their_own_player():
@@ -111,9 +90,9 @@ def test_discriminator_losses_route_gradients_to_their_own_player():
     assert all(g is not None and g.abs().sum() > 0 for g in g_d[1:])
 
 
-def test_adversarial_step_trains_both_players_with_one_backward():
-    method = _method(adv_weight=0.5, rec_weight=1.0)
-    batch = _batch()
+def test_adversarial_step_trains_both_players_with_one_backward(make):
+    method = make.method(ContextEncoder, adv_weight=0.5, rec_weight=1.0)
+    batch = make.batch()
     torch.manual_seed(3)
     out = method.training_step(batch)
     assert {"hole_mse", "adversarial", "discriminator"} <= set(out.logs)
@@ -126,7 +105,7 @@ def test_adversarial_step_trains_both_players_with_one_backward():
 
     # the discriminator's gradient is that of its own loss only: the generator's adversarial
     # term does not leak into it, whatever its weight
-    plain = _method(adv_weight=5.0, rec_weight=1.0)
+    plain = make.method(ContextEncoder, adv_weight=5.0, rec_weight=1.0)
     torch.manual_seed(3)
     plain.training_step(batch).loss.backward()
     for a, b in zip(method.discriminator.parameters(), plain.discriminator.parameters()):
@@ -137,15 +116,15 @@ def test_adversarial_step_trains_both_players_with_one_backward():
     assert not torch.allclose(dec_a, dec_b)
 
 
-def test_both_weights_zero_is_refused():
+def test_both_weights_zero_is_refused(make):
     with pytest.raises(ValueError, match="rec_weight and adv_weight"):
-        _method(rec_weight=0.0, adv_weight=0.0)
+        make.method(ContextEncoder, rec_weight=0.0, adv_weight=0.0)
 
 
 @pytest.mark.parametrize("mask", ["central", "blocks", "irregular"])
-def test_method_on_colour_images(mask):
-    method = _method(shape=(3, 32, 32), mask=mask)
-    batch = _batch(4, (3, 32, 32))
+def test_method_on_colour_images(mask, make):
+    method = make.method(ContextEncoder, shape=(3, 32, 32), mask=mask)
+    batch = make.batch(4, (3, 32, 32))
     out = method.training_step(batch)
     out.loss.backward()
     method.eval()

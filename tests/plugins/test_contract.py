@@ -42,15 +42,6 @@ def batch(data):
     return Batch(model_input(data.x_train[:n]), data.y_train[:n], torch.arange(n))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the CI box has two cores shared with other jobs; oversubscribed torch threads crawl
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _build(name: str, data, seed: int = 0) -> Method:
     """The method with its default Config on a tiny small_cnn (width 8; none for text), on the CPU."""
     cls = get_method(name)

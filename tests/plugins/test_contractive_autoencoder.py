@@ -6,16 +6,7 @@ import torch
 from torch import nn
 
 from plugins.contractive_autoencoder import ContractiveAutoencoder, jacobian_penalty
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from workbench.api import Batch
 
 
 def _estimate(encoder: nn.Module, x: torch.Tensor, samples: int, seed: int = 0) -> float:
@@ -63,16 +54,8 @@ def test_penalty_trains_the_encoder_to_contract():
     assert enc.weight.pow(2).sum().item() < 0.5 * before
 
 
-def _method(**cfg) -> ContractiveAutoencoder:
-    torch.manual_seed(0)
-    shape = (1, 28, 28)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return ContractiveAutoencoder(ContractiveAutoencoder.Config(**cfg), backbone, feat_dim, spec)
-
-
-def test_method_logs_the_contraction_and_trains_through_it():
-    method = _method(contraction=0.1)
+def test_method_logs_the_contraction_and_trains_through_it(make):
+    method = make.method(ContractiveAutoencoder, contraction=0.1)
     x = torch.rand(8, 1, 28, 28)
     batch = Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8))
     torch.manual_seed(5)
@@ -85,16 +68,16 @@ def test_method_logs_the_contraction_and_trains_through_it():
     assert all(p.grad is not None for p in method.backbone.parameters() if p.requires_grad)
 
 
-def test_zero_weight_is_a_plain_autoencoder():
-    method = _method(contraction=0.0)
+def test_zero_weight_is_a_plain_autoencoder(make):
+    method = make.method(ContractiveAutoencoder, contraction=0.0)
     x = torch.rand(4, 1, 28, 28)
     out = method.training_step(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4)))
     assert "contraction" not in out.logs
     assert out.loss.item() == pytest.approx(out.logs["reconstruction"].item())
 
 
-def test_previews_show_inputs_and_reconstructions():
-    method = _method()
+def test_previews_show_inputs_and_reconstructions(make):
+    method = make.method(ContractiveAutoencoder)
     method.eval()
     x = torch.rand(8, 1, 28, 28)
     with torch.no_grad():

@@ -6,20 +6,8 @@ import math
 import pytest
 import torch
 
-from plugins.cpc import CPC, CausalConv, cpc_loss, flatten_grid, patch_grid
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), **cfg) -> CPC:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return CPC(CPC.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(n: int, shape=(1, 28, 28)) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
+from plugins.cpc import CPC, CausalConv, flatten_grid, patch_grid
+from workbench.nn.losses import cpc_loss
 
 
 def test_loss_without_information_is_log_m():
@@ -84,35 +72,35 @@ def test_context_never_sees_lower_rows():
     assert not torch.allclose(a[:, :, 3:], b[:, :, 3:])
 
 
-def test_prediction_offsets_and_shapes():
-    m = _method(grid=5, first_step=2, steps=3)
+def test_prediction_offsets_and_shapes(make):
+    m = make.method(CPC, grid=5, first_step=2, steps=3)
     assert m.offsets == [2, 3, 4]
     z = m.codes(torch.rand(3, 1, 28, 28))
     assert z.shape == (3, m.feat_dim, 5, 5)
     shapes = {k: tuple(p.shape) for k, p in m.predictions(z)}
     assert shapes == {k: (3, m.feat_dim, 5 - k, 5) for k in (2, 3, 4)}
-    assert _method(grid=4, first_step=2, steps=5).offsets == [2, 3]
+    assert make.method(CPC, grid=4, first_step=2, steps=5).offsets == [2, 3]
     with pytest.raises(ValueError, match="first_step"):
-        _method(grid=4, first_step=4)
+        make.method(CPC, grid=4, first_step=4)
 
 
 @pytest.mark.parametrize("embedding", ["image", "patches"])
-def test_training_embed_and_preview(embedding):
-    m = _method(embedding=embedding)
-    out = m.training_step(_batch(4))
+def test_training_embed_and_preview(embedding, make):
+    m = make.method(CPC, embedding=embedding)
+    out = m.training_step(make.batch(4))
     assert out.loss.ndim == 0 and 0 <= float(out.logs["cpc_acc"]) <= 1
     out.loss.backward()
     assert all(p.grad is not None for p in m.context.parameters())
     m.eval()
     with torch.no_grad():
         assert m.embed(torch.rand(3, 1, 28, 28)).shape == (3, m.feat_dim)
-        preview = m.previews(_batch(4))["predictions"]
+        preview = m.previews(make.batch(4))["predictions"]
     assert len(preview.tiles) == len(preview.captions) == 12
     assert all(t.shape == (28, 28, 3) for t in preview.tiles)
     assert preview.captions[-1].startswith(("✓", "✗"))
 
 
-def test_colour_images():
-    m = _method(shape=(3, 32, 32))
-    out = m.training_step(_batch(3, (3, 32, 32)))
+def test_colour_images(make):
+    m = make.method(CPC, shape=(3, 32, 32))
+    out = m.training_step(make.batch(3, (3, 32, 32)))
     assert torch.isfinite(out.loss)

@@ -8,33 +8,17 @@ import pytest
 import torch
 
 from plugins.cpc_sequence import CPCSequence, cpc_sequence_loss, windows
-from workbench.api import Batch, DataSpec
+from workbench.api import Batch
 from workbench.backbones import build_backbone
 from workbench.config import ConfigError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors gain nothing from threads; on a busy machine OpenMP workers waiting on each
-    # other made a 30-step loop of 4×8×16 tensors take over a minute
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+SEQ = (1, 64)
 
 
-def _spec(shape=(1, 64)) -> DataSpec:
-    return DataSpec("t", "sequence", shape, 3, ["a", "b", "c"], 64, 16)
-
-
-def _method(shape=(1, 64), backbone="small_cnn", **cfg) -> CPCSequence:
-    torch.manual_seed(0)
-    net, feat_dim = build_backbone(backbone, shape, **({"width": 8} if backbone == "small_cnn" else {}))
-    return CPCSequence(CPCSequence.Config(**{"window": 16, "hop": 8, **cfg}), net, feat_dim, _spec(shape))
-
-
-def _batch(n: int, shape=(1, 64)) -> Batch:
-    return Batch(torch.randn(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
+def _method(make, backbone="small_cnn", **cfg) -> CPCSequence:
+    """CPCSequence on SEQ-shaped sequences of three classes, windows of 16 samples 8 apart."""
+    return make.method(CPCSequence, SEQ, backbone, make.spec(SEQ, class_names="abc"),
+                       **{"window": 16, "hop": 8, **cfg})
 
 
 def _orthogonal_codes(b: int, n: int, scale: float = 20.0) -> torch.Tensor:
@@ -100,15 +84,15 @@ def test_windows_match_slicing():
         assert torch.equal(w[:, t], x[:, :, 4 * t:4 * t + 8])
 
 
-def test_steps_and_window_count():
-    m = _method(first_step=2, steps=3)  # 64 samples, window 16, hop 8: 7 windows
+def test_steps_and_window_count(make):
+    m = _method(make, first_step=2, steps=3)  # 64 samples, window 16, hop 8: 7 windows
     assert m.n_windows == 7 and m.offsets == [2, 3, 4] and len(m.heads) == 3
-    m = _method(first_step=5, steps=4)  # offsets beyond the last window are dropped
+    m = _method(make, first_step=5, steps=4)  # offsets beyond the last window are dropped
     assert m.offsets == [5, 6]
 
 
-def test_context_never_sees_the_future():
-    m = _method().eval()
+def test_context_never_sees_the_future(make):
+    m = _method(make).eval()
     x = torch.randn(2, 1, 64)
     changed = x.clone()
     changed[:, :, 40:] += torch.randn(2, 1, 24)  # windows 0..3 end before sample 40
@@ -120,8 +104,8 @@ def test_context_never_sees_the_future():
 
 
 @pytest.mark.parametrize("embedding", ["context", "codes", "sequence"])
-def test_embeddings_have_the_backbone_width(embedding):
-    m = _method(embedding=embedding).eval()
+def test_embeddings_have_the_backbone_width(embedding, make):
+    m = _method(make, embedding=embedding).eval()
     with torch.no_grad():
         assert m.embed(torch.randn(5, 1, 64)).shape == (5, m.feat_dim)
 
@@ -146,13 +130,13 @@ def test_training_step_learns_on_the_signals_data():
     assert losses[-1] < losses[0] - 0.3 and 0 <= float(out.logs["cpc_acc"]) <= 1
 
 
-def test_bad_settings_are_clear_errors():
+def test_bad_settings_are_clear_errors(make):
     with pytest.raises(ValueError, match="window=80 is longer than the sequences"):
-        _method(window=80)
+        _method(make, window=80)
     with pytest.raises(ValueError, match="first_step=7 leaves nothing to predict"):
-        _method(first_step=7)
+        _method(make, first_step=7)
     with pytest.raises(ValueError, match="use small_cnn"):
-        _method(backbone="mlp")  # an MLP built for whole sequences cannot encode windows
+        _method(make, backbone="mlp")  # an MLP built for whole sequences cannot encode windows
 
 
 def test_build_refuses_images_and_image_methods_refuse_sequences():
@@ -169,10 +153,10 @@ def test_build_refuses_images_and_image_methods_refuse_sequences():
             build_method(new_run_config("cpc_sequence", "signals", backbone=backbone), load_dataset("signals"))
 
 
-def test_previews_show_sequences_and_predictions():
-    m = _method().eval()
+def test_previews_show_sequences_and_predictions(make):
+    m = _method(make).eval()
     with torch.no_grad():
-        previews = m.previews(_batch(10))
+        previews = m.previews(make.batch(10, SEQ, normal=True))
     assert set(previews) == {"inputs", "predictions"}
     inputs, preds = previews["inputs"], previews["predictions"]
     assert len(inputs.tiles) == 10 and inputs.captions[0] == "a"

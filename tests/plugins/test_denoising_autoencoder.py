@@ -4,25 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from plugins.autoencoder import reconstruction_loss
 from plugins.denoising_autoencoder import DenoisingAutoencoder, corrupt, denoising_loss, pixel_fraction_mask
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _method(shape=(1, 28, 28), **cfg) -> DenoisingAutoencoder:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return DenoisingAutoencoder(DenoisingAutoencoder.Config(**cfg), backbone, feat_dim, spec)
+from workbench.api import Batch
+from workbench.nn.losses import reconstruction_loss
 
 
 def test_pixel_fraction_mask_is_exact_and_per_sample():
@@ -101,14 +85,14 @@ def test_denoising_loss_goes_down_on_learnable_outputs():
     assert losses[-1] < 0.3 * losses[0]
 
 
-def test_both_weights_zero_is_refused():
+def test_both_weights_zero_is_refused(make):
     with pytest.raises(ValueError, match="alpha and beta"):
-        _method(alpha=0.0, beta=0.0)
+        make.method(DenoisingAutoencoder, alpha=0.0, beta=0.0)
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_pepper"])
-def test_method_steps_embeds_and_previews(noise):
-    method = _method(noise=noise)
+def test_method_steps_embeds_and_previews(noise, make):
+    method = make.method(DenoisingAutoencoder, noise=noise)
     x = torch.rand(8, 1, 28, 28)
     out = method.training_step(Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8)))
     assert out.loss.ndim == 0 and out.loss.requires_grad and "mse" in out.logs
@@ -121,8 +105,8 @@ def test_method_steps_embeds_and_previews(noise):
     assert preview.captions[16].startswith("recon · mse")
 
 
-def test_method_works_on_colour_images():
-    method = _method(shape=(3, 32, 32), noise="salt_pepper")
+def test_method_works_on_colour_images(make):
+    method = make.method(DenoisingAutoencoder, shape=(3, 32, 32), noise="salt_pepper")
     x = torch.rand(4, 3, 32, 32)
     out = method.training_step(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4)))
     out.loss.backward()

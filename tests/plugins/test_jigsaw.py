@@ -7,23 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.jigsaw import (Jigsaw, assemble, crop_patches, drop_channels, grid_cells, jigsaw_loss,
-                            normalise_tiles, permutation_set)
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
+from plugins.jigsaw import Jigsaw, assemble, jigsaw_loss, normalise_tiles, permutation_set
+from workbench.api import Batch
+from workbench.nn.patches import crop_patches, drop_channels, grid_cells
 
 
 def _min_distance(perms: np.ndarray) -> int:
     d = (perms[:, None, :] != perms[None, :, :]).sum(-1)
     np.fill_diagonal(d, perms.shape[1] + 1)
     return int(d.min())
-
-
-def _method(shape=(1, 28, 28), **cfg) -> Jigsaw:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return Jigsaw(Jigsaw.Config(**cfg), backbone, feat_dim, spec)
 
 
 @pytest.mark.parametrize("n, at_least", [(30, 7), (100, 6)])
@@ -99,16 +91,16 @@ def test_grid_cells_keep_tiles_inside_their_cells():
     assert torch.allclose(c0[0], col * 10 + 1.0) and torch.allclose(r0[0], row * 10 + 1.0)
 
 
-def test_shuffle_puts_tile_perm_j_at_position_j():
-    m = _method()
+def test_shuffle_puts_tile_perm_j_at_position_j(make):
+    m = make.method(Jigsaw)
     tiles = torch.arange(9.0).view(1, 9, 1, 1, 1).expand(4, 9, 1, 2, 2)  # tile k is filled with k
     index = torch.tensor([0, 5, 17, 29])
     shuffled = m.shuffle(tiles, index)
     assert torch.equal(shuffled[:, :, 0, 0, 0].long(), m.perms[index])
 
 
-def test_tiles_come_in_row_major_order():
-    m = _method(gap=0.2, jitter=False)
+def test_tiles_come_in_row_major_order(make):
+    m = make.method(Jigsaw, gap=0.2, jitter=False)
     x = (torch.arange(9.0) / 10).view(1, 1, 3, 3)  # cell k of a 30-px image has value k/10
     x = x.repeat_interleave(10, 2).repeat_interleave(10, 3)
     m.eval()
@@ -117,8 +109,8 @@ def test_tiles_come_in_row_major_order():
     assert torch.allclose(tiles.mean(dim=(2, 3, 4)), torch.arange(9.0) / 10, atol=1e-6)
 
 
-def test_outputs_and_preview_shapes():
-    m = _method()
+def test_outputs_and_preview_shapes(make):
+    m = make.method(Jigsaw)
     x = torch.rand(6, 1, 28, 28)
     index = torch.arange(6)
     assert m.classify(m.shuffle(m.tiles(x), index)).shape == (6, 30)
@@ -130,7 +122,7 @@ def test_outputs_and_preview_shapes():
     assert "perm 0 → pred" in preview.captions[0]
 
 
-def test_colour_images_and_channel_drop():
+def test_colour_images_and_channel_drop(make):
     tiles = torch.rand(4, 9, 3, 8, 8)
     dropped = drop_channels(tiles, p=1.0)
     # one channel kept as it was, the other two nearly flat (mean + faint noise)
@@ -140,7 +132,7 @@ def test_colour_images_and_channel_drop():
     assert (flat < 0.01).all()
     grey = torch.rand(2, 9, 1, 8, 8)
     assert torch.equal(drop_channels(grey, 1.0), grey)
-    m = _method(shape=(3, 32, 32), tile_norm=True)
+    m = make.method(Jigsaw, shape=(3, 32, 32), tile_norm=True)
     out = m.training_step(Batch(torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long),
                                 torch.arange(4)))
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from plugins.autoencoder import reconstruction_loss
 from plugins.rotation import all_rotations, rotation_loss
 from plugins.simclr import nt_xent
+from workbench.nn.losses import reconstruction_loss
 
 
 def nt_xent_reference(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> float:

@@ -5,16 +5,7 @@ import pytest
 import torch
 
 from plugins.mae import MAE, NORM_PIX_EPS, mae_loss, patch_variance, random_patch_mask
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from workbench.api import Batch
 
 
 def test_mask_hides_an_exact_number_of_whole_patches():
@@ -69,35 +60,28 @@ def test_loss_goes_down_on_learnable_outputs():
     assert losses[-1] < 0.2 * losses[0]
 
 
-def _method(shape=(1, 28, 28), **cfg) -> MAE:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return MAE(MAE.Config(**cfg), backbone, feat_dim, spec)
-
-
-def test_fill_values():
-    learned = _method(fill="learned")
+def test_fill_values(make):
+    learned = make.method(MAE, fill="learned")
     x = torch.rand(4, 1, 28, 28)
     learned.training_step(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4))).loss.backward()
     assert learned.mask_value.grad is not None and learned.mask_value.grad.abs().sum() > 0
-    grey = _method(fill="grey")
+    grey = make.method(MAE, fill="grey")
     assert not grey.mask_value.requires_grad and (grey.mask_value == 0.5).all()
-    zero = _method()  # the default
+    zero = make.method(MAE)  # the default
     assert not zero.mask_value.requires_grad and (zero.mask_value == 0).all()
     x = torch.rand(2, 1, 28, 28) + 0.1
     m = random_patch_mask(x, 4, 0.75)
     assert (zero.masked_input(x, m)[m] == 0).all()
 
 
-def test_patch_larger_than_image_is_refused():
+def test_patch_larger_than_image_is_refused(make):
     with pytest.raises(ValueError, match="patch_size"):
-        _method(patch_size=32)
+        make.method(MAE, patch_size=32)
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-def test_previews_paste_visible_patches_back(shape):
-    method = _method(shape, norm_pix=True)
+def test_previews_paste_visible_patches_back(shape, make):
+    method = make.method(MAE, shape, norm_pix=True)
     x = torch.rand(8, *shape)
     batch = Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8))
     out = method.training_step(batch)

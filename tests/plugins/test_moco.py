@@ -8,20 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.moco import MoCo, ema_update, moco_loss, shuffled_forward
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), train_size=4000, **cfg) -> MoCo:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], train_size, 16)
-    return MoCo(MoCo.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(n: int, shape=(1, 28, 28), start: int = 0) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(start, start + n))
+from plugins.moco import MoCo, moco_loss, shuffled_forward
+from workbench.nn.momentum import ema_update
 
 
 @pytest.mark.parametrize("temperature", [0.1, 0.5])
@@ -62,15 +50,15 @@ def test_loss_goes_down_on_learnable_queries():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_queue_is_clamped_to_the_data_and_registered():
-    m = _method(train_size=100, queue_size=4096)
+def test_queue_is_clamped_to_the_data_and_registered(make):
+    m = make.method(MoCo, spec=make.spec(train_size=100), queue_size=4096)
     assert m.queue_size == 50 and m.queue.shape == (50, 128)
     assert {"queue", "queue_index", "queue_ptr"} <= set(m.state_dict())
     assert torch.allclose(m.queue.norm(dim=1), torch.ones(50))
 
 
-def test_enqueue_is_a_ring_buffer():
-    m = _method(train_size=32, queue_size=16, proj_dim=4)
+def test_enqueue_is_a_ring_buffer(make):
+    m = make.method(MoCo, spec=make.spec(train_size=32), queue_size=16, proj_dim=4)
     keys = torch.arange(10.0).view(-1, 1).repeat(1, 4) + 1  # rows normalise to (.5, .5, .5, .5)
     m.enqueue(keys, torch.arange(10))
     assert int(m.queue_ptr) == 10 and m.queue_index[:10].tolist() == list(range(10))
@@ -82,17 +70,17 @@ def test_enqueue_is_a_ring_buffer():
     assert sorted(m.queue_index.tolist()) == list(range(24, 40))
 
 
-def test_training_step_enqueues_this_batch_after_the_loss():
-    m = _method(queue_size=64)
-    out = m.training_step(_batch(8, start=500))
+def test_training_step_enqueues_this_batch_after_the_loss(make):
+    m = make.method(MoCo, queue_size=64)
+    out = m.training_step(make.batch(8, start=500))
     assert out.loss.ndim == 0 and out.loss.requires_grad
     out.loss.backward()  # the queue changed after the loss; backward must still work
     assert int(m.queue_ptr) == 8 and m.queue_index[:8].tolist() == list(range(500, 508))
     assert all(p.grad is None for p in m.key_encoder.parameters())
 
 
-def test_key_encoder_is_frozen_and_follows_by_ema():
-    m = _method(momentum=0.9)
+def test_key_encoder_is_frozen_and_follows_by_ema(make):
+    m = make.method(MoCo, momentum=0.9)
     assert not any(p.requires_grad for p in m.key_encoder.parameters())
     online = list(m.backbone.parameters()) + list(m.head.parameters())
     assert len(online) == len(list(m.key_encoder.parameters()))
@@ -123,12 +111,12 @@ def test_shuffled_forward_keeps_the_order():
     assert not torch.allclose(shuffled_forward(bn, x, 3), bn(x), atol=1e-3)
 
 
-def test_colour_images_and_preview():
-    m = _method(shape=(3, 32, 32), queue_size=32)
-    out = m.training_step(_batch(8, (3, 32, 32)))
+def test_colour_images_and_preview(make):
+    m = make.method(MoCo, shape=(3, 32, 32), queue_size=32)
+    out = m.training_step(make.batch(8, (3, 32, 32)))
     assert torch.isfinite(out.loss)
     m.eval()
     with torch.no_grad():
-        preview = m.previews(_batch(8, (3, 32, 32)))["views"]
+        preview = m.previews(make.batch(8, (3, 32, 32)))["views"]
     assert len(preview.tiles) == len(preview.captions) == 24
     assert preview.captions[-1].startswith(("✓", "✗")) and "of 33" in preview.captions[-1]

@@ -8,19 +8,6 @@ import torch
 
 from plugins.relative_position import (CENTRE, NEIGHBOURS, POSITIONS, RelativePosition,
                                        relative_position_loss, side_by_side)
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), **cfg) -> RelativePosition:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return RelativePosition(RelativePosition.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(x: torch.Tensor) -> Batch:
-    return Batch(x, torch.zeros(len(x), dtype=torch.long), torch.arange(len(x)))
 
 
 def _cells_image(n: int = 2) -> torch.Tensor:
@@ -55,8 +42,8 @@ def test_names_and_cells_agree():
 
 
 @pytest.mark.parametrize("all_neighbours", [True, False])
-def test_pairs_show_the_labelled_neighbour(all_neighbours):
-    m = _method(jitter=False, all_neighbours=all_neighbours)
+def test_pairs_show_the_labelled_neighbour(all_neighbours, make):
+    m = make.method(RelativePosition, jitter=False, all_neighbours=all_neighbours)
     m.eval()
     centre, neighbour, position = m.pairs(_cells_image(3))
     n = 24 if all_neighbours else 3
@@ -69,23 +56,23 @@ def test_pairs_show_the_labelled_neighbour(all_neighbours):
         assert position.tolist() == list(range(8)) * 3
 
 
-def test_classifier_and_preview_shapes():
-    m = _method()
+def test_classifier_and_preview_shapes(make):
+    m = make.method(RelativePosition)
     x = torch.rand(5, 1, 28, 28)
     centre, neighbour, position = m.pairs(x)
     assert m.classify(centre, neighbour).shape == (40, 8)
     assert side_by_side(centre, centre).shape == (5, 1, 16, 34)
     m.eval()
     with torch.no_grad():
-        preview = m.previews(_batch(x))["pairs"]
+        preview = m.previews(make.of(x))["pairs"]
     assert len(preview.tiles) == len(preview.captions) == 5
     assert preview.tiles[0].shape == (16, 34, 3)
     assert preview.captions[0].startswith(("✓", "✗")) and "/ true top-left" in preview.captions[0]
 
 
-def test_colour_images_train():
-    m = _method(shape=(3, 32, 32))
-    out = m.training_step(_batch(torch.rand(4, 3, 32, 32)))
+def test_colour_images_train(make):
+    m = make.method(RelativePosition, shape=(3, 32, 32))
+    out = m.training_step(make.of(torch.rand(4, 3, 32, 32)))
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     out.loss.backward()
     assert all(p.grad is not None for p in m.classifier.parameters())

@@ -10,18 +10,11 @@ import math
 import pytest
 import torch
 
-from plugins.colorization import ab_bins, backbone_trunk, rgb_to_lab
 from plugins.split_brain import SplitBrain, lightness_centres, lightness_classes, split_brain_losses, twin_backbone
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
+from workbench.backbones import build_backbone, feature_trunk
+from workbench.nn.colour import ab_bins, rgb_to_lab
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+COLOUR = (3, 32, 32)  # the blocky colour images of make.colour_batch
 
 
 @pytest.mark.parametrize("name, kwargs", [("small_cnn", {"width": 8}), ("small_cnn", {}),
@@ -40,7 +33,7 @@ def test_twin_backbone_and_trunk_handle_resnet():
     twin.eval()
     x = torch.rand(2, 2, 16, 16)
     with torch.no_grad():
-        fmap = backbone_trunk(twin)(x)
+        fmap = feature_trunk(twin)(x)
         assert fmap.shape == (2, 512, 2, 2)
         assert torch.allclose(fmap.mean((2, 3)), twin(x), atol=1e-5)
 
@@ -70,32 +63,16 @@ def test_losses_on_known_inputs():
     assert good_ab.item() < 1e-6 and good_l.item() < 1e-6
 
 
-def _spec(channels: int = 3, name: str = "toy") -> DataSpec:
-    return DataSpec(name, "image", (channels, 32, 32), 4, list("abcd"), 64, 64)
-
-
-def _method(**cfg) -> SplitBrain:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", (3, 32, 32), width=8)
-    return SplitBrain(SplitBrain.Config(**cfg), backbone, feat_dim, _spec())
-
-
-def _batch(n=16) -> Batch:
-    g = torch.Generator().manual_seed(7)
-    x = torch.rand(n, 3, 4, 4, generator=g).repeat_interleave(8, 2).repeat_interleave(8, 3)
-    return Batch(x, torch.zeros(n, dtype=torch.long), torch.arange(n))
-
-
-def test_grey_data_is_refused_clearly():
+def test_grey_data_is_refused_clearly(make):
     backbone, feat_dim = build_backbone("small_cnn", (1, 32, 32), width=8)
     with pytest.raises(ValueError, match="split_brain needs colour images.*shapes"):
-        SplitBrain(SplitBrain.Config(), backbone, feat_dim, _spec(1, "mnist5k"))
+        SplitBrain(SplitBrain.Config(), backbone, feat_dim, make.spec((1, 32, 32), "mnist5k"))
 
 
-def test_representation_concatenates_both_halves():
-    method = _method()
+def test_representation_concatenates_both_halves(make):
+    method = make.method(SplitBrain, COLOUR)
     method.eval()
-    x = _batch(4).x
+    x = make.colour_batch(4).x
     with torch.no_grad():
         e = method.embed(x)
         lab = rgb_to_lab(x)
@@ -104,17 +81,17 @@ def test_representation_concatenates_both_halves():
     assert ab_in.shape == (4, 2, 32, 32) and 0 <= ab_in.min() and ab_in.max() <= 1
     with torch.no_grad():  # each half: its encoder's last feature map, maximised over positions
         assert method.cfg.pooling == "max"
-        assert torch.allclose(e[:, :32], backbone_trunk(method.backbone)(l_in).amax(dim=(2, 3)))
-        assert torch.allclose(e[:, 32:], backbone_trunk(method.ab_encoder)(ab_in).amax(dim=(2, 3)))
+        assert torch.allclose(e[:, :32], feature_trunk(method.backbone)(l_in).amax(dim=(2, 3)))
+        assert torch.allclose(e[:, 32:], feature_trunk(method.ab_encoder)(ab_in).amax(dim=(2, 3)))
         method.cfg.pooling = "avg"  # the encoders' own (averaged) outputs
         e = method.embed(x)
         assert torch.allclose(e[:, :32], method.backbone(l_in), atol=1e-6)
         assert torch.allclose(e[:, 32:], method.ab_encoder(ab_in), atol=1e-6)
 
 
-def test_guard_noise_reaches_only_the_ab_half_and_only_in_training():
-    method = _method(ab_noise=8.0)
-    lab = rgb_to_lab(_batch(4).x)
+def test_guard_noise_reaches_only_the_ab_half_and_only_in_training(make):
+    method = make.method(SplitBrain, COLOUR, ab_noise=8.0)
+    lab = rgb_to_lab(make.colour_batch(4).x)
     method.eval()
     with torch.no_grad():
         ab_eval, l_eval = method.predict(lab)
@@ -132,10 +109,10 @@ def test_guard_noise_reaches_only_the_ab_half_and_only_in_training():
         assert torch.allclose(method.predict(lab)[1], l_eval)
 
 
-def test_loss_goes_down_and_trains_both_encoders():
-    method = _method()
+def test_loss_goes_down_and_trains_both_encoders(make):
+    method = make.method(SplitBrain, COLOUR)
     opt = torch.optim.Adam(method.parameters(), lr=1e-3)
-    batch = _batch()
+    batch = make.colour_batch()
     losses = []
     for i in range(5):
         out = method.training_step(batch)
@@ -150,21 +127,21 @@ def test_loss_goes_down_and_trains_both_encoders():
     assert sum(losses[-2:]) < sum(losses[:2]), losses
 
 
-def test_state_dict_round_trip():
-    a, b = _method(), _method()
+def test_state_dict_round_trip(make):
+    a, b = make.method(SplitBrain, COLOUR), make.method(SplitBrain, COLOUR)
     torch.nn.init.normal_(b.ab_encoder[1].weight)
     b.load_state_dict(a.state_dict())
     a.eval(), b.eval()
-    x = _batch(4).x
+    x = make.colour_batch(4).x
     with torch.no_grad():
         assert torch.allclose(a.embed(x), b.embed(x))
 
 
-def test_previews():
-    method = _method()
+def test_previews(make):
+    method = make.method(SplitBrain, COLOUR)
     method.eval()
     with torch.no_grad():
-        p = method.previews(_batch(8))["split_brain"]
+        p = method.previews(make.colour_batch(8))["split_brain"]
     assert len(p.tiles) == 40 == len(p.captions) and p.columns == 8
     assert p.captions[0] == "L input" and p.captions[32] == "original"
     assert p.captions[24].startswith("predicted L")

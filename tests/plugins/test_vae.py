@@ -9,16 +9,7 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from plugins.vae import VAE, elbo_loss, gaussian_kl, negative_log_likelihood, reparameterise
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from workbench.api import Batch
 
 
 def test_kl_is_zero_at_the_prior():
@@ -84,16 +75,8 @@ def test_elbo_goes_down_on_learnable_inputs():
     assert losses[-1] < 0.3 * losses[0]
 
 
-def _method(**cfg) -> VAE:
-    torch.manual_seed(0)
-    shape = (1, 28, 28)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return VAE(VAE.Config(**cfg), backbone, feat_dim, spec)
-
-
-def test_embed_is_the_posterior_mean():
-    method = _method(latent_dim=6)
+def test_embed_is_the_posterior_mean(make):
+    method = make.method(VAE, latent_dim=6)
     method.eval()
     x = torch.rand(5, 1, 28, 28)
     with torch.no_grad():
@@ -103,8 +86,8 @@ def test_embed_is_the_posterior_mean():
         assert torch.equal(emb, method.embed(x))  # deterministic: no sampling
 
 
-def test_training_step_logs_reconstruction_and_kl():
-    method = _method(beta=2.0, kl_warmup=0.0)
+def test_training_step_logs_reconstruction_and_kl(make):
+    method = make.method(VAE, beta=2.0, kl_warmup=0.0)
     x = torch.rand(8, 1, 28, 28)
     out = method.training_step(Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8)))
     assert set(out.logs) == {"reconstruction", "kl", "kl_weight"}
@@ -113,8 +96,8 @@ def test_training_step_logs_reconstruction_and_kl():
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_kl_warmup_ramps_beta_and_is_checkpointed():
-    method = _method(beta=2.0, kl_warmup=0.5)
+def test_kl_warmup_ramps_beta_and_is_checkpointed(make):
+    method = make.method(VAE, beta=2.0, kl_warmup=0.5)
     batch = Batch(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), torch.arange(4))
     weights = []
     for step in range(6):
@@ -122,13 +105,13 @@ def test_kl_warmup_ramps_beta_and_is_checkpointed():
         method.on_step_end(step, 10)
     assert weights == pytest.approx([0.0, 0.4, 0.8, 1.2, 1.6, 2.0])
     assert method.state_dict()["kl_scale"].item() == 1.0
-    fresh = _method(beta=2.0, kl_warmup=0.5)
+    fresh = make.method(VAE, beta=2.0, kl_warmup=0.5)
     fresh.load_state_dict(method.state_dict())
     assert fresh.kl_scale.item() == 1.0
 
 
-def test_prior_samples_are_the_same_every_time():
-    method = _method()
+def test_prior_samples_are_the_same_every_time(make):
+    method = make.method(VAE)
     method.eval()
     batch = Batch(torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.long), torch.arange(8))
     with torch.no_grad():

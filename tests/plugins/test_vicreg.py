@@ -7,19 +7,6 @@ import pytest
 import torch
 
 from plugins.vicreg import VICReg, covariance_term, variance_term, vicreg_loss, vicreg_terms
-from workbench.api import Batch, DataSpec
-from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), **cfg) -> VICReg:
-    torch.manual_seed(0)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return VICReg(VICReg.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _batch(n: int, shape=(1, 28, 28)) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
 
 
 def test_identical_views_have_no_invariance_cost():
@@ -73,9 +60,9 @@ def test_loss_goes_down_on_learnable_embeddings():
     assert losses[-1] < 0.3 * losses[0]
 
 
-def test_training_step_logs_the_three_terms():
-    m = _method()
-    out = m.training_step(_batch(8))
+def test_training_step_logs_the_three_terms(make):
+    m = make.method(VICReg)
+    out = m.training_step(make.batch(8))
     assert set(out.logs) == {"invariance", "variance", "covariance"}
     t = out.logs
     assert out.loss.item() == pytest.approx(
@@ -83,10 +70,10 @@ def test_training_step_logs_the_three_terms():
     out.loss.backward()
 
 
-def test_colour_images_and_preview():
-    m = _method(shape=(3, 32, 32), expander_dim=64)
-    assert math.isfinite(m.training_step(_batch(4, (3, 32, 32))).loss.item())
+def test_colour_images_and_preview(make):
+    m = make.method(VICReg, shape=(3, 32, 32), expander_dim=64)
+    assert math.isfinite(m.training_step(make.batch(4, (3, 32, 32))).loss.item())
     m.eval()
     with torch.no_grad():
-        preview = m.previews(_batch(6, (3, 32, 32)))["views"]
+        preview = m.previews(make.batch(6, (3, 32, 32)))["views"]
     assert len(preview.tiles) == len(preview.captions) == 18

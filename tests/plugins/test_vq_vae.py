@@ -17,14 +17,6 @@ from workbench.data.base import make_dataset
 from workbench.evaluate import reconstruction_error
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --- pure functions -----------------------------------------------------------------------
 
 def test_nearest_codes_picks_the_closest_codeword():
@@ -138,8 +130,8 @@ def test_quantiser_update_counts_usage_and_moves_ema_codewords():
     assert vq.last_used.tolist() == [0, 0, 2, 0] and vq.steps.item() == 2
 
 
-def test_usage_preview_counts_only_recently_picked_codes():
-    method = _image_method(codebook_size=4, code_dim=2)
+def test_usage_preview_counts_only_recently_picked_codes(make):
+    method = make.method(VQVAE, codebook_size=4, code_dim=2)
     vq = method.quantizer
     vq.update(torch.zeros(3, 2), torch.tensor([0, 1, 3]), 0.99)  # step 1: codes 0, 1, 3
     for _ in range(100):
@@ -151,26 +143,6 @@ def test_usage_preview_counts_only_recently_picked_codes():
 
 # --- the method ---------------------------------------------------------------------------
 
-def _image_method(**cfg) -> VQVAE:
-    torch.manual_seed(0)
-    shape = (1, 28, 28)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
-    return VQVAE(VQVAE.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _sequence_method(length: int = 256, **cfg) -> VQVAE:
-    torch.manual_seed(0)
-    shape = (1, length)
-    backbone, feat_dim = build_backbone("small_cnn", shape, width=8)
-    spec = DataSpec("waves", "sequence", shape, 3, ["a", "b", "c"], 64, 64)
-    return VQVAE(VQVAE.Config(**cfg), backbone, feat_dim, spec)
-
-
-def _images(n: int = 8) -> Batch:
-    return Batch(torch.rand(n, 1, 28, 28), torch.zeros(n, dtype=torch.long), torch.arange(n))
-
-
 def _waves(n: int = 8, length: int = 256) -> Batch:
     g = torch.Generator().manual_seed(3)
     t = torch.arange(length, dtype=torch.float32)
@@ -179,44 +151,44 @@ def _waves(n: int = 8, length: int = 256) -> Batch:
     return Batch(x, torch.arange(n) % 3, torch.arange(n))
 
 
-def test_image_step_logs_usage_perplexity_and_recon_mse():
-    method = _image_method(codebook_size=16, code_dim=8)
-    out = method.training_step(_images())
+def test_image_step_logs_usage_perplexity_and_recon_mse(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8)
+    out = method.training_step(make.batch())
     assert set(out.logs) == {"recon_mse", "commitment", "usage", "perplexity"}
     assert 0 < out.logs["usage"].item() <= 1
     assert 1 <= out.logs["perplexity"].item() <= 16
-    grad = _image_method(codebook_size=16, code_dim=8, codebook_update="gradient", ortho_weight=0.1)
-    logs = grad.training_step(_images()).logs
+    grad = make.method(VQVAE, codebook_size=16, code_dim=8, codebook_update="gradient", ortho_weight=0.1)
+    logs = grad.training_step(make.batch()).logs
     assert {"codebook_loss", "orthogonality"} <= set(logs)
 
 
-def test_gradients_reach_the_encoder_through_the_quantiser():
-    method = _image_method(codebook_size=16, code_dim=8, beta=0.0)  # only the decoder's loss
-    method.training_step(_images()).loss.backward()
+def test_gradients_reach_the_encoder_through_the_quantiser(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8, beta=0.0)  # only the decoder's loss
+    method.training_step(make.batch()).loss.backward()
     assert method.project.weight.grad.abs().sum() > 0
     first_conv = next(m for m in method.backbone.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.weight.grad.abs().sum() > 0
     assert method.quantizer.codebook.grad is None  # EMA codewords: no gradient
 
 
-def test_ema_and_usage_apply_only_after_the_optimiser_step():
-    method = _image_method(codebook_size=16, code_dim=8, codebook_init="uniform")
+def test_ema_and_usage_apply_only_after_the_optimiser_step(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8, codebook_init="uniform")
     before = method.quantizer.codebook.clone()
-    method.training_step(_images())
+    method.training_step(make.batch())
     assert torch.equal(method.quantizer.codebook, before) and method.quantizer.usage.sum() == 0
     method.on_step_end(0, 10)
     assert not torch.equal(method.quantizer.codebook, before)
     assert method.quantizer.usage.sum().item() == 8 * 7 * 7  # one token per grid cell
     method.eval()
     with torch.no_grad():
-        method.training_step(_images())  # evaluation-mode steps never touch the codebook
+        method.training_step(make.batch())  # evaluation-mode steps never touch the codebook
     method.on_step_end(1, 10)
     assert method.quantizer.usage.sum().item() == 8 * 7 * 7
 
 
-def test_data_init_puts_the_codewords_on_encoder_outputs_once():
-    method = _image_method(codebook_size=16, code_dim=8)
-    x = _images()
+def test_data_init_puts_the_codewords_on_encoder_outputs_once(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8)
+    x = make.batch()
     method.eval()
     with torch.no_grad():
         method.training_step(x)  # evaluation mode: no initialisation
@@ -234,15 +206,15 @@ def test_data_init_puts_the_codewords_on_encoder_outputs_once():
     assert torch.equal(method.quantizer.codebook, codebook)  # never again
     state = method.state_dict()
     assert state["quantizer.initialised"].item() is True
-    uniform = _image_method(codebook_size=16, code_dim=8, codebook_init="uniform")
+    uniform = make.method(VQVAE, codebook_size=16, code_dim=8, codebook_init="uniform")
     before = uniform.quantizer.codebook.clone()
     uniform.training_step(x)
     assert torch.equal(uniform.quantizer.codebook, before) and not uniform.quantizer.initialised
 
 
-def test_image_representations():
-    grid = _image_method(codebook_size=16, code_dim=8)
-    bag = _image_method(codebook_size=16, code_dim=8, representation="bag")
+def test_image_representations(make):
+    grid = make.method(VQVAE, codebook_size=16, code_dim=8)
+    bag = make.method(VQVAE, codebook_size=16, code_dim=8, representation="bag")
     x = torch.rand(5, 1, 28, 28)
     for method, dim in ((grid, 8 * 7 * 7), (bag, 16 + 8)):
         method.eval()
@@ -257,8 +229,8 @@ def test_image_representations():
     assert torch.allclose(pooled.norm(dim=1), torch.ones(5))
 
 
-def test_reconstruction_pair_gives_the_reconstruction_error():
-    method = _image_method(codebook_size=16, code_dim=8)
+def test_reconstruction_pair_gives_the_reconstruction_error(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8)
     method.eval()
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
@@ -269,16 +241,16 @@ def test_reconstruction_pair_gives_the_reconstruction_error():
     assert reconstruction_error(target, recon) == pytest.approx(expected)
 
 
-def test_image_previews_show_pairs_tokens_and_usage():
-    method = _image_method(codebook_size=16, code_dim=8)
+def test_image_previews_show_pairs_tokens_and_usage(make):
+    method = make.method(VQVAE, codebook_size=16, code_dim=8)
     optimizer = torch.optim.Adam(method.parameters(), lr=1e-3)
-    out = method.training_step(_images())
+    out = method.training_step(make.batch())
     out.loss.backward()
     optimizer.step()
     method.on_step_end(0, 1)
     method.eval()
     with torch.no_grad():
-        previews = method.previews(_images())
+        previews = method.previews(make.batch())
     assert set(previews) == {"reconstructions", "tokens", "codebook_usage"}
     assert len(previews["reconstructions"].tiles) == 16
     assert previews["tokens"].tiles[0].shape == (28, 28, 3)
@@ -289,19 +261,19 @@ def test_image_previews_show_pairs_tokens_and_usage():
     assert usage.tiles[0].dtype == np.uint8 and usage.tiles[0].shape == (96, 256, 3)
 
 
-def test_bad_settings_are_clear_errors():
+def test_bad_settings_are_clear_errors(make):
     with pytest.raises(ValueError, match="codebook_update=gradient"):
-        _image_method(ortho_weight=0.1)
+        make.method(VQVAE, ortho_weight=0.1)
     backbone, feat_dim = build_backbone("mlp", (1, 28, 28))
     spec = DataSpec("toy", "image", (1, 28, 28), 10, [str(i) for i in range(10)], 64, 64)
     with pytest.raises(ValueError, match="backbone must be convolutional"):
         VQVAE(VQVAE.Config(), backbone, feat_dim, spec)
     with pytest.raises(ValueError, match="stft_window 128 is longer than the sequences"):
-        _sequence_method(length=100, stft_window=128)
+        make.method(VQVAE, (1, 100), spec=make.spec((1, 100), "waves", "abc"), stft_window=128)
 
 
-def test_sequence_tokens_are_spectrogram_frames():
-    method = _sequence_method(codebook_size=32, code_dim=8)
+def test_sequence_tokens_are_spectrogram_frames(make):
+    method = make.method(VQVAE, (1, 256), spec=make.spec((1, 256), "waves", "abc"), codebook_size=32, code_dim=8)
     x = _waves().x
     with torch.no_grad():
         z = method.encode(x)
@@ -312,12 +284,12 @@ def test_sequence_tokens_are_spectrogram_frames():
     method.eval()
     with torch.no_grad():
         assert method.embed(x).shape == (8, 32 + 8) == (8, method.feat_dim)  # auto: bag on sequences
-    grid = _sequence_method(codebook_size=32, code_dim=8, representation="grid")
+    grid = make.method(VQVAE, (1, 256), spec=make.spec((1, 256), "waves", "abc"), codebook_size=32, code_dim=8, representation="grid")
     assert grid.feat_dim == 8 * 17
 
 
-def test_sequence_loss_goes_down_and_previews_render():
-    method = _sequence_method(codebook_size=32, code_dim=8)
+def test_sequence_loss_goes_down_and_previews_render(make):
+    method = make.method(VQVAE, (1, 256), spec=make.spec((1, 256), "waves", "abc"), codebook_size=32, code_dim=8)
     batch = _waves(16)
     optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=3e-3)
     losses = []

@@ -15,14 +15,6 @@ from workbench.data import load_dataset
 from workbench.data.text import build_text_dataset
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def lee():
     return load_dataset("lee")

@@ -196,6 +196,7 @@ def test_replaying_a_file_with_a_resume_matches_streaming_it(dash, qtbot, tmp_pa
     assert len(replayed[0]) == 300 and np.all(np.diff(replayed[0]) > 0)
 
 
+@pytest.mark.slow  # trains a run in a CLI subprocess
 def test_load_run_matches_a_real_run(dash, tiny_run):
     events = list(read_events(tiny_run))
     dash.load_run(tiny_run)
@@ -217,6 +218,7 @@ def test_load_run_matches_a_real_run(dash, tiny_run):
     assert "checkpoint checkpoints/last.pt" in log and "finished in" in log
 
 
+@pytest.mark.slow  # trains a run in a CLI subprocess
 def test_overlays_are_named_after_their_runs(dash, qtbot, tiny_run, tmp_path):
     dash.load_run(tiny_run)
     other = write_run(tmp_path / "20250101-simclr-digits", synthetic_events(steps=200))
@@ -263,6 +265,7 @@ def test_log_pane_colours_warnings_and_failures(dash):
     assert dash.state_label.text() == "failed"
 
 
+@pytest.mark.slow  # trains a run in a CLI subprocess
 def test_save_plots_writes_images(dash, qtbot, tiny_run, tmp_path, monkeypatch):
     dash.load_run(tiny_run)
     dash.show()
@@ -330,6 +333,7 @@ def test_step_ceiling_is_round_close_and_capped():
     assert step_ceiling(500, total=500) == 500  # a finished run ends at the right edge
 
 
+@pytest.mark.slow  # ~10 s of streamed events
 def test_step_axis_moves_in_jumps_not_on_every_event(dash, qtbot):
     events = synthetic_events(steps=1000, eval_every=10_000)
     ranges = []

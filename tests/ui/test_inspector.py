@@ -87,6 +87,7 @@ def write_preview(run_dir: Path, step: int, captions: list[str], columns: int = 
             "path": rel, "captions": captions, "columns": columns, "tile": list(tile), "count": count, "pad": pad}
 
 
+@pytest.mark.slow  # trains runs in CLI subprocesses
 @pytest.mark.parametrize("method", ["rotation", "autoencoder"])
 def test_load_run_shows_the_latest_preview_of_each_name(inspector, runs, method):
     run_dir = runs[method]
@@ -118,6 +119,7 @@ def test_tiles_are_cut_by_the_event_geometry(inspector, tmp_path):
         assert colours == {20 * (i + 1)}, f"tile {i} picked up gutter or neighbour pixels"
 
 
+@pytest.mark.slow  # trains runs in CLI subprocesses
 def test_a_newer_preview_replaces_the_tiles(inspector, runs, tmp_path):
     run_dir = runs["rotation"]
     first = previews(run_dir)[-1]
@@ -183,6 +185,7 @@ def test_clicking_a_tile_opens_it_enlarged(inspector, qtbot, tmp_path):
     assert inspector.dialog is None
 
 
+@pytest.mark.slow  # trains runs in CLI subprocesses
 def test_save_png_writes_the_whole_grid(inspector, qtbot, runs, tmp_path, monkeypatch):
     run_dir = runs["autoencoder"]
     inspector.load_run(run_dir)
@@ -205,6 +208,7 @@ def test_missing_preview_file_is_reported_on_its_card(inspector, tmp_path):
     assert card.tiles == []
 
 
+@pytest.mark.slow  # trains runs in CLI subprocesses
 def test_empty_state_before_and_after_clear(inspector, qtbot, runs):
     assert inspector.empty_label.isVisible() and inspector.empty_label.text() == EMPTY_TEXT
     inspector.load_run(runs["rotation"])
@@ -216,6 +220,7 @@ def test_empty_state_before_and_after_clear(inspector, qtbot, runs):
     assert not any(card.isVisible() for card in cards)
 
 
+@pytest.mark.slow  # trains runs in CLI subprocesses
 def test_tiles_follow_the_available_width(inspector, qtbot, runs):
     inspector.load_run(runs["rotation"])
     card = next(iter(inspector.cards.values()))

@@ -51,6 +51,7 @@ def test_invalid_setting_is_flagged_and_blocks_start(window, qtbot):
     assert panel.start_button.isEnabled()
 
 
+@pytest.mark.slow  # trains a run through a worker subprocess
 def test_train_watch_inspect_explore_ask_export(window, qtbot, tmp_path):
     choose(window, epochs=1, backbone="small_cnn")
     start(window, qtbot)

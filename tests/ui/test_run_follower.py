@@ -35,6 +35,7 @@ def follower(qtbot):
     f.stop()
 
 
+@pytest.mark.slow  # a worker subprocess
 def test_follows_a_worker_subprocess_to_its_finished_event(qtbot, follower, tmp_path):
     run_dir = make_run_dir(tmp_path / "run", epochs=1)
     seen = []

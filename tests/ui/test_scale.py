@@ -13,6 +13,8 @@ from ui.scatter import ANIMATION_MAX_POINTS, DENSITY_THRESHOLD, ScatterView
 from workbench.embeddings import ReferenceMap
 from workbench.explore import EmbeddingSource
 
+pytestmark = pytest.mark.slow  # scale checks on large maps
+
 N, DIM, CLASSES = 120_000, 32, 10
 
 

@@ -16,6 +16,8 @@ from workbench.config import new_run_config  # noqa: E402
 from workbench.events import read_events  # noqa: E402
 from workbench.runs import PID_FILE, create_run_dir, summarize  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test runs a worker through QProcess
+
 RUN_TIMEOUT_MS = 90_000
 
 

