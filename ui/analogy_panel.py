@@ -6,20 +6,20 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFrame, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QSpinBox, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QPushButton, QRadioButton, QSpinBox, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from ui import theme
-from ui.gallery import Gallery, thumbnail
-from ui.tasks import Task, run_task
-from workbench.analogies import (METHOD_TITLES, TOPS, analogy_report, expected_rank, random_quadruple, raw_inputs,
-                                 raw_pixels, semantic_factors)
+from ui.analogy_cards import MATCH, MISMATCH, ExpectedCard, OperandCard
+from ui.gallery import Gallery
+from ui.tasks import TaskSlot
+from workbench.analogies import METHOD_TITLES, TOPS, expected_rank, random_quadruple
+from workbench.analysis import analogy_test, can_test_analogies
 from workbench.embeddings import ANALOGY_METHODS, analogy
 from workbench.explore import EmbeddingSource, expected_factors, matches_expected
 
 EMPTY_TEXT = "Open a run and compute a map in the Explorer first."
 ROLES = (("A", "start from"), ("B", "take away"), ("C", "add"))
-MATCH, MISMATCH = "#2E9E4F", "#D0312D"
 EXPECTED_BADGE = "✓ expected"
 NO_FACTORS_TEXT = "The analogy test needs data with known factors (e.g. shapes)."
 # Above this many embedding values (N × D) a query takes > ~50 ms here, so it runs off the GUI thread.
@@ -28,119 +28,6 @@ OFF_THREAD_VALUES = 4_000_000
 
 def _pct(value: float) -> str:
     return "–" if value != value else f"{100 * value:.1f} %"
-
-
-class _Card(QFrame):
-    """A thumbnail beside a heading and a description; `self.right` takes more rows."""
-
-    def __init__(self, object_name: str, heading: str, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName(object_name)
-        self.setFrameShape(QFrame.StyledPanel)
-        self.heading = QLabel(heading)
-        self.image = QLabel()
-        self.image.setFixedSize(96, 96)
-        self.image.setAlignment(Qt.AlignCenter)
-        self.text = QLabel("—")
-        self.text.setWordWrap(True)
-        self.text.setMinimumWidth(130)
-        self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        self.right = QVBoxLayout()
-        self.right.addWidget(self.heading)
-        self.right.addWidget(self.text, 1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.image)
-        layout.addLayout(self.right, 1)
-
-
-class _Slot(_Card):
-    """One operand: its thumbnail, description and an index box (typing an index picks that item)."""
-
-    changed = Signal(int)
-
-    def __init__(self, letter: str, role: str, parent: QWidget | None = None):
-        super().__init__("analogySlot", f"<b>{letter}</b> · {role}", parent)
-        self.source: EmbeddingSource | None = None
-        self.spin = QSpinBox()
-        self.spin.setRange(-1, 0)
-        self.spin.setSpecialValueText("—")
-        self.spin.setKeyboardTracking(False)  # act on Enter / focus out, not on every digit typed
-        self.spin.setToolTip("Row of the item in the map; type one to pick it (#N in the text is the item's "
-                             "number in the dataset's test split)")
-        self.spin.valueChanged.connect(self._on_spin)
-        self.word = QLineEdit()  # maps of words: type one instead of its index
-        self.word.setPlaceholderText("or type a word")
-        self.word.setVisible(False)
-        self.word.editingFinished.connect(self._on_word)
-        index_row = QHBoxLayout()
-        index_row.addWidget(QLabel("row"))
-        index_row.addWidget(self.spin, 1)
-        index_row.addWidget(self.word, 2)
-        self.right.addLayout(index_row)
-
-    def index(self) -> int:
-        return self.spin.value()
-
-    def set_source(self, source: EmbeddingSource | None, keep: bool = False) -> None:
-        self.source = source
-        value = self.index() if keep else -1
-        self.spin.blockSignals(True)
-        self.spin.setRange(-1, len(source) - 1 if source is not None else 0)
-        self.spin.setValue(value)
-        self.spin.blockSignals(False)
-        self.word.setVisible(bool(source is not None and source.words))
-        self._show(value)
-
-    def set_index(self, i: int) -> None:
-        self.spin.setValue(int(i))  # emits changed through _on_spin when it differs
-
-    def _on_spin(self, value: int) -> None:
-        self._show(value)
-        self.changed.emit(value)
-
-    def _on_word(self) -> None:
-        text = self.word.text().strip()
-        if self.source is None or not text:
-            return
-        try:
-            self.set_index(self.source.find_word(text))
-        except ValueError as exc:  # not in this map: say so where the item would be shown
-            self.text.setText(str(exc))
-
-    def _show(self, i: int) -> None:
-        if self.source is None or i < 0:
-            self.image.clear()
-            self.text.setText("—")
-            self.word.clear()
-            return
-        self.image.setPixmap(thumbnail(self.source.images[i], 96))
-        self.text.setText(self.source.describe(i))
-        if self.source.words:
-            self.word.setText(self.source.words[i])
-
-    def set_next(self, on: bool) -> None:
-        """Mark the slot the next pick from the map will fill."""
-        accent = theme.colors()["accent"] if on else theme.colors()["grid"]
-        self.setStyleSheet(f"QFrame#analogySlot {{ border: {2 if on else 1}px solid {accent}; border-radius: 4px; }}")
-
-
-class _ExpectedSlot(_Card):
-    """"= expected": the factor values a correct answer has, and an item that has them.
-
-    Before a search it shows the first such item; after one, the best-ranked such item and its rank.
-    """
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__("analogyExpected", "<b>=</b> · expected", parent)
-        self.setStyleSheet(f"QFrame#analogyExpected {{ border: 2px solid {MATCH}; border-radius: 4px; }}")
-
-    def show_item(self, image: np.ndarray | None, text: str) -> None:
-        if image is None:
-            self.image.clear()
-        else:
-            self.image.setPixmap(thumbnail(image, 96, MATCH))
-        self.text.setText(text or "—")
 
 
 class AnalogyPanel(QWidget):
@@ -153,8 +40,8 @@ class AnalogyPanel(QWidget):
         super().__init__(parent)
         self._source: EmbeddingSource | None = None
         self._next = 0
-        self._task: Task | None = None
-        self._test_task: Task | None = None
+        self._find = TaskSlot(self, "analogy")
+        self._test = TaskSlot(self, "analogy test")
         self._results: tuple[np.ndarray, np.ndarray] | None = None
         self._rank: tuple[tuple[int, int, int], str] | None = None  # (expected_rank(...), method)
         self._test_report: dict | None = None
@@ -170,8 +57,8 @@ class AnalogyPanel(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
         self.equation.setFont(font)
-        self.slots = [_Slot(letter, role) for letter, role in ROLES]
-        self.expected_slot = _ExpectedSlot()
+        self.slots = [OperandCard(letter, role) for letter, role in ROLES]
+        self.expected_slot = ExpectedCard()
         slots_row = QHBoxLayout()
         for slot in self.slots:
             slot.changed.connect(self._on_slot_changed)
@@ -282,9 +169,7 @@ class AnalogyPanel(QWidget):
         keep = (source is not None and old is not None and old.indices.shape == source.indices.shape
                 and np.array_equal(old.indices, source.indices))
         self._source = source
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._find.forget()
         for slot in self.slots:
             slot.set_source(source, keep=keep)
         self._stack.setCurrentIndex(1 if source is not None else 0)
@@ -341,14 +226,8 @@ class AnalogyPanel(QWidget):
                 return
             self._show_results(abc, result)
             return
-        if self._task is not None:
-            self._task.cancel()
         self.status.setText(f"searching {len(src):,} items…")
-        task = run_task(answer, self, name="analogy")
-        self._task = task
-        task.done.connect(lambda result: self._task is task and self._show_results(abc, result))
-        task.failed.connect(lambda msg: self._task is task and self.status.setText(msg))
-        task.ended.connect(lambda: setattr(self, "_task", None) if self._task is task else None)
+        self._find.start(answer, done=lambda result: self._show_results(abc, result), failed=self.status.setText)
 
     def random_example(self) -> None:
         """A clean analogy swapping one factor on sources with factors (else three random items), then its answers."""
@@ -368,39 +247,29 @@ class AnalogyPanel(QWidget):
 
         Pressed while a test runs, the button cancels it.
         """
-        if self._test_task is not None:
-            self._test_task.cancel()
+        if self._test.is_running():
+            self._test.cancel()
             return
         src = self._source
-        if src is None or len(semantic_factors(src.factors)) < 2:
+        if not can_test_analogies(src):
             self.test_status.setText(NO_FACTORS_TEXT)
             return
-        emb, images, factors, label = src.embeddings, src.images, src.factors, src.label
-        run_dir, indices = src.run_dir, src.indices
-
-        def work(progress, cancel):
-            progress(0.0, "raw input")
-            try:  # the data as the model sees it, like `ssl-workbench eval`'s floor
-                floor = raw_inputs(run_dir, indices)
-            except ValueError:  # no run behind this source: its thumbnails are the images
-                floor = raw_pixels(images)
-            return analogy_report({"model": emb, "floor_raw_pixels": floor}, factors,
-                                  progress=lambda f: progress(f, "scoring"), cancel=cancel)
-
+        label = src.label
         self.test_status.setText(f"scoring analogies on {len(src):,} items…")
         self.test_button.setText("Cancel")
-        task = run_task(work, self, name="analogy test")
-        self._test_task = task
-        task.progress.connect(lambda f, stage: self._test_task is task and self.test_status.setText(
-            f"{stage} {100 * max(f, 0):.0f} %…"))
-        task.done.connect(lambda report: self._test_task is task and self._show_test(report, label))
-        task.failed.connect(lambda msg: self._test_task is task and self.test_status.setText(msg))
-        task.cancelled.connect(lambda: self._test_task is task and self.test_status.setText("test cancelled"))
-        task.ended.connect(lambda: self._test_ended(task))
+        self._test.start(lambda progress, cancel: analogy_test(src, progress, cancel),
+                         progress=lambda f, stage: self.test_status.setText(f"{stage} {100 * max(f, 0):.0f} %…"),
+                         done=lambda report: self._test_ended(lambda: self._show_test(report, label)),
+                         failed=lambda msg: self._test_ended(lambda: self.test_status.setText(msg)),
+                         cancelled=lambda: self._test_ended(lambda: self.test_status.setText("test cancelled")))
 
     def test_report(self) -> dict | None:
         """The last analogy test's report on this source's items, or None."""
         return self._test_report
+
+    def is_busy(self) -> bool:
+        """Whether a query or an analogy test (also a superseded one) still runs in the background."""
+        return self._find.is_busy() or self._test.is_busy()
 
     def results_indices(self) -> np.ndarray:
         return np.zeros(0, np.int64) if self._results is None else self._results[0]
@@ -438,8 +307,8 @@ class AnalogyPanel(QWidget):
         has = self._source is not None
         self.find_button.setEnabled(has and self._ready())
         self.random_button.setEnabled(has)
-        testable = has and len(semantic_factors(self._source.factors)) >= 2
-        self.test_button.setEnabled(testable or self._test_task is not None)
+        testable = can_test_analogies(self._source)
+        self.test_button.setEnabled(testable or self._test.is_running())
         if has and not testable:
             self.test_status.setText(NO_FACTORS_TEXT)
 
@@ -546,16 +415,13 @@ class AnalogyPanel(QWidget):
         self.verdict_label.show()
 
     # --- analogy test ------------------------------------------------------------------------
-    def _test_ended(self, task: Task) -> None:
-        if self._test_task is task:
-            self._test_task = None
+    def _test_ended(self, show) -> None:
+        show()
         self.test_button.setText("Run analogy test")
         self._update_buttons()
 
     def _clear_test(self) -> None:
-        if self._test_task is not None:
-            self._test_task.cancel()
-            self._test_task = None
+        self._test.forget()
         self._test_report = None
         self.test_table.setRowCount(0)
         self.test_table.hide()

@@ -2,7 +2,6 @@
 the same data), coloured by how much each item's neighbourhood changed, with linked hover and selection."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,47 +13,12 @@ from ui import theme
 from ui.gallery import thumbnail
 from ui.map_colours import category_colours, change_categories
 from ui.marked_scatter import MarkedScatter
-from ui.tasks import Task, run_task
-from workbench.embeddings import ReferenceMap
-from workbench.explore import (EmbeddingSource, categories, colour_options, embed_checkpoint, list_snapshots,
-                               load_snapshot, snapshot_like)
-from workbench.neighbourhoods import common_items, neighbour_change
-from workbench.runs import CHECKPOINTS
+from ui.tasks import TaskSlot
+from workbench.analysis import CHANGE_K, PROJECTION_NAMES, Comparison, compare, list_sources
+from workbench.explore import EmbeddingSource, categories, colour_options
 
-PROJECTION_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-NEIGHBOURS_K = 10
+NEIGHBOURS_K = CHANGE_K
 CHANGE = "neighbour change"
-
-
-def run_sources(run_dir: Path) -> list[tuple[str, tuple[str, str, str]]]:
-    """What one run offers for comparison, oldest snapshot first: (text, (run_dir, kind, arg))."""
-    out = [(f"snapshot step {step}", (str(run_dir), "snapshot", str(path))) for step, path in list_snapshots(run_dir)]
-    for which in ("best", "last"):
-        if (Path(run_dir) / CHECKPOINTS / f"{which}.pt").is_file():
-            out.append((f"checkpoint: {which}", (str(run_dir), "checkpoint", which)))
-    return out
-
-
-@dataclass
-class Comparison:
-    """Two embeddings of the same items, their maps, and each item's neighbour change."""
-
-    a: EmbeddingSource
-    b: EmbeddingSource
-    xy_a: np.ndarray
-    xy_b: np.ndarray
-    change: np.ndarray  # (N,) 1 − Jaccard of the k nearest neighbours in A and in B
-    mean_change: float
-    k: int
-    projection: str
-    same_layout: bool
-    title_a: str
-    title_b: str
-
-    def kept(self, i: int) -> int:
-        """How many of item i's k neighbours in A are among its k in B (from 1 − |∩| / |∪|)."""
-        c = float(self.change[i])
-        return int(round(2 * self.k * (1 - c) / (2 - c)))
 
 
 class CompareView(QWidget):
@@ -68,7 +32,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self._run: Path | None = None
         self._other: Path | None = None  # B's run when it is not A's
-        self._task: Task | None = None
+        self._task = TaskSlot(self, "compare")
         self._result: Comparison | None = None
         self._pinned = -1
         self._build()
@@ -218,63 +182,29 @@ class CompareView(QWidget):
             combo.setCurrentIndex(i)
 
     def is_computing(self) -> bool:
-        return self._task is not None
+        """Whether the comparison asked for last is still being computed."""
+        return self._task.is_running()
+
+    def is_busy(self) -> bool:
+        """Whether any comparison (also a superseded or cancelled one) still owns its thread."""
+        return self._task.is_busy()
 
     def compare(self) -> None:
-        """Load A and B, find each item's neighbour change and map both, off the GUI thread."""
-        entry_a, entry_b = self.combo_a.currentData(), self.combo_b.currentData()
-        if entry_a is None or entry_b is None:
+        """Load A and B, find each item's neighbour change and map both, off the GUI thread (workbench.analysis)."""
+        ref_a, ref_b = self.combo_a.currentData(), self.combo_b.currentData()
+        if ref_a is None or ref_b is None:
             return
-        if self._task is not None:
-            self._task.cancel()  # the newer request wins
         method = self.projection_combo.currentData()
         same, k = self.same_layout.isChecked(), self.k_spin.value()
-        title_a, title_b = self._title(self.combo_a), self._title(self.combo_b)
-
-        def load(entry, like, progress, cancel, stage) -> EmbeddingSource:
-            run_dir, kind, arg = entry
-            if kind == "snapshot":
-                progress(-1, stage)
-                if like is not None and like.run_dir == Path(run_dir):
-                    return snapshot_like(like, Path(arg))  # shares the images when the items agree
-                return load_snapshot(Path(run_dir), Path(arg))
-            return embed_checkpoint(Path(run_dir), arg, cancel=cancel,
-                                    progress=lambda f: progress(0.0, f"{stage} ({f:.0%})"))
-
-        def work(progress, cancel):
-            a = load(entry_a, None, progress, cancel, "loading A")
-            b = load(entry_b, a, progress, cancel, "loading B")
-            a, b = common_items(a, b, min_items=max(2 * k + 2, 5))
-            stage = f"neighbour change (k = {k})"
-            change, mean = neighbour_change(a.embeddings, b.embeddings, k, cancel=cancel,
-                                            progress=lambda f: progress(0.5 * f, stage))
-            name = PROJECTION_NAMES[method]
-            steps = (lambda lo: (lambda f: progress(lo + 0.25 * f, name))) if method == "tsne" else None
-            progress(0.5 if steps else -1, f"{name} of A")
-            ref = ReferenceMap(method, seed=0)
-            xy_a = ref.fit(a.embeddings, cancel=cancel, progress=steps(0.5) if steps else None)
-            progress(0.75 if steps else -1, f"{name} of B")
-            if same:
-                if a.embeddings.shape[1] != b.embeddings.shape[1]:
-                    raise ValueError(f"B fits into A's map only with embeddings of the same size: A is "
-                                     f"{a.embeddings.shape[1]}-d, B is {b.embeddings.shape[1]}-d")
-                xy_b = ref.place(b.embeddings)
-            else:
-                xy_b = ReferenceMap(method, seed=0).fit(b.embeddings, cancel=cancel,
-                                                        progress=steps(0.75) if steps else None)
-            return Comparison(a, b, xy_a, xy_b, change, mean, k, method, same, title_a, title_b)
-
-        task = run_task(work, self, name=f"compare-{method}")
-        self._task = task
-        task.progress.connect(self._on_progress)
-        task.done.connect(lambda result: self._on_done(task, result))
-        task.failed.connect(lambda msg: self._on_failed(task, msg))
-        task.cancelled.connect(lambda: self._on_cancelled(task))
+        titles = self._title(self.combo_a), self._title(self.combo_b)
+        self._task.start(lambda progress, cancel: compare(ref_a, ref_b, k, method, same, titles, progress, cancel),
+                         name=f"compare-{method}", progress=self._on_progress, done=self._on_done,
+                         failed=self._on_failed, cancelled=self._on_cancelled)
         self._on_progress(-1, "starting")
         self._update_controls()
 
     def cancel(self) -> None:
-        if self._task is not None:
+        if self._task.is_running():
             self._task.cancel()
             self.progress_label.setText("cancelling…")
 
@@ -294,12 +224,12 @@ class CompareView(QWidget):
         combo.blockSignals(True)
         combo.clear()
         prefix = f"{run.name} · " if run is not None and run == self._other else ""
-        for text, entry in run_sources(run) if run is not None else []:
-            combo.addItem(prefix + text, entry)
+        for ref in list_sources(run) if run is not None else []:
+            combo.addItem(prefix + ref.title, ref)
         # findData cannot compare Python tuples: look for the entry by hand
         index = next((i for i in range(combo.count()) if combo.itemData(i) == current), -1) if current else -1
         if index < 0 and combo.count():
-            snapshots = [i for i in range(combo.count()) if combo.itemData(i)[1] == "snapshot"]
+            snapshots = [i for i in range(combo.count()) if combo.itemData(i).kind == "snapshot"]
             if default == "first":
                 # the first trained snapshot: the untrained one (step 0) tells little about training
                 index = snapshots[1] if len(snapshots) > 2 else snapshots[0] if snapshots else 0
@@ -326,16 +256,8 @@ class CompareView(QWidget):
             self.progress.setValue(int(1000 * fraction))
         self.progress_label.setText(stage)
 
-    def _finish(self, task: Task) -> bool:
-        if task is not self._task:
-            return False
-        self._task = None
+    def _on_done(self, result: Comparison) -> None:
         self._update_controls()
-        return True
-
-    def _on_done(self, task: Task, result: Comparison) -> None:
-        if not self._finish(task):
-            return
         old = self._result
         self._result, self._pinned = result, -1
         if old is None or old.a.factors.keys() != result.a.factors.keys():
@@ -350,21 +272,21 @@ class CompareView(QWidget):
         self.compared.emit(result)
 
     def _summary_text(self, r: Comparison) -> str:
-        moved = float((r.change > 0).mean())
+        moved = r.changed_share
         return (f"<b>Neighbour change A → B: mean {r.mean_change:.3f}</b> (k = {r.k}, cosine, {len(r.change):,} "
                 f"shared items; {moved:.0%} of items changed at least one neighbour). Per item 1 − Jaccard of its "
                 f"{r.k} nearest neighbours in A and in B: 0 keeps them all, 1 keeps none.")
 
-    def _on_failed(self, task: Task, message: str) -> None:
-        if self._finish(task):
-            self.summary.setText(f"⚠ {message}")
+    def _on_failed(self, message: str) -> None:
+        self._update_controls()
+        self.summary.setText(f"⚠ {message}")
 
-    def _on_cancelled(self, task: Task) -> None:
-        if self._finish(task):
-            self.summary.setText("Cancelled." + (" Showing the previous comparison." if self._result else ""))
+    def _on_cancelled(self) -> None:
+        self._update_controls()
+        self.summary.setText("Cancelled." + (" Showing the previous comparison." if self._result else ""))
 
     def _update_controls(self) -> None:
-        busy = self._task is not None
+        busy = self._task.is_running()
         for w in (self.progress, self.progress_label, self.cancel_button):
             w.setVisible(busy)
         self.compare_button.setEnabled(self.combo_a.count() > 0 and self.combo_b.count() > 0)

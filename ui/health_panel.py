@@ -2,50 +2,22 @@
 whether the embeddings have collapsed (spread, effective rank, leave-one-out kNN), each with a plain reading."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QVBoxLayout, QWidget
 
 from ui import theme
+from workbench.analysis import EmbeddingHealth, collapse_verdict, false_neighbour_share
 from workbench.neighbourhoods import MapQuality
 
-
-@dataclass
-class EmbeddingHealth:
-    """What the panel says about the embeddings themselves, whatever the map."""
-
-    dim: int
-    std_ratio: float  # per-dimension std of unit vectors × sqrt(d): 1 ideal, 0 collapsed
-    effective_rank: float
-    knn_k: int
-    knn_correct: np.ma.MaskedArray  # per item; unlabelled masked
-
-    @property
-    def knn_accuracy(self) -> float | None:
-        judged = self.knn_correct.count()
-        return float(self.knn_correct.sum()) / judged if judged else None
-
-
-def collapse_verdict(std_ratio: float, effective_rank: float, dim: int) -> str:
-    """One line reading the collapse metrics (Jing et al. 2022 call the middle case dimensional collapse)."""
-    if std_ratio < 0.05 or effective_rank < 1.5:
-        return "Collapsed: nearly every item gets the same embedding, so the map shows little but noise."
-    if dim > 4 and effective_rank < max(2.0, 0.1 * dim):
-        return (f"Dimensional collapse: the embeddings use only about {effective_rank:.0f} of their {dim} "
-                f"directions.")
-    if std_ratio < 0.3:
-        return ("Bunched: the embeddings point in similar directions (common early in training and for "
-                "untrained encoders); neighbours still carry meaning.")
-    return "Healthy: the embeddings spread over many directions."
+__all__ = ["HealthPanel", "false_neighbour_text", "collapse_verdict", "EmbeddingHealth"]
 
 
 def false_neighbour_text(quality: MapQuality, below: float) -> str:
     """'23% of points (114 of 500): most of their 10 map neighbours are not true neighbours.'"""
     checked = quality.checked()
     bad = len(quality.false_neighbours(below))
-    share = bad / checked if checked else 0.0
+    share = false_neighbour_share(quality, below)
     need = int(np.ceil(below * quality.k))
     text = (f"False neighbours: {share:.0%} of points ({bad:,} of {checked:,}) have fewer than {need} of "
             f"their {quality.k} map neighbours among their {quality.k} true ones")
@@ -121,7 +93,7 @@ class HealthPanel(QFrame):
         if accuracy is not None:
             parts.append(f"kNN correct {accuracy:.0%} (k = {health.knn_k}, leave-one-out among the points shown)")
         self.embedding_text.setText(f"<b>Embeddings</b> ({health.dim}-d): " + " · ".join(parts))
-        self.verdict.setText(collapse_verdict(health.std_ratio, health.effective_rank, health.dim))
+        self.verdict.setText(health.verdict)
 
     def text(self) -> str:
         """Everything the panel says, as plain text (tests, screenshots)."""

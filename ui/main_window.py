@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, Q
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from workbench.config import ConfigError
+from workbench.config import ConfigError, load_run_config
 from workbench.runs import create_run_dir, default_runs_root, is_run_dir, worker_alive
 
 from . import theme

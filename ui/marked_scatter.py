@@ -7,7 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 
 from ui import theme
-from ui.scatter import ScatterView, _Points
+from ui.scatter import ScatterView
+from ui.scatter_items import Points
 
 
 class MarkedScatter(ScatterView):
@@ -21,7 +22,7 @@ class MarkedScatter(ScatterView):
     def __init__(self, parent=None):
         self._marked = np.zeros(0, dtype=np.int64)
         self._mark_colour: str | None = None
-        self._marks = _Points(pxMode=True, size=7, brush=pg.mkBrush(None))
+        self._marks = Points(pxMode=True, size=7, brush=pg.mkBrush(None))
         self._marks.setZValue(4)  # over the points, under selection, highlight and hover
         super().__init__(parent)
         self.addItem(self._marks)

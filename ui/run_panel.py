@@ -10,9 +10,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
-from workbench.build import describe_device, folder_size_problem, method_backbone_problem, pick_device
+from workbench.build import folder_size_problem, method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
+from workbench.devices import available_devices
 from workbench.registry import discover
 
 from . import theme
@@ -25,20 +26,6 @@ MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size",
                    "eval_every", "checkpoint_every", "probe_size", "preview_interval",
                    "linear_probe", "threads"]
-
-
-def available_devices() -> list[tuple[str, str]]:
-    """(value, label) pairs for the device selector, naming what was detected."""
-    import torch
-    auto = describe_device(pick_device("auto"))
-    out = [("auto", f"Auto — {auto}"), ("cpu", f"CPU ({torch.get_num_threads()} threads)")]
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        out.append(("cuda", f"CUDA — {props.name} ({props.total_memory / 2**30:.1f} GiB)"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        out.append(("mps", "Apple MPS"))
-    return out
 
 
 class Collapsible(QWidget):
@@ -340,7 +327,6 @@ class RunPanel(QWidget):
     def run_config(self) -> RunConfig:
         """The RunConfig the form describes (call only when problems() is empty)."""
         name = self.method_name()
-        cls = self._entries[name].cls
         settings = {**self.run_form.values(), **self.advanced_form.values()}
         run = new_run_config(name, self.dataset_name(), device=self.device.currentData(), **settings)
         root = self.root.text().strip()

@@ -148,3 +148,61 @@ def run_task(fn: Callable[[Callable, Callable], Any], parent: QObject | None = N
 def running_tasks() -> list[Task]:
     """Tasks started and not yet ended (for tests and for a quit prompt)."""
     return list(_running)
+
+
+class TaskSlot:
+    """One kind of background job of a widget: starting a new one cancels the previous one and ignores its result.
+
+    The callbacks given to `start` run on the GUI thread, only for the slot's current task, and
+    after the slot has let go of it (so `is_running()` is already false inside `done`). A
+    superseded or cancelled task still owns its thread until it reports back: `is_busy()` stays
+    true until then, which is what a widget (or a test) waits on before it goes away.
+    """
+
+    def __init__(self, parent: QObject | None = None, name: str = "task"):
+        self._parent = parent
+        self.name = name
+        self.current: Task | None = None
+        self._alive: set[Task] = set()
+
+    def start(self, fn: Callable[[Callable, Callable], Any], done: Callable[[Any], Any] | None = None,
+              failed: Callable[[str], Any] | None = None, cancelled: Callable[[], Any] | None = None,
+              progress: Callable[[float, str], Any] | None = None, name: str = "") -> Task:
+        """Run fn(progress, cancel) in the background in place of the slot's current task."""
+        if self.current is not None:
+            self.current.cancel()  # the newer request wins
+        task = Task(fn, self._parent, name or self.name)
+        self.current = task
+        self._alive.add(task)
+        if progress is not None:
+            task.progress.connect(lambda f, stage: task is self.current and progress(f, stage))
+        task.done.connect(lambda result: self._settle(task, done, result))
+        task.failed.connect(lambda message: self._settle(task, failed, message))
+        task.cancelled.connect(lambda: self._settle(task, cancelled))
+        task.ended.connect(lambda: self._alive.discard(task))
+        return task.start()
+
+    def _settle(self, task: Task, callback: Callable | None, *args) -> None:
+        if task is not self.current:
+            return  # superseded or forgotten: its result describes something no longer shown
+        self.current = None
+        if callback is not None:
+            callback(*args)
+
+    def cancel(self) -> None:
+        """Ask the current task to stop; its `cancelled` (or `done`) callback follows when it has."""
+        if self.current is not None:
+            self.current.cancel()
+
+    def forget(self) -> None:
+        """Cancel the current task and drop it: no callback of it will run (it may still be busy a while)."""
+        self.cancel()
+        self.current = None
+
+    def is_running(self) -> bool:
+        """Whether the current task has not reported back yet."""
+        return self.current is not None
+
+    def is_busy(self) -> bool:
+        """Whether any task started here (current, superseded or forgotten) still owns its thread."""
+        return bool(self._alive)

@@ -1,4 +1,4 @@
-"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, gui."""
+"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, compare, health, gui."""
 from __future__ import annotations
 
 import argparse
@@ -294,6 +294,73 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _analysis_source(run_dir: Path, checkpoint: str, snapshot: int | None):
+    """The SourceRef a `compare` / `health` argument pair names: a probe snapshot by step, else a checkpoint."""
+    from .analysis import SourceRef, snapshot_ref
+    from .runs import is_run_dir
+    if not is_run_dir(run_dir):
+        raise UserError(f"{run_dir} is not a run directory (no config.json)")
+    if snapshot is None:
+        return SourceRef.of_checkpoint(run_dir, checkpoint)
+    try:
+        return snapshot_ref(run_dir, snapshot)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _print_json(result: dict) -> None:
+    print(json.dumps(result, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def cmd_compare(args) -> int:
+    from .analysis import compare
+    run_b = args.run_b or args.run_a
+    a = _analysis_source(args.run_a, args.checkpoint_a, args.snapshot_a)
+    b = _analysis_source(run_b, args.checkpoint_b, args.snapshot_b)
+    if a == b:
+        raise UserError("A and B are the same embeddings; name two runs, or two checkpoints or snapshots of one "
+                        "run (--checkpoint-a / --checkpoint-b, --snapshot-a / --snapshot-b)")
+    if args.k < 1:
+        raise UserError(f"--k must be at least 1, not {args.k}")
+    try:
+        result = compare(a, b, k=args.k, projection=None)
+    except ValueError as exc:  # different data, too few shared items
+        raise UserError(str(exc)) from None
+    out = {"run_a": str(args.run_a), "run_b": str(run_b), **result.summary(),
+           "source_a": result.a.label, "source_b": result.b.label}
+    _print_json(out)
+    print(f"A  {args.run_a} · {result.a.label}\nB  {run_b} · {result.b.label}\n"
+          f"neighbour change A → B: mean {result.mean_change:.3f} (k = {result.k}, cosine, {len(result.change):,} "
+          f"shared items; {result.changed_share:.0%} changed at least one neighbour)", file=sys.stderr)
+    return 0
+
+
+def cmd_health(args) -> int:
+    from .analysis import PROJECTION_NAMES, health_report, load_source
+    if args.projection not in PROJECTION_NAMES:
+        raise UserError(f"unknown projection {args.projection}; choose from {', '.join(PROJECTION_NAMES)}")
+    source = _analysis_source(args.run_dir, args.checkpoint, args.snapshot)
+    try:
+        report = health_report(load_source(source), args.projection)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _print_json({"run": str(args.run_dir), **report})
+    lines = [f"source      {report['source']} · {report['n']:,} items · {report['dim']}-d"]
+    name = f"{'map (' + PROJECTION_NAMES[args.projection] + ')':<12}"
+    if "trustworthiness" in report:
+        lines.append(f"{name}trustworthiness {report['trustworthiness']:.3f} · continuity "
+                     f"{report['continuity']:.3f} (k = {report['k']}) · false neighbours "
+                     f"{report['false_neighbours']:.0%}")
+    else:
+        lines.append(f"{name}too few points to judge")
+    knn = "" if report["knn_correct"] is None else f" · kNN correct {report['knn_correct']:.0%} (k = {report['knn_k']})"
+    lines.append(f"embeddings  std ratio {report['std_ratio']:.2f} · effective rank {report['effective_rank']:.1f} "
+                 f"of {report['dim']}{knn}")
+    lines.append(f"reading     {report['verdict']}")
+    print("\n".join(lines), file=sys.stderr)
+    return 0
+
+
 def cmd_gui(args) -> int:
     try:
         from ui.app import main as gui_main
@@ -375,6 +442,29 @@ def build_parser() -> Parser:
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("compare", help="neighbour change between two embeddings of the same items, as JSON",
+                       description="How much each item's k nearest neighbours change from A to B (1 − Jaccard, "
+                                   "cosine): two checkpoints or snapshots of one run (give RUN once, or twice), "
+                                   "or two runs on the same data.")
+    s.add_argument("run_a", type=Path, metavar="RUN_A")
+    s.add_argument("run_b", type=Path, nargs="?", metavar="RUN_B", help="default: RUN_A")
+    s.add_argument("--checkpoint-a", default="best", help="A's checkpoint: best, last, or a file (default best)")
+    s.add_argument("--checkpoint-b", default="best", help="B's checkpoint: best, last, or a file (default best)")
+    s.add_argument("--snapshot-a", type=int, metavar="STEP", help="A is the probe snapshot at STEP instead")
+    s.add_argument("--snapshot-b", type=int, metavar="STEP", help="B is the probe snapshot at STEP instead")
+    s.add_argument("--k", type=int, default=10, help="neighbourhood size (default 10)")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("health", help="map quality and collapse metrics of a run's embeddings, as JSON",
+                       description="Trustworthiness and continuity of the 2-D map, false neighbours, std ratio, "
+                                   "effective rank and leave-one-out kNN, with a one-line reading: the "
+                                   "explorer's Health panel.")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file (default best)")
+    s.add_argument("--snapshot", type=int, metavar="STEP", help="the probe snapshot at STEP instead")
+    s.add_argument("--projection", default="pca", help="pca, tsne or umap (default pca)")
+    s.set_defaults(func=cmd_health)
     return p
 
 

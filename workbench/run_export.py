@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .analogies import analogy_report, flat_attrs
 from .build import load_from_run

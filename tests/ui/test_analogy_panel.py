@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 
 import ui.analogy_panel as panel_module
 from ui.analogy_panel import EMPTY_TEXT, EXPECTED_BADGE, MATCH, MISMATCH, NO_FACTORS_TEXT, AnalogyPanel
+from workbench import analysis
 from workbench.embeddings import Cancelled
 from workbench.explore import EmbeddingSource
 
@@ -246,7 +247,7 @@ def test_analogy_test_can_be_cancelled(qtbot, panel, monkeypatch):
                 raise Cancelled()
         return {}
 
-    monkeypatch.setattr(panel_module, "analogy_report", slow_report)
+    monkeypatch.setattr(analysis, "analogy_report", slow_report)
     panel.set_source(factor_source())
     qtbot.mouseClick(panel.test_button, Qt.LeftButton)
     assert panel.test_button.text() == "Cancel"
@@ -264,7 +265,7 @@ def test_analogy_test_floor_is_the_runs_raw_input(qtbot, panel, monkeypatch):
         calls.append((run_dir, indices))
         return src.embeddings.copy()  # a "raw input" that answers every analogy
 
-    monkeypatch.setattr(panel_module, "raw_inputs", raw_inputs)
+    monkeypatch.setattr(analysis, "raw_inputs", raw_inputs)
     panel.set_source(src)
     with qtbot.waitSignal(panel.test_done, timeout=20_000) as done:
         panel.run_analogy_test()

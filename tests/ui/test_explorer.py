@@ -11,9 +11,11 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 import ui.explorer as explorer_module
+import ui.explorer.view as explorer_view
 from ui.explorer import Explorer
 from sklearn.neighbors import NearestNeighbors
 
+from workbench import analysis
 from workbench.config import new_run_config
 from workbench.data import load_dataset
 from workbench.evaluate import collapse_metrics
@@ -195,7 +197,7 @@ def test_umap_says_it_is_compiling_on_first_use(qtbot, explorer, monkeypatch):
 
     explorer.show_source(synthetic_source(50))
     qtbot.waitUntil(lambda: not explorer.is_computing(), timeout=10_000)
-    monkeypatch.setattr(explorer_module, "ReferenceMap", SlowMap)
+    monkeypatch.setattr(analysis, "ReferenceMap", SlowMap)
     monkeypatch.setitem(explorer_module._umap, "warm", False)
     explorer.projection_combo.setCurrentText("UMAP")
     qtbot.mouseClick(explorer.compute_button, Qt.LeftButton)
@@ -265,7 +267,7 @@ def test_a_run_without_snapshots_says_so(qtbot, explorer, tmp_path):
 
 def test_first_show_warms_up_umap_in_the_background(qtbot, monkeypatch):
     calls = []
-    monkeypatch.setattr(explorer_module, "warm_up_umap", lambda: calls.append(threading.current_thread()) or 0.0)
+    monkeypatch.setattr(explorer_view, "warm_up_umap", lambda: calls.append(threading.current_thread()) or 0.0)
     monkeypatch.setitem(explorer_module._umap, "warm", False)
     monkeypatch.setitem(explorer_module._umap, "task", None)
     w = Explorer()
@@ -401,7 +403,7 @@ def test_cancelled_background_work_is_busy_until_it_reports_back(qtbot, explorer
     open_run(qtbot, explorer, shapes_run)
     explorer.projection_combo.setCurrentText("t-SNE")
     qtbot.mouseClick(explorer.compute_button, Qt.LeftButton)
-    task = explorer._compute_task
+    task = explorer._compute.current
     explorer.cancel_background()
     assert explorer.is_busy()  # asked to stop, not yet stopped: it still owns its thread
     qtbot.waitUntil(lambda: not explorer.is_busy(), timeout=20_000)

@@ -113,3 +113,34 @@ def test_unreferenced_task_still_delivers(qtbot):
 
     start()  # no reference kept by the caller: the registry holds it until it ends
     qtbot.waitUntil(lambda: results == ["kept alive"], timeout=5000)
+
+
+def test_task_slot_ignores_a_superseded_task_and_stays_busy_until_it_ends(qtbot):
+    from ui.tasks import TaskSlot
+    release = threading.Event()
+    results = []
+
+    def slow(progress, cancel):
+        release.wait(5)  # ignores cancel() for a while, as an uninterruptible call would
+        return "old"
+
+    slot = TaskSlot(name="test")
+    first = slot.start(slow, done=results.append, cancelled=lambda: results.append("cancelled"))
+    second = slot.start(lambda progress, cancel: "new", done=results.append)
+    assert first.is_cancel_requested() and slot.current is second
+    qtbot.waitUntil(lambda: results == ["new"], timeout=5000)
+    assert not slot.is_running() and slot.is_busy()  # the first still owns its thread
+    release.set()
+    qtbot.waitUntil(lambda: not slot.is_busy(), timeout=5000)
+    assert results == ["new"]  # the superseded task's end is never delivered
+
+
+def test_task_slot_forget_drops_the_result(qtbot):
+    from ui.tasks import TaskSlot
+    results = []
+    slot = TaskSlot(name="test")
+    slot.start(lambda progress, cancel: 1, done=results.append)
+    slot.forget()
+    assert not slot.is_running()
+    qtbot.waitUntil(lambda: not slot.is_busy(), timeout=5000)
+    assert results == []

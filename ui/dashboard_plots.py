@@ -1,0 +1,294 @@
+"""The dashboard's plot grid: its plots and curves, the shared step axis, y axes that only widen, legend placement."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFontMetricsF, QPen
+from PySide6.QtWidgets import QApplication, QGraphicsItem
+
+from . import theme
+
+EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly over all directions
+KNN_TITLE = "kNN top-1 (%)"
+EVAL_TITLE = "Evaluation: kNN top-1 (%) · scores ×100"
+TERMS_EMPTY = "no extra terms for this method"
+LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
+# Step-by-step curves are drawn from at most one min/max pair per pixel column (pyqtgraph's default is
+# five): the same picture, with a fifth of the antialiased segments to paint.
+DENSE = {"autoDownsampleFactor": 1.0}
+TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
+
+
+def step_ceiling(step: float, total: float | None = None) -> float:
+    """A round step 2–15% past `step` (at most 7.5 steps past it below step 50; never past the total).
+
+    The step axis is shared by all plots; moving it repaints every axis of every plot. Following
+    this instead of the last step moves it once per 4–10% of progress (every 5 steps at first)
+    rather than on every event. A margin of at least half a jump keeps the curves' own few pixels
+    of padding inside it.
+    """
+    if step <= 0:
+        return 5.0
+    q = 10.0 ** math.floor(math.log10(max(step / 10, 1.0)))  # the jump: 1, 2 or 5 × 10^k, 4–10% of step
+    q *= 5 if step / 10 >= 5 * q else 2 if step / 10 >= 2 * q else 1
+    q = max(q, 5.0)
+    top = math.floor(step / q + 0.5) * q + q
+    return float(min(top, total)) if total and total >= step else float(top)
+
+
+class StepExtent(pg.GraphicsObject):
+    """Invisible item whose x bounds widen the loss plot's auto-range to a step ceiling (no y bounds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        self.step: float | None = None
+
+    def set_step(self, step: float | None) -> None:
+        if step != self.step:
+            self.step = step
+            self.informViewBoundsChanged()
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        return (self.step, self.step) if ax == 0 and self.step is not None else None
+
+    def boundingRect(self) -> QRectF:
+        return QRectF()
+
+    def paint(self, *args) -> None:
+        pass
+
+
+class PlotGrid(pg.GraphicsLayoutWidget):
+    """The grid of plots; times its own paints so the redraw timer can slow down when they get costly."""
+
+    paint_ms = 0.0
+
+    def paintEvent(self, event) -> None:
+        t0 = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_ms = 1000 * (time.perf_counter() - t0)
+
+
+class CurvePlotsMixin:
+    """Builds and lays out the Dashboard's plots and places their legends (part of Dashboard: uses its
+    `data` (RunCurves), `_overlays` and legend caches)."""
+
+    def _new_plot(self, row: int, col: int, title: str, ylabel: str, layout=None) -> pg.PlotItem:
+        p = (layout or self.plots).addPlot(row=row, col=col, title=title)
+        p.setLabel("bottom", "step")
+        p.setLabel("left", ylabel)
+        p.showGrid(x=True, y=True, alpha=0.15)
+        p.setClipToView(True)
+        p.setDownsampling(auto=True, mode="peak")
+        p.setMenuEnabled(False)
+        if ylabel != "lr":
+            p.getAxis("left").enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
+        for name in ("left", "right"):
+            self._reset_axis_width(p.getAxis(name))
+        for name in ("left", "bottom", "right", "top"):
+            # An axis paints its grid too: ~30 semi-transparent lines across the plot, which cost
+            # more than the curves. Cached as a pixmap, it repaints only when its range moves.
+            p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        return p
+
+    def _reset_axis_width(self, axis: pg.AxisItem) -> None:
+        """Start a y axis wide enough for usual labels and let it only grow: a width that follows the
+        labels re-lays out and repaints the whole grid whenever a label gains or loses a digit."""
+        font = axis.style["tickFont"] or QApplication.font()
+        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(TICK_TEXT_SAMPLE)) + 2
+        axis.setStyle(autoReduceTextSpace=False)  # also re-applies the width
+
+    def _build_plots(self) -> None:
+        self.plots = PlotGrid()
+        self.plots.setMinimumHeight(360)
+        c0 = pg.mkColor(theme.series_color(0))
+        self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
+        self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
+        self.loss_curve = self.loss_plot.plot(pen=self._faint_pen(), name="step loss", **DENSE)
+        self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA", **DENSE)
+        self.step_extent = StepExtent()  # the shared step axis grows in jumps (see step_ceiling)
+        self.loss_plot.addItem(self.step_extent)
+
+        self.terms_plot = self._new_plot(0, 1, "Method terms", "value")
+        self.terms_legend = self.terms_plot.addLegend(offset=(-8, 8), **LEGEND)
+        self.terms_text = pg.TextItem(TERMS_EMPTY, anchor=(0.5, 0.5))
+        self.terms_plot.addItem(self.terms_text, ignoreBounds=True)
+        self.terms_text.hide()
+
+        self.knn_plot = self._new_plot(1, 0, KNN_TITLE, "top-1 (%)")
+        self.knn_legend = self.knn_plot.addLegend(offset=(-8, -8), **LEGEND)
+        self.knn_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
+                                            symbolBrush=c0, symbolPen=None, name="last")
+        self.best_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=1.5, style=Qt.DashLine), name="best")
+        lin = theme.series_color(3)
+        self.linear_marker = pg.ScatterPlotItem(symbol="star", size=16, brush=lin, pen=None)
+        self.knn_plot.addItem(self.linear_marker)  # listed in the legend once a probe result arrives
+        self.linear_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(lin, width=1, style=Qt.DotLine),
+                                           label="", labelOpts={"position": 0.1, "color": lin,
+                                                                "anchors": [(0, 1), (0, 1)]})
+        self.knn_plot.addItem(self.linear_line, ignoreBounds=True)
+        self.linear_line.hide()
+
+        # No legend here: the two axis labels carry their curve's colour, so nothing covers the data.
+        self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio (● left) · effective rank (▲ right)",
+                                            "std ratio")
+        c1 = pg.mkColor(theme.series_color(1))
+        self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
+                                                 symbolBrush=c0, symbolPen=None)
+        self.even_line = pg.InfiniteLine(pos=EVEN_STD_RATIO, angle=0, movable=False, label="1.0 = evenly spread",
+                                         labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+        self.collapse_plot.addItem(self.even_line, ignoreBounds=True)
+        self.collapse_plot.enableAutoRange(axis="y", enable=False)
+        self.collapse_plot.setYRange(0, 1.15, padding=0)
+        # Effective rank lives on a second y axis (right) in its own ViewBox sharing the x axis.
+        self.rank_view = pg.ViewBox()
+        self.collapse_plot.showAxis("right")
+        self.collapse_plot.setLabel("right", "effective rank")
+        self.collapse_plot.scene().addItem(self.rank_view)
+        self.collapse_plot.getAxis("right").linkToView(self.rank_view)
+        self.rank_view.setXLink(self.collapse_plot)
+        self.rank_curve = pg.PlotDataItem(pen=pg.mkPen(c1, width=2, style=Qt.DashLine), symbol="t1",
+                                          symbolSize=7, symbolBrush=c1, symbolPen=None)
+        self.rank_view.addItem(self.rank_curve)
+        self.collapse_plot.vb.sigResized.connect(self._sync_rank_view)
+
+        # Row 2 is its own sub-grid so a third plot (GPU memory) can join it on CUDA runs.
+        self._row2 = self.plots.addLayout(row=2, col=0, colspan=2)
+        self._row2.setContentsMargins(0, 0, 0, 0)
+        self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
+        self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self.gpu_plot = self._new_plot(0, 2, "GPU memory", "MB", self._row2)
+        self._row2.removeItem(self.gpu_plot)  # shown only once a step reports gpu_mem_mb
+        self.gpu_curve = self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self._gpu_shown = False
+
+        # One step axis for all: the loss plot auto-ranges x and the others copy its range (and any zoom
+        # is copied to all). Not setXLink: it lines views up by pixel, so plots of other widths would show
+        # other step ranges. Followers never auto-range x, or a few eval points would narrow everyone's range.
+        self._followers = (self.terms_plot, self.knn_plot, self.collapse_plot, self.speed_plot, self.lr_plot,
+                           self.gpu_plot)
+        self._syncing_x = False
+        for p in (self.loss_plot, *self._followers):
+            p.vb.sigXRangeChanged.connect(self._sync_x)
+        for p in self._followers:
+            p.enableAutoRange(axis="x", enable=False)
+        self.rank_view.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+        self._bindings = [(self.data.loss, self.loss_curve), (self.data.ema, self.ema_curve),
+                          (self.data.knn, self.knn_curve), (self.data.knn_best, self.best_curve),
+                          (self.data.std_ratio, self.std_curve), (self.data.eff_rank, self.rank_curve),
+                          (self.data.img_s, self.speed_curve), (self.data.lr, self.lr_curve),
+                          (self.data.gpu_mem, self.gpu_curve)]
+
+    def _sync_x(self, view, x_range) -> None:
+        if self._syncing_x:
+            return
+        self._syncing_x = True
+        try:
+            for p in (self.loss_plot, *self._followers):
+                if p.vb is not view:
+                    p.vb.setXRange(*x_range, padding=0)
+        finally:
+            self._syncing_x = False
+
+    def _sync_rank_view(self) -> None:
+        self.rank_view.setGeometry(self.collapse_plot.vb.sceneBoundingRect())
+        self.rank_view.linkedViewChanged(self.collapse_plot.vb, self.rank_view.XAxis)
+
+    def _show_gpu(self, show: bool) -> None:
+        """GPU memory gets a plot only on CUDA runs, between throughput and learning rate."""
+        if show == self._gpu_shown:
+            return
+        self._gpu_shown = show
+        row = self._row2
+        row.removeItem(self.lr_plot)
+        if show:
+            row.addItem(self.gpu_plot, row=0, col=1)
+            row.addItem(self.lr_plot, row=0, col=2)
+        else:
+            row.removeItem(self.gpu_plot)
+            row.addItem(self.lr_plot, row=0, col=1)
+        self._style_plot_items([self.gpu_plot, self.lr_plot])
+
+    @staticmethod
+    def _faint_pen() -> QPen:
+        """The step-loss line: the run's colour, see-through, less so on dark ground where it would vanish."""
+        faint = pg.mkColor(theme.series_color(0))
+        faint.setAlpha(170 if theme.current() == "dark" else 90)
+        return pg.mkPen(faint, width=1)
+
+    def _legend_columns(self) -> None:
+        """Many scores: two legend columns, so the legend stays short in a short plot."""
+        self.knn_legend.setColumnCount(2 if len(self.knn_legend.items) > 4 else 1)
+
+    def _show_scores_title(self, scores: bool) -> None:
+        title = EVAL_TITLE if scores else KNN_TITLE
+        if self.knn_plot.titleLabel.text != title:
+            self.knn_plot.setTitle(title, color=theme.colors()["plot_fg"])
+            self.knn_plot.setLabel("left", "% · score ×100" if scores else "top-1 (%)")
+
+    def _place_legend(self, legend, plot: pg.PlotItem, series: list, extra: list = ()) -> None:
+        """Move a legend to the corner of its plot that covers the fewest drawn points.
+
+        `series` are this run's Series, `extra` (x, y) arrays that change only with the overlays;
+        nothing is computed again while neither they, the plot's size nor the step axis changed.
+        """
+        view, box = plot.vb.boundingRect(), legend.boundingRect()
+        key = (tuple(s.version for s in series), len(self._overlays), self.data.linear, self.step_extent.step,
+               view.width(), view.height(), box.width(), box.height())
+        if self._legend_key.get(id(legend)) == key:
+            return
+        self._legend_key[id(legend)] = key
+        arrays = [(x, y) for x, y in [s.data() for s in series] + list(extra) if len(x)]
+        if not arrays or view.width() < 1 or view.height() < 1:
+            return
+        fw, fh = min(box.width() / view.width(), 1.0), min(box.height() / view.height(), 1.0)
+        stride = lambda a: a[::max(1, len(a) // 2000)]  # a sketch of the curve is enough to count
+        x = np.concatenate([stride(a[0]) for a in arrays])
+        y = np.concatenate([stride(a[1]) for a in arrays])
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        if not len(x):
+            return
+        sx, sy = self._step_span(), (float(y.min()), float(y.max()))
+        x0, x1 = min(sx[0], float(x.min())), max(sx[1], float(x.max()))
+        pad = 0.05  # roughly the padding auto-range adds around the data
+        fx = ((x - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
+        fy = ((y - sy[0]) / ((sy[1] - sy[0]) or 1.0) + pad) / (1 + 2 * pad)  # 0 = bottom
+        current = self._legend_corner.get(id(legend))
+        scores = []
+        for order, (right, bottom) in enumerate(((1, 0), (1, 1), (0, 0), (0, 1))):
+            inside = (fx >= 1 - fw) if right else (fx <= fw)
+            inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
+            scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
+        corner = min(scores)[3]
+        if corner != current:
+            self._legend_corner[id(legend)] = corner
+            legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))
+
+    def _step_span(self) -> tuple[float, float]:
+        """The step range every plot shows: this run's steps and the overlays'."""
+        spans = [(s.x[0], s.x[s.n - 1]) for s in [self.data.loss] if s.n]
+        spans += [(ov["loss_xy"][0][0], ov["loss_xy"][0][-1]) for ov in self._overlays if len(ov["loss_xy"][0])]
+        if spans and self.step_extent.step is not None:  # the axis reaches on to the step ceiling
+            spans.append((spans[0][0], self.step_extent.step))
+        if not spans:
+            return 0.0, 1.0
+        return float(min(a for a, _ in spans)), float(max(b for _, b in spans))
+
+    def _style_plot_items(self, items: list) -> None:
+        """Plots in the nested row 2, which theme.style_plot does not reach, styled the same way."""
+        c = theme.colors()
+        for item in items:
+            for name in ("left", "bottom", "right", "top"):
+                axis = item.getAxis(name)
+                axis.setPen(pg.mkPen(c["plot_fg"]))
+                axis.setTextPen(pg.mkPen(c["plot_fg"]))
+            item.titleLabel.setAttr("color", c["plot_fg"])
+            item.titleLabel.setText(item.titleLabel.text)
