@@ -135,7 +135,8 @@ class MAE(Method):
     @dataclass
     class Config:
         patch_size: int = setting(4, "Side of the square patches, in pixels (4: 7×7 patches on "
-                                     "28×28 images, 8×8 on 32×32).", min=1, max=64, label="Patch size")
+                                     "28×28 images, 8×8 on 32×32); a ViT backbone masks its own "
+                                     "patches instead.", min=1, max=64, label="Patch size")
         mask_ratio: float = setting(0.75, "Fraction of each image's patches that is hidden.",
                                     min=0.0, max=0.99, exclusive_min=True, label="Mask ratio")
         fill: str = setting("zero", "What hidden patches show the encoder: black (zero), a "
