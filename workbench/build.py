@@ -46,8 +46,9 @@ class Built:
     device: torch.device
 
 
-def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
-    """A clear ConfigError when the method cannot work on this dataset (modality, channels)."""
+def check_data(cls: type[Method], run: RunConfig, dataset: Dataset, initial_weights: bool = True) -> None:
+    """A clear ConfigError when the method cannot work on this dataset (modality, channels,
+    backbone) or, unless initial_weights is False, the backbone_weights file is missing."""
     if not cls.accepts(dataset.spec.modality):
         works_on = " or ".join(cls.modalities or (cls.modality,))
         raise ConfigError(f"method {run.method!r} works on {works_on} data but dataset "
@@ -59,6 +60,8 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
     problem = method_backbone_problem(cls, run.backbone, dataset.spec.modality, dataset.spec.input_shape)
     if problem:
         raise ConfigError(problem)
+    if initial_weights and run.backbone_weights and not Path(run.backbone_weights).expanduser().is_file():
+        raise ConfigError(f"backbone_weights: no file {run.backbone_weights!r}")
 
 
 def method_backbone_problem(cls: type[Method], backbone: str, modality: str,
@@ -82,7 +85,7 @@ def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = 
     initial_weights=False skips run.backbone_weights (a checkpoint will overwrite them anyway)."""
     cls = get_method(run.method)
     cfg = method_config(run, cls.Config)
-    check_data(cls, run, dataset)
+    check_data(cls, run, dataset, initial_weights)
     torch.manual_seed(run.seed)
     backbone, feat_dim = host_backbone(run.backbone, dataset.spec)
     if run.backbone_weights and initial_weights:  # before the method copies it (BYOL, MoCo)

@@ -241,3 +241,16 @@ def test_run_setting_backbone_weights_reaches_byols_target_too(tmp_path):
     assert any(torch.equal(v, source.state_dict()["1.weight"]) for v in target.values())
     assert not torch.equal(build_method(new_run_config("byol", "digits", device="cpu"), data)
                            .backbone.state_dict()["1.weight"], source.state_dict()["1.weight"])
+
+
+def test_a_missing_weights_file_is_refused_before_the_run_but_not_when_reloading(tmp_path):
+    from workbench.build import check_data, build_method
+    from workbench.config import ConfigError, new_run_config
+    from workbench.data import load_dataset
+    from workbench.registry import get_method
+
+    data = load_dataset("digits")
+    run = new_run_config("rotation", "digits", backbone_weights=str(tmp_path / "gone.pt"), device="cpu")
+    with pytest.raises(ConfigError, match="backbone_weights: no file"):
+        check_data(get_method("rotation"), run, data)
+    build_method(run, data, initial_weights=False)  # a run's checkpoint replaces them anyway
