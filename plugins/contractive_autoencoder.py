@@ -45,6 +45,11 @@ class ContractiveAutoencoder(Method):
     summary = "Rebuild each image while keeping the code insensitive to small input changes (‖∂h/∂x‖²)."
     reference = "Rifai et al. 2011, ICML"
     run_defaults = {"batch_size": 128, "lr": 1e-3}
+    # The penalty differentiates a gradient (double backward), which PyTorch's fused attention
+    # kernels do not support.
+    backbone_refusals = {vit: f"contractive_autoencoder differentiates the encoder's Jacobian, which "
+                              f"{vit}'s fused attention cannot; use small_cnn, resnet18 or resnet50"
+                         for vit in ("vit_tiny", "vit_small")}
 
     @dataclass
     class Config:

@@ -69,8 +69,12 @@ class DeepInfoMax(Method):
     summary = "Make the global feature recognise its own image's local features among others'."
     reference = "Hjelm et al. 2019, arXiv:1808.06670"
     run_defaults = {"batch_size": 128, "lr": 1e-3}
-    backbone_refusals = {"mlp": "deep_infomax needs a convolutional backbone with local feature maps,"
-                                 " and mlp has none; use small_cnn or resnet18"}
+    backbone_refusals = {
+        "mlp": "deep_infomax needs a convolutional backbone with local feature maps,"
+               " and mlp has none; use small_cnn or resnet18",
+        **{vit: f"deep_infomax needs a convolutional backbone with local feature maps, and {vit} "
+                f"is a transformer; use small_cnn, resnet18 or resnet50" for vit in ("vit_tiny", "vit_small")},
+    }
 
     @dataclass
     class Config(ViewSettings):

@@ -1,7 +1,11 @@
 """Masked image modelling, MAE-style: hide most patches of each image and rebuild them (He et al. 2021, arXiv:2111.06377).
 
-MAE's ViT encoder simply drops the masked tokens. A CNN backbone cannot drop pixels, so here
-the masked patches are replaced in the input by a fill value (zero by default; or a learnable
+On a ViT backbone (vit_tiny, vit_small) this is MAE as in the paper: the encoder sees only the
+visible patch tokens (plus the class token), and a light transformer decoder (TokenDecoder)
+puts learned mask tokens in the hidden places and predicts every patch's pixels; the mask
+follows the ViT's own patches, so `patch_size` and `fill` do not apply.
+
+A CNN backbone cannot drop pixels, so there the masked patches are replaced in the input by a fill value (zero by default; or a learnable
 per-channel mask value, or mid-grey) and the whole image goes through the backbone; the shared
 ConvDecoder rebuilds the image from the features and only the masked patches are scored —
 the recipe of masked CNN pre-training such as SparK/ConvNeXt V2, minus their sparse convolutions.
@@ -19,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.backbones import ViT
 from workbench.config import setting
 from workbench.nn.decoders import ConvDecoder
 
@@ -72,6 +77,52 @@ def mae_loss(pred: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, patch: int
     return (m * err).sum() / m.sum().clamp_min(1.0)
 
 
+DECODER_BLOCKS = 2  # MAE's decoder is light next to its encoder (8 narrow blocks for ViT-L)
+
+
+def visible_patches(batch: int, n: int, ratio: float, device: torch.device,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, n_keep) indices of the patches each sample keeps: a uniformly random n − k of the n,
+    k = round(ratio·n) but at least one patch stays visible (MAE's argsort shuffle)."""
+    k = min(int(round(ratio * n)), n - 1)
+    noise = torch.rand(batch, n, generator=generator, device=device)
+    return noise.argsort(1)[:, : n - k]
+
+
+class TokenDecoder(nn.Module):
+    """MAE's decoder: project the encoder's tokens, put a shared learned mask token at every
+    hidden place, add positions, run a few transformer blocks, predict each patch's pixels."""
+
+    def __init__(self, enc_dim: int, grid: int, patch: int, channels: int, width: int):
+        super().__init__()
+        from functools import partial
+
+        from torchvision.models.vision_transformer import EncoderBlock
+
+        self.grid, self.patch, self.channels = grid, patch, channels
+        self.embed = nn.Linear(enc_dim, width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos = nn.Parameter(torch.empty(1, 1 + grid * grid, width).normal_(std=0.02))
+        heads = width // 32 if width % 32 == 0 else 1
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        self.blocks = nn.Sequential(*[EncoderBlock(heads, width, 4 * width, 0.0, 0.0, norm)
+                                      for _ in range(DECODER_BLOCKS)])
+        self.norm = norm(width)
+        self.head = nn.Linear(width, patch * patch * channels)
+
+    def forward(self, latent: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """latent (B, 1 + n_keep, enc_dim) for the patches `keep` -> pixels (B, C, H, W) in [0, 1]."""
+        t = self.embed(latent)
+        B, _, w = t.shape
+        n = self.grid * self.grid
+        tokens = self.mask_token.to(t.dtype).expand(B, n, w).scatter(
+            1, keep.unsqueeze(-1).expand(-1, -1, w), t[:, 1:])
+        x = torch.cat([t[:, :1], tokens], dim=1) + self.pos
+        patches = torch.sigmoid(self.head(self.norm(self.blocks(x)))[:, 1:])
+        g, p, c = self.grid, self.patch, self.channels
+        return patches.reshape(B, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(B, c, g * p, g * p)
+
+
 class MAE(Method):
     name = "mae"
     title = "Masked autoencoder (MAE-style)"
@@ -84,7 +135,8 @@ class MAE(Method):
     @dataclass
     class Config:
         patch_size: int = setting(4, "Side of the square patches, in pixels (4: 7×7 patches on "
-                                     "28×28 images, 8×8 on 32×32).", min=1, max=64, label="Patch size")
+                                     "28×28 images, 8×8 on 32×32); a ViT backbone masks its own "
+                                     "patches instead.", min=1, max=64, label="Patch size")
         mask_ratio: float = setting(0.75, "Fraction of each image's patches that is hidden.",
                                     min=0.0, max=0.99, exclusive_min=True, label="Mask ratio")
         fill: str = setting("zero", "What hidden patches show the encoder: black (zero), a "
@@ -97,6 +149,13 @@ class MAE(Method):
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
         _, H, W = data.input_shape
+        self.on_vit = isinstance(backbone, ViT)
+        if self.on_vit:
+            self.decoder = TokenDecoder(feat_dim, backbone.grid, backbone.patch_size, data.channels,
+                                        cfg.decoder_width)
+            # black shows the hidden patches in previews; nothing learns it
+            self.mask_value = nn.Parameter(torch.zeros(1, data.channels, 1, 1), requires_grad=False)
+            return
         if cfg.patch_size > min(H, W):
             raise ValueError(f"mae: patch_size={cfg.patch_size} is larger than the {H}×{W} images; "
                              f"use at most {min(H, W)}")
@@ -107,23 +166,41 @@ class MAE(Method):
     def masked_input(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.where(mask, self.mask_value.to(x.dtype).expand_as(x), x)
 
+    @property
+    def mask_patch(self) -> int:
+        return self.backbone.patch_size if self.on_vit else self.cfg.patch_size
+
+    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, mask): on a ViT the encoder sees only the visible tokens; on a CNN the
+        hidden patches are filled in and the whole image is encoded."""
+        if not self.on_vit:
+            mask = random_patch_mask(x, self.cfg.patch_size, self.cfg.mask_ratio, generator)
+            return self.decoder(self.backbone(self.masked_input(x, mask))), mask
+        vit: ViT = self.backbone
+        keep = visible_patches(len(x), vit.num_patches, self.cfg.mask_ratio, x.device, generator)
+        pred = self.decoder(vit.encode_visible(x, keep), keep)
+        hidden = torch.ones(len(x), vit.num_patches, dtype=torch.bool, device=x.device)
+        hidden.scatter_(1, keep, False)
+        p = vit.patch_size
+        mask = hidden.view(len(x), 1, vit.grid, vit.grid).repeat_interleave(p, 2).repeat_interleave(p, 3)
+        return pred, mask
+
     def training_step(self, batch: Batch) -> StepOutput:
         x = batch.x
-        mask = random_patch_mask(x, self.cfg.patch_size, self.cfg.mask_ratio)
-        pred = self.decoder(self.backbone(self.masked_input(x, mask)))
-        loss = mae_loss(pred, x, mask, self.cfg.patch_size, self.cfg.norm_pix)
+        pred, mask = self.reconstruct(x)
+        loss = mae_loss(pred, x, mask, self.mask_patch, self.cfg.norm_pix)
         logs = {}
         if self.cfg.norm_pix:
             with torch.no_grad():
-                logs["masked_mse"] = mae_loss(pred, x, mask, self.cfg.patch_size, False)
+                logs["masked_mse"] = mae_loss(pred, x, mask, self.mask_patch, False)
         return StepOutput(loss, logs)
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
         x = batch.x[:8]
         g = torch.Generator(device=x.device).manual_seed(0)  # the same patches every time
-        mask = random_patch_mask(x, self.cfg.patch_size, self.cfg.mask_ratio, generator=g)
+        pred, mask = self.reconstruct(x, generator=g)
         masked = self.masked_input(x, mask)
-        pred = self.decoder(self.backbone(masked))
         pasted = torch.where(mask, pred, x)  # visible patches are the input's own, as in MAE's figures
         m = mask.expand_as(x).float()
         errors = ((m * (pred - x) ** 2).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)).tolist()

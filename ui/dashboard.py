@@ -33,6 +33,18 @@ OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
 SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 10)
 
 
+def gpu_text(gpu: dict[str, float]) -> str:
+    """'GPU 812 / 1,024 MB · 97%' from a step's GPU fields; '' for CPU runs."""
+    parts = []
+    if "gpu_mem_alloc_mb" in gpu:
+        reserved = gpu.get("gpu_mem_reserved_mb")
+        parts.append(f"GPU {gpu['gpu_mem_alloc_mb']:,.0f}"
+                     + (f" / {reserved:,.0f}" if reserved is not None else "") + " MB")
+    if "gpu_util" in gpu:
+        parts.append(f"{gpu['gpu_util']:.0f}%" if parts else f"GPU {gpu['gpu_util']:.0f}%")
+    return " · ".join(parts)
+
+
 class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
     """Header strip, a grid of live plots and a log pane for one run, plus overlays of other runs."""
 
@@ -90,6 +102,8 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.progress_bar.setMinimumWidth(120)
         self.progress_bar.setFixedHeight(12)
         self.speed_label = QLabel()
+        self.gpu_label = QLabel()
+        self.gpu_label.setToolTip("GPU memory allocated / reserved by PyTorch, and utilisation")
         self.eta_label = QLabel()
         self.state_label = QLabel()
         self.state_label.setAlignment(Qt.AlignCenter)
@@ -105,7 +119,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         top.addWidget(self.save_button)
         bottom = QHBoxLayout()
         bottom.setSpacing(14)
-        for w in (self.position_label, self.progress_bar, self.speed_label, self.eta_label):
+        for w in (self.position_label, self.progress_bar, self.speed_label, self.gpu_label, self.eta_label):
             bottom.addWidget(w)
         bottom.addStretch(1)
         rows = QVBoxLayout(self.header)
@@ -365,6 +379,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
             progress = 1.0
         self.progress_bar.setValue(int(round(1000 * min(max(progress, 0.0), 1.0))))
         self.speed_label.setText(f"{d.img_s_now:,.0f} img/s" if d.img_s_now is not None else "")
+        self.gpu_label.setText(gpu_text(d.gpu_now))
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
         self.state_label.setText(d.state)

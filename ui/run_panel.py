@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
+from workbench.backbone_rules import BACKBONES, backbone_problem
 from workbench.build import folder_size_problem, method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
@@ -305,7 +306,8 @@ class RunPanel(QWidget):
         elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.cls.input_channels:
             out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
         backbone = self.run_form.values().get("backbone") if hasattr(self, "_built") else None
-        backbone_problem = (method_backbone_problem(entry.cls, backbone, info.modality)
+        self._mark_backbones(entry.cls if entry and entry.ok else None, info)
+        backbone_problem = (method_backbone_problem(entry.cls, backbone, info.modality, self._input_shape(info))
                             if info and backbone and entry and entry.ok else None)
         if backbone_problem:
             out.append(f"{backbone_problem}.")
@@ -323,6 +325,29 @@ class RunPanel(QWidget):
         if getattr(self, "_folder_checked", (None,))[0] != root:
             self._folder_checked = (root, folder_size_problem(root))
         return self._folder_checked[1]
+
+    def _input_shape(self, info) -> tuple[int, int, int] | None:
+        """(C, side, side) the chosen image data will have (every image set is resized to
+        image_size), or None for other data or before the forms exist."""
+        if info is None or info.modality != "image" or not hasattr(self, "_built"):
+            return None
+        side = self.advanced_form.values().get("image_size")
+        return (info.channels, int(side), int(side)) if side else None
+
+    def _mark_backbones(self, cls, info) -> None:
+        """Grey the backbones that cannot encode the chosen data (with this method); each
+        item's tooltip says why. They stay selectable: the problem line explains the choice."""
+        box = self.run_form.editor("backbone") if hasattr(self, "_built") else None
+        if box is None or info is None:
+            return
+        muted = QBrush(QColor(theme.colors()["muted"]))
+        shape = self._input_shape(info)
+        for i in range(box.count()):
+            name = box.itemData(i)
+            problem = (method_backbone_problem(cls, name, info.modality, shape) if cls is not None
+                       else backbone_problem(name, info.modality, shape))
+            box.setItemData(i, muted if problem else None, Qt.ForegroundRole)
+            box.setItemData(i, problem or BACKBONES.get(name, ""), Qt.ToolTipRole)
 
     def run_config(self) -> RunConfig:
         """The RunConfig the form describes (call only when problems() is empty)."""

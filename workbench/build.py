@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .api import DataSpec, Method
-from .backbones import backbone_problem, build_backbone
+from .backbones import backbone_problem, build_backbone, load_backbone_weights
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import ConfigError, RunConfig, load_run_config, method_config, to_dict, validate
 from .data import Dataset, load_dataset
@@ -80,9 +80,9 @@ def folder_size_problem(root: str | Path | None) -> str | None:
             f"{MIN_FOLDER_IMAGES} ({MIN_TRAIN_ITEMS} to train on, 1 to test).")
 
 
-def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
+def check_data(cls: type[Method], run: RunConfig, dataset: Dataset, initial_weights: bool = True) -> None:
     """A clear ConfigError when the method cannot work on this dataset (modality, channels,
-    a train split too small for a batch of two)."""
+    backbone) or, unless initial_weights is False, the backbone_weights file is missing."""
     if not cls.accepts(dataset.spec.modality):
         works_on = " or ".join(cls.modalities or (cls.modality,))
         raise ConfigError(f"method {run.method!r} works on {works_on} data but dataset "
@@ -91,15 +91,19 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset) -> None:
         raise ConfigError(f"method {run.method!r} needs {' or '.join(map(str, cls.input_channels))}-channel "
                           f"images but dataset {run.dataset!r} has {dataset.spec.channels}; "
                           f"pick shapes, CIFAR-10 or an image folder")
-    problem = (method_backbone_problem(cls, run.backbone, dataset.spec.modality)
+    problem = (method_backbone_problem(cls, run.backbone, dataset.spec.modality, dataset.spec.input_shape)
                or train_size_problem(len(dataset.x_train), run.dataset))
     if problem:
         raise ConfigError(problem)
+    if initial_weights and run.backbone_weights and not Path(run.backbone_weights).expanduser().is_file():
+        raise ConfigError(f"backbone_weights: no file {run.backbone_weights!r}")
 
 
-def method_backbone_problem(cls: type[Method], backbone: str, modality: str) -> str | None:
-    """Why `cls` cannot train with `backbone` on data of `modality` (one line), or None."""
-    return cls.backbone_problem(backbone, modality) or backbone_problem(backbone, modality)
+def method_backbone_problem(cls: type[Method], backbone: str, modality: str,
+                            input_shape: tuple[int, ...] | None = None) -> str | None:
+    """Why `cls` cannot train with `backbone` on data of `modality` (and input_shape, when
+    known) in one line, or None."""
+    return cls.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)
 
 
 def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
@@ -110,13 +114,17 @@ def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
     return build_backbone(name, spec.input_shape, **kwargs)
 
 
-def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = "cpu") -> Method:
-    """The method on its backbone, seeded by run.seed so equal configs give equal weights."""
+def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = "cpu",
+                 initial_weights: bool = True) -> Method:
+    """The method on its backbone, seeded by run.seed so equal configs give equal weights.
+    initial_weights=False skips run.backbone_weights (a checkpoint will overwrite them anyway)."""
     cls = get_method(run.method)
     cfg = method_config(run, cls.Config)
-    check_data(cls, run, dataset)
+    check_data(cls, run, dataset, initial_weights)
     torch.manual_seed(run.seed)
     backbone, feat_dim = host_backbone(run.backbone, dataset.spec)
+    if run.backbone_weights and initial_weights:  # before the method copies it (BYOL, MoCo)
+        load_backbone_weights(backbone, run.backbone_weights)
     try:
         method = cls(cfg, backbone, feat_dim, dataset.spec)
     except ValueError as exc:  # a method refusing these settings or this data is a user error
@@ -168,7 +176,7 @@ def load_from_run(run_dir: Path, which: str = "best", device: str = "auto") -> L
     dev = pick_device(device)
     dataset = load_dataset(run.dataset, root=run.data_root, image_size=run.image_size,
                            download=False)
-    method = build_method(run, dataset, dev)
+    method = build_method(run, dataset, dev, initial_weights=False)
     path = resolve_checkpoint(run_dir, which)
     state = load_checkpoint(path, map_location=dev)
     load_weights(method, state, path, run)

@@ -396,7 +396,7 @@ def build_parser() -> Parser:
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
-    s.add_argument("--backbone", choices=("small_cnn", "resnet18", "mlp"))
+    s.add_argument("--backbone", choices=("small_cnn", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     s.add_argument("--seed", type=int)
     s.add_argument("--data-root", help="folder for image-folder and torchvision datasets "

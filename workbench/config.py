@@ -35,7 +35,9 @@ class RunConfig:
     download: bool = setting(False, "Allow downloading a torchvision dataset (needs internet).")
     image_size: int = setting(32, "Image side for image folders (pixels).", min=8, max=256)
     backbone: str = setting("small_cnn", "Encoder architecture.",
-                            choices=("small_cnn", "resnet18", "mlp"))
+                            choices=("small_cnn", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
+    backbone_weights: str | None = setting(None, "Initial backbone weights: a local state-dict file "
+                                                 "(e.g. torchvision's resnet50-*.pth), never downloaded.")
     epochs: int = setting(10, "Passes over the training split.", min=1, max=10000)
     batch_size: int = setting(256, "Images per optimiser step.", min=2, max=65536)
     optimizer: str = setting("adam", "Optimiser (LARS suits very large batches).",
@@ -51,6 +53,8 @@ class RunConfig:
     device: str = setting("auto", "Where to train: auto picks cuda > mps > cpu.",
                           choices=("auto", "cpu", "cuda", "mps"))
     amp: bool = setting(True, "Mixed precision on CUDA (ignored on CPU).", label="Mixed precision")
+    compile: bool = setting(False, "torch.compile the training step (faster on GPUs after a "
+                                   "slow first step).", label="Compile")
     checkpoint_every: int = setting(0, "Also keep checkpoints/step-<n>.pt every N epochs (0 = off).",
                                     min=0, max=10000)
     eval_every: int = setting(1, "Run the kNN evaluation every N epochs.", min=1, max=10000)

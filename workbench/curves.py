@@ -90,6 +90,10 @@ class Series:
         return float(self.y[self.n - 1]) if self.n else None
 
 
+# Step-event fields of a CUDA run shown as they are now (workbench.gpu_stats writes them).
+GPU_NOW_KEYS = ("gpu_mem_alloc_mb", "gpu_mem_reserved_mb", "gpu_util")
+
+
 class RunCurves:
     """What the dashboard shows of one run, built from its events; plain data, no Qt."""
 
@@ -111,6 +115,7 @@ class RunCurves:
         self.step = self.epoch = 0
         self.progress: float | None = None
         self.img_s_now: float | None = None
+        self.gpu_now: dict[str, float] = {}             # the last step's GPU memory / utilisation
         self.state = ""
         self.rate: deque = deque(maxlen=RATE_WINDOW)    # (t, step) of recent step events
         self.version = 0                                # header changes
@@ -192,6 +197,7 @@ class RunCurves:
         self.epoch = ev.get("epoch", self.epoch)
         self.progress = _num(ev.get("progress"))
         self.img_s_now = _num(ev.get("img_s"))
+        self.gpu_now = {k: v for k in GPU_NOW_KEYS if (v := _num(ev.get(k))) is not None}
         if self.state in ("", "paused"):
             self.state = "running"
         self.version += 1

@@ -1,6 +1,7 @@
 """THE training loop: one for every method, emitting events, checkpoints and evaluations."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import time
@@ -21,6 +22,7 @@ from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .events import EventWriter, make_event
+from .gpu_stats import gpu_fields
 from .optim import build_optimizer, build_scheduler
 from .runs import CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PREVIEWS
 
@@ -83,6 +85,9 @@ class Trainer:
         self.last_scores: dict[str, float] = {}
         self._stop = False
         self._next_preview = -math.inf
+        self._train_step: Callable | None = None  # the method's step, compiled when asked (optimise)
+        self._channels_last = False
+        self._unchecked_losses: list[tuple[int, int, torch.Tensor]] = []  # (step, epoch, loss)
 
     # --- events -------------------------------------------------------------------------
     def emit(self, type: str, **fields) -> None:
@@ -158,6 +163,7 @@ class Trainer:
         self.best_score = float(state.get("best_score", -math.inf))
 
     def save(self, name: str) -> Path:
+        self.check_losses()  # a diverged model never overwrites the last good checkpoint
         path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
         self.emit("checkpoint", path=f"{CHECKPOINTS}/{name}")
         return path
@@ -221,25 +227,34 @@ class Trainer:
                 window_start, window_images, window_losses = now, 0, []
             self.make_previews()
         seconds = time.perf_counter() - epoch_start
-        self.emit("epoch", loss=float(np.mean(epoch_losses)) if epoch_losses else None,
+        self.emit("epoch", loss=float(torch.stack(epoch_losses).mean()) if epoch_losses else None,
                   seconds=round(seconds, 3),
                   img_s=round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1))
 
-    def optimise(self, batch: Batch) -> tuple[float, dict]:
+    def _prepare_step(self) -> Callable:
+        """On CUDA, image models and batches go channels-last (what cuDNN's fastest
+        convolutions and tensor cores read); with run setting `compile`, the training step is
+        torch.compile'd (the modules stay as they are, so checkpoints keep their keys)."""
+        if self.device.type == "cuda" and self.data.spec.modality == "image":
+            self.method.to(memory_format=torch.channels_last)
+            self._channels_last = True
+        step = self.method.training_step
+        return torch.compile(step) if self.cfg.compile else step
+
+    def optimise(self, batch: Batch) -> tuple[torch.Tensor, dict]:
+        """One optimiser step; returns the loss as a device tensor. Reading it here would make
+        the host wait for the GPU every step, so check_losses reads the pending ones in one go
+        when a step event goes out (and before every checkpoint)."""
+        if self._train_step is None:
+            self._train_step = self._prepare_step()
+        if self._channels_last and batch.x.dim() == 4:
+            batch = dataclasses.replace(batch, x=batch.x.contiguous(memory_format=torch.channels_last))
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
                     if self.amp_dtype is not None else nullcontext())
         with autocast:
-            out = self.method.training_step(batch)
+            out = self._train_step(batch)
         loss = out.loss.float()
-        value = loss.item()
-        if not math.isfinite(value):
-            kept = (f"the last good checkpoint is kept in {CHECKPOINTS}/last.pt"
-                    if (self.run_dir / CHECKPOINTS / "last.pt").is_file() else "no checkpoint was written yet")
-            raise TrainingFailed(
-                f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
-                f"stopped and {kept}. Try a "
-                f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
-                exit_code=3)
+        self._unchecked_losses.append((self.step, self.epoch, loss.detach()))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
@@ -248,16 +263,37 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return value, out.logs
+        return loss.detach(), out.logs
 
-    def emit_step(self, losses: list[float], logs: dict, img_s: float) -> None:
+    def check_losses(self) -> None:
+        """Stop with the clear message if a loss since the last check was NaN or infinite (one
+        device read for all of them). Steps after the bad one may have run, but nothing was
+        saved since: the last checkpoint is the last good one."""
+        if not self._unchecked_losses:
+            return
+        pending, self._unchecked_losses = self._unchecked_losses, []
+        values = torch.stack([loss for _, _, loss in pending]).cpu()
+        bad = (~torch.isfinite(values)).nonzero()
+        if len(bad):
+            step, epoch, _ = pending[int(bad[0])]
+            value = float(values[int(bad[0])])
+            kept = (f"the last good checkpoint is kept in {CHECKPOINTS}/last.pt"
+                    if (self.run_dir / CHECKPOINTS / "last.pt").is_file() else "no checkpoint was written yet")
+            raise TrainingFailed(
+                f"the loss became {value} at step {step} (epoch {epoch + 1}); training "
+                f"stopped and {kept}. Try a "
+                f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
+                exit_code=3)
+
+    def emit_step(self, losses: list, logs: dict, img_s: float) -> None:
+        self.check_losses()
         extra = {k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
                  for k, v in logs.items()}
-        fields = {"loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
+        loss = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in losses]).mean()
+        fields = {"loss": float(loss), "lr": self.optimizer.param_groups[0]["lr"],
                   "img_s": round(img_s, 1), "logs": extra,
                   "progress": round(self.step / max(1, self.total_steps), 5)}
-        if self.device.type == "cuda":
-            fields["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+        fields.update(gpu_fields(self.device))
         self.emit("step", **fields)
 
     # --- commands -----------------------------------------------------------------------

@@ -6,7 +6,10 @@ import torch
 
 from workbench.backbones import BACKBONES, build_backbone
 
-FEAT_DIM = {"small_cnn": 128, "resnet18": 512, "mlp": 256}
+FEAT_DIM = {"small_cnn": 128, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vit_tiny": 192,
+            "vit_small": 384}
+# ViTs with two of their twelve blocks: the same code path, a sixth of the time
+FAST = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 2}}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,7 +31,7 @@ def test_every_backbone_is_described():
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
 def test_forward_and_backward(name, shape):
     torch.manual_seed(0)
-    net, dim = build_backbone(name, shape)
+    net, dim = build_backbone(name, shape, **FAST.get(name, {}))
     assert dim == FEAT_DIM[name]
     x = torch.rand(2, *shape)
     feats = net(x)
@@ -47,7 +50,7 @@ def test_deterministic_given_seed(name):
     outs = []
     for _ in range(2):
         torch.manual_seed(42)
-        net, _ = build_backbone(name, shape)
+        net, _ = build_backbone(name, shape, **FAST.get(name, {}))
         outs.append(net.eval()(x))
     assert torch.equal(*outs)
 
@@ -65,8 +68,8 @@ def test_small_cnn_width_and_larger_inputs():
 
 
 def test_unknown_name_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="resnet50") as err:
-        build_backbone("resnet50", (3, 32, 32))
+    with pytest.raises(ValueError, match="resnet101") as err:
+        build_backbone("resnet101", (3, 32, 32))
     for name in BACKBONES:
         assert name in str(err.value)
 
@@ -128,3 +131,126 @@ def test_backbone_problem_names_what_works():
 def test_other_shapes_are_refused():
     with pytest.raises(ValueError, match=r"\(C, H, W\).*\(C, T\)"):
         build_backbone("small_cnn", (256,))
+
+
+# --- ResNet stems, ViT patches, initial weights ----------------------------------------------
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_resnet_stem_follows_the_image_side(name):
+    from workbench.backbones import IMAGENET_STEM_MIN_SIDE
+
+    small, _ = build_backbone(name, (3, IMAGENET_STEM_MIN_SIDE - 1, IMAGENET_STEM_MIN_SIDE - 1))
+    assert small[1].conv1.kernel_size == (3, 3) and isinstance(small[1].maxpool, torch.nn.Identity)
+    big, dim = build_backbone(name, (1, IMAGENET_STEM_MIN_SIDE, IMAGENET_STEM_MIN_SIDE))
+    assert big[1].conv1.kernel_size == (7, 7) and big[1].conv1.stride == (2, 2)
+    assert big[1].conv1.in_channels == 1 and isinstance(big[1].maxpool, torch.nn.MaxPool2d)
+    assert big(torch.rand(2, 1, 64, 64)).shape == (2, dim)
+
+
+@pytest.mark.parametrize("side,patch", [(28, 4), (32, 4), (64, 8), (96, 8), (128, 16), (224, 16)])
+def test_vit_patch_size_follows_the_image_side(side, patch):
+    from workbench.backbones import vit_patch_size
+
+    assert vit_patch_size(side) == patch
+    net, _ = build_backbone("vit_tiny", (3, side, side), depth=1)
+    assert net.patch_size == patch and net.num_patches == (side // patch) ** 2
+
+
+def test_vit_sizes_are_tiny_and_small():
+    tiny, _ = build_backbone("vit_tiny", (3, 32, 32))
+    small, _ = build_backbone("vit_small", (3, 32, 32))
+    assert len(tiny.vit.encoder.layers) == len(small.vit.encoder.layers) == 12
+    assert tiny.vit.encoder.layers[0].self_attention.num_heads == 3
+    assert small.vit.encoder.layers[0].self_attention.num_heads == 6
+    assert 5e6 < sum(p.numel() for p in tiny.parameters()) < 6e6  # DeiT-Ti: 5.7 M with its head
+
+
+def test_vit_encodes_crops_of_other_sizes():
+    # jigsaw, relative position and CPC feed tiles smaller than the image
+    net, dim = build_backbone("vit_tiny", (3, 32, 32), depth=1)
+    for side in (12, 7, 3):
+        assert net(torch.rand(2, 3, side, side)).shape == (2, dim)
+
+
+def test_backbone_problem_for_vits():
+    from workbench.backbones import backbone_problem
+    from workbench.config import ConfigError
+
+    assert backbone_problem("vit_tiny", "image", (3, 32, 32)) is None
+    assert "sequences" in backbone_problem("vit_small", "sequence", (1, 256))
+    assert "multiple of 8" in backbone_problem("vit_tiny", "image", (3, 100, 100))
+    assert "96 or 104" in backbone_problem("vit_tiny", "image", (3, 100, 100))
+    assert "square" in backbone_problem("vit_tiny", "image", (3, 32, 64))
+    assert backbone_problem("resnet50", "image", (3, 100, 100)) is None
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        build_backbone("vit_tiny", (1, 30, 30))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vit_tiny"])
+def test_initial_weights_from_a_local_file(name, tmp_path):
+    from workbench.backbones import load_backbone_weights
+
+    kwargs = FAST.get(name, {})
+    torch.manual_seed(1)
+    source, _ = build_backbone(name, (3, 32, 32), **kwargs)
+    inner = source[1] if name == "resnet18" else source.vit
+    # torchvision's own key names (what resnet18-*.pth holds), classifier included
+    state = {**inner.state_dict(), "fc.weight": torch.zeros(1000, 512)}
+    torch.save(state, tmp_path / "w.pth")
+    torch.manual_seed(2)
+    target, _ = build_backbone(name, (3, 32, 32), **kwargs)
+    x = torch.rand(2, 3, 32, 32)
+    assert not torch.allclose(target.eval()(x), source.eval()(x))
+    load_backbone_weights(target, str(tmp_path / "w.pth"))
+    assert torch.allclose(target.eval()(x), source.eval()(x))
+
+
+def test_initial_weights_that_do_not_fit_are_a_config_error(tmp_path):
+    from workbench.backbones import load_backbone_weights
+    from workbench.config import ConfigError
+
+    rgb, _ = build_backbone("resnet18", (3, 64, 64))
+    torch.save(rgb.state_dict(), tmp_path / "rgb.pt")
+    grey, _ = build_backbone("resnet18", (1, 64, 64))
+    with pytest.raises(ConfigError, match=r"conv1.weight is \(64, 3, 7, 7\).*\(64, 1, 7, 7\)"):
+        load_backbone_weights(grey, str(tmp_path / "rgb.pt"))
+    with pytest.raises(ConfigError, match="missing"):
+        load_backbone_weights(build_backbone("resnet50", (3, 32, 32))[0], str(tmp_path / "rgb.pt"))
+    with pytest.raises(ConfigError, match="no file"):
+        load_backbone_weights(grey, str(tmp_path / "absent.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_backbone_weights(grey, str(tmp_path / "junk.pt"))
+
+
+def test_run_setting_backbone_weights_reaches_byols_target_too(tmp_path):
+    # loaded before the method is built, so BYOL's target network starts from them as well
+    from workbench.build import build_method
+    from workbench.config import new_run_config
+    from workbench.data import load_dataset
+
+    data = load_dataset("digits")
+    torch.manual_seed(3)
+    source, _ = build_backbone("small_cnn", data.spec.input_shape)
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    run = new_run_config("byol", "digits", backbone_weights=str(tmp_path / "w.pt"), device="cpu")
+    method = build_method(run, data)
+    for key, value in source.state_dict().items():
+        assert torch.equal(method.backbone.state_dict()[key], value)
+    target = {k: v for k, v in method.state_dict().items() if "target" in k or "momentum" in k}
+    assert any(torch.equal(v, source.state_dict()["1.weight"]) for v in target.values())
+    assert not torch.equal(build_method(new_run_config("byol", "digits", device="cpu"), data)
+                           .backbone.state_dict()["1.weight"], source.state_dict()["1.weight"])
+
+
+def test_a_missing_weights_file_is_refused_before_the_run_but_not_when_reloading(tmp_path):
+    from workbench.build import check_data, build_method
+    from workbench.config import ConfigError, new_run_config
+    from workbench.data import load_dataset
+    from workbench.registry import get_method
+
+    data = load_dataset("digits")
+    run = new_run_config("rotation", "digits", backbone_weights=str(tmp_path / "gone.pt"), device="cpu")
+    with pytest.raises(ConfigError, match="backbone_weights: no file"):
+        check_data(get_method("rotation"), run, data)
+    build_method(run, data, initial_weights=False)  # a run's checkpoint replaces them anyway

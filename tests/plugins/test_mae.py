@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from plugins.mae import MAE, NORM_PIX_EPS, mae_loss, patch_variance, random_patch_mask
-from workbench.api import Batch
+from workbench.api import Batch, DataSpec
+from workbench.backbones import build_backbone
 
 
 def test_mask_hides_an_exact_number_of_whole_patches():
@@ -96,3 +97,63 @@ def test_previews_paste_visible_patches_back(shape, make):
     visible = ~m[0, 0].numpy()
     original = (x[0].permute(1, 2, 0).expand(-1, -1, 3).numpy() * 255).round()
     assert (p.tiles[8][visible] == original[visible]).all()
+
+
+# --- MAE on a ViT: the encoder drops the masked tokens ---------------------------------------
+
+def _vit_method(shape=(3, 32, 32), **cfg) -> MAE:
+    torch.manual_seed(0)
+    backbone, feat_dim = build_backbone("vit_tiny", shape, depth=2)
+    spec = DataSpec("toy", "image", shape, 10, [str(i) for i in range(10)], 64, 64)
+    return MAE(MAE.Config(**cfg), backbone, feat_dim, spec)
+
+
+def _tokens_seen(method: MAE) -> list[int]:
+    seen: list[int] = []
+    method.backbone.vit.encoder.layers[0].register_forward_hook(
+        lambda module, args, out: seen.append(args[0].shape[1]))
+    return seen
+
+
+@pytest.mark.parametrize("ratio,visible", [(0.75, 16), (0.5, 32), (0.99, 1)])
+def test_vit_encoder_sees_only_the_visible_tokens(ratio, visible):
+    method = _vit_method(mask_ratio=ratio)
+    seen = _tokens_seen(method)
+    x = torch.rand(4, 3, 32, 32)  # 4-px patches: 64 tokens
+    out = method.training_step(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4)))
+    assert seen == [1 + visible]  # the class token and the kept patches, nothing else
+    out.loss.backward()
+    assert method.decoder.mask_token.grad is not None and method.decoder.mask_token.grad.abs().sum() > 0
+    method.backbone(x)  # evaluation and embeddings still see every token
+    assert seen[-1] == 1 + 64
+
+
+def test_vit_mask_and_reconstruction_follow_the_vits_patches():
+    method = _vit_method((1, 64, 64), patch_size=3)  # the ViT's 8-px patches win over patch_size
+    x = torch.rand(2, 1, 64, 64)
+    pred, mask = method.reconstruct(x)
+    assert pred.shape == x.shape and mask.shape == (2, 1, 64, 64)
+    cells = mask.view(2, 8, 8, 8, 8)
+    assert (cells.all(dim=(2, 4)) == cells.any(dim=(2, 4))).all()
+    assert cells.all(dim=(2, 4)).flatten(1).sum(1).tolist() == [48, 48]
+    assert 0 <= pred.min() and pred.max() <= 1
+
+
+def test_vit_mae_learns_and_previews():
+    method = _vit_method(norm_pix=True)
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    x = torch.rand(8, 3, 32, 32)
+    batch = Batch(x, torch.zeros(8, dtype=torch.long), torch.arange(8))
+    losses = []
+    for _ in range(15):
+        torch.manual_seed(0)  # the same mask each step: the loss must fall
+        loss = method.training_step(batch).loss
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < losses[0]
+    method.eval()
+    with torch.no_grad():
+        p = method.previews(batch)["masked_reconstruction"]
+    assert len(p.tiles) == 24

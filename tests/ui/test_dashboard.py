@@ -251,6 +251,21 @@ def test_gpu_memory_plot_appears_only_with_gpu_events(dash, qtbot):
     assert not dash._gpu_shown
 
 
+def test_gpu_label_shows_memory_and_utilisation_of_the_last_step(dash):
+    events = synthetic_events(steps=5, eval_every=1000)
+    for ev in events:
+        dash.add_event(ev)
+    dash.redraw()
+    assert dash.gpu_label.text() == ""  # a CPU run
+    dash.add_event({**events[5], "step": 6, "gpu_mem_mb": 300.0, "gpu_mem_alloc_mb": 212.4,
+                    "gpu_mem_reserved_mb": 1536.0, "gpu_util": 87.0})
+    dash.redraw()
+    assert dash.gpu_label.text() == "GPU 212 / 1,536 MB · 87%"
+    dash.add_event({**events[5], "step": 7, "gpu_mem_alloc_mb": 220.0, "gpu_mem_reserved_mb": 1536.0})
+    dash.redraw()
+    assert dash.gpu_label.text() == "GPU 220 / 1,536 MB"  # no nvidia-ml-py: memory only
+
+
 def test_log_pane_colours_warnings_and_failures(dash):
     c = theme.colors()
     dash.add_event({"type": "log", "t": 1000.0, "step": 3, "epoch": 0, "level": "warning",

@@ -93,3 +93,27 @@ def test_a_sequence_run_config_is_complete(panel):
     panel.start_button.click()
     assert panel._got.dataset == "signals"
     assert panel._method_items["cpc_sequence"].flags() & Qt.ItemIsSelectable
+
+
+def _backbone_muted(panel, name) -> tuple[bool, str]:
+    box = panel.run_form.editor("backbone")
+    i = box.findData(name)
+    brush = box.itemData(i, Qt.ForegroundRole)
+    muted = brush is not None and brush.color().name().upper() == theme.colors()["muted"].upper()
+    return muted, box.itemData(i, Qt.ToolTipRole) or ""
+
+
+def test_backbone_list_greys_what_does_not_fit_the_data(panel):
+    _pick(panel, method="simclr", dataset="shapes")
+    panel.advanced_form.set_value("image_size", 32)
+    for name in ("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small"):
+        assert not _backbone_muted(panel, name)[0], name
+    panel.advanced_form.set_value("image_size", 100)  # not a multiple of the ViTs' 8-px patches
+    muted, tip = _backbone_muted(panel, "vit_tiny")
+    assert muted and "multiple of 8" in tip
+    assert not _backbone_muted(panel, "resnet50")[0]
+    _pick(panel, backbone="vit_small")
+    assert "set image_size to 96 or 104" in panel.problem.text() and not panel.start_button.isEnabled()
+    _pick(panel, method="vq_vae", dataset="signals")
+    assert _backbone_muted(panel, "resnet50")[0] and not _backbone_muted(panel, "mlp")[0]
+    assert "cannot encode sequences" in _backbone_muted(panel, "vit_tiny")[1]
