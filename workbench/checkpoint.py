@@ -1,12 +1,15 @@
 """Checkpoints: atomic save (temp file + os.replace) and safe load (weights_only=True)."""
 from __future__ import annotations
 
-import os
 import pickle
+import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .rundir import write_atomic
 
 
 class CheckpointError(RuntimeError):
@@ -17,20 +20,24 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write `state` so that `path` is either the old file or the complete new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        # Temp file created exclusively (never through a planted symlink), fsynced, then renamed.
+        write_atomic(path, write=lambda fh: torch.save(state, fh))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def is_complete(path: Path) -> bool:
+    """Whether `path` is a whole checkpoint file: a regular file (not a link) whose zip directory,
+    written last, is there. A write cut short by a kill or a full disk fails this."""
+    try:
+        if not stat.S_ISREG(Path(path).lstat().st_mode):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return any(name.endswith("data.pkl") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

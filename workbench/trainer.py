@@ -22,7 +22,7 @@ from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .events import EventWriter, make_event
 from .optim import build_optimizer, build_scheduler
-from .runs import CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PREVIEWS
+from .rundir import BEST, CHECKPOINTS, LAST, RunDir
 
 STEP_EVENT_INTERVAL = 0.25  # seconds between step events: smooth curves, negligible cost
 PREVIEW_BATCH = 32
@@ -70,10 +70,11 @@ class Trainer:
     def __init__(self, run_dir: Path, writer: EventWriter, commands: queue.Queue | None = None,
                  resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None):
         self.run_dir = Path(run_dir)
+        self.layout = RunDir(self.run_dir)
         self.writer = writer
         self.commands = commands if commands is not None else queue.Queue()
         self.resume = resume
-        self.cfg: RunConfig = load_run_config(self.run_dir / CONFIG_FILE)
+        self.cfg: RunConfig = load_run_config(self.layout.config)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -143,7 +144,9 @@ class Trainer:
         return state
 
     def _restore(self) -> None:
-        path = self.run_dir / CHECKPOINTS / "last.pt"
+        path = self.layout.resume_checkpoint()
+        if path is None:
+            raise ckpt.CheckpointError(f"{self.run_dir} has no complete checkpoint to resume from")
         state = ckpt.load_checkpoint(path, map_location=self.device)
         self.method.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -156,10 +159,13 @@ class Trainer:
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.best_knn = float(state["best_knn"])
         self.best_score = float(state.get("best_score", -math.inf))
+        if path != self.layout.last:  # last.pt was cut short (a kill or full disk while writing it)
+            self.log(f"{CHECKPOINTS}/{LAST} is missing or incomplete; resuming from "
+                     f"{self.layout.rel(path)} (step {self.step}) instead", level="warning")
 
     def save(self, name: str) -> Path:
-        path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
-        self.emit("checkpoint", path=f"{CHECKPOINTS}/{name}")
+        path = ckpt.save_checkpoint(self._checkpoint_state(), self.layout.checkpoint(name))
+        self.emit("checkpoint", path=self.layout.rel(path))
         return path
 
     # --- the loop -----------------------------------------------------------------------
@@ -185,7 +191,7 @@ class Trainer:
             self.batch_in_epoch = 0
             self.end_of_epoch()
         if self._stop:
-            self.save("last.pt")
+            self.save(LAST)
             self.emit("finished", stopped=True, message=f"stopped at step {self.step}",
                       seconds=round(time.time() - t0, 2))
             return 0
@@ -235,7 +241,7 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingFailed(
                 f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
-                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/last.pt. Try a "
+                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/{LAST}. Try a "
                 f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
                 exit_code=3)
         self.optimizer.zero_grad(set_to_none=True)
@@ -276,7 +282,7 @@ class Trainer:
         elif kind == "preview":
             self.make_previews(force=True)
         elif kind == "pause":
-            self.save("last.pt")
+            self.save(LAST)
             self.emit("paused")
             while True:  # blocks only the worker, which has nothing else to do while paused
                 nxt = self.commands.get()
@@ -312,7 +318,7 @@ class Trainer:
         self._next_preview = time.monotonic() + max(self.cfg.preview_interval, PREVIEW_BUDGET * cost)
 
     def save_preview(self, name: str, preview: Preview) -> None:
-        rel = f"{PREVIEWS}/{self.step:08d}-{name}.png"
+        rel = self.layout.preview(self.step, name)
         Image.fromarray(preview.grid()).save(self.run_dir / rel)
         tile = preview.tiles[0].shape[:2] if preview.tiles else (0, 0)
         self.emit("preview", name=name, title=preview.title, path=rel, captions=preview.captions,
@@ -323,7 +329,7 @@ class Trainer:
         if len(self.probe) == 0:
             return
         feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
-        rel = f"{EMBEDDINGS}/{self.step:08d}.npz"
+        rel = self.layout.snapshot(self.step)
         np.savez(self.run_dir / rel, embeddings=feats.astype(np.float32),
                  indices=self.probe.numpy(), labels=self.data.y_test[self.probe].numpy())
         self.emit("embedding", path=rel, n=int(feats.shape[0]), dim=int(feats.shape[1]))
@@ -333,9 +339,9 @@ class Trainer:
         if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
             self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
         self.snapshot()
-        self.save("last.pt")
+        self.save(LAST)
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
-            self.save(f"step-{self.step}.pt")
+            self.save(RunDir.step_checkpoint_name(self.step))
 
     def evaluate_knn(self) -> None:
         d = self.data
@@ -353,7 +359,7 @@ class Trainer:
             fields.update(knn_top1=round(knn[20], 4), knn_top1_k200=round(knn[200], 4),
                           knn_best=round(self.best_knn, 4))
             if improved:
-                self.save("best.pt")
+                self.save(BEST)
         if d.factors_test:  # known factors: analogy accuracy as curves (fixed queries, drawn once)
             if getattr(self, "analogy_sets", None) is None:
                 self.analogy_sets = analogy_sets(d.factors_test)
@@ -377,7 +383,7 @@ class Trainer:
         score = selection_score(results)
         if score is not None and score > self.best_score:
             self.best_score = score
-            self.save("best.pt")
+            self.save(BEST)
 
     def final_evaluation(self) -> dict:
         result: dict = {}
