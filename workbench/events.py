@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 from .event_schema import EVENT_TYPES, check_event
-from .rundir import EVENTS_FILE, open_append
+from .rundir import EVENTS_FILE, RunDirError, open_append, open_read
 
 COMMANDS = ("pause", "resume", "stop", "snapshot", "preview")
 __all__ = ["EVENT_TYPES", "EVENTS_FILE", "COMMANDS", "make_event", "encode", "decode", "command",
@@ -94,7 +94,11 @@ def read_events(run_dir: Path) -> Iterator[dict]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
+    try:
+        fh = open_read(path)  # a FIFO or device named events.jsonl would block or never end
+    except RunDirError:
+        return
+    with fh:
         for line in fh:
             event = decode(line)
             if event is not None:

@@ -100,8 +100,31 @@ def open_append(path: Path):
     return os.fdopen(fd, "a", encoding="utf-8")
 
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY, follow: bool = True) -> int:
+    """A file descriptor for `path` if it is a regular file; a FIFO or device there (which could
+    block a reader forever or never end) raises RunDirError instead."""
+    fd = os.open(path, flags | _NONBLOCK | _CLOEXEC | (0 if follow else _NOFOLLOW), 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunDirError(f"{path} is not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_read(path: Path):
+    """`path` opened for reading text, refusing anything but a regular file."""
+    return os.fdopen(open_regular(path), encoding="utf-8")
+
+
 def _read_small(path: Path) -> str:
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    fd = open_regular(path, follow=False)
     try:
         return os.read(fd, 64).decode("ascii", "replace")
     finally:
@@ -293,9 +316,8 @@ class RunDir:
 
     # --- the worker's lock ------------------------------------------------------------------
     def _open_lock(self, create: bool) -> int:
-        flags = (os.O_RDWR | os.O_CREAT if create else os.O_RDONLY) | _NOFOLLOW | _CLOEXEC
         try:
-            return os.open(self.lock_file, flags, 0o644)
+            return open_regular(self.lock_file, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, follow=False)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise RunDirError(f"{self.lock_file} is a symbolic link; delete it") from None
@@ -331,7 +353,7 @@ class RunDir:
         """The pid the last worker wrote (information only: it may be stale or reused)."""
         try:
             pid = int(_read_small(self.pid_file).strip())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RunDirError):
             return None
         return pid if pid > 0 else None
 

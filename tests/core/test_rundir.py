@@ -137,3 +137,17 @@ def test_stale_temp_files_are_removed(run, tmp_path):
     assert sorted(removed) == ["checkpoints/.best.pt.tmp-9", "checkpoints/.last.pt.tmp-123",
                                "previews/.00000001-views.png.tmp-5"]
     assert victim.read_text() == "keep" and (run.checkpoints / "last.pt").exists()
+
+
+def test_fifos_in_a_run_folder_never_block_a_reader(run):
+    """A run list or status probe must not hang on a pipe planted as events.jsonl or worker.lock."""
+    from workbench.events import read_events
+    from workbench.runs import summarize
+    os.mkfifo(run.events)
+    os.mkfifo(run.lock_file)
+    os.mkfifo(run.pid_file)
+    assert list(read_events(run.path)) == []
+    assert not run.is_locked() and run.worker_pid() is None
+    assert summarize(run.path).status == "new"
+    with pytest.raises(RunDirError):
+        run.acquire(wait=0.1)
