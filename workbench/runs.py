@@ -211,8 +211,9 @@ def scan_runs(root: Path, cache: dict) -> tuple[list[RunRow], dict]:
         layout = RunDir(path)
         sig = _signature(layout)
         hit = cache.get(path)
-        if hit is not None and hit[0] == sig and not (hit[1].summary.status.active and not worker_alive(path)):
-            row = hit[1]
+        cached = hit[1].summary.status if hit is not None and hit[0] == sig else None
+        if cached is not None and cached.settled(lambda: worker_alive(path)) is cached:
+            row = hit[1]  # same files, and its worker (if it had one) still holds the lock
         else:
             try:
                 summary = summarize(path)

@@ -213,3 +213,18 @@ def test_status_properties():
     assert {s for s in RunStatus if s.resumable} == {RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED}
     assert all(s.help for s in RunStatus)
     assert f"{RunStatus.FAILED}" == "failed" and RunStatus("paused") is RunStatus.PAUSED
+
+
+def test_scan_runs_rereads_only_changed_runs_and_notices_a_dead_worker(tmp_path):
+    from workbench.runs import scan_runs
+    a = create_run_dir(_run(), path=tmp_path / "20240101-000000-simclr-mnist5k")
+    b = create_run_dir(_run(), path=tmp_path / "20240102-000000-simclr-mnist5k")
+    _events(b, {"type": "started"})
+    lock = _alive(b)
+    rows, cache = scan_runs(tmp_path, {})
+    assert [(r.summary.path, r.summary.status) for r in rows] == [(a, "new"), (b, "running")]
+    again, cache = scan_runs(tmp_path, cache)
+    assert all(x is y for x, y in zip(rows, again))  # nothing changed: the same rows, not re-read
+    lock.release()  # its worker died: same files, but the status must change
+    rows, cache = scan_runs(tmp_path, cache)
+    assert rows[0] is again[0] and rows[1].summary.status == "interrupted"
