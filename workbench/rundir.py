@@ -276,13 +276,16 @@ class RunDir:
     def remove_stale_temps(self) -> list[str]:
         """Delete ".NAME.tmp-PID" files a killed writer left (call only while holding the lock)."""
         removed = []
+        # In the folder itself only the worker's own temp files: an export may be writing there now.
+        own = tuple(f".{name}{TMP_MARK}" for name in (CONFIG_FILE, PID_FILE))
         for folder in (self.path, self.checkpoints, self.previews, self.embeddings):
             try:
                 entries = list(os.scandir(folder))
             except OSError:
                 continue
             for entry in entries:
-                if entry.name.startswith(".") and TMP_MARK in entry.name and not entry.is_dir(follow_symlinks=False):
+                ours = entry.name.startswith(own) if folder == self.path else entry.name.startswith(".")
+                if ours and TMP_MARK in entry.name and not entry.is_dir(follow_symlinks=False):
                     try:
                         os.unlink(entry.path)  # a symlink goes, its target stays
                         removed.append(self.rel(Path(entry.path)))

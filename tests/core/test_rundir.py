@@ -133,10 +133,12 @@ def test_stale_temp_files_are_removed(run, tmp_path):
     (run.checkpoints / ".best.pt.tmp-9").symlink_to(victim)
     (run.previews / ".00000001-views.png.tmp-5").write_bytes(b"x")
     (run.checkpoints / "last.pt").write_bytes(b"kept")
+    (run.path / ".emb.h5.tmp-77").write_bytes(b"an export writing into the folder now")
     removed = run.remove_stale_temps()
     assert sorted(removed) == ["checkpoints/.best.pt.tmp-9", "checkpoints/.last.pt.tmp-123",
                                "previews/.00000001-views.png.tmp-5"]
     assert victim.read_text() == "keep" and (run.checkpoints / "last.pt").exists()
+    assert (run.path / ".emb.h5.tmp-77").exists()
 
 
 def test_fifos_in_a_run_folder_never_block_a_reader(run):
