@@ -43,9 +43,10 @@ def create_exclusive(path: Path) -> int:
         return os.open(path, flags, 0o644)
 
 
-def write_atomic(path: Path, data: bytes | None = None, write=None) -> Path:
+def write_atomic(path: Path, data: bytes | None = None, write=None, durable: bool = True) -> Path:
     """Write `path` so that it is the old file or the complete new one; a symlink there is replaced,
-    never followed. Give the bytes, or `write(fileobj)` to stream them."""
+    never followed. Give the bytes, or `write(fileobj)` to stream them. `durable` fsyncs before
+    the rename (checkpoints, config); previews and snapshots can do without."""
     path = Path(path)
     tmp = temp_name(path)
     fd = create_exclusive(tmp)
@@ -56,7 +57,8 @@ def write_atomic(path: Path, data: bytes | None = None, write=None) -> Path:
             if write is not None:
                 write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -22,7 +22,7 @@ from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .events import EventWriter, make_event
 from .optim import build_optimizer, build_scheduler
-from .rundir import BEST, CHECKPOINTS, LAST, RunDir
+from .rundir import BEST, CHECKPOINTS, LAST, RunDir, write_atomic
 
 STEP_EVENT_INTERVAL = 0.25  # seconds between step events: smooth curves, negligible cost
 PREVIEW_BATCH = 32
@@ -241,7 +241,7 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingFailed(
                 f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
-                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/{LAST}. Try a "
+                f"stopped and the last good checkpoint is kept in {CHECKPOINTS}/last.pt. Try a "
                 f"lower learning rate (now lr={self.cfg.lr:g}) or a stronger grad_clip.",
                 exit_code=3)
         self.optimizer.zero_grad(set_to_none=True)
@@ -319,7 +319,8 @@ class Trainer:
 
     def save_preview(self, name: str, preview: Preview) -> None:
         rel = self.layout.preview(self.step, name)
-        Image.fromarray(preview.grid()).save(self.run_dir / rel)
+        image = Image.fromarray(preview.grid())
+        write_atomic(self.run_dir / rel, write=lambda fh: image.save(fh, format="PNG"), durable=False)
         tile = preview.tiles[0].shape[:2] if preview.tiles else (0, 0)
         self.emit("preview", name=name, title=preview.title, path=rel, captions=preview.captions,
                   columns=preview.columns, tile=list(tile), count=len(preview.tiles), pad=2)
@@ -330,8 +331,9 @@ class Trainer:
             return
         feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
         rel = self.layout.snapshot(self.step)
-        np.savez(self.run_dir / rel, embeddings=feats.astype(np.float32),
-                 indices=self.probe.numpy(), labels=self.data.y_test[self.probe].numpy())
+        arrays = dict(embeddings=feats.astype(np.float32), indices=self.probe.numpy(),
+                      labels=self.data.y_test[self.probe].numpy())
+        write_atomic(self.run_dir / rel, write=lambda fh: np.savez(fh, **arrays), durable=False)
         self.emit("embedding", path=rel, n=int(feats.shape[0]), dim=int(feats.shape[1]))
 
     def end_of_epoch(self) -> None:

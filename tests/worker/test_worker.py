@@ -307,3 +307,18 @@ def test_resume_after_a_cut_last_pt_falls_back_and_says_so(make_run):
     assert not stale.exists()
     assert load_checkpoint(layout.last)["epoch"] == 3
     assert summarize(run_dir).status == "finished"
+
+
+def test_every_event_of_a_short_real_run_fits_the_schema(make_run):
+    """The schema is what the trainer emits: checked as made (make_event), again here as seen."""
+    run_dir = make_run(epochs=2, batch_size=256, backbone="mlp", checkpoint_every=1, linear_probe=True)
+    seen = []
+    assert run_worker(run_dir, listeners=[seen.append]) == 0
+    types = {e["type"] for e in seen}
+    assert {"started", "step", "epoch", "eval", "preview", "checkpoint", "embedding", "finished"} <= types
+    assert [(e["type"], check_event(e)) for e in seen if check_event(e)] == []
+    assert [(e["type"], check_event(e)) for e in read_events(run_dir) if check_event(e)] == []
+    for ev in seen:  # previews and snapshots are written whole (temp file, then renamed)
+        if "path" in ev:
+            assert (run_dir / ev["path"]).is_file(), ev
+    assert not [p for p in run_dir.rglob(".*tmp-*")]
