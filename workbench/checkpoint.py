@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import pickle
-import stat
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .rundir import write_atomic
+from .rundir import is_complete, write_atomic  # noqa: F401  (is_complete: part of this module's API)
 
 
 class CheckpointError(RuntimeError):
@@ -26,18 +24,6 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     except OSError as exc:
         raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}") from exc
     return path
-
-
-def is_complete(path: Path) -> bool:
-    """Whether `path` is a whole checkpoint file: a regular file (not a link) whose zip directory,
-    written last, is there. A write cut short by a kill or a full disk fails this."""
-    try:
-        if not stat.S_ISREG(Path(path).lstat().st_mode):
-            return False
-        with zipfile.ZipFile(path) as zf:
-            return any(name.endswith("data.pkl") for name in zf.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import zipfile
 from pathlib import Path
 
 CONFIG_FILE = "config.json"
@@ -131,6 +132,19 @@ def _read_small(path: Path) -> str:
         return os.read(fd, 64).decode("ascii", "replace")
     finally:
         os.close(fd)
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """Whether a checkpoint file is whole: a regular file (not a link) whose zip directory, which
+    torch.save writes last, is there. A write cut short by a kill or a full disk fails this.
+    Plain zipfile, no torch: the GUI asks this too."""
+    try:
+        if not stat.S_ISREG(Path(checkpoint).lstat().st_mode):
+            return False
+        with zipfile.ZipFile(checkpoint) as zf:
+            return any(name.endswith("data.pkl") for name in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 class RunLock:
@@ -269,7 +283,6 @@ class RunDir:
     # --- resuming ---------------------------------------------------------------------------
     def resume_checkpoint(self) -> Path | None:
         """last.pt when it is complete, else the newest complete best.pt or step-N.pt, else None."""
-        from .checkpoint import is_complete
         if is_complete(self.last):
             return self.last
         fallbacks = [p for p in (self.best, *self.step_checkpoints()) if is_complete(p)]
