@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPlainTextEdit
 
 from workbench.curves import SCORE_PART, RunCurves, format_duration, score_parent, summarize_event
 from workbench.events import read_events
-from workbench.runs import worker_alive
+from workbench.runs import RunStatus, worker_alive
 
 from . import theme
 # EVAL_TITLE, KNN_TITLE, TERMS_EMPTY and step_ceiling are part of what this module offers (tests, bench)
@@ -178,24 +178,12 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         """Replay a run's events.jsonl in one go: numpy columns, one redraw."""
         run_dir = Path(run_dir)
         self.clear(run_dir)
-        chunk: list[dict] = []
         lines = []
-        for ev in read_events(run_dir):
-            kind = ev["type"]
-            if kind == "step":
-                chunk.append(ev)
-                continue
-            if kind == "started" and ev.get("resumed"):
-                self.data.add_steps(chunk)  # truncation must see the steps that came before
-                chunk = []
-            self.data.add_other(ev)
+        for ev in self.data.add_events(read_events(run_dir)):
             line = summarize_event(ev)
             if line is not None:
                 lines.append((ev.get("t"), *line))
-        self.data.add_steps(chunk)
-        # A step after the last lifecycle event means the run went on; lifecycle wins otherwise.
-        if self.data.state in ("running", "paused") and not worker_alive(run_dir):
-            self.data.state = "interrupted"
+        self.data.state = self.data.state.settled(lambda: worker_alive(run_dir))
         self._log.extend(lines)
         self._render_log()
         self.redraw()
@@ -204,17 +192,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         """Overlay another run's loss EMA and kNN curves, named `label` (default: its folder name)."""
         run_dir = Path(run_dir)
         label = label or run_dir.name
-        other = RunCurves()
-        chunk: list[dict] = []
-        for ev in read_events(run_dir):
-            if ev["type"] == "step":
-                chunk.append(ev)
-            elif ev["type"] in ("started", "eval"):
-                if ev["type"] == "started" and ev.get("resumed"):
-                    other.add_steps(chunk)
-                    chunk = []
-                other.add_other(ev)
-        other.add_steps(chunk)
+        other = RunCurves.from_events(read_events(run_dir))
         color = pg.mkColor(theme.series_color(OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]))
         loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
@@ -369,30 +347,29 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         epochs, total = info.get("epochs"), info.get("total_steps")
         if info:
             epoch = min(d.epoch + 1, epochs) if epochs else d.epoch + 1
-            if d.state in ("finished",) and epochs:
+            if d.state is RunStatus.FINISHED and epochs:
                 epoch = epochs
             self.position_label.setText(f"epoch {epoch} / {epochs or '?'} · step {d.step} / {total or '?'}")
         else:
             self.position_label.setText("")
         progress = d.progress if d.progress is not None else (d.step / total if total else 0.0)
-        if d.state == "finished":
+        if d.state is RunStatus.FINISHED:
             progress = 1.0
         self.progress_bar.setValue(int(round(1000 * min(max(progress, 0.0), 1.0))))
         self.speed_label.setText(f"{d.img_s_now:,.0f} img/s" if d.img_s_now is not None else "")
         self.gpu_label.setText(gpu_text(d.gpu_now))
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
-        self.state_label.setText(d.state)
+        self.state_label.setText("" if d.state is RunStatus.NEW else d.state.value)
         style = self._state_style()
         if self.state_label.styleSheet() != style:  # re-polishing costs a millisecond: only on change
             self.state_label.setStyleSheet(style)
 
     def _state_style(self) -> str:
-        c = theme.colors()
-        bg, fg = {"failed": (c["error"], c["error_text"]), "interrupted": (c["warning"], c["warning_text"]),
-                  "paused": (c["warning"], c["warning_text"]),
-                  "running": (c["highlight"], "#FFFFFF")}.get(self.data.state, (c["button"], c["text"]))
-        return f"background: {bg}; color: {fg}; border-radius: 4px; padding: 1px 8px;"
+        """The status as a tinted pill in its theme colour, like the runs list's status column."""
+        colour = theme.status_colour(self.data.state)
+        return (f"background: {theme.tint(colour)}; color: {colour}; border: 1px solid {colour}; "
+                f"border-radius: 4px; padding: 0px 8px; font-weight: bold;")
 
     # --- log pane ----------------------------------------------------------------------------
     def _line_html(self, t, level: str, text: str) -> str:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from workbench.export import SPLITS, DestinationExists, ExportError, check_destination
+from workbench.rundir import RunDir
 
 from .export_process import ExportProcess
 
@@ -36,7 +37,7 @@ class ExportDialog(QDialog):
         self.setMinimumWidth(520)
         self.checkpoint = QComboBox()
         for name, label in (("best", "best (highest kNN)"), ("last", "last")):
-            if (self.run_dir / "checkpoints" / f"{name}.pt").is_file():
+            if RunDir(self.run_dir).checkpoint(f"{name}.pt").is_file():
                 self.checkpoint.addItem(label, name)
         self.split = QComboBox()
         for split in SPLITS:

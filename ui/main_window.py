@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, Q
                                QVBoxLayout, QWidget)
 
 from workbench.config import ConfigError, load_run_config
-from workbench.runs import create_run_dir, default_runs_root, is_run_dir, worker_alive
+from workbench.runs import RunDir, create_run_dir, default_runs_root, is_run_dir, worker_alive
 
 from . import theme
 from .analogy_panel import AnalogyPanel
@@ -179,8 +179,8 @@ class MainWindow(QMainWindow):
         run_dir = Path(run_dir) if run_dir else self.run_dir
         if run_dir is None or self.client.is_running():
             return
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            self.banner.show_message(f"{run_dir.name} has no checkpoint to resume from.")
+        if RunDir(run_dir).resume_checkpoint() is None:
+            self.banner.show_message(f"{run_dir.name} has no complete checkpoint to resume from.")
             return
         self._show_run(run_dir, replay=True)
         self.banner.hide()
@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         run_dir = self.client.run_dir
-        resumable = bool(run_dir and (run_dir / "checkpoints" / "last.pt").is_file())
+        resumable = bool(run_dir and RunDir(run_dir).resume_checkpoint() is not None)
         self.banner.show_message(f"Training failed: {message}", "error", resumable=resumable)
 
     # --- theme, settings, closing -----------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from workbench.events import EVENTS_FILE, decode
-from workbench.runs import worker_alive
+from workbench.runs import RunStatus, worker_alive
 
 POLL_MS = 250
 CHUNK_BYTES = 1 << 20  # per tick, so replaying a long run never freezes the GUI
@@ -31,7 +31,7 @@ class RunFollower(QObject):
         self._run_dir: Path | None = None
         self._offset = 0
         self._partial = b""
-        self._ended = False          # the last lifecycle event seen is finished/failed
+        self._status = RunStatus.NEW  # of the run, from the events read so far
         self._last_change = 0.0      # monotonic time of the last new bytes
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -48,7 +48,7 @@ class RunFollower(QObject):
         """Start following RUN_DIR; with replay, every event already written is emitted first."""
         self.stop()
         self._run_dir = Path(run_dir)
-        self._partial, self._ended = b"", False
+        self._partial, self._status = b"", RunStatus.NEW
         path = self._run_dir / EVENTS_FILE
         try:
             st = path.stat()
@@ -81,7 +81,7 @@ class RunFollower(QObject):
             return  # a slot connected to `event` stopped us
         alive = worker_alive(self._run_dir)
         quiet = time.monotonic() - self._last_change >= self.quiet_seconds
-        if (self._ended and not alive) or (not alive and quiet):
+        if (self._status.ended and not alive) or (not alive and quiet):
             self._timer.stop()
             self.finished.emit()
 
@@ -105,10 +105,7 @@ class RunFollower(QObject):
         ev = decode(line.decode("utf-8", "replace"))
         if ev is None:
             return
-        if ev["type"] in ("finished", "failed"):
-            self._ended = True
-        elif ev["type"] == "started":
-            self._ended = False  # a resumed run goes on after an earlier stop
+        self._status = self._status.after(ev)  # a resumed run goes on after an earlier stop
         self.event.emit(ev)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRectF, QSize, QSortFilterProxyModel,
@@ -15,83 +14,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHB
                                QStyleOptionViewItem, QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from ui import theme
-from workbench.config import ConfigError
-from workbench.events import EVENTS_FILE
-from workbench.runs import (CHECKPOINTS, CONFIG_FILE, PID_FILE, RunSummary, default_runs_root, is_run_dir,
-                            summarize, worker_alive)
+from workbench.runs import RunRow as Row, RunSummary, default_runs_root, scan_runs, worker_alive
 
 REFRESH_MS = 2000
-RESUMABLE = ("interrupted", "stopped", "failed")
 SORT_ROLE = Qt.UserRole
 STATUS_ROLE = Qt.UserRole + 1
 PATH_ROLE = Qt.UserRole + 2
-
-# Status colours per theme, dark enough on white and light enough on near-black.
-STATUS_COLORS = {
-    "light": {"running": "#1A5FC8", "paused": "#1A5FC8", "finished": "#1B7F3B", "failed": "#B42318",
-              "interrupted": "#B54708", "stopped": "#B54708", "new": "#5F6670"},
-    "dark": {"running": "#6EA8FF", "paused": "#6EA8FF", "finished": "#5FD38A", "failed": "#FF7B72",
-             "interrupted": "#FFB454", "stopped": "#FFB454", "new": "#9AA1AB"},
-}
-STATUS_HELP = {
-    "running": "A worker is training this run now.",
-    "paused": "Paused; its worker waits for Resume.",
-    "finished": "Trained to the end.",
-    "stopped": "Stopped before the end; Resume continues from its last checkpoint.",
-    "interrupted": "Its worker ended without a word (killed or crashed); Resume continues from its last "
-                   "checkpoint.",
-    "failed": "Training failed.",
-    "new": "Created but not started yet.",
-}
-
-
-@dataclass(frozen=True)
-class Row:
-    summary: RunSummary
-    created: float  # config.json's time: orders runs that have not started yet
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
-def _signature(path: Path) -> tuple:
-    """What changes when a run's summary can change (a killed worker is checked separately)."""
-    return (_stat(path / EVENTS_FILE), _stat(path / CONFIG_FILE), (path / PID_FILE).exists(),
-            (path / CHECKPOINTS / "last.pt").exists())
-
-
-def scan_runs(root: Path, cache: dict) -> tuple[list[Row], dict]:
-    """Summaries of every run directly under root, re-reading only runs whose files changed.
-
-    `cache` maps path -> (signature, Row) from the previous scan; the new cache is returned.
-    Runs in a worker thread: touches no Qt object.
-    """
-    rows, fresh = [], {}
-    try:
-        children = sorted(p for p in Path(root).iterdir() if is_run_dir(p))
-    except OSError:
-        children = []
-    for path in children:
-        sig = _signature(path)
-        hit = cache.get(path)
-        if hit is not None and hit[0] == sig and not (
-                hit[1].summary.status in ("running", "paused") and not worker_alive(path)):
-            row = hit[1]
-        else:
-            try:
-                summary = summarize(path)
-                created = (path / CONFIG_FILE).stat().st_mtime
-            except (ConfigError, OSError, ValueError, TypeError, KeyError):
-                continue  # half-written or foreign folder: not a run we can show
-            row = Row(summary, created)
-        fresh[path] = (sig, row)
-        rows.append(row)
-    return rows, fresh
 
 
 def _percent(value: float | None) -> str:
@@ -135,7 +63,7 @@ COLUMNS = [
     ("Name", lambda r: r.summary.path.name, lambda r: r.summary.path.name, False),
     ("Method", lambda r: r.summary.method, lambda r: r.summary.method, False),
     ("Dataset", lambda r: r.summary.dataset, lambda r: r.summary.dataset, False),
-    ("Status", lambda r: r.summary.status, lambda r: r.summary.status, False),
+    ("Status", lambda r: r.summary.status.value, lambda r: r.summary.status.value, False),
     ("Epochs", lambda r: f"{r.summary.epoch} / {r.summary.epochs}", lambda r: r.summary.epoch, True),
     ("Best kNN", lambda r: _percent(_knn(r.summary)),
      lambda r: -1.0 if _knn(r.summary) is None else _knn(r.summary), True),
@@ -180,14 +108,14 @@ class RunsModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return sort_value(r)
         if role == STATUS_ROLE:
-            return r.summary.status
+            return r.summary.status.value
         if role == PATH_ROLE:
             return str(r.summary.path)
         if role == Qt.TextAlignmentRole:
             return int((Qt.AlignRight if right else Qt.AlignLeft) | Qt.AlignVCenter)
         if role == Qt.ToolTipRole:
             if name == "Status":
-                return "\n".join(t for t in (STATUS_HELP.get(r.summary.status, ""), r.summary.message) if t)
+                return "\n".join(t for t in (r.summary.status.help, r.summary.message) if t)
             if name == "Name":
                 return str(r.summary.path)
             if name == "Last update":
@@ -252,11 +180,6 @@ class RunsFilter(QSortFilterProxyModel):
             return str(a) < str(b)
 
 
-def _blend(a: QColor, b: QColor, t: float) -> QColor:
-    return QColor(*(round(x * (1 - t) + y * t) for x, y in
-                    ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue()))))
-
-
 class StatusBadge(QStyledItemDelegate):
     """Draws the status as a small tinted pill, coloured by state."""
 
@@ -267,8 +190,7 @@ class StatusBadge(QStyledItemDelegate):
         opt.text = ""
         style = opt.widget.style() if opt.widget else QApplication.style()
         style.drawControl(QStyle.CE_ItemViewItem, opt, painter, opt.widget)
-        colors = STATUS_COLORS.get(theme.current(), STATUS_COLORS["light"])
-        color = QColor(colors.get(status, colors["new"]))
+        color = QColor(theme.status_colour(status))
         font = QFont(opt.font)
         font.setBold(True)
         painter.save()
@@ -279,7 +201,7 @@ class StatusBadge(QStyledItemDelegate):
         h = min(opt.rect.height() - 6, fm.height() + 4)
         rect = QRectF(opt.rect.left() + 6, opt.rect.center().y() - h / 2 + 0.5, w, h)
         # An opaque tint of the base colour keeps the pill readable on a selected (blue) row too.
-        fill = _blend(QColor(theme.colors()["base"]), color, 0.16)
+        fill = QColor(theme.tint(color.name()))
         painter.setPen(QPen(color, 1))
         painter.setBrush(fill)
         painter.drawRoundedRect(rect, h / 2, h / 2)
@@ -509,10 +431,10 @@ class RunsBrowser(QWidget):
         self.open_action.setEnabled(one)
         self.compare_action.setEnabled(len(chosen) >= 2)
         self.resume_action.setEnabled(
-            one and chosen[0].status in RESUMABLE and "last.pt" in chosen[0].checkpoints)
+            one and chosen[0].status.resumable and bool(chosen[0].checkpoints))
         self.folder_action.setEnabled(one)
         self.delete_action.setEnabled(
-            bool(chosen) and all(s.status not in ("running", "paused") for s in chosen))
+            bool(chosen) and not any(s.status.active for s in chosen))
 
     def _action(self, text: str, tip: str, slot) -> QAction:
         action = QAction(text, self)

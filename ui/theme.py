@@ -19,6 +19,16 @@ THEMES = {
              "error": "#4C1D22", "error_text": "#FFC9CE"},
 }
 
+# Run status colours (RunStatus values), dark enough on white and light enough on near-black; the
+# runs list and the dashboard draw a status as text and border in its colour on a faint tint of it.
+STATUS_COLOURS = {
+    "light": {"running": "#1A5FC8", "paused": "#1A5FC8", "finished": "#1B7F3B", "failed": "#B42318",
+              "interrupted": "#B54708", "stopped": "#B54708", "new": "#5F6670"},
+    "dark": {"running": "#6EA8FF", "paused": "#6EA8FF", "finished": "#5FD38A", "failed": "#FF7B72",
+             "interrupted": "#FFB454", "stopped": "#FFB454", "new": "#9AA1AB"},
+}
+STATUS_TINT = 0.16  # share of the status colour in a pill's fill (the rest is the base colour)
+
 _current = "light"
 
 
@@ -28,6 +38,20 @@ def current() -> str:
 
 def colors() -> dict[str, str]:
     return THEMES[_current]
+
+
+def status_colour(status: str) -> str:
+    """The current theme's colour for a run status (a RunStatus or its value)."""
+    colours = STATUS_COLOURS[_current]
+    return colours.get(str(status), colours["new"])
+
+
+def tint(colour: str, share: float = STATUS_TINT) -> str:
+    """`colour` mixed into the theme's base colour: an opaque fill that stays readable on selection."""
+    a, b = QColor(THEMES[_current]["base"]), QColor(colour)
+    mix = [round(x * (1 - share) + y * share) for x, y in
+           ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue()))]
+    return QColor(*mix).name()
 
 
 def series_color(i: int) -> str:

@@ -12,9 +12,12 @@ from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironm
 
 import workbench
 from workbench.events import command, decode
-from workbench.runs import CHECKPOINTS
+from workbench.runs import RunDir, RunStatus
 
+# The process's states ("idle", "starting", "stopping") and, in between, the run's status as
+# RunStatus.after derives it from the events: running, paused, finished, stopped, failed.
 STATES = ("idle", "starting", "running", "paused", "stopping", "finished", "stopped", "failed")
+REFUSED_EXIT = 2  # the worker refused the run before writing any event; stderr says why in one line
 STOP_GRACE_MS = 30_000       # a stop waits for the current step and a checkpoint write
 TERMINATE_GRACE_MS = 10_000  # after SIGTERM (which the worker treats as stop), before SIGKILL
 STDERR_LINES = 50
@@ -85,6 +88,7 @@ class WorkerClient(QObject):
         self._stderr_partial = b""
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._end_event: dict | None = None
+        self._status = RunStatus.NEW  # of the run, from this worker's events
         self._killed = False       # kill() was called: not a mystery signal 9
         self._escalated = False    # the stop grace ran out and SIGTERM was sent
         self._stop_timer = QTimer(self)
@@ -114,13 +118,14 @@ class WorkerClient(QObject):
 
     # --- lifecycle -------------------------------------------------------------------
     def start(self, run_dir: Path, resume: bool = False) -> None:
-        """Start the worker on RUN_DIR (from checkpoints/last.pt with resume=True)."""
+        """Start the worker on RUN_DIR (with resume=True, from its last complete checkpoint)."""
         if self._proc is not None:
             raise RuntimeError(f"a worker is already running {self._run_dir}; stop it first")
         self._run_dir = Path(run_dir)
         self._stdout, self._stderr_partial = b"", b""
         self._stderr.clear()
         self._end_event, self._killed, self._escalated = None, False, False
+        self._status = RunStatus.NEW
 
         proc = _WorkerProcess(self)
         proc.setProgram(sys.executable)
@@ -226,27 +231,24 @@ class WorkerClient(QObject):
         if ev is None:
             return  # a stray print or a line cut by a crash
         kind = ev["type"]
+        self._status = self._status.after(ev)
         self.event.emit(ev)
         if kind in _TYPED:
             getattr(self, _TYPED[kind]).emit(ev)
         elif kind == "log":
             self.log_message.emit(str(ev.get("level", "info")), str(ev.get("message", "")))
-        elif kind == "started" and self._state == "starting":
-            self._set_state("running")
-        elif kind == "paused" and self._state != "stopping":
-            self._set_state("paused")
-        elif kind == "resumed" and self._state != "stopping":
-            self._set_state("running")
-        elif kind in ("finished", "failed"):
+        if self._status.ended:
             # Reported once the process has exited, so that a new run can start right away.
             self._end_event = ev
+        elif self._status.active and self._state != "stopping":
+            self._set_state(self._status.value)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error != QProcess.FailedToStart or self._proc is None:
             return  # crashes are reported by finished, which follows
         reason = self._proc.errorString()
         self._clear_process()
-        self._set_state("failed")
+        self._set_state(RunStatus.FAILED.value)
         self.run_failed.emit(f"Could not start the training process ({sys.executable}): {reason}")
 
     def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
@@ -259,15 +261,27 @@ class WorkerClient(QObject):
         crashed = exit_status == QProcess.CrashExit
         self._clear_process()
         end = self._end_event
-        if end is not None and end["type"] == "finished":
-            self._set_state("stopped" if end.get("stopped") else "finished")
+        refusal = self._refusal(exit_code, crashed)
+        if end is not None and self._status is not RunStatus.FAILED:
+            self._set_state(self._status.value)
             self.run_finished.emit(end)
         elif end is not None:
-            self._set_state("failed")
+            self._set_state(RunStatus.FAILED.value)
             self.run_failed.emit(str(end.get("message") or "training failed"))
+        elif refusal:
+            self._set_state(RunStatus.FAILED.value)
+            self.run_failed.emit(refusal)
         else:
-            self._set_state("failed")
+            self._set_state(RunStatus.FAILED.value)
             self.run_failed.emit(self._unexpected_end(exit_code, crashed))
+
+    def _refusal(self, exit_code: int, crashed: bool) -> str:
+        """The worker's one-line reason for refusing the run (another worker on it, links out of
+        the folder, nothing to resume from), or "" if it did not refuse."""
+        if crashed or exit_code != REFUSED_EXIT or self._status is not RunStatus.NEW:
+            return ""
+        reasons = [line[len("error: "):] for line in self._stderr if line.startswith("error: ")]
+        return reasons[-1] if reasons else ""
 
     def _unexpected_end(self, exit_code: int, crashed: bool) -> str:
         if crashed:
@@ -286,7 +300,7 @@ class WorkerClient(QObject):
             text = f"The training process did not stop when asked and was ended ({how})."
         elif crashed and exit_code == getattr(signal, "SIGKILL", -1):
             text += " This is often the system running out of memory."
-        if self._run_dir is not None and (self._run_dir / CHECKPOINTS / "last.pt").exists():
+        if self._run_dir is not None and RunDir(self._run_dir).resume_checkpoint() is not None:
             text += " The last checkpoint is kept: use Resume to continue."
         else:
             text += " It had not saved a checkpoint yet, so the run has to start again."

@@ -18,7 +18,7 @@ from .analogies import analogy_report, raw_inputs, raw_pixels, semantic_factors
 from .embeddings import ReferenceMap
 from .explore import EmbeddingSource, embed_checkpoint, list_snapshots, load_snapshot, snapshot_like
 from .neighbourhoods import MapQuality, common_items, neighbour_change
-from .runs import CHECKPOINTS
+from .rundir import RunDir
 
 Progress = Callable[[float, str], None] | None
 Cancel = Callable[[], bool] | None
@@ -80,7 +80,7 @@ def list_sources(run_dir: Path | str) -> list[SourceRef]:
     run_dir = Path(run_dir)
     out = [SourceRef.snapshot(run_dir, step, path) for step, path in list_snapshots(run_dir)]
     for which in ("best", "last"):
-        if (run_dir / CHECKPOINTS / f"{which}.pt").is_file():
+        if RunDir(run_dir).checkpoint(f"{which}.pt").is_file():
             out.append(SourceRef.of_checkpoint(run_dir, which))
     return out
 

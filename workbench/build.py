@@ -11,6 +11,7 @@ from torch import nn
 from .api import DataSpec, Method
 from .backbones import backbone_problem, build_backbone, load_backbone_weights
 from .checkpoint import CheckpointError, load_checkpoint
+from .rundir import BEST, LAST, RunDir
 from .config import ConfigError, RunConfig, load_run_config, method_config, to_dict, validate
 from .data import Dataset, load_dataset
 from .registry import get_method
@@ -156,9 +157,9 @@ class Loaded:
 
 def resolve_checkpoint(run_dir: Path, which: str = "best") -> Path:
     """'best' (falls back to last), 'last', a file name in checkpoints/, or a path."""
-    ck = Path(run_dir) / "checkpoints"
+    ck = RunDir(run_dir).checkpoints
     if which in ("best", "last"):
-        for name in (("best.pt", "last.pt") if which == "best" else ("last.pt",)):
+        for name in ((BEST, LAST) if which == "best" else (LAST,)):
             if (ck / name).is_file():
                 return ck / name
         raise CheckpointError(f"{run_dir} has no checkpoint yet (train it first)")
@@ -172,7 +173,7 @@ def resolve_checkpoint(run_dir: Path, which: str = "best") -> Path:
 
 def load_from_run(run_dir: Path, which: str = "best", device: str = "auto") -> Loaded:
     """Rebuild a run's method and data and load a checkpoint (weights_only) into it."""
-    run = load_run_config(Path(run_dir) / "config.json")
+    run = load_run_config(RunDir(run_dir).config)
     dev = pick_device(device)
     dataset = load_dataset(run.dataset, root=run.data_root, image_size=run.image_size,
                            download=False)

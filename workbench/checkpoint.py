@@ -1,7 +1,6 @@
 """Checkpoints: atomic save (temp file + os.replace) and safe load (weights_only=True)."""
 from __future__ import annotations
 
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from .oserrors import os_reason
+from .rundir import is_complete, write_atomic  # noqa: F401  (is_complete: part of this module's API)
 
 
 class CheckpointError(RuntimeError):
@@ -38,29 +38,28 @@ class _KeepsWriteErrors:
         self._fh.flush()
 
 
+def _save_keeping_errors(state: dict[str, Any]):
+    """A write(fh) for write_atomic: torch.save whose failed write raises the OSError it hit."""
+    def write(fh) -> None:
+        writer = _KeepsWriteErrors(fh)
+        try:
+            torch.save(state, writer)
+        except RuntimeError as exc:
+            if writer.error is None:
+                raise
+            raise writer.error from exc
+    return write
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write `state` so that `path` is either the old file or the complete new one, never half."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            writer = _KeepsWriteErrors(fh)
-            try:
-                torch.save(state, writer)
-            except RuntimeError as exc:
-                if writer.error is None:
-                    raise
-                raise writer.error from exc
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        # Temp file created exclusively (never through a planted symlink), fsynced, then renamed.
+        write_atomic(path, write=_save_keeping_errors(state))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write checkpoint {path}: {os_reason(exc)}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -28,7 +28,8 @@ class Parser(argparse.ArgumentParser):
 def _user_errors() -> tuple[type[Exception], ...]:
     from .export import ExportError
     from .registry import UnknownMethod
-    return USER_ERRORS + (ExportError, UnknownMethod)
+    from .rundir import RunDirError
+    return USER_ERRORS + (ExportError, UnknownMethod, RunDirError)
 
 
 # --- listing -----------------------------------------------------------------------------
@@ -200,19 +201,21 @@ def cmd_train(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from .runs import is_run_dir, summarize, worker_alive
+    from .runs import RunDir, is_run_dir, summarize, worker_alive
     if not is_run_dir(args.run_dir):
         raise UserError(f"{args.run_dir} is not a run directory (no config.json)")
-    if worker_alive(args.run_dir):
-        raise UserError(f"{args.run_dir} is being trained by a running worker right now")
-    run = load_run_config(args.run_dir / "config.json")
+    layout = RunDir(args.run_dir)
+    layout.check_contained()
+    if worker_alive(args.run_dir):  # the worker takes the lock itself; this only spares the config
+        raise UserError(layout.busy_message())
+    run = load_run_config(layout.config)
     if args.epochs is not None:
         done = summarize(args.run_dir).epoch
         if args.epochs < max(done, 1):
             raise UserError(f"--epochs {args.epochs} is less than the {done} epochs already trained")
         run.epochs = args.epochs
         validate(run)
-        save_run_config(run, args.run_dir / "config.json")
+        save_run_config(run, layout.config)
     return _run(args.run_dir, resume=True, quiet=args.quiet)
 
 

@@ -207,9 +207,8 @@ def method_config(run: RunConfig, method_config_cls: type) -> Any:
 
 
 def save_run_config(run: RunConfig, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(run), indent=2) + "\n")
-    tmp.replace(path)
+    from .rundir import write_atomic  # exclusive temp file, renamed over (never through) a symlink
+    write_atomic(Path(path), (json.dumps(to_dict(run), indent=2) + "\n").encode())
 
 
 def load_run_config(path: Path) -> RunConfig:

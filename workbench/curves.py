@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Iterable
 
 import numpy as np
+
+from .runs import RunStatus
 
 EMA_BETA = 0.9       # bold loss curve: ≈10-event window (a few seconds); bias-corrected so it starts at the loss
 RATE_WINDOW = 20     # step events used for the ETA (≈5 s of training at 4 events/s)
@@ -116,7 +119,7 @@ class RunCurves:
         self.progress: float | None = None
         self.img_s_now: float | None = None
         self.gpu_now: dict[str, float] = {}             # the last step's GPU memory / utilisation
-        self.state = ""
+        self.state = RunStatus.NEW                      # from RunStatus.after, as everywhere
         self.rate: deque = deque(maxlen=RATE_WINDOW)    # (t, step) of recent step events
         self.version = 0                                # header changes
 
@@ -198,19 +201,18 @@ class RunCurves:
         self.progress = _num(ev.get("progress"))
         self.img_s_now = _num(ev.get("img_s"))
         self.gpu_now = {k: v for k in GPU_NOW_KEYS if (v := _num(ev.get(k))) is not None}
-        if self.state in ("", "paused"):
-            self.state = "running"
+        self.state = self.state.after(ev)
         self.version += 1
 
     # --- everything else ---------------------------------------------------------------------
     def add_other(self, ev: dict) -> None:
         kind = ev.get("type")
         s = ev.get("step", self.step)
+        self.state = self.state.after(ev)
         if kind == "started":
             self.info = ev
             if ev.get("resumed"):
                 self.truncate_after(s)
-            self.state = "running"
             self.rate.clear()
         elif kind == "eval":
             for key, series, scale in (("knn_top1", self.knn, 100.0), ("knn_best", self.knn_best, 100.0),
@@ -230,24 +232,43 @@ class RunCurves:
                     if series is None:
                         series = self.scores[str(key)] = Series(64)
                     series.append(s, 100.0 * v)
-        elif kind == "paused":
-            self.state = "paused"
         elif kind == "resumed":
-            self.state = "running"
             self.rate.clear()  # the pause would otherwise make the ETA far too long
         elif kind == "finished":
-            self.state = "stopped" if ev.get("stopped") else "finished"
             v = _num(ev.get("linear_top1"))
             if v is not None and self.linear is None:
                 self.linear = (s, v)
-        elif kind == "failed":
-            self.state = "failed"
-        else:
+        elif kind not in ("paused", "failed"):
             return
         if kind != "eval":
             self.step = s
             self.epoch = ev.get("epoch", self.epoch)
         self.version += 1
+
+    def add_events(self, events: Iterable[dict]) -> list[dict]:
+        """Replay many events: steps in numpy chunks, the rest one by one, in order. Returns the
+        events other than steps (for the log pane)."""
+        others: list[dict] = []
+        chunk: list[dict] = []
+        for ev in events:
+            kind = ev.get("type")
+            if kind == "step":
+                chunk.append(ev)
+                continue
+            if kind == "started" and ev.get("resumed"):
+                self.add_steps(chunk)  # truncation must see the steps that came before
+                chunk = []
+            self.add_other(ev)
+            others.append(ev)
+        self.add_steps(chunk)
+        return others
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict]) -> RunCurves:
+        """A run's curves from all its events (e.g. `read_events(run_dir)`), replayed once."""
+        curves = cls()
+        curves.add_events(events)
+        return curves
 
     def truncate_after(self, step: float) -> None:
         """A resumed run restarts at its checkpoint: forget points past it so curves don't zigzag."""
@@ -262,7 +283,7 @@ class RunCurves:
 
     def eta_seconds(self) -> float | None:
         total = self.info.get("total_steps")
-        if self.state != "running" or not total or len(self.rate) < 2:
+        if self.state is not RunStatus.RUNNING or not total or len(self.rate) < 2:
             return None
         (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
         if t0 is None or t1 is None or t1 <= t0 or s1 <= s0:

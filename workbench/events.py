@@ -7,16 +7,23 @@ import time
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-EVENT_TYPES = ("started", "step", "epoch", "eval", "preview", "checkpoint", "embedding",
-               "paused", "resumed", "finished", "failed", "log")
+from .event_schema import EVENT_TYPES, check_event
+from .rundir import EVENTS_FILE, RunDirError, open_append, open_read
+
 COMMANDS = ("pause", "resume", "stop", "snapshot", "preview")
-EVENTS_FILE = "events.jsonl"
+__all__ = ["EVENT_TYPES", "EVENTS_FILE", "COMMANDS", "make_event", "encode", "decode", "command",
+           "EventWriter", "read_events", "check_event"]
 
 
 def make_event(type: str, step: int, epoch: int, **fields: Any) -> dict:
+    """An event of a documented type; its fields are checked against the schema (event_schema.py)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    return {"type": type, "t": round(time.time(), 3), "step": int(step), "epoch": int(epoch), **fields}
+    event = {"type": type, "t": round(time.time(), 3), "step": int(step), "epoch": int(epoch), **fields}
+    problems = check_event(event)
+    if problems:
+        raise ValueError(f"{type} event does not match its schema: {'; '.join(problems)}")
+    return event
 
 
 def _clean(value: Any) -> Any:
@@ -54,11 +61,14 @@ def command(name: str, **fields: Any) -> str:
 
 
 class EventWriter:
-    """Appends events to RUN_DIR/events.jsonl (the durable record) and optionally a stream."""
+    """Appends events to RUN_DIR/events.jsonl (the durable record) and optionally a stream.
+
+    The file is opened without following a symlink, and a last line cut short by a crash is
+    completed first, so the next event is never glued onto it."""
 
     def __init__(self, run_dir: Path, stream: IO[str] | None = None):
         self.path = Path(run_dir) / EVENTS_FILE
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open_append(self.path)
         self._stream = stream
         self.listeners: list = []
 
@@ -84,7 +94,11 @@ def read_events(run_dir: Path) -> Iterator[dict]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return
-    with open(path, "rb") as fh:
+    try:
+        fh = open_read(path, binary=True)  # a FIFO or device named events.jsonl would block or never end
+    except RunDirError:
+        return
+    with fh:
         for raw in fh:
             try:
                 line = raw.decode("utf-8")

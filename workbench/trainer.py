@@ -24,7 +24,7 @@ from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .events import EventWriter, make_event
 from .gpu_stats import gpu_fields
 from .optim import build_optimizer, build_scheduler
-from .runs import CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PREVIEWS
+from .rundir import BEST, CHECKPOINTS, LAST, RunDir, write_atomic
 
 STEP_EVENT_INTERVAL = 0.25  # seconds between step events: smooth curves, negligible cost
 PREVIEW_BATCH = 32
@@ -72,10 +72,11 @@ class Trainer:
     def __init__(self, run_dir: Path, writer: EventWriter, commands: queue.Queue | None = None,
                  resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None):
         self.run_dir = Path(run_dir)
+        self.layout = RunDir(self.run_dir)
         self.writer = writer
         self.commands = commands if commands is not None else queue.Queue()
         self.resume = resume
-        self.cfg: RunConfig = load_run_config(self.run_dir / CONFIG_FILE)
+        self.cfg: RunConfig = load_run_config(self.layout.config)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -148,7 +149,9 @@ class Trainer:
         return state
 
     def _restore(self) -> None:
-        path = self.run_dir / CHECKPOINTS / "last.pt"
+        path = self.layout.resume_checkpoint()
+        if path is None:
+            raise ckpt.CheckpointError(f"{self.run_dir} has no complete checkpoint to resume from")
         state = ckpt.load_checkpoint(path, map_location=self.device)
         load_weights(self.method, state, path, self.cfg)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -161,11 +164,14 @@ class Trainer:
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.best_knn = float(state["best_knn"])
         self.best_score = float(state.get("best_score", -math.inf))
+        if path != self.layout.last:  # last.pt was cut short (a kill or full disk while writing it)
+            self.log(f"{CHECKPOINTS}/{LAST} is missing or incomplete; resuming from "
+                     f"{self.layout.rel(path)} (step {self.step}) instead", level="warning")
 
     def save(self, name: str) -> Path:
         self.check_losses()  # a diverged model never overwrites the last good checkpoint
-        path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
-        self.emit("checkpoint", path=f"{CHECKPOINTS}/{name}")
+        path = ckpt.save_checkpoint(self._checkpoint_state(), self.layout.checkpoint(name))
+        self.emit("checkpoint", path=self.layout.rel(path))
         return path
 
     # --- the loop -----------------------------------------------------------------------
@@ -191,7 +197,7 @@ class Trainer:
             self.batch_in_epoch = 0
             self.end_of_epoch()
         if self._stop:
-            self.save("last.pt")
+            self.save(LAST)
             self.emit("finished", stopped=True, message=f"stopped at step {self.step}",
                       seconds=round(time.time() - t0, 2))
             return 0
@@ -277,8 +283,8 @@ class Trainer:
         if len(bad):
             step, epoch, _ = pending[int(bad[0])]
             value = float(values[int(bad[0])])
-            kept = (f"the last good checkpoint is kept in {CHECKPOINTS}/last.pt"
-                    if (self.run_dir / CHECKPOINTS / "last.pt").is_file() else "no checkpoint was written yet")
+            kept = (f"the last good checkpoint is kept in {self.layout.rel(self.layout.last)}"
+                    if self.layout.last.is_file() else "no checkpoint was written yet")
             raise TrainingFailed(
                 f"the loss became {value} at step {step} (epoch {epoch + 1}); training "
                 f"stopped and {kept}. Try a "
@@ -314,7 +320,7 @@ class Trainer:
         elif kind == "preview":
             self.make_previews(force=True)
         elif kind == "pause":
-            self.save("last.pt")
+            self.save(LAST)
             self.emit("paused")
             while True:  # blocks only the worker, which has nothing else to do while paused
                 nxt = self.commands.get()
@@ -350,8 +356,9 @@ class Trainer:
         self._next_preview = time.monotonic() + max(self.cfg.preview_interval, PREVIEW_BUDGET * cost)
 
     def save_preview(self, name: str, preview: Preview) -> None:
-        rel = f"{PREVIEWS}/{self.step:08d}-{name}.png"
-        Image.fromarray(preview.grid()).save(self.run_dir / rel)
+        rel = self.layout.preview(self.step, name)
+        image = Image.fromarray(preview.grid())
+        write_atomic(self.run_dir / rel, write=lambda fh: image.save(fh, format="PNG"), durable=False)
         tile = preview.tiles[0].shape[:2] if preview.tiles else (0, 0)
         self.emit("preview", name=name, title=preview.title, path=rel, captions=preview.captions,
                   columns=preview.columns, tile=list(tile), count=len(preview.tiles), pad=2)
@@ -361,9 +368,10 @@ class Trainer:
         if len(self.probe) == 0:
             return
         feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
-        rel = f"{EMBEDDINGS}/{self.step:08d}.npz"
-        np.savez(self.run_dir / rel, embeddings=feats.astype(np.float32),
-                 indices=self.probe.numpy(), labels=self.data.y_test[self.probe].numpy())
+        rel = self.layout.snapshot(self.step)
+        arrays = dict(embeddings=feats.astype(np.float32), indices=self.probe.numpy(),
+                      labels=self.data.y_test[self.probe].numpy())
+        write_atomic(self.run_dir / rel, write=lambda fh: np.savez(fh, **arrays), durable=False)
         self.emit("embedding", path=rel, n=int(feats.shape[0]), dim=int(feats.shape[1]))
 
     def end_of_epoch(self) -> None:
@@ -371,9 +379,9 @@ class Trainer:
         if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
             self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
         self.snapshot()
-        self.save("last.pt")
+        self.save(LAST)
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
-            self.save(f"step-{self.step}.pt")
+            self.save(RunDir.step_checkpoint_name(self.step))
 
     def evaluate_knn(self) -> None:
         d = self.data
@@ -391,7 +399,7 @@ class Trainer:
             fields.update(knn_top1=round(knn[20], 4), knn_top1_k200=round(knn[200], 4),
                           knn_best=round(self.best_knn, 4))
             if improved:
-                self.save("best.pt")
+                self.save(BEST)
         if d.factors_test:  # known factors: analogy accuracy as curves (fixed queries, drawn once)
             if getattr(self, "analogy_sets", None) is None:
                 self.analogy_sets = analogy_sets(d.factors_test)
@@ -415,7 +423,7 @@ class Trainer:
         score = selection_score(results)
         if score is not None and score > self.best_score:
             self.best_score = score
-            self.save("best.pt")
+            self.save(BEST)
 
     def final_evaluation(self) -> dict:
         result: dict = {}

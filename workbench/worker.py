@@ -15,10 +15,11 @@ from .config import ConfigError
 from .data import DataError
 from .events import EventWriter, decode, make_event
 from .registry import UnknownMethod
-from .runs import CHECKPOINTS, PID_FILE, is_run_dir
+from .rundir import RunDir, RunDirError
 from .trainer import Trainer, TrainingFailed
 
 USER_ERRORS = (ConfigError, DataError, UnknownMethod, CheckpointError)
+REFUSALS = (RunDirError, CheckpointError)  # raised before any event: the run's record stays as it was
 
 
 def read_commands(stream, commands: queue.Queue) -> None:
@@ -31,20 +32,40 @@ def read_commands(stream, commands: queue.Queue) -> None:
 
 def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue.Queue | None = None,
                listeners=()) -> int:
-    """Run one run directory to completion; every outcome is an event. Returns the exit code."""
+    """Run one run directory to completion; every outcome is an event. Returns the exit code.
+
+    Raises RunDirError or CheckpointError, before writing anything, when the run must not be
+    trained: not a run folder, links leading out of it, another worker holding its lock, or
+    nothing to resume from.
+    """
     run_dir = Path(run_dir)
-    if not is_run_dir(run_dir):
-        print(f"error: {run_dir} is not a run directory (no config.json)", file=sys.stderr)
-        return 2
+    layout = RunDir(run_dir)
+    if not layout.is_run():
+        raise RunDirError(f"{run_dir} is not a run directory (no config.json)")
+    layout.check_contained()
+    lock = layout.acquire()  # held until this worker ends; the OS releases it if the process dies
+    try:
+        if resume and layout.resume_checkpoint() is None:
+            raise CheckpointError(f"{run_dir} has no complete checkpoint to resume from; start it afresh")
+        removed = layout.remove_stale_temps()
+        if removed:
+            print(f"removed {len(removed)} temporary file(s) an interrupted write left: {', '.join(removed)}",
+                  file=sys.stderr)
+        layout.write_pid()
+        try:
+            return _train(run_dir, resume, stream, commands, listeners)
+        finally:
+            layout.pid_file.unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _train(run_dir: Path, resume: bool, stream, commands: queue.Queue | None, listeners) -> int:
     writer = EventWriter(run_dir, stream)
     writer.listeners.extend(listeners)
     commands = commands if commands is not None else queue.Queue()
-    pid_file = run_dir / PID_FILE
-    pid_file.write_text(str(os.getpid()))
     trainer = None
     try:
-        if resume and not (run_dir / CHECKPOINTS / "last.pt").exists():
-            raise CheckpointError(f"{run_dir} has no checkpoint to resume from yet; start it afresh")
         trainer = Trainer(run_dir, writer, commands, resume=resume)
         return trainer.run()
     except USER_ERRORS as exc:
@@ -68,7 +89,6 @@ def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue
         return 1
     finally:
         writer.close()
-        pid_file.unlink(missing_ok=True)
 
 
 def _failed(trainer: Trainer | None, message: str, **extra) -> dict:
@@ -84,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                     "JSON lines; commands (pause, resume, stop, snapshot, preview) are read "
                     "from stdin as JSON lines, e.g. {\"type\": \"stop\"}. SIGTERM means stop.")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from checkpoints/last.pt (or, if that is incomplete, the newest "
+                             "complete checkpoint)")
     parser.add_argument("--nice", type=int, default=0, metavar="N",
                         help="lower this process's CPU priority by N (the GUI uses 10 to stay responsive)")
     args = parser.parse_args(argv)
@@ -93,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     commands: queue.Queue = queue.Queue()
     signal.signal(signal.SIGTERM, lambda *_: commands.put({"type": "stop"}))
     threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()
-    return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands)
+    try:
+        return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands)
+    except REFUSALS as exc:
+        print(f"error: {exc}", file=sys.stderr)  # the GUI's worker client shows this line
+        return 2
 
 
 if __name__ == "__main__":

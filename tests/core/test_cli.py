@@ -132,3 +132,46 @@ def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "train", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--set KEY=VALUE" in proc.stdout
+
+
+def _finished_run_without_checkpoints(tmp_path):
+    from workbench.config import new_run_config
+    from workbench.runs import create_run_dir
+    run_dir = create_run_dir(new_run_config("rotation", "digits", epochs=1), path=tmp_path / "run")
+    (run_dir / "events.jsonl").write_text('{"type":"started","t":1,"step":0,"epoch":0}\n'
+                                          '{"type":"finished","t":2,"step":9,"epoch":1,"message":"done"}\n')
+    return run_dir
+
+
+def test_resume_while_another_worker_trains_the_run_is_one_line(tmp_path, capsys):
+    from workbench.runs import RunDir
+    run_dir = _finished_run_without_checkpoints(tmp_path)
+    (run_dir / "worker.pid").write_text("4242\n")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with RunDir(run_dir).acquire():
+        assert main(["resume", str(run_dir), "--epochs", "3", "--quiet"]) == 2
+    err = one_line_error(capsys)
+    assert f"run {run_dir} is being trained by process 4242; stop it first" in err
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and p.name != "worker.lock"}
+    assert after == before  # neither config.json (--epochs) nor events.jsonl changed
+
+
+def test_a_failed_resume_leaves_a_finished_run_finished(tmp_path, capsys):
+    from workbench.runs import summarize
+    run_dir = _finished_run_without_checkpoints(tmp_path)
+    before = (run_dir / "events.jsonl").read_bytes()
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert "no complete checkpoint" in one_line_error(capsys)
+    assert (run_dir / "events.jsonl").read_bytes() == before
+    assert summarize(run_dir).status == "finished"
+
+
+def test_resume_refuses_a_symlinked_events_file(tmp_path, capsys):
+    run_dir = _finished_run_without_checkpoints(tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (run_dir / "events.jsonl").unlink()
+    (run_dir / "events.jsonl").symlink_to(outside)
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert "outside the run folder" in one_line_error(capsys)
+    assert outside.read_text() == "mine\n"

@@ -96,3 +96,22 @@ def test_scores_text_groups_refinements_whatever_their_order():
     nested = {"a · b": 0.1, "a": 0.2, "a · b · c": 0.3, "x": "nan"}
     assert scores_text(nested) == "a 20.0% (b 10.0%, b · c 30.0%), x –"
     assert scores_text({"a · b": 0.1}) == "a · b 10.0%"  # nothing to refine: the label as it is
+
+
+def test_from_events_replays_once_with_resume_truncation_and_status():
+    from workbench.runs import RunStatus, run_status
+    events = [{"type": "started", "step": 0, "total_steps": 20}]
+    events += [{"type": "step", "step": s, "loss": 2.0 - 0.1 * s, "t": float(s)} for s in range(1, 11)]
+    events += [{"type": "finished", "step": 10, "stopped": True}]
+    events += [{"type": "started", "step": 6, "resumed": True}]  # resumed from an earlier checkpoint
+    events += [{"type": "step", "step": s, "loss": 1.0, "t": 20.0 + s} for s in range(7, 9)]
+    curves = RunCurves.from_events(events)
+    assert curves.loss.data()[0].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]  # 7..10 of the first go dropped
+    assert curves.state is RunStatus.RUNNING == run_status(events, True)
+    streamed = RunCurves()
+    for ev in events:
+        (streamed.add_step if ev["type"] == "step" else streamed.add_other)(ev)
+    assert streamed.loss.data()[0].tolist() == curves.loss.data()[0].tolist()
+    assert streamed.state is curves.state
+    others = RunCurves().add_events(events)
+    assert [e["type"] for e in others] == ["started", "finished", "started"]

@@ -10,8 +10,8 @@ import pytest
 
 from workbench.config import ConfigError, RunConfig, load_run_config
 from workbench.events import encode
-from workbench.runs import (CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PID_FILE, PREVIEWS, create_run_dir,
-                            list_runs, summarize)
+from workbench.runs import (CHECKPOINTS, CONFIG_FILE, EMBEDDINGS, PID_FILE, PREVIEWS, RunDir, RunStatus,
+                            create_run_dir, list_runs, run_status, summarize)
 
 
 def _run(**kw) -> RunConfig:
@@ -83,15 +83,25 @@ def test_summarize_new(run_dir):
 
 
 def _alive(path):
+    """What a worker does: take the run's lock (held while the returned object lives) and say its pid."""
     (path / PID_FILE).write_text(f"{os.getpid()}\n")
+    return RunDir(path).acquire()
 
 
 def test_summarize_running_with_live_worker(run_dir):
     _events(run_dir, {"type": "started"}, {"type": "step", "loss": 1.0})
-    _alive(run_dir)
-    s = summarize(run_dir)
-    assert s.status == "running"
-    assert s.step == 1 and s.started == 1000.0 and s.updated == 1001.0
+    with _alive(run_dir):
+        s = summarize(run_dir)
+        assert s.status == "running" and s.status is RunStatus.RUNNING
+        assert s.step == 1 and s.started == 1000.0 and s.updated == 1001.0
+    assert summarize(run_dir).status == "interrupted"  # the lock went with its holder
+
+
+def test_a_reused_pid_without_the_lock_does_not_count_as_alive(run_dir):
+    """worker.pid naming a live but unrelated process (a reused PID) no longer says 'running'."""
+    _events(run_dir, {"type": "started"})
+    (run_dir / PID_FILE).write_text(str(os.getpid()))  # alive, but holds no lock
+    assert summarize(run_dir).status == "interrupted"
 
 
 def test_summarize_running_without_pid_file_is_interrupted(run_dir):
@@ -112,11 +122,11 @@ def test_summarize_garbage_pid_is_interrupted(run_dir):
 
 
 def test_summarize_paused_and_resumed(run_dir):
-    _alive(run_dir)
-    _events(run_dir, {"type": "started"}, {"type": "paused"})
-    assert summarize(run_dir).status == "paused"
-    _events(run_dir, {"type": "resumed"})
-    assert summarize(run_dir).status == "running"
+    with _alive(run_dir):
+        _events(run_dir, {"type": "started"}, {"type": "paused"})
+        assert summarize(run_dir).status == "paused"
+        _events(run_dir, {"type": "resumed"})
+        assert summarize(run_dir).status == "running"
 
 
 def test_summarize_finished(run_dir):
@@ -177,3 +187,44 @@ def test_list_runs_newest_first_and_skips_bad(tmp_path):
 
 def test_list_runs_missing_root(tmp_path):
     assert list_runs(tmp_path / "nowhere") == []
+
+
+# --- the one status derivation ---------------------------------------------------------------
+@pytest.mark.parametrize("events, alive, expected", [
+    ([], False, "new"),
+    ([{"type": "started"}], True, "running"),
+    ([{"type": "started"}], False, "interrupted"),
+    ([{"type": "started"}, {"type": "paused"}], True, "paused"),
+    ([{"type": "started"}, {"type": "paused"}], False, "interrupted"),
+    ([{"type": "started"}, {"type": "paused"}, {"type": "resumed"}], True, "running"),
+    ([{"type": "started"}, {"type": "finished"}], False, "finished"),
+    ([{"type": "started"}, {"type": "finished", "stopped": True}], False, "stopped"),
+    ([{"type": "started"}, {"type": "failed"}], True, "failed"),
+    ([{"type": "started"}, {"type": "finished"}, {"type": "started"}], True, "running"),
+    ([{"type": "step"}], True, "running"),  # its `started` line was lost: training still shows
+    ([{"type": "started"}, {"type": "finished"}, {"type": "log"}, {"type": "eval"}], False, "finished"),
+])
+def test_run_status(events, alive, expected):
+    assert run_status(events, alive) == expected
+
+
+def test_status_properties():
+    assert {s for s in RunStatus if s.active} == {RunStatus.RUNNING, RunStatus.PAUSED}
+    assert {s for s in RunStatus if s.resumable} == {RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED}
+    assert all(s.help for s in RunStatus)
+    assert f"{RunStatus.FAILED}" == "failed" and RunStatus("paused") is RunStatus.PAUSED
+
+
+def test_scan_runs_rereads_only_changed_runs_and_notices_a_dead_worker(tmp_path):
+    from workbench.runs import scan_runs
+    a = create_run_dir(_run(), path=tmp_path / "20240101-000000-simclr-mnist5k")
+    b = create_run_dir(_run(), path=tmp_path / "20240102-000000-simclr-mnist5k")
+    _events(b, {"type": "started"})
+    lock = _alive(b)
+    rows, cache = scan_runs(tmp_path, {})
+    assert [(r.summary.path, r.summary.status) for r in rows] == [(a, "new"), (b, "running")]
+    again, cache = scan_runs(tmp_path, cache)
+    assert all(x is y for x, y in zip(rows, again))  # nothing changed: the same rows, not re-read
+    lock.release()  # its worker died: same files, but the status must change
+    rows, cache = scan_runs(tmp_path, cache)
+    assert rows[0] is again[0] and rows[1].summary.status == "interrupted"

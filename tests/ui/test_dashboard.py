@@ -413,3 +413,16 @@ def test_y_axes_only_grow_so_labels_do_not_relayout_the_grid(dash, qtbot):
     dash.clear()
     QApplication.processEvents()
     assert axis.width() == start
+
+
+def test_a_replayed_run_whose_worker_is_gone_reads_interrupted_in_its_status_colour(dash, tmp_path):
+    from workbench.rundir import RunDir
+    (tmp_path / "events.jsonl").write_text(
+        '{"type":"started","t":1,"step":0,"epoch":0,"total_steps":10,"epochs":1}\n'
+        '{"type":"step","t":2,"step":3,"epoch":0,"loss":1.0}\n')
+    with RunDir(tmp_path).acquire():  # its worker still holds the run
+        dash.load_run(tmp_path)
+        assert dash.state_label.text() == "running"
+    dash.load_run(tmp_path)  # killed without a word: the one status derivation says so
+    assert dash.state_label.text() == "interrupted"
+    assert theme.status_colour("interrupted").lower() in dash.state_label.styleSheet().lower()

@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from ui.run_follower import RunFollower  # noqa: E402
 from workbench.config import new_run_config  # noqa: E402
 from workbench.events import EVENTS_FILE, read_events  # noqa: E402
-from workbench.runs import PID_FILE, create_run_dir  # noqa: E402
+from workbench.runs import RunDir, create_run_dir  # noqa: E402
 
 
 def make_run_dir(path, **settings):
@@ -58,7 +58,7 @@ def test_follows_a_worker_subprocess_to_its_finished_event(qtbot, follower, tmp_
 
 def test_a_partial_line_waits_for_its_end(qtbot, follower, tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
-    (run_dir / PID_FILE).write_text(str(os.getpid()))  # "a worker is alive": keep following
+    lock = RunDir(run_dir).acquire()  # "a worker is alive": keep following
     events = run_dir / EVENTS_FILE
     first, second = line("started", total_steps=10), line("step", step=1, loss=2.5)
     events.write_text(first + second[:20])
@@ -78,12 +78,12 @@ def test_a_partial_line_waits_for_its_end(qtbot, follower, tmp_path):
     qtbot.waitUntil(lambda: len(seen) == 3, timeout=5_000)
     assert follower.is_following()  # its worker is still "alive"
     with qtbot.waitSignal(follower.finished, timeout=5_000):
-        (run_dir / PID_FILE).unlink()
+        lock.release()
 
 
 def test_without_replay_only_new_lines_come_out(qtbot, follower, tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
-    (run_dir / PID_FILE).write_text(str(os.getpid()))
+    lock = RunDir(run_dir).acquire()
     events = run_dir / EVENTS_FILE
     events.write_text(line("started") + line("step", step=1))
     seen = []
@@ -93,6 +93,7 @@ def test_without_replay_only_new_lines_come_out(qtbot, follower, tmp_path):
         fh.write(line("step", step=2))
     qtbot.waitUntil(lambda: len(seen) == 1, timeout=5_000)
     assert seen[0]["step"] == 2
+    lock.release()
 
 
 def test_a_run_that_died_silently_ends_after_a_quiet_spell(qtbot, follower, tmp_path):
@@ -102,12 +103,12 @@ def test_a_run_that_died_silently_ends_after_a_quiet_spell(qtbot, follower, tmp_
     seen = []
     follower.event.connect(seen.append)
     with qtbot.waitSignal(follower.finished, timeout=5_000):
-        follower.follow(run_dir)  # no worker.pid, no finished event: killed long ago
+        follower.follow(run_dir)  # no worker holds its lock, no finished event: killed long ago
     assert [e["type"] for e in seen] == ["started", "step"]
 
 
 def test_a_resumed_run_is_followed_past_its_earlier_stop(qtbot, follower, tmp_path):
-    run_dir = make_run_dir(tmp_path / "run")  # its worker has not written worker.pid yet
+    run_dir = make_run_dir(tmp_path / "run")  # its worker has not taken the lock yet
     (run_dir / EVENTS_FILE).write_text(
         line("started") + line("finished", step=5, stopped=True) + line("started", step=5, resumed=True))
     seen = []

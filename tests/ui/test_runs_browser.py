@@ -16,9 +16,24 @@ from PySide6.QtWidgets import QMessageBox  # noqa: E402
 from ui.runs_browser import COL, PATH_ROLE, RunsBrowser  # noqa: E402
 from workbench.config import new_run_config  # noqa: E402
 from workbench.events import EVENTS_FILE  # noqa: E402
-from workbench.runs import PID_FILE, create_run_dir  # noqa: E402
+from workbench.runs import PID_FILE, RunDir, create_run_dir  # noqa: E402
 
 T0 = time.time() - 3600
+LOCKS: dict[Path, object] = {}  # run -> the lock "its worker" holds (this test process stands in)
+
+
+@pytest.fixture(autouse=True)
+def _release_locks():
+    yield
+    for lock in LOCKS.values():
+        lock.release()
+    LOCKS.clear()
+
+
+def hold_lock(path: Path) -> None:
+    """What a live worker does: hold the run's lock and name itself in worker.pid."""
+    (path / PID_FILE).write_text(str(os.getpid()))
+    LOCKS[path] = RunDir(path).acquire()
 
 
 def ev(type_, step, epoch, t, **fields):
@@ -32,7 +47,7 @@ def write_run(root: Path, name: str, method: str, dataset: str, events: list[str
     if last_pt:
         (path / "checkpoints" / "last.pt").write_bytes(b"not read by the browser")
     if alive:
-        (path / PID_FILE).write_text(str(os.getpid()))  # a live process: "a worker runs it"
+        hold_lock(path)
     return path
 
 
@@ -187,7 +202,7 @@ def test_delete_is_refused_while_a_worker_runs_the_run(qtbot, browser, runs, mon
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: pytest.fail("must not ask")))
     select(qtbot, browser, r["done"])
     # the run's worker started after the table was drawn
-    (r["done"] / PID_FILE).write_text(str(os.getpid()))
+    hold_lock(r["done"])
     qtbot.mouseClick(browser.buttons["Delete…"], Qt.LeftButton)
     assert r["done"].exists()
     assert "stop it" in browser.notice.text()
@@ -206,7 +221,7 @@ def test_new_runs_appear_on_refresh_and_the_selection_stays(qtbot, browser, runs
 
 def test_a_killed_worker_turns_a_running_run_interrupted(qtbot, browser, runs):
     _, r = runs
-    (r["live"] / PID_FILE).write_text("999999999")  # its process is gone, events unchanged
+    LOCKS.pop(r["live"]).release()  # its process is gone (worker.pid stays), events unchanged
     with qtbot.waitSignal(browser.refreshed, timeout=10_000):
         browser.refresh()
     assert cell(browser, r["live"], "Status") == "interrupted"

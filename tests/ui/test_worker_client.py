@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from ui.worker_client import WorkerClient  # noqa: E402
 from workbench.config import new_run_config  # noqa: E402
 from workbench.events import read_events  # noqa: E402
-from workbench.runs import PID_FILE, create_run_dir, summarize  # noqa: E402
+from workbench.runs import PID_FILE, RunDir, create_run_dir, summarize  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test runs a worker through QProcess
 
@@ -171,3 +171,20 @@ def test_a_detached_worker_outlives_the_gui_and_stops_on_sigterm(qtbot, make_run
     last = list(read_events(run_dir))[-1]
     assert last["type"] == "finished" and last["stopped"] is True
     assert (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_a_run_another_worker_trains_is_refused_with_its_message(qtbot, client, make_run):
+    """The second worker exits at once with one line; the client shows that line, not 'exit code 2'."""
+    run_dir = make_run()
+    (run_dir / PID_FILE).write_text("4242\n")
+    lock = RunDir(run_dir).acquire()  # stands in for a worker started from a terminal
+    try:
+        failures = record(client.run_failed)
+        with qtbot.waitSignal(client.run_failed, timeout=RUN_TIMEOUT_MS):
+            client.start(run_dir)
+    finally:
+        lock.release()
+    assert failures == [f"run {run_dir} is being trained by process 4242; stop it first, or if no such "
+                        f"process exists delete {run_dir / 'worker.lock'}"]
+    assert client.state == "failed" and not client.is_running()
+    assert list(read_events(run_dir)) == []  # the refused worker wrote nothing to the run
