@@ -218,7 +218,8 @@ def _nan_trainer(tmp_path, monkeypatch):
     writer = EventWriter(run_dir, io.StringIO())
     trainer = Trainer(run_dir, writer)
     trainer.setup()
-    monkeypatch.setattr(trainer.method, "training_step", lambda batch: StepOutput(torch.tensor(math.nan)))
+    monkeypatch.setattr(trainer.method, "training_step", 
+                        lambda batch: StepOutput(next(trainer.method.parameters()).sum() * math.nan))
     return trainer, writer
 
 
@@ -226,13 +227,15 @@ def test_nan_message_does_not_claim_a_checkpoint_that_does_not_exist(tmp_path, m
     from workbench.trainer import TrainingFailed
     trainer, writer = _nan_trainer(tmp_path, monkeypatch)
     try:
-        with pytest.raises(TrainingFailed) as err:
+        with pytest.raises(TrainingFailed) as err:  # losses are read (and checked) once per step event
             trainer.optimise(trainer.preview_batch)
+            trainer.check_losses()
         assert "no checkpoint was written yet" in str(err.value)
         assert "last.pt" not in str(err.value)  # before: "the last good checkpoint is kept in checkpoints/last.pt"
         trainer.save("last.pt")
         with pytest.raises(TrainingFailed, match="last good checkpoint is kept in checkpoints/last.pt"):
             trainer.optimise(trainer.preview_batch)
+            trainer.check_losses()
     finally:
         writer.close()
 
