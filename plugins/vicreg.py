@@ -13,6 +13,7 @@ from plugins.simclr import ViewSettings, view_config
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.distributed import gather_with_grad
 
 
 def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
@@ -87,7 +88,7 @@ class VICReg(Method):
     def training_step(self, batch: Batch) -> StepOutput:
         v1, v2 = two_views(batch.x, self.views)
         z1, z2 = self.expander(self.backbone(torch.cat([v1, v2]))).chunk(2)
-        t = vicreg_terms(z1, z2)
+        t = vicreg_terms(gather_with_grad(z1), gather_with_grad(z2))  # global-batch statistics
         cfg = self.cfg
         loss = cfg.sim_weight * t["invariance"] + cfg.var_weight * t["variance"] + \
             cfg.cov_weight * t["covariance"]

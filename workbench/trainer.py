@@ -16,6 +16,7 @@ from . import checkpoint as ckpt
 from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
+from .distributed import LOCAL, DistContext
 from .build import build, describe_device
 from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
@@ -68,8 +69,10 @@ class Trainer:
     """
 
     def __init__(self, run_dir: Path, writer: EventWriter, commands: queue.Queue | None = None,
-                 resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None):
+                 resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None,
+                 dist: DistContext | None = None):
         self.run_dir = Path(run_dir)
+        self.dist = dist or LOCAL  # rank, world size and the hooks of a distributed run
         self.writer = writer
         self.commands = commands if commands is not None else queue.Queue()
         self.resume = resume
@@ -96,8 +99,10 @@ class Trainer:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self.dist.start(cfg.device)
         built = build(cfg)
         self.method, self.data, self.device = built.method, built.dataset, built.device
+        self.train_step = self.dist.wrap(self.method, cfg, self.device)
         d = self.data
         if d.skipped_count:
             shown = ", ".join(d.skipped[:5])
@@ -105,7 +110,8 @@ class Trainer:
                      f"{' …' if d.skipped_count > 5 else ''}", level="warning")
         self.x_train = d.x_train.to(self.device)
         self.n_train = len(d.x_train)
-        self.batch_size = min(cfg.batch_size, self.n_train)
+        self.batch_size = min(cfg.batch_size, self.n_train)  # global: over all processes
+        self.dist.check_batch(self.batch_size)
         # Full batches only: a last batch of 1 breaks batch norm and contrastive losses.
         self.steps_per_epoch = max(1, self.n_train // self.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -158,6 +164,8 @@ class Trainer:
         self.best_score = float(state.get("best_score", -math.inf))
 
     def save(self, name: str) -> Path:
+        if not self.dist.is_main:
+            return self.run_dir / CHECKPOINTS / name
         path = ckpt.save_checkpoint(self._checkpoint_state(), self.run_dir / CHECKPOINTS / name)
         self.emit("checkpoint", path=f"{CHECKPOINTS}/{name}")
         return path
@@ -173,7 +181,7 @@ class Trainer:
                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                   epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
                   train_size=self.n_train, test_size=len(self.data.x_test),
-                  resumed=self.resume)
+                  resumed=self.resume, world_size=self.dist.world_size)
         if self.step == 0:
             self.make_previews(force=True)
             self.snapshot()
@@ -206,13 +214,14 @@ class Trainer:
             if self._stop:
                 return
             b = self.batch_in_epoch
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            self.dist.begin_step(cfg.seed, self.step)
+            idx = self.dist.shard(order[b * self.batch_size:(b + 1) * self.batch_size])
             batch = Batch(model_input(self.x_train[idx]), y_all[idx], idx)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1
             self.batch_in_epoch += 1
-            window_images += len(idx)
+            window_images += len(idx) * self.dist.world_size
             window_losses.append(loss)
             epoch_losses.append(loss)
             now = time.perf_counter()
@@ -229,9 +238,9 @@ class Trainer:
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
                     if self.amp_dtype is not None else nullcontext())
         with autocast:
-            out = self.method.training_step(batch)
+            out = self.train_step(batch)
         loss = out.loss.float()
-        value = loss.item()
+        value = self.dist.average(loss).item()
         if not math.isfinite(value):
             raise TrainingFailed(
                 f"the loss became {value} at step {self.step} (epoch {self.epoch + 1}); training "
@@ -261,11 +270,24 @@ class Trainer:
     # --- commands -----------------------------------------------------------------------
     def handle_commands(self) -> None:
         while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
+            cmd = self._next_command(wait=False)
+            if cmd is None:
                 return
             self._apply(cmd)
+
+    def _next_command(self, wait: bool) -> dict | None:
+        """Rank 0's next command, handed to every rank so all act on it at the same step
+        (None: none now). While paused (wait) one process blocks; ranks ask every 5 s."""
+        if not self.dist.enabled and wait:
+            return self.commands.get()
+        pending = []
+        if self.dist.is_main:
+            try:
+                pending = [self.commands.get(timeout=5) if wait else self.commands.get_nowait()]
+            except queue.Empty:
+                pass
+        shared = self.dist.share_commands(pending)
+        return shared[0] if shared else None
 
     def _apply(self, cmd: dict) -> None:
         kind = cmd.get("type")
@@ -279,7 +301,9 @@ class Trainer:
             self.save("last.pt")
             self.emit("paused")
             while True:  # blocks only the worker, which has nothing else to do while paused
-                nxt = self.commands.get()
+                nxt = self._next_command(wait=True)
+                if nxt is None:
+                    continue
                 if nxt.get("type") == "resume":
                     self.emit("resumed")
                     return
@@ -296,7 +320,7 @@ class Trainer:
     # --- pictures, maps, evaluation -----------------------------------------------------
     def make_previews(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now < self._next_preview:
+        if not self.dist.is_main or (not force and now < self._next_preview):
             return
         # Previews must not consume the training RNG, or resumed runs would diverge.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -320,7 +344,7 @@ class Trainer:
 
     def snapshot(self) -> None:
         """Embed the fixed probe set and save it for the live map."""
-        if len(self.probe) == 0:
+        if len(self.probe) == 0 or not self.dist.is_main:
             return
         feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
         rel = f"{EMBEDDINGS}/{self.step:08d}.npz"
@@ -330,12 +354,13 @@ class Trainer:
 
     def end_of_epoch(self) -> None:
         cfg = self.cfg
-        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+        if self.dist.is_main and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
         self.snapshot()
         self.save("last.pt")
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
             self.save(f"step-{self.step}.pt")
+        self.dist.barrier()  # the other ranks wait while rank 0 evaluates and saves
 
     def evaluate_knn(self) -> None:
         d = self.data
@@ -381,6 +406,8 @@ class Trainer:
 
     def final_evaluation(self) -> dict:
         result: dict = {}
+        if not self.dist.is_main:  # evaluation runs once, on rank 0
+            return result
         if self.last_knn is not None:
             result.update(knn_top1=round(self.last_knn, 4), knn_best=round(self.best_knn, 4))
         if self.last_scores:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .config import ConfigError
 from .data import DataError
+from .distributed import DiscardingWriter, DistContext, from_env
 from .events import EventWriter, decode, make_event
 from .registry import UnknownMethod
 from .runs import CHECKPOINTS, PID_FILE, is_run_dir
@@ -30,7 +31,7 @@ def read_commands(stream, commands: queue.Queue) -> None:
 
 
 def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue.Queue | None = None,
-               listeners=()) -> int:
+               listeners=(), dist: DistContext | None = None) -> int:
     """Run one run directory to completion; every outcome is an event. Returns the exit code."""
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
@@ -45,7 +46,7 @@ def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue
     try:
         if resume and not (run_dir / CHECKPOINTS / "last.pt").exists():
             raise CheckpointError(f"{run_dir} has no checkpoint to resume from yet; start it afresh")
-        trainer = Trainer(run_dir, writer, commands, resume=resume)
+        trainer = Trainer(run_dir, writer, commands, resume=resume, dist=dist)
         return trainer.run()
     except USER_ERRORS as exc:
         writer.emit(_failed(trainer, str(exc)))
@@ -69,6 +70,27 @@ def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue
     finally:
         writer.close()
         pid_file.unlink(missing_ok=True)
+        if dist is not None:
+            dist.close()
+
+
+def run_other_rank(run_dir: Path, resume: bool, dist: DistContext) -> int:
+    """A rank other than 0 of a distributed run: it trains its shard and writes nothing to the
+    run folder. A failure goes to stderr and torchrun's error file; the launcher (or rank 0)
+    turns it into the run's `failed` event."""
+    # Stop commands reach rank 0, which hands them to every rank at the same step.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        return Trainer(run_dir, DiscardingWriter(), queue.Queue(), resume=resume, dist=dist).run()
+    except BaseException as exc:
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+        ErrorHandler().record_exception(exc)
+        print(f"rank {dist.rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if isinstance(exc, TrainingFailed):
+            return exc.exit_code
+        return 2 if isinstance(exc, USER_ERRORS) else 1
+    finally:
+        dist.close()
 
 
 def _failed(trainer: Trainer | None, message: str, **extra) -> dict:
@@ -90,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(args.nice)
+    dist = from_env()  # torchrun's RANK / WORLD_SIZE / LOCAL_RANK; one process without them
+    if not dist.is_main:
+        return run_other_rank(args.run_dir, args.resume, dist)
     commands: queue.Queue = queue.Queue()
     signal.signal(signal.SIGTERM, lambda *_: commands.put({"type": "stop"}))
     threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()
-    return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands)
+    return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands,
+                      dist=dist)
 
 
 if __name__ == "__main__":
