@@ -2,9 +2,11 @@
 trainer consults, and the cross-rank operations methods import (identity on one process)."""
 from __future__ import annotations
 
+import ctypes
 import datetime
 import json
 import os
+import signal
 from dataclasses import dataclass
 from typing import Callable
 
@@ -325,8 +327,20 @@ def from_env() -> DistContext:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
+    _stop_with_launcher()
     return DistContext(rank=int(os.environ.get("RANK", "0")), world_size=world,
                        local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _stop_with_launcher() -> None:
+    """On Linux, ask for SIGTERM (which means stop) when the launching process dies, even by
+    SIGKILL: torch.distributed.run starts ranks in their own sessions, so they would train on
+    as orphans."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class DiscardingWriter:
