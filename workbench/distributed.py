@@ -124,12 +124,13 @@ class GlobalBatchNorm(_BatchNorm):
             return super().forward(x)
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
-        x32 = x.float()
-        count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=torch.float32)
-        total = sum_over_ranks(torch.cat([x32.sum(dims), count]))
+        # statistics in float32 at least (bf16 under autocast), as batch norm keeps them
+        xs = x.to(torch.promote_types(x.dtype, torch.float32))
+        count = torch.tensor([x.numel() / x.shape[1]], device=x.device, dtype=xs.dtype)
+        total = sum_over_ranks(torch.cat([xs.sum(dims), count]))
         n = total[-1]
         mean = total[:-1] / n
-        centred = x32 - mean.view(shape)
+        centred = xs - mean.view(shape)
         var = sum_over_ranks(centred.pow(2).sum(dims)) / n
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
@@ -138,8 +139,9 @@ class GlobalBatchNorm(_BatchNorm):
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.lerp_(mean.detach(), m)
-                self.running_var.lerp_(var.detach() * n / (n - 1).clamp(min=1), m)
+                unbiased = var.detach() * n / (n - 1).clamp(min=1)
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), m)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), m)
         return out.to(x.dtype)
 
 
