@@ -97,7 +97,9 @@ class ProgressPrinter:
                 self.bar = tqdm(total=ev["total_steps"], initial=ev["step"], unit="step",
                                 desc=f"{ev['method']} on {ev['dataset']}", file=sys.stderr,
                                 dynamic_ncols=True)
-                self.bar.write(f"{ev['title']} on {ev['dataset']} · {ev['device']} · "
+                processes = ev.get("world_size", 1)
+                device = f"{ev['device']} × {processes} processes" if processes > 1 else ev["device"]
+                self.bar.write(f"{ev['title']} on {ev['dataset']} · {device} · "
                                f"{ev['parameters']:,} parameters · {ev['epochs']} epochs × "
                                f"{ev['steps_per_epoch']} steps", file=sys.stderr)
         elif kind == "step" and self.bar is not None:
