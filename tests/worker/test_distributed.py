@@ -27,7 +27,9 @@ FIXED_VIEWS = {"crop_min": 1.0, "jitter": 0.0, "flip": False, "blur_p": 0.0}
 # setup, the loss of one and two processes agrees to 1e-7 at step 1 and a few 1e-6 at step 2,
 # then drifts ~10x per step. So: 2 steps of plain SGD at a gentle lr (Adam divides each gradient by
 # its own running size and blows last-bit noise in near-zero gradients up to lr-sized steps).
-WEIGHT_ATOL = 1e-5
+# Measured largest weight differences: SimCLR and MoCo below 1e-5, BYOL 1.6e-5 (first conv);
+# a wrong gradient average (sum, or one rank's only) moves weights by ~1e-2 here.
+WEIGHT_ATOL = 5e-5
 BATCH = 480  # 1,438 digits: 2 steps per epoch
 
 
@@ -117,7 +119,8 @@ def test_two_processes_train_like_one(tmp_path, method, method_config, sync_bn):
     assert w1.keys() == w2.keys()
     for name in w1:
         if w1[name].is_floating_point():
-            torch.testing.assert_close(w2[name], w1[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
+            torch.testing.assert_close(w2[name], w1[name], atol=WEIGHT_ATOL, rtol=0,
+                                       msg=lambda text, name=name: f"{name}: {text}")
 
 
 def test_a_dead_rank_fails_the_run_and_resume_finishes_it_exactly(tmp_path):
