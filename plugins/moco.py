@@ -11,6 +11,7 @@ from torch import nn
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.distributed import gather
 from workbench.nn.heads import projection_head
 from workbench.nn.momentum import ema_update, frozen_copy
 from workbench.views import ViewSettings, view_config
@@ -108,7 +109,8 @@ class MoCo(Method):
         loss = moco_loss(q, k, self.queue.clone(), self.cfg.temperature, mask)
         with torch.no_grad():
             positive = F.cosine_similarity(q.float(), k.float()).mean()
-        self.enqueue(k.detach(), batch.index)  # after the loss: this batch's keys serve later ones
+        # after the loss: this batch's keys (every rank's, in global order) serve later ones
+        self.enqueue(gather(k.detach()), gather(batch.index))
         return StepOutput(loss, {"positive_cosine": positive})
 
     def on_step_end(self, step: int, total_steps: int) -> None:

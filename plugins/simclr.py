@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.distributed import gather_with_grad
 from workbench.nn.heads import projection_head
 from workbench.views import ViewSettings, view_config
 
@@ -55,7 +56,8 @@ class SimCLR(Method):
         h = self.backbone(torch.cat([v1, v2]))
         z = self.head(h)
         z1, z2 = z.chunk(2)
-        loss = nt_xent(z1, z2, self.cfg.temperature)
+        # every rank's views are negatives (global batch), gradients flow back to their rank
+        loss = nt_xent(gather_with_grad(z1), gather_with_grad(z2), self.cfg.temperature)
         with torch.no_grad():
             twin_sim = F.cosine_similarity(z1.float(), z2.float()).mean()
         return StepOutput(loss, {"positive_cosine": twin_sim})

@@ -12,6 +12,7 @@ from torch import nn
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
+from workbench.distributed import gather_with_grad
 from workbench.views import ViewSettings, view_config
 
 
@@ -87,7 +88,7 @@ class VICReg(Method):
     def training_step(self, batch: Batch) -> StepOutput:
         v1, v2 = two_views(batch.x, self.views)
         z1, z2 = self.expander(self.backbone(torch.cat([v1, v2]))).chunk(2)
-        t = vicreg_terms(z1, z2)
+        t = vicreg_terms(gather_with_grad(z1), gather_with_grad(z2))  # global-batch statistics
         cfg = self.cfg
         loss = cfg.sim_weight * t["invariance"] + cfg.var_weight * t["variance"] + \
             cfg.cov_weight * t["covariance"]

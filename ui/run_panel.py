@@ -1,13 +1,14 @@
 """The run panel: pick a method and data, set it up from its Config, and Start / Pause / Stop."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSizePolicy, QToolButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QToolButton,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
 from workbench.backbone_rules import BACKBONES, backbone_problem
@@ -15,6 +16,7 @@ from workbench.build import folder_size_problem, method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.devices import available_devices
+from workbench.launch import gpu_count
 from workbench.registry import discover
 
 from . import theme
@@ -26,7 +28,7 @@ FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
 MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size",
                    "eval_every", "checkpoint_every", "probe_size", "preview_interval",
-                   "linear_probe", "threads"]
+                   "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
 
 
 class Collapsible(QWidget):
@@ -147,6 +149,15 @@ class RunPanel(QWidget):
         self.device.setObjectName("devicePicker")
         for value, label in available_devices():
             self.device.addItem(label, value)
+        # processes: one per GPU, or CPU processes; > 1 trains through torch.distributed.run
+        self.gpus = gpu_count()
+        self.processes = QSpinBox()
+        self.processes.setObjectName("processesPicker")
+        self.processes.setValue(1)
+        self.processes_label = QLabel("Processes")
+        self.processes.valueChanged.connect(self._update_start)
+        self.device.currentIndexChanged.connect(self._update_processes)
+        self._update_processes()
 
         # buttons
         self.start_button = QPushButton("Start")
@@ -185,6 +196,10 @@ class RunPanel(QWidget):
         device_row.addWidget(QLabel("Device"))
         device_row.addWidget(self.device, 1)
         tv.addLayout(device_row)
+        processes_row = QHBoxLayout()
+        processes_row.addWidget(self.processes_label)
+        processes_row.addWidget(self.processes, 1)
+        tv.addLayout(processes_row)
         tv.addWidget(Collapsible("Advanced", self.advanced_form))
         self.method_box = QGroupBox("Method settings")
         QVBoxLayout(self.method_box).addWidget(self.method_form)
@@ -318,6 +333,11 @@ class RunPanel(QWidget):
             out.extend(filter(None, [self._folder_problem(self.root.text().strip())]))
         for form in (self.run_form, self.advanced_form, self.method_form):
             out.extend(form.errors().values())
+        batch = self.run_form.values().get("batch_size") if hasattr(self, "_built") else None
+        n = self.processes.value()
+        if n > 1 and isinstance(batch, int) and batch % n:
+            out.append(f"Batch size {batch} does not split evenly over {n} "
+                       f"{self.processes_label.text().lower()}: use a multiple of {n}.")
         return out
 
     def _folder_problem(self, root: str) -> str | None:
@@ -349,6 +369,20 @@ class RunPanel(QWidget):
             box.setItemData(i, muted if problem else None, Qt.ForegroundRole)
             box.setItemData(i, problem or BACKBONES.get(name, ""), Qt.ToolTipRole)
 
+    def _on_gpus(self) -> bool:
+        return self.gpus > 0 and self.device.currentData() in ("auto", "cuda")
+
+    def _update_processes(self, *_) -> None:
+        """"GPUs" (up to the count found) when training on CUDA, else CPU "Processes"."""
+        on_gpus = self._on_gpus()
+        self.processes_label.setText("GPUs" if on_gpus else "Processes")
+        self.processes.setRange(1, self.gpus if on_gpus else max(1, os.cpu_count() or 1))
+        self.processes.setToolTip(
+            "Train on this many GPUs, one process each, through torch.distributed.run; the "
+            "batch size is the global batch, split evenly." if on_gpus else
+            "Train in this many CPU processes through torch.distributed.run (gloo); the batch "
+            "size is the global batch, split evenly. 1 trains in one process.")
+
     def run_config(self) -> RunConfig:
         """The RunConfig the form describes (call only when problems() is empty)."""
         name = self.method_name()
@@ -357,6 +391,7 @@ class RunPanel(QWidget):
         root = self.root.text().strip()
         run.data_root = root if root and self.root_row.isVisible() else None
         run.method_config = self.method_form.values()
+        run.processes = self.processes.value()
         return absolute_data_root(run)
 
     def _update_start(self, *_):
@@ -381,7 +416,7 @@ class RunPanel(QWidget):
         self.pause_button.setToolTip("Continue training" if state == "paused" else "Pause after this step")
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
         for w in (self.methods, self.dataset, self.root_row, self.run_form, self.advanced_form,
-                  self.method_form, self.device):
+                  self.method_form, self.device, self.processes):
             w.setEnabled(not active)
         self._update_start()
 

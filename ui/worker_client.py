@@ -11,7 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 import workbench
+from workbench.config import ConfigError, load_run_config
 from workbench.events import command, decode
+from workbench.launch import worker_command
 from workbench.runs import RunDir, RunStatus
 
 # The process's states ("idle", "starting", "stopping") and, in between, the run's status as
@@ -130,8 +132,13 @@ class WorkerClient(QObject):
         proc = _WorkerProcess(self)
         proc.setProgram(sys.executable)
         # --nice: the worker yields the CPU to the window, so the GUI stays responsive on small machines
-        proc.setArguments(["-m", "workbench.worker", str(self._run_dir.absolute()), "--nice", str(WORKER_NICENESS)]
-                          + (["--resume"] if resume else []))
+        # several processes: the same launcher as `ssl-workbench train --nproc N`; rank 0's
+        # events arrive on stdout and it reads the commands, exactly as a lone worker does
+        try:
+            processes = load_run_config(RunDir(self._run_dir).config).processes
+        except ConfigError:
+            processes = 1  # the worker reports the broken config as the run's failure
+        proc.setArguments(worker_command(self._run_dir.absolute(), processes, resume, WORKER_NICENESS))
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         # The worker must run the same workbench the GUI imported, even from a source checkout.

@@ -105,7 +105,9 @@ class ProgressPrinter:
                 self.bar = tqdm(total=ev["total_steps"], initial=ev["step"], unit="step",
                                 desc=f"{ev['method']} on {ev['dataset']}", file=sys.stderr,
                                 dynamic_ncols=True)
-                self.bar.write(f"{ev['title']} on {ev['dataset']} · {ev['device']} · "
+                processes = ev.get("world_size", 1)
+                device = f"{ev['device']} × {processes} processes" if processes > 1 else ev["device"]
+                self.bar.write(f"{ev['title']} on {ev['dataset']} · {device} · "
                                f"{ev['parameters']:,} parameters · {ev['epochs']} epochs × "
                                f"{ev['steps_per_epoch']} steps", file=sys.stderr)
         elif kind == "step" and self.bar is not None:
@@ -134,9 +136,10 @@ class ProgressPrinter:
         (self.bar.write if self.bar is not None else print)(text, file=sys.stderr)
 
 
-def _run(run_dir: Path, resume: bool, quiet: bool) -> int:
-    from .events import read_events
+def _run(run_dir: Path, resume: bool, quiet: bool, processes: int = 1) -> int:
     from .worker import run_worker
+    if processes > 1:
+        return _report(run_dir, _run_processes(run_dir, resume, quiet, processes))
     commands: queue.Queue = queue.Queue()
 
     def on_interrupt(signum, frame):
@@ -149,6 +152,49 @@ def _run(run_dir: Path, resume: bool, quiet: bool) -> int:
         code = run_worker(run_dir, resume=resume, commands=commands, listeners=[ProgressPrinter(quiet)])
     finally:
         signal.signal(signal.SIGINT, previous)
+    return _report(run_dir, code)
+
+
+def _run_processes(run_dir: Path, resume: bool, quiet: bool, processes: int) -> int:
+    """Train through the launcher (torch.distributed.run) and show rank 0's events, which
+    arrive on its stdout; Ctrl-C sends rank 0 a stop command, which every rank obeys."""
+    import os
+    import subprocess
+    from .events import command, decode
+    from .launch import worker_command
+    printer = ProgressPrinter(quiet)
+    # its own session: the terminal's Ctrl-C reaches only us, and we turn it into `stop`
+    proc = subprocess.Popen([sys.executable, *worker_command(run_dir, processes, resume)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def on_interrupt(signum, frame):
+        print("\nstopping: saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+        try:
+            proc.stdin.write(command("stop"))
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        for line in proc.stdout:
+            event = decode(line)
+            if event is not None:
+                printer(event)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()  # the launcher stops every rank
+        proc.wait()
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _report(run_dir: Path, code: int) -> int:
+    """After a run: its outcome in a line or two, from its events."""
+    from .events import read_events
     last = None
     for ev in read_events(run_dir):
         if ev["type"] in ("finished", "failed"):
@@ -180,13 +226,15 @@ def cmd_train(args) -> int:
     run = new_run_config(args.method, args.dataset, cls.run_defaults, epochs=args.epochs,
                          batch_size=args.batch_size, device=args.device, seed=args.seed,
                          backbone=args.backbone, lr=args.lr, data_root=args.data_root,
-                         download=args.download or None)
+                         download=args.download or None, processes=args.nproc)
     apply_overrides(run, cls.Config, args.set or [])
     absolute_data_root(run)
     validate(run)
     method_config(run, cls.Config)
     from .build import pick_device
     pick_device(run.device)
+    from .distributed import check_launch
+    check_launch(run)
     _check_dataset(run, cls)
     for flag, folder in (("--run-dir", args.run_dir), ("--runs-root", args.runs_root)):
         if folder is not None and folder.exists() and not folder.is_dir():
@@ -196,8 +244,11 @@ def cmd_train(args) -> int:
     except OSError as exc:  # permission denied, read-only or full disk: say where, in one line
         raise UserError(f"cannot create the run directory: {exc.filename or args.run_dir or args.runs_root}: "
                         f"{(exc.strerror or str(exc)).lower()}") from None
+    if args.create_only:  # e.g. to train it under your own torchrun or SLURM line
+        print(run_dir)
+        return 0
     print(f"run directory: {run_dir}", file=sys.stderr)
-    return _run(run_dir, resume=False, quiet=args.quiet)
+    return _run(run_dir, resume=False, quiet=args.quiet, processes=run.processes)
 
 
 def cmd_resume(args) -> int:
@@ -216,7 +267,13 @@ def cmd_resume(args) -> int:
         run.epochs = args.epochs
         validate(run)
         save_run_config(run, layout.config)
-    return _run(args.run_dir, resume=True, quiet=args.quiet)
+    if args.nproc is not None and args.nproc != run.processes:
+        run.processes = args.nproc
+        validate(run)
+        save_run_config(run, layout.config)
+    from .distributed import check_launch
+    check_launch(run)
+    return _run(args.run_dir, resume=True, quiet=args.quiet, processes=run.processes)
 
 
 def cmd_eval(args) -> int:
@@ -407,7 +464,13 @@ def build_parser() -> Parser:
     s.add_argument("--download", action="store_true", help="allow downloading torchvision datasets")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any run or method setting, e.g. --set temperature=0.2 (repeatable)")
+    s.add_argument("--nproc", type=int, metavar="N",
+                   help="train on N processes, one per GPU (or CPU processes), through "
+                        "torch.distributed.run; --batch-size is the global batch (default 1)")
     s.add_argument("--run-dir", type=Path, help="exact run directory to create")
+    s.add_argument("--create-only", action="store_true",
+                   help="create the run directory, print it and stop (train it later, e.g. "
+                        "with `torchrun … -m workbench.worker RUN_DIR`)")
     s.add_argument("--runs-root", type=Path, help="folder to create the run in (default ./runs)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)
@@ -415,6 +478,9 @@ def build_parser() -> Parser:
     s = sub.add_parser("resume", help="continue a stopped, crashed or finished run")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--epochs", type=int, help="train up to this many epochs in total")
+    s.add_argument("--nproc", type=int, metavar="N",
+                   help="processes to train on (default: as the run was trained; the same "
+                        "number resumes exactly)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_resume)
 

@@ -64,6 +64,18 @@ class RunConfig:
                                       min=0.0, max=3600.0)
     linear_probe: bool = setting(True, "Fit a linear probe on frozen features at the end.")
     threads: int = setting(0, "CPU threads for torch (0 = torch's default).", min=0, max=1024)
+    processes: int = setting(1, "Processes to train on, one per GPU (or CPU processes): more "
+                                "than 1 launches torch.distributed.run; batch_size stays the "
+                                "global batch.", min=1, max=1024, label="Processes")
+    lr_scaling: str = setting("none", "Scale lr with the global batch: linear (lr × batch / "
+                                      "lr_base_batch), sqrt, or none.",
+                              choices=("none", "linear", "sqrt"), label="LR scaling")
+    lr_base_batch: int = setting(256, "The batch size lr is stated for (with lr_scaling).",
+                                 min=1, max=1048576, label="LR base batch")
+    sync_bn: str = setting("auto", "BatchNorm over the global batch when several processes "
+                                   "train: auto follows the method's paper (SimCLR, BYOL, "
+                                   "VICReg yes; MoCo and the rest per process).",
+                           choices=("auto", "on", "off"), label="Synchronised BatchNorm")
     method_config: dict = setting({}, "The method's own settings (its Config).")
 
 

@@ -45,17 +45,29 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
+def scaled_lr(cfg: RunConfig) -> float:
+    """lr after lr_scaling against lr_base_batch (batch_size is the global batch, over all
+    processes): linear (Goyal et al. 2017) or square-root (Krizhevsky 2014) scaling."""
+    ratio = cfg.batch_size / cfg.lr_base_batch
+    if cfg.lr_scaling == "linear":
+        return cfg.lr * ratio
+    if cfg.lr_scaling == "sqrt":
+        return cfg.lr * math.sqrt(ratio)
+    return cfg.lr
+
+
 def build_optimizer(params, cfg: RunConfig) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
+    lr = scaled_lr(cfg)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
     if cfg.optimizer == "lars":
-        return LARS(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return LARS(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 

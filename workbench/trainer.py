@@ -17,6 +17,7 @@ from . import checkpoint as ckpt
 from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
+from .distributed import LOCAL, DistContext
 from .build import build, describe_device, load_weights
 from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
@@ -70,9 +71,11 @@ class Trainer:
     """
 
     def __init__(self, run_dir: Path, writer: EventWriter, commands: queue.Queue | None = None,
-                 resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None):
+                 resume: bool = False, checkpoint_hook: Callable[[str], None] | None = None,
+                 dist: DistContext | None = None):
         self.run_dir = Path(run_dir)
         self.layout = RunDir(self.run_dir)
+        self.dist = dist or LOCAL  # rank, world size and the hooks of a distributed run
         self.writer = writer
         self.commands = commands if commands is not None else queue.Queue()
         self.resume = resume
@@ -102,8 +105,14 @@ class Trainer:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self.dist.start(cfg.device)
         built = build(cfg)
         self.method, self.data, self.device = built.method, built.dataset, built.device
+        if self.device.type == "cuda" and self.data.spec.modality == "image":
+            # channels-last is what cuDNN's fastest convolutions read; set before DDP builds its buckets
+            self.method.to(memory_format=torch.channels_last)
+            self._channels_last = True
+        self.train_step = self.dist.wrap(self.method, cfg, self.device)
         d = self.data
         if d.skipped_count:
             shown = ", ".join(d.skipped[:5])
@@ -111,7 +120,8 @@ class Trainer:
                      f"{' …' if d.skipped_count > 5 else ''}", level="warning")
         self.x_train = d.x_train.to(self.device)
         self.n_train = len(d.x_train)
-        self.batch_size = min(cfg.batch_size, self.n_train)
+        self.batch_size = min(cfg.batch_size, self.n_train)  # global: over all processes
+        self.dist.check_batch(self.batch_size)
         # Full batches only: a last batch of 1 breaks batch norm and contrastive losses.
         self.steps_per_epoch = max(1, self.n_train // self.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -170,6 +180,8 @@ class Trainer:
 
     def save(self, name: str) -> Path:
         self.check_losses()  # a diverged model never overwrites the last good checkpoint
+        if not self.dist.is_main:
+            return self.layout.checkpoint(name)
         path = ckpt.save_checkpoint(self._checkpoint_state(), self.layout.checkpoint(name))
         self.emit("checkpoint", path=self.layout.rel(path))
         return path
@@ -185,7 +197,7 @@ class Trainer:
                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                   epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
                   train_size=self.n_train, test_size=len(self.data.x_test),
-                  resumed=self.resume)
+                  resumed=self.resume, world_size=self.dist.world_size)
         if self.step == 0:
             self.make_previews(force=True)
             self.snapshot()
@@ -218,13 +230,14 @@ class Trainer:
             if self._stop:
                 return
             b = self.batch_in_epoch
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            self.dist.begin_step(cfg.seed, self.step)
+            idx = self.dist.shard(order[b * self.batch_size:(b + 1) * self.batch_size])
             batch = Batch(model_input(self.x_train[idx]), y_all[idx], idx)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1
             self.batch_in_epoch += 1
-            window_images += len(idx)
+            window_images += len(idx) * self.dist.world_size
             window_losses.append(loss)
             epoch_losses.append(loss)
             now = time.perf_counter()
@@ -238,14 +251,9 @@ class Trainer:
                   img_s=round(len(epoch_losses) * self.batch_size / max(seconds, 1e-9), 1))
 
     def _prepare_step(self) -> Callable:
-        """On CUDA, image models and batches go channels-last (what cuDNN's fastest
-        convolutions and tensor cores read); with run setting `compile`, the training step is
-        torch.compile'd (the modules stay as they are, so checkpoints keep their keys)."""
-        if self.device.type == "cuda" and self.data.spec.modality == "image":
-            self.method.to(memory_format=torch.channels_last)
-            self._channels_last = True
-        step = self.method.training_step
-        return torch.compile(step) if self.cfg.compile else step
+        """The training step, torch.compile'd with run setting `compile` (the modules stay as
+        they are, so checkpoints keep their keys)."""
+        return torch.compile(self.train_step) if self.cfg.compile else self.train_step
 
     def optimise(self, batch: Batch) -> tuple[torch.Tensor, dict]:
         """One optimiser step; returns the loss as a device tensor. Reading it here would make
@@ -260,7 +268,8 @@ class Trainer:
         with autocast:
             out = self._train_step(batch)
         loss = out.loss.float()
-        self._unchecked_losses.append((self.step, self.epoch, loss.detach()))
+        # the global-batch loss (an all-reduce, no host sync), so every rank sees the same NaN
+        self._unchecked_losses.append((self.step, self.epoch, self.dist.average(loss).detach()))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
@@ -305,11 +314,24 @@ class Trainer:
     # --- commands -----------------------------------------------------------------------
     def handle_commands(self) -> None:
         while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
+            cmd = self._next_command(wait=False)
+            if cmd is None:
                 return
             self._apply(cmd)
+
+    def _next_command(self, wait: bool) -> dict | None:
+        """Rank 0's next command, handed to every rank so all act on it at the same step
+        (None: none now). While paused (wait) one process blocks; ranks ask every 5 s."""
+        if not self.dist.enabled and wait:
+            return self.commands.get()
+        pending = []
+        if self.dist.is_main:
+            try:
+                pending = [self.commands.get(timeout=5) if wait else self.commands.get_nowait()]
+            except queue.Empty:
+                pass
+        shared = self.dist.share_commands(pending)
+        return shared[0] if shared else None
 
     def _apply(self, cmd: dict) -> None:
         kind = cmd.get("type")
@@ -323,7 +345,9 @@ class Trainer:
             self.save(LAST)
             self.emit("paused")
             while True:  # blocks only the worker, which has nothing else to do while paused
-                nxt = self.commands.get()
+                nxt = self._next_command(wait=True)
+                if nxt is None:
+                    continue
                 if nxt.get("type") == "resume":
                     self.emit("resumed")
                     return
@@ -340,7 +364,7 @@ class Trainer:
     # --- pictures, maps, evaluation -----------------------------------------------------
     def make_previews(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now < self._next_preview:
+        if not self.dist.is_main or (not force and now < self._next_preview):
             return
         # Previews must not consume the training RNG, or resumed runs would diverge.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -365,7 +389,7 @@ class Trainer:
 
     def snapshot(self) -> None:
         """Embed the fixed probe set and save it for the live map."""
-        if len(self.probe) == 0:
+        if len(self.probe) == 0 or not self.dist.is_main:
             return
         feats = embed_all(self.method, self.data.x_test[self.probe], self.device).numpy()
         rel = self.layout.snapshot(self.step)
@@ -376,12 +400,13 @@ class Trainer:
 
     def end_of_epoch(self) -> None:
         cfg = self.cfg
-        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+        if self.dist.is_main and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
         self.snapshot()
         self.save(LAST)
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
             self.save(RunDir.step_checkpoint_name(self.step))
+        self.dist.barrier()  # the other ranks wait while rank 0 evaluates and saves
 
     def evaluate_knn(self) -> None:
         d = self.data
@@ -427,6 +452,8 @@ class Trainer:
 
     def final_evaluation(self) -> dict:
         result: dict = {}
+        if not self.dist.is_main:  # evaluation runs once, on rank 0
+            return result
         if self.last_knn is not None:
             result.update(knn_top1=round(self.last_knn, 4), knn_best=round(self.best_knn, 4))
         if self.last_scores:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .config import ConfigError
 from .data import DataError
+from .distributed import DiscardingWriter, DistContext, from_env
 from .events import EventWriter, decode, make_event
 from .registry import UnknownMethod
 from .rundir import RunDir, RunDirError
@@ -31,7 +32,7 @@ def read_commands(stream, commands: queue.Queue) -> None:
 
 
 def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue.Queue | None = None,
-               listeners=()) -> int:
+               listeners=(), dist: DistContext | None = None) -> int:
     """Run one run directory to completion; every outcome is an event. Returns the exit code.
 
     Raises RunDirError or CheckpointError, before writing anything, when the run must not be
@@ -53,20 +54,21 @@ def run_worker(run_dir: Path, resume: bool = False, stream=None, commands: queue
                   file=sys.stderr)
         layout.write_pid()
         try:
-            return _train(run_dir, resume, stream, commands, listeners)
+            return _train(run_dir, resume, stream, commands, listeners, dist)
         finally:
             layout.pid_file.unlink(missing_ok=True)
     finally:
         lock.release()
 
 
-def _train(run_dir: Path, resume: bool, stream, commands: queue.Queue | None, listeners) -> int:
+def _train(run_dir: Path, resume: bool, stream, commands: queue.Queue | None, listeners,
+           dist: DistContext | None) -> int:
     writer = EventWriter(run_dir, stream)
     writer.listeners.extend(listeners)
     commands = commands if commands is not None else queue.Queue()
     trainer = None
     try:
-        trainer = Trainer(run_dir, writer, commands, resume=resume)
+        trainer = Trainer(run_dir, writer, commands, resume=resume, dist=dist)
         return trainer.run()
     except USER_ERRORS as exc:
         writer.emit(_failed(trainer, str(exc)))
@@ -89,6 +91,27 @@ def _train(run_dir: Path, resume: bool, stream, commands: queue.Queue | None, li
         return 1
     finally:
         writer.close()
+        if dist is not None:
+            dist.close()
+
+
+def run_other_rank(run_dir: Path, resume: bool, dist: DistContext) -> int:
+    """A rank other than 0 of a distributed run: it trains its shard and writes nothing to the
+    run folder. A failure goes to stderr and torchrun's error file; the launcher (or rank 0)
+    turns it into the run's `failed` event."""
+    # Stop commands reach rank 0, which hands them to every rank at the same step.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        return Trainer(run_dir, DiscardingWriter(), queue.Queue(), resume=resume, dist=dist).run()
+    except BaseException as exc:
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+        ErrorHandler().record_exception(exc)
+        print(f"rank {dist.rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if isinstance(exc, TrainingFailed):
+            return exc.exit_code
+        return 2 if isinstance(exc, USER_ERRORS) else 1
+    finally:
+        dist.close()
 
 
 def _failed(trainer: Trainer | None, message: str, **extra) -> dict:
@@ -112,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(args.nice)
+    dist = from_env()  # torchrun's RANK / WORLD_SIZE / LOCAL_RANK; one process without them
+    if not dist.is_main:
+        return run_other_rank(args.run_dir, args.resume, dist)
     commands: queue.Queue = queue.Queue()
     signal.signal(signal.SIGTERM, lambda *_: commands.put({"type": "stop"}))
     threading.Thread(target=read_commands, args=(sys.stdin, commands), daemon=True).start()
     try:
-        return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands)
+        return run_worker(args.run_dir, resume=args.resume, stream=sys.stdout, commands=commands,
+                          dist=dist)
     except REFUSALS as exc:
         print(f"error: {exc}", file=sys.stderr)  # the GUI's worker client shows this line
         return 2

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from workbench import cli
@@ -218,7 +217,7 @@ def _nan_trainer(tmp_path, monkeypatch):
     writer = EventWriter(run_dir, io.StringIO())
     trainer = Trainer(run_dir, writer)
     trainer.setup()
-    monkeypatch.setattr(trainer.method, "training_step", 
+    monkeypatch.setattr(trainer.method, "training_step",
                         lambda batch: StepOutput(next(trainer.method.parameters()).sum() * math.nan))
     return trainer, writer
 

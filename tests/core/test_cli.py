@@ -175,3 +175,23 @@ def test_resume_refuses_a_symlinked_events_file(tmp_path, capsys):
     assert main(["resume", str(run_dir), "--quiet"]) == 2
     assert "outside the run folder" in one_line_error(capsys)
     assert outside.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--nproc", "2", "--batch-size", "63"], "does not split evenly over 2 processes"),
+    (["--nproc", "0"], "processes=0 is out of range"),
+])
+def test_processes_that_cannot_train_are_one_clear_line(capsys, tmp_path, extra, words):
+    args = ["train", "--dataset", "digits", "--device", "cpu", "--runs-root", str(tmp_path), *extra]
+    assert main(args) == 2
+    assert words in one_line_error(capsys)
+    assert not list(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_create_only_makes_the_run_folder_for_a_users_own_launcher(capsys, tmp_path):
+    target = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--device", "cpu", "--nproc", "2",
+                 "--run-dir", str(target), "--create-only"]) == 0
+    assert capsys.readouterr().out.strip() == str(target)
+    assert (target / "config.json").is_file() and not (target / "events.jsonl").exists()
+    assert json.loads((target / "config.json").read_text())["processes"] == 2

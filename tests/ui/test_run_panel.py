@@ -117,3 +117,23 @@ def test_backbone_list_greys_what_does_not_fit_the_data(panel):
     _pick(panel, method="vq_vae", dataset="signals")
     assert _backbone_muted(panel, "resnet50")[0] and not _backbone_muted(panel, "mlp")[0]
     assert "cannot encode sequences" in _backbone_muted(panel, "vit_tiny")[1]
+
+
+def test_processes_default_to_one_and_go_into_the_run_config(panel):
+    _pick(panel, method="simclr", dataset="digits")
+    assert panel.processes.value() == 1 and panel.run_config().processes == 1
+    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+    assert panel.processes_label.text() == "Processes"  # CPU processes, not GPUs
+    panel.processes.setValue(2)
+    panel.run_form.set_value("batch_size", 64)
+    assert not panel.problems()
+    assert panel.run_config().processes == 2
+
+
+def test_a_batch_that_does_not_split_over_the_processes_blocks_start(panel):
+    _pick(panel, method="simclr", dataset="digits")
+    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+    panel.processes.setValue(2)
+    panel.run_form.set_value("batch_size", 63)
+    assert any("does not split evenly over 2 processes" in p for p in panel.problems())
+    assert not panel.start_button.isEnabled()
