@@ -16,6 +16,8 @@ from . import checkpoint as ckpt
 from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
+from .data.prepare import prepare_data
+from .data.stream import batch_source
 from .build import build, describe_device
 from .config import RunConfig, load_run_config, to_dict
 from .embeddings import compute_embeddings
@@ -96,14 +98,15 @@ class Trainer:
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        prepare_data(cfg, self.log, self.commands)
         built = build(cfg)
         self.method, self.data, self.device = built.method, built.dataset, built.device
         d = self.data
         if d.skipped_count:
             shown = ", ".join(d.skipped[:5])
-            self.log(f"skipped {d.skipped_count} unreadable file(s): {shown}"
+            self.log(f"skipped {d.skipped_count} unreadable or misplaced item(s): {shown}"
                      f"{' …' if d.skipped_count > 5 else ''}", level="warning")
-        self.x_train = d.x_train.to(self.device)
+        self.source = batch_source(d, cfg.data_path, self.device)
         self.n_train = len(d.x_train)
         self.batch_size = min(cfg.batch_size, self.n_train)
         # Full batches only: a last batch of 1 breaks batch norm and contrastive losses.
@@ -173,7 +176,7 @@ class Trainer:
                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                   epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
                   train_size=self.n_train, test_size=len(self.data.x_test),
-                  resumed=self.resume)
+                  resumed=self.resume, data_path=self.source.kind)
         if self.step == 0:
             self.make_previews(force=True)
             self.snapshot()
@@ -197,7 +200,7 @@ class Trainer:
     def train_epoch(self) -> None:
         cfg, method = self.cfg, self.method
         order = epoch_order(cfg.seed, self.epoch, self.n_train).to(self.device)
-        y_all = self.data.y_train.to(self.device)
+        feed = self.source.epoch(order, self.batch_size, self.batch_in_epoch, self.steps_per_epoch)
         method.train()
         window_start, window_images, window_losses = time.perf_counter(), 0, []
         epoch_start, epoch_losses = time.perf_counter(), []
@@ -207,7 +210,7 @@ class Trainer:
                 return
             b = self.batch_in_epoch
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            batch = Batch(model_input(self.x_train[idx]), y_all[idx], idx)
+            batch = next(feed)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1

@@ -36,8 +36,12 @@ Progress = Callable[[float], object] | None
 Cancel = Callable[[], bool] | None
 
 
-class BuildCancelled(Exception):
+class BuildCancelled(DataError):
     """The cancel callback asked a cache build to stop; nothing was left behind."""
+
+    def __init__(self, message: str = "stopped while building the image cache; nothing was kept "
+                                      "(the next start builds it again)"):
+        super().__init__(message)
 
 
 def cache_root() -> Path:
