@@ -216,3 +216,17 @@ def test_an_unreadable_root_says_permission_denied(tmp_path, monkeypatch):
     monkeypatch.setattr(folder_mod.os, "scandir", scandir)
     with pytest.raises(DataError, match="permission denied"):
         load_dataset("folder", root=str(tmp_path), image_size=8)
+
+
+def test_explorer_thumbnails_are_read_one_at_a_time(tmp_path):
+    from workbench.explore import images_hwc, thumbnails
+
+    ds = load_dataset("folder", root=str(_tree(tmp_path / "imgs")), image_size=12)
+    idx = np.array([2, 0, 1])
+    reads = []
+    real = ds.x_test.store.read
+    ds.x_test.store.read = lambda rows, out=None: reads.append(len(rows)) or real(rows, out)
+    tiles = thumbnails(ds.x_test, idx)
+    assert reads == [] and tiles.shape == (3, 12, 12, 3)
+    np.testing.assert_array_equal(tiles[1], images_hwc(ds.x_test[[0]])[0])
+    np.testing.assert_array_equal(np.asarray(tiles), images_hwc(ds.x_test[idx]))

@@ -161,3 +161,41 @@ def stored_rows(x) -> bool:
 def as_tensor(x) -> torch.Tensor:
     """A whole split as a tensor: an in-memory tensor unchanged, an on-disk split read in full."""
     return x[:] if isinstance(x, ImageRows) else x
+
+
+class DiskTiles:
+    """Thumbnails (H, W, 3) uint8 of chosen rows of an on-disk split, read when first shown
+    (like WordTiles), so an explorer over 100,000 items never holds all their pixels."""
+
+    def __init__(self, x: ImageRows, rows: np.ndarray, cache_size: int = 4096):
+        self.x, self.rows = x, np.asarray(rows, dtype=np.int64)
+        self._cache: dict[int, np.ndarray] = {}
+        self._cache_size = cache_size
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.rows), self.x.size, self.x.size, 3)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self.rows)
+        tile = self._cache.get(i)
+        if tile is None:
+            if len(self._cache) >= self._cache_size:  # bounded: a long browse does not grow without end
+                self._cache.clear()
+            chw = self.x[int(self.rows[i])].numpy()
+            if chw.shape[0] == 1:
+                chw = np.repeat(chw, 3, axis=0)
+            tile = self._cache[i] = np.ascontiguousarray(chw.transpose(1, 2, 0))
+        return tile
+
+    def __array__(self, dtype=None, copy=None):
+        """Every tile as one (N, H, W, 3) array (for callers that need them all at once)."""
+        tiles = np.stack([self[i] for i in range(len(self))]) if len(self) else np.zeros(self.shape, np.uint8)
+        return tiles if dtype is None else tiles.astype(dtype)
