@@ -230,3 +230,15 @@ def test_explorer_thumbnails_are_read_one_at_a_time(tmp_path):
     assert reads == [] and tiles.shape == (3, 12, 12, 3)
     np.testing.assert_array_equal(tiles[1], images_hwc(ds.x_test[[0]])[0])
     np.testing.assert_array_equal(np.asarray(tiles), images_hwc(ds.x_test[idx]))
+
+
+def test_large_reads_are_resized_block_by_block(tmp_path, monkeypatch):
+    from workbench.data import store
+
+    ds = load_dataset("folder", root=str(_tree(tmp_path / "imgs")), image_size=12)
+    whole = ds.x_train[:]
+    monkeypatch.setattr(store, "_READ_BLOCK", 4)
+    reads = []
+    real = ds.x_train.store.read
+    ds.x_train.store.read = lambda rows, out=None: reads.append(len(rows)) or real(rows, out)
+    assert torch.equal(ds.x_train[:], whole) and max(reads) == 4 and sum(reads) == len(whole)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import queue
+import sys
 import time
 from collections.abc import Callable
 
@@ -35,3 +36,23 @@ def prepare_data(cfg, log: Callable[[str], None], commands: queue.Queue) -> None
 
     load_dataset(cfg.dataset, root=cfg.data_root, image_size=cfg.image_size, download=cfg.download,
                  progress=progress, cancel=lambda: stop_requested(commands))
+
+
+def progress_bar(desc: str = "building image cache") -> Callable[[float], None]:
+    """A progress callback that shows a tqdm bar on stderr, only once a build is under way
+    (a cache that is reused reports 1.0 at once and shows nothing)."""
+    state: dict = {}
+
+    def progress(fraction: float) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            if fraction >= 1.0:
+                return
+            from tqdm import tqdm
+
+            bar = state["bar"] = tqdm(total=1000, desc=desc, unit="‰", file=sys.stderr, mininterval=0.5)
+        bar.update(int(fraction * 1000) - bar.n)
+        if fraction >= 1.0:
+            bar.close()
+
+    return progress

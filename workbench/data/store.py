@@ -9,6 +9,8 @@ import torch
 
 from workbench.data.resize import resize_square
 
+_READ_BLOCK = 4096  # rows read and resized together when a large part of a split is asked for
+
 
 class ImageStore:
     """A raw C-order uint8 (N, C, H, W) file read with pread, never mapped.
@@ -132,8 +134,16 @@ class ImageRows:
 
     def __getitem__(self, key) -> torch.Tensor:
         rows, single = self._positions(key)
-        out = resize_square(gather(self.store, rows), self.size)
-        return out[0] if single else out
+        if self.size == self.stored_size or len(rows) <= _READ_BLOCK:
+            out = resize_square(gather(self.store, rows), self.size)
+            return out[0] if single else out
+        # Many rows (the in-memory path loading a split): read and shrink a block at a time, so
+        # the larger stored pixels never exist all at once.
+        out = torch.empty((len(rows), self.store.shape[1], self.size, self.size), dtype=torch.uint8)
+        for start in range(0, len(rows), _READ_BLOCK):
+            block = rows[start:start + _READ_BLOCK]
+            out[start:start + len(block)] = resize_square(gather(self.store, block), self.size)
+        return out
 
     def numpy(self) -> np.ndarray:
         """Every row at the training size (loads the whole split: only for sets that fit)."""
