@@ -93,3 +93,12 @@ def test_a_sequence_run_config_is_complete(panel):
     panel.start_button.click()
     assert panel._got.dataset == "signals"
     assert panel._method_items["cpc_sequence"].flags() & Qt.ItemIsSelectable
+
+
+def test_the_data_path_is_an_advanced_setting(panel):
+    _pick(panel, method="simclr", dataset="shapes")
+    assert panel.run_config().data_path == "auto"
+    editor = panel.advanced_form.editor("data_path")
+    assert [editor.itemData(i) for i in range(editor.count())] == ["auto", "memory", "stream"]
+    panel.advanced_form.set_value("data_path", "stream")
+    assert panel.run_config().data_path == "stream"
