@@ -115,3 +115,15 @@ def object_config():
         pass
 
     return Config
+
+
+def test_a_stop_while_the_cache_is_built_cancels_it(make_run, folder, tmp_path):
+    import queue
+
+    commands = queue.Queue()
+    commands.put({"type": "stop"})
+    run_dir = make_run(method="rotation", dataset="folder", data_root=str(folder), image_size=24)
+    assert run_worker(run_dir, commands=commands) == 2
+    last = list(read_events(run_dir))[-1]
+    assert last["type"] == "failed" and "stopped while building the image cache" in last["message"]
+    assert not any((tmp_path / "cache").glob("folder-*"))  # nothing half-built is left
