@@ -341,7 +341,8 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         d, info = self.data, self.data.info
         name = self.run_name or (f"{info.get('method', '')} · {info.get('dataset', '')}" if info else "No run")
         self.name_label.setText(name)
-        bits = [info.get("title") or info.get("method"), info.get("dataset"), info.get("device")]
+        bits = [info.get("title") or info.get("method"), info.get("dataset"), info.get("device"),
+                info.get("data_path") and f"data: {info['data_path']}"]  # memory or stream (the data path taken)
         self.info_label.setText("  ·  ".join(str(b) for b in bits if b))
         self.info_label.setToolTip(self.info_label.text())
         epochs, total = info.get("epochs"), info.get("total_steps")

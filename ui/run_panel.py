@@ -26,7 +26,7 @@ FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
                  "joint-embedding": "Joint embedding", "language": "Language"}
 # RunConfig fields shown up front; the rest sit under "Advanced".
 MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
-ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size",
+ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size", "data_path",
                    "eval_every", "checkpoint_every", "probe_size", "preview_interval",
                    "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
 

@@ -7,7 +7,7 @@ import torch
 
 from .analogies import analogy_report
 from .build import build_method, load_from_run
-from .data.base import model_input
+from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .trainer import embed_all
 
@@ -61,8 +61,8 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
     }
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
-        raw_train = model_input(d.x_train).flatten(1)
-        raw_test = model_input(d.x_test).flatten(1)
+        raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))
+                               for x in (d.x_train, d.x_test))  # read in blocks (data kept on disk)
         result["floor_raw_pixels"] = _scores(raw_train, raw_test, d.y_train, d.y_test, linear, run.seed)
         fresh = build_method(run, d, loaded.device)
         fresh_test = embed_all(fresh, d.x_test, loaded.device)

@@ -215,8 +215,9 @@ def _report(run_dir: Path, code: int) -> int:
 def _check_dataset(run: RunConfig, cls) -> None:
     from .build import check_data
     from .data import load_dataset
+    from .data.prepare import progress_bar
     check_data(cls, run, load_dataset(run.dataset, root=run.data_root, image_size=run.image_size,
-                                      download=run.download))
+                                      download=run.download, progress=progress_bar()))
 
 
 def cmd_train(args) -> int:

@@ -34,6 +34,10 @@ class RunConfig:
     data_root: str | None = setting(None, "Folder for image-folder and torchvision datasets.")
     download: bool = setting(False, "Allow downloading a torchvision dataset (needs internet).")
     image_size: int = setting(32, "Image side for image folders (pixels).", min=8, max=256)
+    data_path: str = setting("auto", "How training reads images: memory (the whole split on the "
+                             "device), stream (batches read from the on-disk cache), or auto "
+                             "(memory when the split fits: < min(25% of free RAM, 2 GB)).",
+                             choices=("auto", "memory", "stream"), label="Data path")
     backbone: str = setting("small_cnn", "Encoder architecture.",
                             choices=("small_cnn", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
     backbone_weights: str | None = setting(None, "Initial backbone weights: a local state-dict file "

@@ -246,6 +246,15 @@ class DistContext:
         per = len(global_indices) // self.world_size
         return global_indices[self.rank * per:(self.rank + 1) * per]
 
+    def shard_order(self, order: torch.Tensor, batch_size: int, n_batches: int) -> torch.Tensor:
+        """This rank's epoch order: its slice of each of the n_batches global batches of
+        `batch_size` in `order`, one after another (the whole order on one process)."""
+        if not self.enabled:
+            return order
+        batches = order[:n_batches * batch_size].view(n_batches, batch_size)
+        per = batch_size // self.world_size
+        return batches[:, self.rank * per:(self.rank + 1) * per].reshape(-1)
+
     def wrap(self, method: nn.Module, cfg: RunConfig, device: torch.device) -> Callable[[Batch], StepOutput]:
         """The callable that trains one step: method.training_step on one process; under
         DistributedDataParallel (global-batch BatchNorm where the method's paper uses it)

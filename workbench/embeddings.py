@@ -88,8 +88,8 @@ def compute_embeddings(
 ) -> np.ndarray:
     """Run embed_fn over x in batches under no_grad and return float32 (N, D) on the CPU.
 
-    x is stored data (uint8 images, float sequences, integer tokens), made into model input
-    one batch at a time (so a whole image set never exists as float). embed_fn's mode (train/eval) is the caller's choice.
+    x is stored data (uint8 images, float sequences, integer tokens; a tensor, an array or an
+    on-disk ImageRows split), read and made into model input one batch at a time (so a whole image set never exists as float). embed_fn's mode (train/eval) is the caller's choice.
     progress(fraction) is called after each batch; cancel() returning True raises Cancelled.
     """
     import torch
@@ -98,8 +98,9 @@ def compute_embeddings(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    x = torch.as_tensor(x)
-    n = len(x)
+    if isinstance(x, np.ndarray):
+        x = torch.as_tensor(x)
+    n = len(x)  # a tensor, or rows kept on disk (ImageRows) read a block at a time
     out: list[np.ndarray] = []
     with torch.no_grad():
         for start in range(0, n, batch_size):

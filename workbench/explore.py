@@ -10,6 +10,7 @@ import numpy as np
 from . import analogies
 from .config import load_run_config
 from .data import Dataset, load_dataset
+from .data.store import DiskTiles, ImageRows
 from .runs import CONFIG_FILE, EMBEDDINGS
 from .wordtiles import WordTiles
 
@@ -26,7 +27,7 @@ class EmbeddingSource:
     embeddings: np.ndarray  # float32 (N, D)
     labels: np.ndarray  # int64 (N,), -1 unlabelled
     indices: np.ndarray  # int64 (N,), rows of the dataset's test split
-    images: np.ndarray  # uint8 (N, H, W, 3) thumbnails; for text a WordTiles, indexed the same way
+    images: np.ndarray  # uint8 (N, H, W, 3) thumbnails; a WordTiles (text) or DiskTiles (on-disk data), indexed the same way
     class_names: list[str] = field(default_factory=list)
     factors: dict[str, np.ndarray] = field(default_factory=dict)  # name -> codes (N,)
     factor_values: dict[str, list[str]] = field(default_factory=dict)
@@ -58,6 +59,14 @@ class EmbeddingSource:
                 raise ValueError("this map shows no words; type an item's index instead") from None
             raise ValueError(f"{str(word).strip()!r} is not among the {len(self.words):,} words of this map; "
                              f"a checkpoint as the source covers the whole vocabulary") from None
+
+
+def thumbnails(x, idx: np.ndarray):
+    """Rows idx of a split as (N, H, W, 3) thumbnails: an array, or for a split kept on disk a
+    lazy DiskTiles that reads each one when it is first shown."""
+    if isinstance(x, ImageRows):
+        return DiskTiles(x, idx)
+    return images_hwc(x[idx])
 
 
 def images_hwc(x) -> np.ndarray:
@@ -99,7 +108,7 @@ def _source(run_dir: Path, label: str, step: int, emb: np.ndarray, indices: np.n
     return EmbeddingSource(
         run_dir=Path(run_dir), label=label, step=step, embeddings=np.asarray(emb, np.float32),
         labels=data.y_test.numpy()[idx], indices=idx,
-        images=WordTiles(words) if words else images_hwc(data.x_test[idx]), words=words,
+        images=WordTiles(words) if words else thumbnails(data.x_test, idx), words=words,
         class_names=list(data.spec.class_names),
         factors={k: np.asarray(v)[idx] for k, v in data.factors_test.items()},
         factor_values=dict(data.spec.factors), dataset=dataset, method=method)

@@ -17,6 +17,8 @@ from . import checkpoint as ckpt
 from .analogies import analogy_sets, event_scores
 from .api import Batch, Method, Preview
 from .data.base import model_input
+from .data.prepare import prepare_data
+from .data.stream import batch_source
 from .distributed import LOCAL, DistContext
 from .build import build, describe_device, load_weights
 from .config import RunConfig, load_run_config, to_dict
@@ -106,6 +108,9 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dist.start(cfg.device)
+        if self.dist.is_main:  # one process builds the on-disk cache; the others then read it
+            prepare_data(cfg, self.log, self.commands)
+        self.dist.barrier()
         built = build(cfg)
         self.method, self.data, self.device = built.method, built.dataset, built.device
         if self.device.type == "cuda" and self.data.spec.modality == "image":
@@ -116,9 +121,9 @@ class Trainer:
         d = self.data
         if d.skipped_count:
             shown = ", ".join(d.skipped[:5])
-            self.log(f"skipped {d.skipped_count} unreadable file(s): {shown}"
+            self.log(f"skipped {d.skipped_count} unreadable or misplaced item(s): {shown}"
                      f"{' …' if d.skipped_count > 5 else ''}", level="warning")
-        self.x_train = d.x_train.to(self.device)
+        self.source = batch_source(d, cfg.data_path, self.device)
         self.n_train = len(d.x_train)
         self.batch_size = min(cfg.batch_size, self.n_train)  # global: over all processes
         self.dist.check_batch(self.batch_size)
@@ -197,7 +202,7 @@ class Trainer:
                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                   epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
                   train_size=self.n_train, test_size=len(self.data.x_test),
-                  resumed=self.resume, world_size=self.dist.world_size)
+                  resumed=self.resume, world_size=self.dist.world_size, data_path=self.source.kind)
         if self.step == 0:
             self.make_previews(force=True)
             self.snapshot()
@@ -221,7 +226,10 @@ class Trainer:
     def train_epoch(self) -> None:
         cfg, method = self.cfg, self.method
         order = epoch_order(cfg.seed, self.epoch, self.n_train).to(self.device)
-        y_all = self.data.y_train.to(self.device)
+        # Each rank reads only its slice of every global batch (the whole batch on one process).
+        local_order = self.dist.shard_order(order, self.batch_size, self.steps_per_epoch)
+        feed = self.source.epoch(local_order, self.batch_size // self.dist.world_size, self.batch_in_epoch,
+                                 self.steps_per_epoch)
         method.train()
         window_start, window_images, window_losses = time.perf_counter(), 0, []
         epoch_start, epoch_losses = time.perf_counter(), []
@@ -229,15 +237,13 @@ class Trainer:
             self.handle_commands()
             if self._stop:
                 return
-            b = self.batch_in_epoch
             self.dist.begin_step(cfg.seed, self.step)
-            idx = self.dist.shard(order[b * self.batch_size:(b + 1) * self.batch_size])
-            batch = Batch(model_input(self.x_train[idx]), y_all[idx], idx)
+            batch = next(feed)
             loss, logs = self.optimise(batch)
             method.on_step_end(self.step, self.total_steps)
             self.step += 1
             self.batch_in_epoch += 1
-            window_images += len(idx) * self.dist.world_size
+            window_images += len(batch.x) * self.dist.world_size
             window_losses.append(loss)
             epoch_losses.append(loss)
             now = time.perf_counter()

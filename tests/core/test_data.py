@@ -13,14 +13,18 @@ from workbench.api import DataSpec
 from workbench.data import DataError, Dataset, list_datasets, load_dataset
 from workbench.data.shapes import generate_shapes
 from workbench.data.splits import split_indices
+from workbench.data.store import as_tensor
 
 ALL_NAMES = ["mnist5k", "digits", "shapes", "shapes120k", "signals", "lee", "textfile", "folder", "mnist", "fashionmnist", "cifar10", "stl10"]
 
 
 def _check_layout(ds: Dataset) -> None:
-    """Contract every loader must meet: uint8 NCHW contiguous CPU images, int64 labels."""
+    """Contract every loader must meet: uint8 NCHW contiguous CPU images, int64 labels
+    (images kept on disk read back as such)."""
     assert isinstance(ds.spec, DataSpec)
     for x, y, n in ((ds.x_train, ds.y_train, ds.spec.train_size), (ds.x_test, ds.y_test, ds.spec.test_size)):
+        assert tuple(x.shape[1:]) == ds.spec.input_shape and x.dtype == torch.uint8
+        x = as_tensor(x)
         assert x.dtype == torch.uint8 and x.is_contiguous() and x.device.type == "cpu"
         assert y.dtype == torch.int64
         assert x.ndim == 4 and tuple(x.shape[1:]) == ds.spec.input_shape
@@ -145,13 +149,13 @@ def test_folder_with_class_subfolders(tmp_path):
     assert (ds.spec.train_size, ds.spec.test_size) == (8, 2)
     assert sorted(ds.y_test.tolist()) == [0, 1]  # stratified: one of each class
     # Labels match the pixels: cats are red, dogs blue.
-    x = torch.cat([ds.x_train, ds.x_test]).float()
+    x = torch.cat([ds.x_train[:], ds.x_test[:]]).float()
     y = torch.cat([ds.y_train, ds.y_test])
     assert (x[y == 0, 0].mean((1, 2)) > 200).all() and (x[y == 1, 2].mean((1, 2)) > 200).all()
     assert ds.skipped_count == 0 and ds.skipped == []
     # Deterministic split.
     again = load_dataset("folder", root=str(tmp_path), image_size=16)
-    assert torch.equal(again.x_test, ds.x_test) and torch.equal(again.y_train, ds.y_train)
+    assert torch.equal(again.x_test[:], ds.x_test[:]) and torch.equal(again.y_train, ds.y_train)
 
 
 def test_folder_without_subfolders_is_unlabelled(tmp_path):

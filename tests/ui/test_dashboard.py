@@ -210,7 +210,7 @@ def test_load_run_matches_a_real_run(dash, tiny_run):
     assert dash.name_label.text() == "tiny-rotation"
     assert dash.state_label.text() == "finished"
     started = events[0]
-    assert dash.info_label.text() == f"{started['title']}  ·  folder  ·  {started['device']}"
+    assert dash.info_label.text() == f"{started['title']}  ·  folder  ·  {started['device']}  ·  data: memory"
     assert curve_len(dash.gpu_curve) == 0 and not dash._gpu_shown  # a CPU run has no GPU plot
     finished = next(e for e in events if e["type"] == "finished")
     assert list(dash.linear_marker.getData()[1]) == [pytest.approx(100 * finished["linear_top1"])]

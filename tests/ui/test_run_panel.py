@@ -137,3 +137,12 @@ def test_a_batch_that_does_not_split_over_the_processes_blocks_start(panel):
     panel.run_form.set_value("batch_size", 63)
     assert any("does not split evenly over 2 processes" in p for p in panel.problems())
     assert not panel.start_button.isEnabled()
+
+
+def test_the_data_path_is_an_advanced_setting(panel):
+    _pick(panel, method="simclr", dataset="shapes")
+    assert panel.run_config().data_path == "auto"
+    editor = panel.advanced_form.editor("data_path")
+    assert [editor.itemData(i) for i in range(editor.count())] == ["auto", "memory", "stream"]
+    panel.advanced_form.set_value("data_path", "stream")
+    assert panel.run_config().data_path == "stream"

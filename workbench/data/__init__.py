@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from workbench.data.base import DataError, Dataset, DatasetInfo
 from workbench.data.resize import resize_square
+from workbench.data.store import ImageRows
 
 __all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset", "DEFAULT_DATASET",
            "EXAMPLE_DATASETS", "example_dataset"]
@@ -64,7 +66,7 @@ def _canonical(name: str) -> str:
     return key
 
 
-def _load_uncached(name: str, root: str | None, download: bool) -> Dataset:
+def _load_uncached(name: str, root: str | None, download: bool, progress=None, cancel=None) -> Dataset:
     if name == "mnist5k":
         from workbench.data.embedded import load_mnist5k
 
@@ -81,21 +83,31 @@ def _load_uncached(name: str, root: str | None, download: bool) -> Dataset:
         from workbench.data.text import load_lee
 
         return load_lee()
-    if name == "shapes120k":
-        from workbench.data.shapes import load_shapes_large
+    if name == "shapes120k":  # drawn once, then read from the on-disk cache
+        from workbench.data import shapes
+        from workbench.data.cached_sets import cached_dataset, shapes_fingerprint
 
-        return load_shapes_large()
+        sizes = ((shapes.LARGE_TRAIN_SIZE, shapes.LARGE_TRAIN_SEED), (shapes.LARGE_TEST_SIZE, shapes.LARGE_TEST_SEED))
+        return cached_dataset("shapes120k", "shapes120k", shapes_fingerprint(*sizes), shapes.load_shapes_large,
+                              progress, cancel)
     if name == "signals":
         from workbench.data.signals import load_signals
 
         return load_signals()
-    from workbench.data.torchvision_sets import load_torchvision
+    from workbench.data.cached_sets import cached_dataset, torchvision_fingerprint
+    from workbench.data.torchvision_sets import load_torchvision, open_root
 
-    return load_torchvision(name, root, download)
+    root_path = open_root(name, root)  # load_torchvision says clearly when the set is missing
+    return cached_dataset(name, str(root_path), torchvision_fingerprint(name, root_path),
+                          lambda: load_torchvision(name, root_path, download), progress, cancel)
 
 
 def _resized(ds: Dataset, size: int) -> Dataset:
     out = ds.shallow_copy()
+    if isinstance(ds.x_train, ImageRows):  # on disk: rows are resized as they are read
+        out.x_train, out.x_test = ds.x_train.resized(size), ds.x_test.resized(size)
+        out.spec.input_shape = tuple(int(s) for s in out.x_train.shape[1:])
+        return out
     out.x_train = resize_square(ds.x_train, size)
     out.x_test = resize_square(ds.x_test, size)
     out.spec.input_shape = tuple(int(s) for s in out.x_train.shape[1:])
@@ -103,7 +115,8 @@ def _resized(ds: Dataset, size: int) -> Dataset:
 
 
 def load_dataset(
-    name: str, root: str | None = None, image_size: int | None = None, download: bool = False
+    name: str, root: str | None = None, image_size: int | None = None, download: bool = False,
+    progress: Callable[[float], object] | None = None, cancel: Callable[[], bool] | None = None,
 ) -> Dataset:
     """Load a dataset by registry name.
 
@@ -113,6 +126,9 @@ def load_dataset(
     (text and sequences have no side and ignore it).
     Splits are fixed (seed 0, stratified) and never depend on a run's seed. The returned
     tensors may be shared with other callers: do not modify them in place.
+    Image folders, torchvision sets and shapes120k are decoded once into the on-disk cache
+    (workbench/data/cache.py) and their x_train/x_test are ImageRows views read on demand;
+    progress(fraction)/cancel() follow a cache build. The small embedded sets stay tensors.
     """
     key = _canonical(name)
     if image_size is not None:
@@ -125,7 +141,7 @@ def load_dataset(
     if key == "folder":
         from workbench.data.folder import load_folder
 
-        return load_folder(root, image_size)
+        return load_folder(root, image_size, progress=progress, cancel=cancel)
     if key == "textfile":  # cached by the file's size and mtime inside
         from workbench.data.text import load_textfile
 
@@ -140,7 +156,7 @@ def load_dataset(
     with _CACHE_LOCK:
         cached = _CACHE.get(cache_key)
         if cached is None:
-            ds = _load_uncached(key, root_key, download)
+            ds = _load_uncached(key, root_key, download, progress, cancel)
             if image_size is not None and ds.spec.modality == "image":  # sequences have no side
                 ds = _resized(ds, image_size)
             _CACHE[cache_key] = cached = ds

@@ -14,8 +14,18 @@ DEFAULT_ROOT = "~/.cache/ssl-workbench/datasets"
 TITLES = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "cifar10": "CIFAR-10", "stl10": "STL-10"}
 
 
+# The sub-folder torchvision keeps each set in (what the cache's fingerprint looks at).
+SUBFOLDERS = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "cifar10": "cifar-10-batches-py",
+              "stl10": "stl10_binary"}
+
+
 def default_root() -> Path:
     return Path(DEFAULT_ROOT).expanduser()
+
+
+def open_root(name: str, root: str | os.PathLike | None) -> Path:
+    """The root a set is read from (default_root() when None)."""
+    return default_root() if root is None else Path(root).expanduser()
 
 
 def _open(name: str, root: Path, download: bool):
