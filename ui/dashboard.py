@@ -92,9 +92,10 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.speed_label = QLabel()
         self.eta_label = QLabel()
         self.state_label = QLabel()
+        self.state_label.setObjectName("runState")  # a pill coloured by its "state" (resources/style.qss)
         self.state_label.setAlignment(Qt.AlignCenter)
         self.state_label.setMinimumWidth(80)
-        self.save_button = QPushButton("Save plots…")
+        self.save_button = QPushButton(theme.icon("save"), "Save plots…")
         self.save_button.setToolTip("Save all plots as one PNG or SVG image")
         self.save_button.clicked.connect(self._save_dialog)
         top = QHBoxLayout()
@@ -238,9 +239,9 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.loss_curve.setPen(self._faint_pen())
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
-        self.state_label.setStyleSheet(self._state_style())
+        theme.set_look(self.state_label, state=self.data.state)
         for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
-            label.setStyleSheet(f"color: {c['muted']};")
+            theme.set_look(label, tone="muted")
         self._render_log()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -368,16 +369,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
         self.state_label.setText(d.state)
-        style = self._state_style()
-        if self.state_label.styleSheet() != style:  # re-polishing costs a millisecond: only on change
-            self.state_label.setStyleSheet(style)
-
-    def _state_style(self) -> str:
-        c = theme.colors()
-        bg, fg = {"failed": (c["error"], c["error_text"]), "interrupted": (c["warning"], c["warning_text"]),
-                  "paused": (c["warning"], c["warning_text"]),
-                  "running": (c["highlight"], "#FFFFFF")}.get(self.data.state, (c["button"], c["text"]))
-        return f"background: {bg}; color: {fg}; border-radius: 4px; padding: 1px 8px;"
+        theme.set_look(self.state_label, state=d.state)  # re-polishes only when the state changed
 
     # --- log pane ----------------------------------------------------------------------------
     def _line_html(self, t, level: str, text: str) -> str:

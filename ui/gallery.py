@@ -127,8 +127,7 @@ class Gallery(QWidget):
         return list(self._items)
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.empty.setStyleSheet(f"color: {c['muted']}; padding: 16px;")
+        theme.set_look(self.empty, tone="muted")
 
     # --- layout ------------------------------------------------------------------------------
     def _apply_sizes(self) -> None:
@@ -148,7 +147,7 @@ if __name__ == "__main__":
     app = QApplication(sys.argv)
     rng = np.random.default_rng(0)
     demo = [(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), f"score 0.{90 - i:02d}", f"item {i}",
-             ["#2E9E4F", "#D0312D", None][i % 3]) for i in range(60)]
+             [*theme.agreement(), None][i % 3]) for i in range(60)]
     g = Gallery("60 random images", "No items")
     g.set_items(demo)
     g.resize(700, 500)

@@ -26,13 +26,6 @@ SORT_ROLE = Qt.UserRole
 STATUS_ROLE = Qt.UserRole + 1
 PATH_ROLE = Qt.UserRole + 2
 
-# Status colours per theme, dark enough on white and light enough on near-black.
-STATUS_COLORS = {
-    "light": {"running": "#1A5FC8", "paused": "#1A5FC8", "finished": "#1B7F3B", "failed": "#B42318",
-              "interrupted": "#B54708", "stopped": "#B54708", "new": "#5F6670"},
-    "dark": {"running": "#6EA8FF", "paused": "#6EA8FF", "finished": "#5FD38A", "failed": "#FF7B72",
-             "interrupted": "#FFB454", "stopped": "#FFB454", "new": "#9AA1AB"},
-}
 STATUS_HELP = {
     "running": "A worker is training this run now.",
     "paused": "Paused; its worker waits for Resume.",
@@ -252,11 +245,6 @@ class RunsFilter(QSortFilterProxyModel):
             return str(a) < str(b)
 
 
-def _blend(a: QColor, b: QColor, t: float) -> QColor:
-    return QColor(*(round(x * (1 - t) + y * t) for x, y in
-                    ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue()))))
-
-
 class StatusBadge(QStyledItemDelegate):
     """Draws the status as a small tinted pill, coloured by state."""
 
@@ -267,8 +255,7 @@ class StatusBadge(QStyledItemDelegate):
         opt.text = ""
         style = opt.widget.style() if opt.widget else QApplication.style()
         style.drawControl(QStyle.CE_ItemViewItem, opt, painter, opt.widget)
-        colors = STATUS_COLORS.get(theme.current(), STATUS_COLORS["light"])
-        color = QColor(colors.get(status, colors["new"]))
+        color = QColor(theme.status_colour(status))
         font = QFont(opt.font)
         font.setBold(True)
         painter.save()
@@ -279,7 +266,7 @@ class StatusBadge(QStyledItemDelegate):
         h = min(opt.rect.height() - 6, fm.height() + 4)
         rect = QRectF(opt.rect.left() + 6, opt.rect.center().y() - h / 2 + 0.5, w, h)
         # An opaque tint of the base colour keeps the pill readable on a selected (blue) row too.
-        fill = _blend(QColor(theme.colors()["base"]), color, 0.16)
+        fill = QColor(theme.tint(color.name()))
         painter.setPen(QPen(color, 1))
         painter.setBrush(fill)
         painter.drawRoundedRect(rect, h / 2, h / 2)
@@ -334,14 +321,14 @@ class RunsBrowser(QWidget):
         self.filter_edit = QLineEdit(placeholderText="Filter by method, dataset or status")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._filter_changed)
-        self.open_action = self._action("Open", "Open the run (or double-click it)", self._open)
+        self.open_action = self._action("Open", "Open the run (or double-click it)", self._open, "open")
         self.compare_action = self._action("Compare curves", "Overlay the curves of the selected runs",
-                                           self._compare)
+                                           self._compare, "compare")
         self.resume_action = self._action("Resume", "Continue training from the last checkpoint",
-                                          self._resume)
+                                          self._resume, "resume")
         self.folder_action = self._action("Show folder", "Open the run's folder in the file manager",
-                                          self._show_folder)
-        self.delete_action = self._action("Delete…", "Delete the selected runs from disk", self._delete)
+                                          self._show_folder, "reveal")
+        self.delete_action = self._action("Delete…", "Delete the selected runs from disk", self._delete, "delete")
         self.actions_ = [self.open_action, self.compare_action, self.resume_action, self.folder_action,
                          self.delete_action]
         self.buttons = {}
@@ -350,7 +337,7 @@ class RunsBrowser(QWidget):
         for action in self.actions_:
             button = QToolButton()
             button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
             self.buttons[action.text()] = button
             bar.addWidget(button)
 
@@ -365,7 +352,7 @@ class RunsBrowser(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
-        self.table.setStyleSheet("QTableView::item { padding-left: 6px; padding-right: 10px; }")
+        self.table.setObjectName("runsTable")  # cell padding: resources/style.qss
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
         header = self.table.horizontalHeader()
@@ -385,6 +372,7 @@ class RunsBrowser(QWidget):
         self.stack.addWidget(self.empty_label)
 
         self.notice = QLabel()
+        self.notice.setObjectName("notice")
         self.notice.setWordWrap(True)
         self.notice.hide()
 
@@ -448,10 +436,8 @@ class RunsBrowser(QWidget):
                 sel.select(index, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.notice.setStyleSheet(f"background: {c['warning']}; color: {c['warning_text']}; "
-                                  f"padding: 6px 8px; border-radius: 4px;")
-        self.empty_label.setStyleSheet(f"color: {c['muted']}; font-size: 14px;")
+        """Looks come from the application style sheet; the status pills are painted: repaint them."""
+        theme.set_look(self.empty_label, empty=True)
         self.table.viewport().update()
 
     # --- scanning ------------------------------------------------------------------------
@@ -514,8 +500,8 @@ class RunsBrowser(QWidget):
         self.delete_action.setEnabled(
             bool(chosen) and all(s.status not in ("running", "paused") for s in chosen))
 
-    def _action(self, text: str, tip: str, slot) -> QAction:
-        action = QAction(text, self)
+    def _action(self, text: str, tip: str, slot, icon: str) -> QAction:
+        action = QAction(theme.icon(icon), text, self)
         action.setIconText(text)  # tool buttons would drop the "…" that says a dialog follows
         action.setToolTip(tip)
         action.setEnabled(False)

@@ -103,13 +103,16 @@ def set_look(widget: QWidget, **properties) -> None:
     """Set dynamic properties the style sheet selects on (tone="muted", state="running", …) and re-polish."""
     changed = False
     for key, value in properties.items():
+        value = getattr(value, "value", value)  # an enum (RunStatus) by its value: the sheet matches text
         if widget.property(key) != value:
             widget.setProperty(key, value)
             changed = True
     if changed:  # re-polishing costs a millisecond: only when a property changed
-        widget.style().unpolish(widget)
-        widget.style().polish(widget)
-        widget.update()
+        # descendants too: a rule such as `#banner[kind="error"] QLabel` is matched when the label is polished
+        for w in (widget, *widget.findChildren(QWidget)):
+            w.style().unpolish(w)
+            w.style().polish(w)
+            w.update()
 
 
 class _SvgIconEngine(QIconEngine):
