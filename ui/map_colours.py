@@ -6,8 +6,8 @@ from PySide6.QtGui import QColor
 
 from ui import theme
 
-# Neighbour change in five steps: unchanged in the muted colour so that change stands out, then the
-# theme's ordered palette, which grows more salient on its background as the change grows.
+# Neighbour change in five steps: unchanged in a faint grey that recedes, then the theme's ordered
+# palette, which grows more salient on its background as the change grows.
 CHANGE_EDGES = (0.25, 0.5, 0.75)
 CHANGE_NAMES = ["unchanged", "changed ≤ 0.25", "0.25 – 0.5", "0.5 – 0.75", "0.75 – 1"]  # bins 0, (0, 0.25], …
 
@@ -41,4 +41,4 @@ def change_categories(change: np.ndarray) -> tuple[np.ndarray, list[str], list[s
     """Codes, names and colours for colouring by neighbour change in [0, 1]."""
     change = np.asarray(change, dtype=np.float64)
     codes = np.where(change <= 0, 0, np.searchsorted(CHANGE_EDGES, change, side="left") + 1).astype(np.int64)
-    return codes, list(CHANGE_NAMES), [theme.colors()["muted"], *theme.ordered_colours(len(CHANGE_NAMES) - 1)]
+    return codes, list(CHANGE_NAMES), [theme.colors()["faint"], *theme.ordered_colours(len(CHANGE_NAMES) - 1)]
