@@ -278,7 +278,6 @@ class AnalogyPanel(QWidget):
         theme.set_look(self.empty, empty=True)
         theme.set_look(self.status, tone="muted")
         theme.set_look(self.test_status, tone="muted")
-        self.results.apply_theme()
         self._mark_next()
         self._update_verdict()
 

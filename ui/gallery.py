@@ -73,6 +73,7 @@ class Gallery(QWidget):
         self.view.itemActivated.connect(lambda item: self.clicked.emit(self.view.row(item)))
 
         self.empty = QLabel(empty_text)
+        self.empty.setObjectName("galleryEmpty")  # muted, with room around it: resources/style.qss
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setWordWrap(True)
 
@@ -87,7 +88,6 @@ class Gallery(QWidget):
         layout.addWidget(self._stack, 1)
         self.title.setVisible(bool(title))
         self._apply_sizes()
-        self.apply_theme()
 
     # --- public API --------------------------------------------------------------------------
     def set_title(self, text: str) -> None:
@@ -125,9 +125,6 @@ class Gallery(QWidget):
 
     def items(self) -> list[Item]:
         return list(self._items)
-
-    def apply_theme(self) -> None:
-        theme.set_look(self.empty, tone="muted")
 
     # --- layout ------------------------------------------------------------------------------
     def _apply_sizes(self) -> None:

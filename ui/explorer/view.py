@@ -314,7 +314,6 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
 
     def apply_theme(self) -> None:
         self.scatter.apply_theme()
-        self.gallery.apply_theme()
         self.health.apply_theme()
         self.compare_view.apply_theme()
         if self._source is not None and self.colour_combo.currentText() == KNN_CORRECT:
