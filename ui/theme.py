@@ -58,13 +58,9 @@ def tint(colour_: str, share: float = STATUS_TINT) -> str:
                     ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue())))).name()
 
 
-def categorical() -> list[str]:
-    """Distinct, colour-blind-safe colours for unordered classes (Okabe–Ito, then two more)."""
-    return list(theme_data(_current)["palettes"]["categorical"])
-
-
 def series_color(i: int) -> str:
-    """The i-th categorical colour (curves, classes), cycling past the end."""
+    """The i-th categorical colour (curves, classes), cycling past the end: Okabe–Ito without black, then
+    purple, brown and olive; the same in both themes, so what was drawn before a switch stays readable."""
     palette = theme_data(_current)["palettes"]["categorical"]
     return palette[i % len(palette)]
 

@@ -39,6 +39,12 @@ def test_theme_data_is_complete(name):
     # classes stay apart: ten colours, none near another or near the muted "unlabelled"/background
     categorical = palettes["categorical"]
     assert len(categorical) >= 10
+    # curves and maps keep the colours they were drawn with: each must read on both themes' plots
+    assert categorical == other["palettes"]["categorical"]
+    for c in categorical:
+        for bg in (data["colours"]["plot_bg"], other["colours"]["plot_bg"]):
+            lo, hi = sorted((_luminance(c), _luminance(bg)))
+            assert (hi + 0.05) / (lo + 0.05) >= 1.5, (c, bg)
     for a, b in itertools.combinations([*categorical, data["colours"]["muted"], data["colours"]["plot_bg"]], 2):
         assert sum((x - y) ** 2 for x, y in zip(_rgb(a), _rgb(b))) ** 0.5 > 40, (a, b)
 
