@@ -9,8 +9,6 @@ from ui import theme
 from ui.gallery import thumbnail
 from workbench.explore import EmbeddingSource
 
-MATCH, MISMATCH = "#2E9E4F", "#D0312D"
-
 
 class _Card(QFrame):
     """A thumbnail beside a heading and a description; `self.right` takes more rows."""
@@ -103,8 +101,7 @@ class OperandCard(_Card):
 
     def set_next(self, on: bool) -> None:
         """Mark the slot the next pick from the map will fill."""
-        accent = theme.colors()["accent"] if on else theme.colors()["grid"]
-        self.setStyleSheet(f"QFrame#analogySlot {{ border: {2 if on else 1}px solid {accent}; border-radius: 4px; }}")
+        theme.set_look(self, next=on)  # the style sheet draws a "next" slot's border in the accent colour
 
 
 class ExpectedCard(_Card):
@@ -115,11 +112,10 @@ class ExpectedCard(_Card):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("analogyExpected", "<b>=</b> · expected", parent)
-        self.setStyleSheet(f"QFrame#analogyExpected {{ border: 2px solid {MATCH}; border-radius: 4px; }}")
 
     def show_item(self, image: np.ndarray | None, text: str) -> None:
         if image is None:
             self.image.clear()
         else:
-            self.image.setPixmap(thumbnail(image, 96, MATCH))
+            self.image.setPixmap(thumbnail(image, 96, theme.agreement()[0]))
         self.text.setText(text or "—")

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFrame, QHBoxLay
                                QVBoxLayout, QWidget)
 
 from ui import theme
-from ui.analogy_cards import MATCH, MISMATCH, ExpectedCard, OperandCard
+from ui.analogy_cards import ExpectedCard, OperandCard
 from ui.gallery import Gallery
 from ui.tasks import TaskSlot
 from workbench.analogies import METHOD_TITLES, TOPS, expected_rank, random_quadruple
@@ -80,7 +80,7 @@ class AnalogyPanel(QWidget):
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 100)
         self.k_spin.setValue(8)
-        self.find_button = QPushButton("Find")
+        self.find_button = QPushButton(theme.icon("find"), "Find")
         self.find_button.setDefault(True)
         self.find_button.clicked.connect(self.find)
         self.random_button = QPushButton("Random example")
@@ -275,11 +275,9 @@ class AnalogyPanel(QWidget):
         return np.zeros(0, np.int64) if self._results is None else self._results[0]
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.empty.setStyleSheet(f"color: {c['muted']}; font-size: 13pt; padding: 24px;")
-        self.status.setStyleSheet(f"color: {c['muted']};")
-        self.test_status.setStyleSheet(f"color: {c['muted']};")
-        self.results.apply_theme()
+        theme.set_look(self.empty, empty=True)
+        theme.set_look(self.status, tone="muted")
+        theme.set_look(self.test_status, tone="muted")
         self._mark_next()
         self._update_verdict()
 
@@ -385,9 +383,10 @@ class AnalogyPanel(QWidget):
             j = int(j)
             tip, caption, frame = src.describe(j), f"score {s:.3f}\n{src.describe(j)}", None
             if judged:
+                match_colour, mismatch_colour = theme.agreement()
                 match = matches_expected(src, j, expected)
                 ok = all(match.values())
-                frame = MATCH if ok else MISMATCH
+                frame = match_colour if ok else mismatch_colour
                 tip += "\n" + "  ".join(f"{k} {'✓' if good else '✗'}" for k, good in match.items())
                 if ok:
                     caption = f"{EXPECTED_BADGE}\n{caption}"
@@ -407,7 +406,7 @@ class AnalogyPanel(QWidget):
             self.verdict_label.hide()
             return
         ok = all(matches_expected(self._source, int(self._results[0][0]), expected).values())
-        c = MATCH if ok else MISMATCH
+        c = theme.colors()["ok_text" if ok else "bad_text"]
         text = f"top-1 matches the expected factors: <b style='color:{c}'>{'yes' if ok else 'no'}</b>"
         if self._rank is not None:
             text += f" · the first expected answer ranks {self._rank[0][0]:,}"
@@ -445,7 +444,7 @@ class AnalogyPanel(QWidget):
                     raw = report["floor_raw_pixels"][method][part][f"top{top}"]
                     item = QTableWidgetItem(f"{_pct(model)}   (raw {_pct(raw)})")
                     item.setTextAlignment(Qt.AlignCenter)
-                    item.setForeground(QBrush(QColor(MATCH if model > raw else MISMATCH)))
+                    item.setForeground(QBrush(QColor(theme.colors()["ok_text" if model > raw else "bad_text"])))
                     item.setToolTip(f"{part}, {METHOD_TITLES[method]} top-{top}: model {_pct(model)}, "
                                     f"raw input {_pct(raw)}, chance {_pct(report['chance'][f'top{top}'])}")
                     table.setItem(r, m * len(TOPS) + t, item)

@@ -7,11 +7,15 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
+from .theme import app_icon
+
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     QCoreApplication.setOrganizationName("SSL Workbench")
     QCoreApplication.setApplicationName("SSL Workbench")
+    app.setDesktopFileName("ssl-workbench")  # Wayland docks match the window to its .desktop entry by this
+    app.setWindowIcon(app_icon())  # every window, the dock and the taskbar
     return app
 
 

@@ -64,7 +64,7 @@ class CompareView(QWidget):
         self.k_spin.setValue(NEIGHBOURS_K)
         self.k_spin.setPrefix("k = ")
         self.k_spin.setToolTip("Neighbourhood size for the neighbour change")
-        self.compare_button = QPushButton("Compare")
+        self.compare_button = QPushButton(theme.icon("compare"), "Compare")
         self.compare_button.clicked.connect(self.compare)
         self.progress_label = QLabel()
         self.progress = QProgressBar()
@@ -209,12 +209,11 @@ class CompareView(QWidget):
             self.progress_label.setText("cancelling…")
 
     def apply_theme(self) -> None:
-        c = theme.colors()
         self.scatter_a.apply_theme()
         self.scatter_b.apply_theme()
-        self.progress_label.setStyleSheet(f"color: {c['muted']};")
+        theme.set_look(self.progress_label, tone="muted")
         for label in (self.title_a, self.title_b):
-            label.setStyleSheet(f"color: {c['text']}; font-weight: bold;")
+            theme.set_look(label, tone="strong")
         if self._result is not None:
             self._draw(reset_view=False)
 

@@ -9,9 +9,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineEdit, QSpinBox,
                                QWidget)
 
+from ui import theme
 from workbench.config import field_error, field_type, format_number
 
-_INVALID = "border: 1px solid #D13438; background: rgba(209, 52, 56, 0.10);"
 
 
 def _label(name: str) -> str:
@@ -173,10 +173,10 @@ class ConfigForm(QWidget):
             editor = self._editors[name]
             if problem:
                 self._errors[name] = problem
-                editor.setStyleSheet(_INVALID)
+                theme.set_look(editor, invalid=True)
                 editor.setToolTip(problem)
-            elif editor.styleSheet():
-                editor.setStyleSheet("")
+            elif editor.property("invalid"):
+                theme.set_look(editor, invalid=False)
                 editor.setToolTip(f.metadata.get("help", ""))
 
 

@@ -106,9 +106,10 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.gpu_label.setToolTip("GPU memory allocated / reserved by PyTorch, and utilisation")
         self.eta_label = QLabel()
         self.state_label = QLabel()
+        self.state_label.setObjectName("runState")  # a pill coloured by its "state" (resources/style.qss)
         self.state_label.setAlignment(Qt.AlignCenter)
         self.state_label.setMinimumWidth(80)
-        self.save_button = QPushButton("Save plots…")
+        self.save_button = QPushButton(theme.icon("save"), "Save plots…")
         self.save_button.setToolTip("Save all plots as one PNG or SVG image")
         self.save_button.clicked.connect(self._save_dialog)
         top = QHBoxLayout()
@@ -230,9 +231,9 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.loss_curve.setPen(self._faint_pen())
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
-        self.state_label.setStyleSheet(self._state_style())
+        theme.set_look(self.state_label, state=self.data.state)
         for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
-            label.setStyleSheet(f"color: {c['muted']};")
+            theme.set_look(label, tone="muted")
         self._render_log()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -362,15 +363,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")
         self.state_label.setText("" if d.state is RunStatus.NEW else d.state.value)
-        style = self._state_style()
-        if self.state_label.styleSheet() != style:  # re-polishing costs a millisecond: only on change
-            self.state_label.setStyleSheet(style)
-
-    def _state_style(self) -> str:
-        """The status as a tinted pill in its theme colour, like the runs list's status column."""
-        colour = theme.status_colour(self.data.state)
-        return (f"background: {theme.tint(colour)}; color: {colour}; border: 1px solid {colour}; "
-                f"border-radius: 4px; padding: 0px 8px; font-weight: bold;")
+        theme.set_look(self.state_label, state=d.state.value)  # re-polishes only when the state changed
 
     # --- log pane ----------------------------------------------------------------------------
     def _line_html(self, t, level: str, text: str) -> str:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from workbench.export import SPLITS, DestinationExists, ExportError, check_destination
 from workbench.rundir import RunDir
 
+from . import theme
 from .export_process import ExportProcess
 
 PROJECTION_LABELS = {"pca": "PCA (instant)", "tsne": "t-SNE (openTSNE, ~seconds per 1k points)",
@@ -81,7 +82,12 @@ class ExportDialog(QDialog):
         v.addWidget(self.buttons)
         if self.checkpoint.count() == 0:
             self.export_button.setEnabled(False)
-            self.message.setText("This run has no checkpoint yet: train it for an epoch first.")
+            self._say("This run has no checkpoint yet: train it for an epoch first.")
+
+    def _say(self, text: str, error: bool = False) -> None:
+        """Show a line under the form (rich text), in the theme's error colour when it is a failure."""
+        theme.set_look(self.message, tone="error" if error else "")
+        self.message.setText(text)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), "HDF5 (*.h5 *.hdf5)")
@@ -94,24 +100,24 @@ class ExportDialog(QDialog):
     def start(self) -> None:
         out = Path(self.path.text().strip()).expanduser()
         if not out.name:
-            self.message.setText("Choose a file to save to.")
+            self._say("Choose a file to save to.")
             return
         force = False
         try:
             check_destination(out)
         except DestinationExists:
             if not self._confirm_replace(out):
-                self.message.setText("Nothing was replaced: choose another file to save to.")
+                self._say("Nothing was replaced: choose another file to save to.")
                 return
             force = True
         except ExportError as exc:  # a run's own file, a link, a device, a missing folder…
-            self.message.setText(f"<span style='color:#D13438'>Cannot export there: {html.escape(str(exc))}</span>")
+            self._say(f"Cannot export there: {html.escape(str(exc))}", error=True)
             self.path.setFocus()
             return
         self.export_button.setEnabled(False)
         self.progress.setValue(0)
         self.progress.show()
-        self.message.setText("Exporting…")
+        self._say("Exporting…")
         self.task = ExportProcess()
         self.task.progress.connect(self._on_progress)
         self.task.done.connect(self._on_done)
@@ -131,32 +137,32 @@ class ExportDialog(QDialog):
     def _on_progress(self, fraction: float, stage: str) -> None:
         self.progress.setValue(int(fraction * 100))
         if stage:
-            self.message.setText(f"Exporting: {stage}…")
+            self._say(f"Exporting: {stage}…")
 
     def _on_done(self, path) -> None:
         self.task = None
         self.written = Path(path)
         self.progress.setValue(100)
         folder = QUrl.fromLocalFile(str(self.written.parent)).toString()
-        self.message.setText(f"Wrote <b>{html.escape(str(self.written))}</b> · <a href='{folder}'>show folder</a>")
+        self._say(f"Wrote <b>{html.escape(str(self.written))}</b> · <a href='{folder}'>show folder</a>")
         self.export_button.setEnabled(True)
         self.cancel_button.setText("Close")
 
     def _on_failed(self, message: str) -> None:
         self.task = None
         self.progress.hide()
-        self.message.setText(f"<span style='color:#D13438'>Export failed: {html.escape(message)}</span>")
+        self._say(f"Export failed: {html.escape(message)}", error=True)
         self.export_button.setEnabled(True)
 
     def _on_cancelled(self) -> None:
         self.task = None
         self.progress.hide()
-        self.message.setText("Export cancelled; nothing was written.")
+        self._say("Export cancelled; nothing was written.")
         self.export_button.setEnabled(True)
 
     def _cancel(self) -> None:
         if self.task is not None:
-            self.message.setText("Cancelling…")
+            self._say("Cancelling…")
             self.task.cancel()
         else:
             self.reject()

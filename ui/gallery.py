@@ -73,6 +73,7 @@ class Gallery(QWidget):
         self.view.itemActivated.connect(lambda item: self.clicked.emit(self.view.row(item)))
 
         self.empty = QLabel(empty_text)
+        self.empty.setObjectName("galleryEmpty")  # muted, with room around it: resources/style.qss
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setWordWrap(True)
 
@@ -87,7 +88,6 @@ class Gallery(QWidget):
         layout.addWidget(self._stack, 1)
         self.title.setVisible(bool(title))
         self._apply_sizes()
-        self.apply_theme()
 
     # --- public API --------------------------------------------------------------------------
     def set_title(self, text: str) -> None:
@@ -126,10 +126,6 @@ class Gallery(QWidget):
     def items(self) -> list[Item]:
         return list(self._items)
 
-    def apply_theme(self) -> None:
-        c = theme.colors()
-        self.empty.setStyleSheet(f"color: {c['muted']}; padding: 16px;")
-
     # --- layout ------------------------------------------------------------------------------
     def _apply_sizes(self) -> None:
         s = self._thumb_size
@@ -148,7 +144,7 @@ if __name__ == "__main__":
     app = QApplication(sys.argv)
     rng = np.random.default_rng(0)
     demo = [(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8), f"score 0.{90 - i:02d}", f"item {i}",
-             ["#2E9E4F", "#D0312D", None][i % 3]) for i in range(60)]
+             [*theme.agreement(), None][i % 3]) for i in range(60)]
     g = Gallery("60 random images", "No items")
     g.set_items(demo)
     g.resize(700, 500)

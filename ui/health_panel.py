@@ -107,7 +107,5 @@ class HealthPanel(QFrame):
         return "\n".join(out)
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.setStyleSheet(f"#healthPanel {{ border: 1px solid {c['grid']}; border-radius: 4px; }}")
-        self.verdict.setStyleSheet(f"color: {c['muted']};")
+        theme.set_look(self.verdict, tone="muted")  # the panel's border: #healthPanel in resources/style.qss
 

@@ -16,20 +16,16 @@ EMPTY_TEXT = "Previews of what the method sees appear here once training starts.
 MIN_TILE, MAX_TILE = 64, 192   # on-screen tile side in pixels
 ENLARGED = 448                 # about how large the clicked tile is shown
 SPACING = 6
-# Right/wrong marks need a green and a red readable on both themes (theme.py has no pair for this).
-OK_COLOURS = {"light": "#1A7F37", "dark": "#7EE2A8"}
-BAD_COLOURS = {"light": "#C62828", "dark": "#FF8A80"}
 
 
-def caption_colour(caption: str) -> str:
-    """Green for a caption starting with ✓, red for ✗, the muted text colour otherwise."""
-    name = theme.current()
+def caption_tone(caption: str) -> str:
+    """The caption's tone in the style sheet: "ok" for a caption starting with ✓, "bad" for ✗, "muted" otherwise."""
     text = caption.lstrip()
     if text.startswith("✓"):
-        return OK_COLOURS.get(name, OK_COLOURS["light"])
+        return "ok"
     if text.startswith("✗"):
-        return BAD_COLOURS.get(name, BAD_COLOURS["light"])
-    return theme.colors()["muted"]
+        return "bad"
+    return "muted"
 
 
 def cut_tiles(image: QImage, ev: dict) -> list[QImage]:
@@ -111,7 +107,7 @@ class TileDialog(QDialog):
         font = self.caption.font()
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.caption.setFont(font)
-        self.caption.setStyleSheet(f"color: {caption_colour(caption)};")
+        theme.set_look(self.caption, tone=caption_tone(caption))
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
@@ -142,7 +138,7 @@ class PreviewCard(QFrame):
         font.setBold(True)
         self.title_label.setFont(font)
         self.step_label = QLabel()
-        self.save_button = QPushButton("Save PNG…")
+        self.save_button = QPushButton(theme.icon("save"), "Save PNG…")
         self.save_button.setToolTip("Save the whole preview grid as a PNG image")
         self.save_button.clicked.connect(self._save_dialog)
         self.message = QLabel(wordWrap=True)
@@ -215,7 +211,7 @@ class PreviewCard(QFrame):
             view.setToolTip(caption)
             label.setText(caption)
             label.setVisible(bool(caption))
-            label.setStyleSheet(f"color: {caption_colour(caption)};")
+            theme.set_look(label, tone=caption_tone(caption))
         self._apply_side()
 
     def fit_width(self, available: int) -> None:
@@ -260,14 +256,9 @@ class PreviewCard(QFrame):
             self.message.show()
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.setStyleSheet(f"#previewCard {{ background: {c['base']}; border: 1px solid {c['grid']};"
-                           f" border-radius: 6px; }}")
-        self.step_label.setStyleSheet(f"color: {c['muted']};")
-        self.message.setStyleSheet(f"color: {c['error_text']};")
-        for i, label in enumerate(self._labels):
-            caption = self.captions[i] if i < len(self.captions) else ""
-            label.setStyleSheet(f"color: {caption_colour(caption)};")
+        """Looks by property; resources/style.qss colours them (the card itself: #previewCard)."""
+        theme.set_look(self.step_label, tone="muted")
+        theme.set_look(self.message, tone="error")
 
 
 class Inspector(QWidget):
@@ -346,9 +337,7 @@ class Inspector(QWidget):
         self.dialog = None
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.empty_label.setStyleSheet(f"color: {c['muted']}; font-size: 13pt; padding: 40px;")
-        self.body.setStyleSheet("")
+        theme.set_look(self.empty_label, empty=True)
         for card in self.cards.values():
             card.apply_theme()
 

@@ -49,10 +49,7 @@ class Banner(QFrame):
         self.hide()
 
     def show_message(self, message: str, kind: str = "error", resumable: bool = False) -> None:
-        c = theme.colors()
-        bg, fg = (c["error"], c["error_text"]) if kind == "error" else (c["warning"], c["warning_text"])
-        self.setStyleSheet(f"#banner {{ background: {bg}; border-radius: 4px; }} "
-                           f"#banner QLabel {{ color: {fg}; }}")
+        theme.set_look(self, kind="error" if kind == "error" else "warning")  # coloured by resources/style.qss
         self.text.setText(message)
         self.resume.setVisible(resumable)
         self.show()
@@ -63,6 +60,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or QSettings()
         self.setWindowTitle("SSL Workbench")
+        self.setWindowIcon(theme.app_icon())
         self.setAcceptDrops(True)
         root = runs_root or self.settings.value("runs_root") or default_runs_root()
         self.runs_root = Path(root)
@@ -132,28 +130,28 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.Open)
-        self.export_action = self._action(file, "&Export embeddings to HDF5…", self.export_dialog, "Ctrl+E")
-        self._action(file, "&Save plots…", self.dashboard_save, "Ctrl+Shift+S")
+        self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.Open, "open")
+        self.export_action = self._action(file, "&Export embeddings to HDF5…", self.export_dialog, "Ctrl+E", "export")
+        self._action(file, "&Save plots…", self.dashboard_save, "Ctrl+Shift+S", "save")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.Quit)
         run = bar.addMenu("&Run")
-        self._action(run, "&Start", self.panel.start_button.click, "Ctrl+R")
-        self._action(run, "&Pause / Resume", self.panel.pause_button.click, "Ctrl+P")
-        self._action(run, "S&top", self.panel.stop_button.click, "Ctrl+.")
-        self._action(run, "Take an embedding &snapshot now", self.client.snapshot, "Ctrl+Shift+E")
+        self._action(run, "&Start", self.panel.start_button.click, "Ctrl+R", "start")
+        self._action(run, "&Pause / Resume", self.panel.pause_button.click, "Ctrl+P", "pause")
+        self._action(run, "S&top", self.panel.stop_button.click, "Ctrl+.", "stop")
+        self._action(run, "Take an embedding &snapshot now", self.client.snapshot, "Ctrl+Shift+E", "snapshot")
         view = bar.addMenu("&View")
         for i, name in enumerate(TABS):
             self._action(view, name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
         view.addSeparator()
-        self.dark_action = self._action(view, "&Dark theme", self.toggle_theme, "Ctrl+Shift+D")
+        self.dark_action = self._action(view, "&Dark theme", self.toggle_theme, "Ctrl+Shift+D", "theme")
         self.dark_action.setCheckable(True)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self._shortcuts_help)
         self._action(help_menu, "&About SSL Workbench", self._about)
 
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
+    def _action(self, menu, text, slot, shortcut=None, icon: str | None = None) -> QAction:
+        action = QAction(theme.icon(icon), text, self) if icon else QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
         action.triggered.connect(slot)
@@ -304,7 +302,7 @@ class MainWindow(QMainWindow):
     def set_theme(self, name: str) -> None:
         theme.apply_theme(QApplication.instance(), name)
         self.dark_action.setChecked(name == "dark")
-        for w in (self.dashboard, self.inspector, self.explorer, self.analogies):
+        for w in (self.dashboard, self.inspector, self.explorer, self.analogies, self.browser):
             w.apply_theme()
         self.settings.setValue("theme", name)
 

@@ -6,12 +6,10 @@ from PySide6.QtGui import QColor
 
 from ui import theme
 
-SAME, DIFFERENT = "#2E9E4F", "#D0312D"  # agreement with the label: green right, red wrong
-# Neighbour change in five steps: unchanged in the muted colour so that change stands out,
-# then a blue → green → orange → red ramp that reads on light and dark backgrounds.
+# Neighbour change in five steps: unchanged in a faint grey that recedes, then the theme's ordered
+# palette, which grows more salient on its background as the change grows.
 CHANGE_EDGES = (0.25, 0.5, 0.75)
 CHANGE_NAMES = ["unchanged", "changed ≤ 0.25", "0.25 – 0.5", "0.5 – 0.75", "0.75 – 1"]  # bins 0, (0, 0.25], …
-CHANGE_RAMP = ["#3B7DD8", "#22A884", "#E69F00", "#D0312D"]
 
 
 def category_colours(names: list[str]) -> list[str]:
@@ -36,11 +34,11 @@ def category_colours(names: list[str]) -> list[str]:
 def knn_categories(correct: np.ma.MaskedArray) -> tuple[np.ndarray, list[str], list[str]]:
     """Codes, names and colours for colouring by leave-one-out kNN correctness (unlabelled: muted)."""
     codes = np.where(np.ma.getmaskarray(correct), 2, np.where(correct.filled(False), 0, 1)).astype(np.int64)
-    return codes, ["kNN correct", "kNN wrong", "unlabelled"], [SAME, DIFFERENT, theme.colors()["muted"]]
+    return codes, ["kNN correct", "kNN wrong", "unlabelled"], [*theme.agreement(), theme.colors()["muted"]]
 
 
 def change_categories(change: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
     """Codes, names and colours for colouring by neighbour change in [0, 1]."""
     change = np.asarray(change, dtype=np.float64)
     codes = np.where(change <= 0, 0, np.searchsorted(CHANGE_EDGES, change, side="left") + 1).astype(np.int64)
-    return codes, list(CHANGE_NAMES), [theme.colors()["muted"], *CHANGE_RAMP]
+    return codes, list(CHANGE_NAMES), [theme.colors()["faint"], *theme.ordered_colours(len(CHANGE_NAMES) - 1)]

@@ -160,14 +160,14 @@ class RunPanel(QWidget):
         self._update_processes()
 
         # buttons
-        self.start_button = QPushButton("Start")
+        self.start_button = QPushButton(theme.icon("start"), "Start")
         self.start_button.setObjectName("startButton")
         self.start_button.setToolTip("Start training (Ctrl+R)")
         self.start_button.setDefault(True)
         self.start_button.setMinimumHeight(32)
-        self.pause_button = QPushButton("Pause")
+        self.pause_button = QPushButton(theme.icon("pause"), "Pause")
         self.pause_button.setObjectName("pauseButton")
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(theme.icon("stop"), "Stop")
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setToolTip("Stop after the current step and keep a checkpoint (Ctrl+.)")
         self.start_button.clicked.connect(self._start)
@@ -175,7 +175,7 @@ class RunPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #D13438;")
+        theme.set_look(self.problem, tone="error")
 
         # layout
         body = QWidget()
@@ -254,7 +254,7 @@ class RunPanel(QWidget):
         if not name:
             return
         cls = self._entries[name].cls
-        self.method_info.setText(f"{cls.summary}<br><span style='color: gray'>{cls.reference}</span>")
+        self.method_info.setText(f"{cls.summary}<br><span style='color: {theme.colors()['muted']}'>{cls.reference}</span>")
         defaults = RunConfig()
         values = {**{f: getattr(defaults, f) for f in MAIN_FIELDS + ADVANCED_FIELDS}, **cls.run_defaults}
         current_run = self.run_form.values() if hasattr(self, "_built") else {}
@@ -413,6 +413,7 @@ class RunPanel(QWidget):
         active = state in ("starting", "running", "paused", "stopping")
         self.pause_button.setEnabled(state in ("running", "paused"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.pause_button.setIcon(theme.icon("resume" if state == "paused" else "pause"))
         self.pause_button.setToolTip("Continue training" if state == "paused" else "Pause after this step")
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
         for w in (self.methods, self.dataset, self.root_row, self.run_form, self.advanced_form,

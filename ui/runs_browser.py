@@ -256,14 +256,14 @@ class RunsBrowser(QWidget):
         self.filter_edit = QLineEdit(placeholderText="Filter by method, dataset or status")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._filter_changed)
-        self.open_action = self._action("Open", "Open the run (or double-click it)", self._open)
+        self.open_action = self._action("Open", "Open the run (or double-click it)", self._open, "open")
         self.compare_action = self._action("Compare curves", "Overlay the curves of the selected runs",
-                                           self._compare)
+                                           self._compare, "compare")
         self.resume_action = self._action("Resume", "Continue training from the last checkpoint",
-                                          self._resume)
+                                          self._resume, "resume")
         self.folder_action = self._action("Show folder", "Open the run's folder in the file manager",
-                                          self._show_folder)
-        self.delete_action = self._action("Delete…", "Delete the selected runs from disk", self._delete)
+                                          self._show_folder, "reveal")
+        self.delete_action = self._action("Delete…", "Delete the selected runs from disk", self._delete, "delete")
         self.actions_ = [self.open_action, self.compare_action, self.resume_action, self.folder_action,
                          self.delete_action]
         self.buttons = {}
@@ -272,7 +272,7 @@ class RunsBrowser(QWidget):
         for action in self.actions_:
             button = QToolButton()
             button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonTextOnly)
+            button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
             self.buttons[action.text()] = button
             bar.addWidget(button)
 
@@ -287,7 +287,7 @@ class RunsBrowser(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
-        self.table.setStyleSheet("QTableView::item { padding-left: 6px; padding-right: 10px; }")
+        self.table.setObjectName("runsTable")  # cell padding: resources/style.qss
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
         header = self.table.horizontalHeader()
@@ -307,6 +307,7 @@ class RunsBrowser(QWidget):
         self.stack.addWidget(self.empty_label)
 
         self.notice = QLabel()
+        self.notice.setObjectName("notice")
         self.notice.setWordWrap(True)
         self.notice.hide()
 
@@ -370,10 +371,8 @@ class RunsBrowser(QWidget):
                 sel.select(index, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
 
     def apply_theme(self) -> None:
-        c = theme.colors()
-        self.notice.setStyleSheet(f"background: {c['warning']}; color: {c['warning_text']}; "
-                                  f"padding: 6px 8px; border-radius: 4px;")
-        self.empty_label.setStyleSheet(f"color: {c['muted']}; font-size: 14px;")
+        """Looks come from the application style sheet; the status pills are painted: repaint them."""
+        theme.set_look(self.empty_label, empty=True)
         self.table.viewport().update()
 
     # --- scanning ------------------------------------------------------------------------
@@ -436,8 +435,8 @@ class RunsBrowser(QWidget):
         self.delete_action.setEnabled(
             bool(chosen) and not any(s.status.active for s in chosen))
 
-    def _action(self, text: str, tip: str, slot) -> QAction:
-        action = QAction(text, self)
+    def _action(self, text: str, tip: str, slot, icon: str) -> QAction:
+        action = QAction(theme.icon(icon), text, self)
         action.setIconText(text)  # tool buttons would drop the "…" that says a dialog follows
         action.setToolTip(tip)
         action.setEnabled(False)

@@ -257,7 +257,7 @@ class ScatterView(pg.PlotWidget):
         self._vb.band.setPen(pg.mkPen(accent, width=1))
         accent.setAlpha(40)
         self._vb.band.setBrush(pg.mkBrush(accent))
-        self._empty.setStyleSheet(f"color: {c['muted']}; font-size: 13pt; background: transparent;")
+        theme.set_look(self._empty, empty=True)
         if self._group_names:
             self._make_brushes()
             self._redraw_all()
@@ -386,7 +386,7 @@ class ScatterView(pg.PlotWidget):
             return
         # shared pens and brushes again: pyqtgraph keeps an atlas entry per distinct pen/brush object
         solid = self._solid_brushes()
-        grey = pg.mkBrush("#888888")
+        grey = pg.mkBrush(theme.colors()["muted"])
         brushes = [solid[self._groups[i]] if solid else grey for i in idx]
         pens = {c: pg.mkPen(c, width=2.5) for c in set(self._highlight_colours)}
         pens = [pens[c] for c in self._highlight_colours]
@@ -453,7 +453,7 @@ if __name__ == "__main__":
     view.set_points(pts, cats, [f"class {i}" for i in range(10)], [theme.series_color(i) for i in range(10)])
     print(f"set_points({n:,}) took {1000 * (time.perf_counter() - t0):.0f} ms; Shift+drag selects")
     view.hovered.connect(lambda i: view.setWindowTitle(f"hover {i}"))
-    view.clicked.connect(lambda i: view.set_highlight([i], "#D0312D"))
+    view.clicked.connect(lambda i: view.set_highlight([i], theme.colors()["accent"]))
     view.selected.connect(lambda sel: view.setWindowTitle(f"{len(sel):,} selected"))
     view.resize(1000, 800)
     view.show()

@@ -1,23 +1,49 @@
-"""Light and dark themes for the app and its plots, with colour-blind-safe series colours."""
+"""The light and dark themes: colours, map palettes, style sheet and icons from resources/, applied to Qt and plots."""
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+import json
+from functools import lru_cache
+from importlib import resources
+from string import Template
 
-# Okabe–Ito plus extras: distinguishable for most forms of colour blindness, on light and dark.
-SERIES = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-          "#8C564B", "#7F7F7F", "#17BECF", "#BCBD22", "#1F77B4"]
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPalette, QPixmap
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication, QWidget
 
-THEMES = {
-    "light": {"window": "#F4F5F7", "base": "#FFFFFF", "text": "#1D1F23", "muted": "#5F6670",
-              "plot_bg": "#FFFFFF", "plot_fg": "#30343A", "grid": "#D8DBE0", "accent": "#2F6FDE",
-              "button": "#E9EBEF", "highlight": "#2F6FDE", "warning": "#FFF4CE", "warning_text": "#5C4400",
-              "error": "#FDE7E9", "error_text": "#8A1C24"},
-    "dark": {"window": "#202327", "base": "#16181B", "text": "#E6E8EB", "muted": "#9AA1AB",
-             "plot_bg": "#16181B", "plot_fg": "#C9CDD3", "grid": "#3A3F46", "accent": "#5B9BFF",
-             "button": "#2C3036", "highlight": "#3D7BEA", "warning": "#4A3B0C", "warning_text": "#FFE8A3",
-             "error": "#4C1D22", "error_text": "#FFC9CE"},
-}
+THEME_NAMES = ("light", "dark")
+STATUSES = ("new", "running", "paused", "stopped", "finished", "failed", "interrupted")
+STATUS_TINT = 0.16  # share of the status colour in a pill's fill (the rest is the base colour)
+
+
+def _read(*parts: str) -> str:
+    return resources.files("resources").joinpath(*parts).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def theme_data(name: str) -> dict:
+    """The theme's file, resources/themes/NAME.json: "colours", "status" and "palettes"."""
+    return json.loads(_read("themes", f"{name}.json"))
+
+
+# name -> UI colours by role ("window", "text", "muted", …): what colors() returns for the current theme
+THEMES = {name: theme_data(name)["colours"] for name in THEME_NAMES}
+
+STATUS_TINT = 0.16  # share of the status colour in a pill's fill (the rest is the base colour)
+
+
+def _read(*parts: str) -> str:
+    return resources.files("resources").joinpath(*parts).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def theme_data(name: str) -> dict:
+    """The theme's file, resources/themes/NAME.json: "colours", "status" and "palettes"."""
+    return json.loads(_read("themes", f"{name}.json"))
+
+
+# name -> UI colours by role ("window", "text", "muted", …): what colors() returns for the current theme
+THEMES = {name: theme_data(name)["colours"] for name in THEME_NAMES}
 
 # Run status colours (RunStatus values), dark enough on white and light enough on near-black; the
 # runs list and the dashboard draw a status as text and border in its colour on a faint tint of it.
@@ -40,26 +66,127 @@ def colors() -> dict[str, str]:
     return THEMES[_current]
 
 
-def status_colour(status: str) -> str:
-    """The current theme's colour for a run status (a RunStatus or its value)."""
-    colours = STATUS_COLOURS[_current]
-    return colours.get(str(status), colours["new"])
+def colour(role: str) -> str:
+    """The current theme's colour for a role name of resources/themes/*.json "colours"."""
+    return THEMES[_current][role]
 
 
-def tint(colour: str, share: float = STATUS_TINT) -> str:
-    """`colour` mixed into the theme's base colour: an opaque fill that stays readable on selection."""
-    a, b = QColor(THEMES[_current]["base"]), QColor(colour)
-    mix = [round(x * (1 - share) + y * share) for x, y in
-           ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue()))]
-    return QColor(*mix).name()
+def status_colour(status) -> str:
+    """The current theme's colour for a run status (a RunStatus or its value); unknown ones look new."""
+    colours = theme_data(_current)["status"]
+    return colours.get(str(getattr(status, "value", status)), colours["new"])
+
+
+def tint(colour_: str, share: float = STATUS_TINT) -> str:
+    """`colour_` mixed into the theme's base colour: an opaque fill that stays readable on selection."""
+    a, b = QColor(colors()["base"]), QColor(colour_)
+    return QColor(*(round(x * (1 - share) + y * share) for x, y in
+                    ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue())))).name()
 
 
 def series_color(i: int) -> str:
-    return SERIES[i % len(SERIES)]
+    """The i-th categorical colour (curves, classes), cycling past the end: Okabe–Ito without black, then
+    purple, brown and olive; the same in both themes, so what was drawn before a switch stays readable."""
+    palette = theme_data(_current)["palettes"]["categorical"]
+    return palette[i % len(palette)]
+
+
+def ordered_colours(n: int) -> list[str]:
+    """n colours evenly along the theme's ordered palette (a viridis stretch that grows more salient
+    on the theme's background): for binned measures, low to high."""
+    stops = [QColor(c) for c in theme_data(_current)["palettes"]["ordered"]]
+    out = []
+    for k in range(n):
+        x = (len(stops) - 1) * (k / (n - 1) if n > 1 else 1.0)
+        i = min(int(x), len(stops) - 2)
+        t = x - i
+        a, b = stops[i], stops[i + 1]
+        out.append(QColor(*(round(p * (1 - t) + q * t) for p, q in
+                            ((a.red(), b.red()), (a.green(), b.green()), (a.blue(), b.blue())))).name().upper())
+    return out
+
+
+def agreement() -> tuple[str, str]:
+    """(same, different): a label agrees or not (kNN right/wrong, analogy match); safe for red–green blindness."""
+    pair = theme_data(_current)["palettes"]["agreement"]
+    return pair["same"], pair["different"]
+
+
+def style_sheet(name: str) -> str:
+    """resources/style.qss with the theme's colours filled in."""
+    data = theme_data(name)
+    values = dict(data["colours"])
+    values.update({f"status_{k}": v for k, v in data["status"].items()})
+    values.update({f"agreement_{k}": v for k, v in data["palettes"]["agreement"].items()})
+    return Template(_read("style.qss")).substitute(values)
+
+
+def set_look(widget: QWidget, **properties) -> None:
+    """Set dynamic properties the style sheet selects on (tone="muted", state="running", …) and re-polish."""
+    changed = False
+    for key, value in properties.items():
+        value = getattr(value, "value", value)  # an enum (RunStatus) by its value: the sheet matches text
+        if widget.property(key) != value:
+            widget.setProperty(key, value)
+            changed = True
+    if changed:  # re-polishing costs a millisecond: only when a property changed
+        # descendants too: a rule such as `#banner[kind="error"] QLabel` is matched when the label is polished
+        for w in (widget, *widget.findChildren(QWidget)):
+            w.style().unpolish(w)
+            w.style().polish(w)
+            w.update()
+
+
+class _SvgIconEngine(QIconEngine):
+    """Draws a stroke icon in the current theme's icon colour at paint time, so icons follow a theme switch."""
+
+    def __init__(self, svg: str):
+        super().__init__()
+        self._svg = svg
+
+    def paint(self, painter: QPainter, rect, mode, state) -> None:
+        role = "icon_disabled" if mode == QIcon.Disabled else "icon"
+        QSvgRenderer(QByteArray(self._svg.replace("currentColor", colors()[role]).encode())).render(
+            painter, QRectF(rect))
+
+    def pixmap(self, size: QSize, mode, state) -> QPixmap:
+        pm = QPixmap(size)
+        pm.fill(Qt.transparent)
+        painter = QPainter(pm)
+        painter.setRenderHint(QPainter.Antialiasing)
+        self.paint(painter, pm.rect(), mode, state)
+        painter.end()
+        return pm
+
+    def clone(self) -> QIconEngine:
+        return _SvgIconEngine(self._svg)
+
+
+def icon(name: str) -> QIcon:
+    """The stroke icon resources/icons/NAME.svg, drawn in the theme's icon colour."""
+    return QIcon(_SvgIconEngine(_read("icons", f"{name}.svg")))
+
+
+def app_icon() -> QIcon:
+    """The application icon (resources/icons/app.svg) at the sizes window managers and docks ask for."""
+    renderer = QSvgRenderer(QByteArray(_read("icons", "app.svg").encode()))
+    result = QIcon()
+    for side in (16, 24, 32, 48, 64, 128, 256):
+        pm = QPixmap(side, side)
+        pm.fill(Qt.transparent)
+        painter = QPainter(pm)
+        painter.setRenderHint(QPainter.Antialiasing)
+        renderer.render(painter)
+        painter.end()
+        result.addPixmap(pm)
+    return result
 
 
 def apply_theme(app: QApplication, name: str) -> None:
-    """Set the Qt palette (Fusion style) and remember the theme for plots created later."""
+    """Set the Qt palette (Fusion style) and the style sheet, and remember the theme for plots drawn later.
+
+    The style sheet is set on the application, never on a widget: a widget with its own sheet keeps the
+    palette it was polished with, which left parts of the window dark after switching to light."""
     global _current
     if name not in THEMES:
         name = "light"
@@ -68,9 +195,9 @@ def apply_theme(app: QApplication, name: str) -> None:
     app.setStyle("Fusion")
     pal = QPalette()
     roles = {QPalette.Window: c["window"], QPalette.WindowText: c["text"], QPalette.Base: c["base"],
-             QPalette.AlternateBase: c["window"], QPalette.Text: c["text"], QPalette.Button: c["button"],
+             QPalette.AlternateBase: c["alternate_base"], QPalette.Text: c["text"], QPalette.Button: c["button"],
              QPalette.ButtonText: c["text"], QPalette.Highlight: c["highlight"],
-             QPalette.HighlightedText: "#FFFFFF", QPalette.ToolTipBase: c["base"],
+             QPalette.HighlightedText: c["highlighted_text"], QPalette.ToolTipBase: c["base"],
              QPalette.ToolTipText: c["text"], QPalette.PlaceholderText: c["muted"],
              QPalette.Link: c["accent"]}
     for role, value in roles.items():
@@ -78,6 +205,7 @@ def apply_theme(app: QApplication, name: str) -> None:
     for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
         pal.setColor(QPalette.Disabled, role, QColor(c["muted"]))
     app.setPalette(pal)
+    app.setStyleSheet(style_sheet(name))
 
 
 def style_plot(plot_widget) -> None:

@@ -11,7 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 import ui.analogy_panel as panel_module
-from ui.analogy_panel import EMPTY_TEXT, EXPECTED_BADGE, MATCH, MISMATCH, NO_FACTORS_TEXT, AnalogyPanel
+from ui import theme
+from ui.analogy_panel import EMPTY_TEXT, EXPECTED_BADGE, NO_FACTORS_TEXT, AnalogyPanel
 from workbench import analysis
 from workbench.embeddings import Cancelled
 from workbench.explore import EmbeddingSource
@@ -85,6 +86,7 @@ def test_known_analogy_is_answered_first(qtbot, panel, method):
     assert panel.results.count() == 8
     items = panel.results.items()
     assert items[0][1].startswith(f"{EXPECTED_BADGE}\nscore ") and items[0][1].endswith(src.describe(answer))
+    MATCH, MISMATCH = theme.agreement()
     assert items[0][3] == MATCH and MISMATCH in [f for *_, f in items]
     # only the answers with the expected factors wear the badge
     for (_, caption, _, frame), j in zip(items, made.args[3]):
@@ -110,6 +112,7 @@ def test_a_wrong_top_answer_says_no(qtbot, panel):
     qtbot.mouseClick(panel.find_button, Qt.LeftButton)
     top = int(panel.results_indices()[0])
     assert (">yes<" in panel.verdict_label.text()) == (top == answer)
+    MATCH, MISMATCH = theme.agreement()
     assert panel.results.items()[0][3] == (MATCH if top == answer else MISMATCH)
 
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 import ui.explorer as explorer_module
 import ui.explorer.view as explorer_view
+from ui import theme
 from ui.explorer import Explorer
 from sklearn.neighbors import NearestNeighbors
 
@@ -131,8 +132,9 @@ def test_clicking_a_point_shows_its_15_nearest_neighbours(qtbot, explorer, shape
     items = explorer.gallery.items()
     assert [tip for _, _, tip, _ in items] == [src.describe(j) for j in expected]
     assert [cap for _, cap, _, _ in items] == [f"cos {cos[j]:.2f}" for j in expected]
-    assert [frame for _, _, _, frame in items] == [
-        explorer_module.SAME if src.labels[j] == src.labels[i] else explorer_module.DIFFERENT for j in expected]
+    same, different = theme.agreement()
+    assert [frame for _, _, _, frame in items] == [same if src.labels[j] == src.labels[i] else different
+                                                   for j in expected]
     assert len(explorer.scatter.highlighted()) == 16  # the point and its neighbours
 
 
@@ -386,7 +388,7 @@ def test_colour_by_knn_correct_paints_right_and_wrong(qtbot, explorer, real_run)
     assert right > 0 and wrong > 0  # two epochs of rotation prediction: far from perfect
     assert explorer.scatter.legend_entries() == [f"kNN correct ({right})", f"kNN wrong ({wrong})"]
     colours = [b.color().name() for b in explorer.scatter.brushes()]
-    assert colours == [explorer_module.SAME.lower(), explorer_module.DIFFERENT.lower()]
+    assert colours == [c.lower() for c in theme.agreement()]
 
 
 def test_a_checkpoint_map_embeds_the_whole_test_split(qtbot, explorer, real_run):
@@ -421,13 +423,13 @@ def test_play_animates_a_finished_real_run_through_every_snapshot(qtbot, explore
     seen = []
     explorer.source_changed.connect(lambda s: seen.append(s.step))
     qtbot.mouseClick(explorer.play_button, Qt.LeftButton)
-    assert explorer.is_playing() and explorer.play_button.text() == "❚❚ Pause"
+    assert explorer.is_playing() and explorer.play_button.text() == "Pause"
     qtbot.waitUntil(lambda: not explorer.is_playing(), timeout=30_000)
     assert seen == steps  # from the first snapshot to the last, in order, none skipped
     assert moves == [True] * len(steps)  # each frame an animated move of the same points
     assert explorer.timeline.value() == explorer.timeline.maximum()
     assert explorer.timeline_label.text() == f"step {steps[-1]} ({len(steps)}/{len(steps)})"
-    assert explorer.play_button.text() == "▶ Play"
+    assert explorer.play_button.text() == "Play"
 
 
 def test_collapse_verdict_reads_the_metrics():

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from ui import theme
 from ui.images import to_qimage
-from ui.inspector import BAD_COLOURS, EMPTY_TEXT, OK_COLOURS, Inspector, TileDialog
+from ui.inspector import EMPTY_TEXT, Inspector, TileDialog
 from workbench.events import read_events
 
 pytestmark = pytest.mark.timeout(120)
@@ -160,12 +160,16 @@ def test_captions_are_coloured_by_their_mark(inspector, tmp_path):
     captions = ["✓ pred 90° / true 90°", "✗ pred 0° / true 180°", "view 2"]
     inspector.add_event(write_preview(tmp_path, 1, captions), tmp_path)
     card = inspector.cards["guesses"]
-    name = theme.current()
-    assert _stylesheet_colours(card) == [OK_COLOURS[name], BAD_COLOURS[name], theme.colors()["muted"]]
+    theme.apply_theme(QApplication.instance(), theme.current())  # the style sheet colours captions by tone
+    c = theme.colors()
+    assert _text_colours(card) == [c["ok_text"], c["bad_text"], c["muted"]]
 
 
-def _stylesheet_colours(card) -> list[str]:
-    return [label.styleSheet().split("color:")[1].split(";")[0].strip() for label in card._labels]
+def _text_colours(card) -> list[str]:
+    """The colour each caption is drawn in (the application style sheet sets it by the caption's tone)."""
+    for label in card._labels:
+        label.ensurePolished()
+    return [label.palette().color(label.foregroundRole()).name().upper() for label in card._labels]
 
 
 def test_clicking_a_tile_opens_it_enlarged(inspector, qtbot, tmp_path):
@@ -232,14 +236,13 @@ def test_tiles_follow_the_available_width(inspector, qtbot, runs):
 
 
 def test_theme_switch_recolours_captions(inspector, tmp_path):
-    from PySide6.QtWidgets import QApplication
     inspector.add_event(write_preview(tmp_path, 1, ["✓ yes"]), tmp_path)
     card = inspector.cards["guesses"]
     try:
         theme.apply_theme(QApplication.instance(), "dark")
         inspector.apply_theme()
-        assert OK_COLOURS["dark"] in card._labels[0].styleSheet()
+        assert _text_colours(card)[0] == theme.THEMES["dark"]["ok_text"]
     finally:
         theme.apply_theme(QApplication.instance(), "light")
         inspector.apply_theme()
-    assert OK_COLOURS["light"] in card._labels[0].styleSheet()
+    assert _text_colours(card)[0] == theme.THEMES["light"]["ok_text"]

@@ -46,9 +46,11 @@ def test_invalid_setting_is_flagged_and_blocks_start(window, qtbot):
     panel.method_form.editor("temperature").setText("-1")
     assert not panel.start_button.isEnabled()
     assert "temperature" in panel.problem.text()
-    assert panel.method_form.editor("temperature").styleSheet()
+    editor = panel.method_form.editor("temperature")
+    assert editor.property("invalid") is True  # resources/style.qss draws [invalid="true"] with a red border
     panel.method_form.editor("temperature").setText("0.2")
     assert panel.start_button.isEnabled()
+    assert editor.property("invalid") is False
 
 
 @pytest.mark.slow  # trains a run through a worker subprocess

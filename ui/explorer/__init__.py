@@ -8,6 +8,5 @@ The analysis itself is workbench.analysis.
 from ui.explorer.health import KNN_CORRECT
 from ui.explorer.items import MAX_GALLERY, NEIGHBOURS
 from ui.explorer.view import Explorer, _umap, source_title  # noqa: F401  (_umap: the shared UMAP warm-up state)
-from ui.map_colours import DIFFERENT, SAME
 
-__all__ = ["Explorer", "source_title", "SAME", "DIFFERENT", "KNN_CORRECT", "NEIGHBOURS", "MAX_GALLERY"]
+__all__ = ["Explorer", "source_title", "KNN_CORRECT", "NEIGHBOURS", "MAX_GALLERY"]

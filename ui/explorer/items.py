@@ -5,7 +5,6 @@ import numpy as np
 
 from ui import theme
 from ui.gallery import thumbnail
-from ui.map_colours import DIFFERENT, SAME
 from workbench.embeddings import nearest_neighbours
 
 NEIGHBOURS = 15
@@ -48,8 +47,9 @@ class ItemsMixin:
         idx, scores = nearest_neighbours(src.embeddings, int(i), k=NEIGHBOURS, metric="cosine")
         labelled = src.labels[i] >= 0
         items = []
+        same, different = theme.agreement()
         for j, s in zip(idx, scores):
-            frame = (SAME if src.labels[j] == src.labels[i] else DIFFERENT) if labelled else None
+            frame = (same if src.labels[j] == src.labels[i] else different) if labelled else None
             items.append((src.images[j], f"cos {s:.2f}", src.describe(int(j)), frame))
         self._gallery_indices = [int(j) for j in idx]
         self.gallery.set_title(f"{len(idx)} nearest neighbours of {src.describe(i)} (cosine, "

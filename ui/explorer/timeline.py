@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 
+from ui import theme
 from workbench.analysis import SourceRef, load_source
 from workbench.embeddings import ReferenceMap
 
@@ -22,7 +23,8 @@ class TimelineMixin:
         if len(self._snapshots) < 2 or self._reference is None:
             return
         self._playing = True
-        self.play_button.setText("❚❚ Pause")
+        self.play_button.setText("Pause")
+        self.play_button.setIcon(theme.icon("pause"))
         if self.timeline.value() >= self.timeline.maximum():
             self.timeline.setValue(0)  # from the start; placing it continues the playback
         else:
@@ -31,7 +33,8 @@ class TimelineMixin:
     def stop(self) -> None:
         """Stop timeline playback."""
         self._playing = False
-        self.play_button.setText("▶ Play")
+        self.play_button.setText("Play")
+        self.play_button.setIcon(theme.icon("play"))
 
     def is_playing(self) -> bool:
         return self._playing

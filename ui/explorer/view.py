@@ -106,7 +106,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         self.select_button.setCheckable(True)
         self.select_button.setToolTip("Drag a rectangle to select points (Shift+drag does this at any time)")
         self.select_button.toggled.connect(lambda on: self.scatter.set_select_mode(on))
-        self.compare_open_button = QPushButton("Compare…")
+        self.compare_open_button = QPushButton(theme.icon("compare"), "Compare…")
         self.compare_open_button.setToolTip("Two snapshots or checkpoints side by side, coloured by how much each "
                                         "item's neighbours changed")
         self.compare_open_button.clicked.connect(self.open_compare)
@@ -125,7 +125,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         top.addWidget(self.colour_combo)
         top.addWidget(self.live_check)
 
-        self.play_button = QPushButton("▶ Play")
+        self.play_button = QPushButton(theme.icon("play"), "Play")
         self.play_button.setToolTip("Step through the snapshots, each placed into the current map")
         self.play_button.clicked.connect(self.toggle_play)
         self.timeline = QSlider(Qt.Horizontal)
@@ -313,16 +313,13 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
                 or self.compare_view.is_busy())
 
     def apply_theme(self) -> None:
-        c = theme.colors()
         self.scatter.apply_theme()
-        self.gallery.apply_theme()
         self.health.apply_theme()
         self.compare_view.apply_theme()
         if self._source is not None and self.colour_combo.currentText() == KNN_CORRECT:
             self._draw(reset_view=False)  # the muted "unlabelled" colour follows the theme
-        self.status.setStyleSheet(f"color: {c['muted']};")
-        self.progress_label.setStyleSheet(f"color: {c['muted']};")
-        self.item_text.setStyleSheet(f"color: {c['text']};")
+        theme.set_look(self.status, tone="muted")
+        theme.set_look(self.progress_label, tone="muted")
 
     def _set_source(self, src: EmbeddingSource, xy: np.ndarray, fresh: bool = False) -> None:
         """Show src at xy: move the points when they are the same items, else redraw (fresh: a new map)."""
