@@ -29,32 +29,6 @@ def theme_data(name: str) -> dict:
 # name -> UI colours by role ("window", "text", "muted", …): what colors() returns for the current theme
 THEMES = {name: theme_data(name)["colours"] for name in THEME_NAMES}
 
-STATUS_TINT = 0.16  # share of the status colour in a pill's fill (the rest is the base colour)
-
-
-def _read(*parts: str) -> str:
-    return resources.files("resources").joinpath(*parts).read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=None)
-def theme_data(name: str) -> dict:
-    """The theme's file, resources/themes/NAME.json: "colours", "status" and "palettes"."""
-    return json.loads(_read("themes", f"{name}.json"))
-
-
-# name -> UI colours by role ("window", "text", "muted", …): what colors() returns for the current theme
-THEMES = {name: theme_data(name)["colours"] for name in THEME_NAMES}
-
-# Run status colours (RunStatus values), dark enough on white and light enough on near-black; the
-# runs list and the dashboard draw a status as text and border in its colour on a faint tint of it.
-STATUS_COLOURS = {
-    "light": {"running": "#1A5FC8", "paused": "#1A5FC8", "finished": "#1B7F3B", "failed": "#B42318",
-              "interrupted": "#B54708", "stopped": "#B54708", "new": "#5F6670"},
-    "dark": {"running": "#6EA8FF", "paused": "#6EA8FF", "finished": "#5FD38A", "failed": "#FF7B72",
-             "interrupted": "#FFB454", "stopped": "#FFB454", "new": "#9AA1AB"},
-}
-STATUS_TINT = 0.16  # share of the status colour in a pill's fill (the rest is the base colour)
-
 _current = "light"
 
 
