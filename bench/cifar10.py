@@ -82,18 +82,19 @@ def subset(data: Dataset, limit: int | None) -> Dataset:
 def trained_on(data: Dataset):
     """Let the trainer build its method on `data` instead of loading the dataset by name
     (a subset or generated images); everything else in the run is the trainer's own."""
-    original = trainer_module.build
+    original = trainer_module.build, trainer_module.prepare_data
 
     def build(run):
         validate(run)
         device = pick_device(run.device)
         return Built(build_method(run, data, device), data, device)
 
-    trainer_module.build = build
+    # `data` is in memory already: no on-disk cache to prepare for the dataset's name
+    trainer_module.build, trainer_module.prepare_data = build, lambda *args, **kwargs: None
     try:
         yield
     finally:
-        trainer_module.build = original
+        trainer_module.build, trainer_module.prepare_data = original
 
 
 def train(method: str, data: Dataset, args) -> list[dict]:

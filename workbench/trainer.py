@@ -274,8 +274,10 @@ class Trainer:
         with autocast:
             out = self._train_step(batch)
         loss = out.loss.float()
-        # the global-batch loss (an all-reduce, no host sync), so every rank sees the same NaN
-        self._unchecked_losses.append((self.step, self.epoch, self.dist.average(loss).detach()))
+        # the global-batch loss (an all-reduce, no host sync): what is reported, and every rank
+        # sees the same NaN
+        reported = self.dist.average(loss).detach()
+        self._unchecked_losses.append((self.step, self.epoch, reported))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
@@ -284,7 +286,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return loss.detach(), out.logs
+        return reported, out.logs
 
     def check_losses(self) -> None:
         """Stop with the clear message if a loss since the last check was NaN or infinite (one

@@ -128,7 +128,7 @@ def test_runs_list_survives_damaged_runs(runs, tmp_path):
 
 # --- item 7: --run-dir a file, an unwritable --runs-root ------------------------------------
 def _no_training(monkeypatch):
-    monkeypatch.setattr(cli, "_run", lambda run_dir, resume, quiet: 0)
+    monkeypatch.setattr(cli, "_run", lambda run_dir, resume, quiet, **_: 0)
 
 
 def test_run_dir_that_is_a_file_is_one_line(tmp_path, capsys, monkeypatch):
@@ -217,7 +217,8 @@ def _nan_trainer(tmp_path, monkeypatch):
     writer = EventWriter(run_dir, io.StringIO())
     trainer = Trainer(run_dir, writer)
     trainer.setup()
-    monkeypatch.setattr(trainer.method, "training_step",
+    # the trainer calls the step it prepared in setup (the method's, or DDP's around it)
+    monkeypatch.setattr(trainer, "train_step",
                         lambda batch: StepOutput(next(trainer.method.parameters()).sum() * math.nan))
     return trainer, writer
 

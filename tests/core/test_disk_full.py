@@ -87,8 +87,6 @@ def test_failed_fsync_is_an_export_error(tmp_path, monkeypatch):
 
 def test_checkpoint_on_a_full_disk_names_the_file_and_reason(tmp_path, monkeypatch):
     # before: "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos …"
-    real_open = open
-
     class FullDisk:
         def __init__(self, fh, budget=300):
             self.fh, self.budget = fh, budget
@@ -108,7 +106,9 @@ def test_checkpoint_on_a_full_disk_names_the_file_and_reason(tmp_path, monkeypat
         def __exit__(self, *exc):
             self.fh.close()
 
-    monkeypatch.setattr(checkpoint, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
+    real_write_atomic = checkpoint.write_atomic  # the real temp file, with a disk that fills up under it
+    monkeypatch.setattr(checkpoint, "write_atomic", lambda path, write=None, **k: real_write_atomic(
+        path, write=lambda fh: write(FullDisk(fh)), **k))
     path = tmp_path / "last.pt"
     with pytest.raises(CheckpointError) as caught:
         save_checkpoint({"model": {"w": torch.zeros(10_000)}}, path)

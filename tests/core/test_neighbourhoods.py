@@ -36,10 +36,12 @@ def test_continuity_is_trustworthiness_with_the_spaces_swapped(data, k):
     high, low = data
     # scikit-learn ranks by euclidean distance in its first argument and finds neighbours by
     # euclidean distance in its second; cosine neighbours are euclidean ones of unit vectors
+    # (to 1e-6, not 1e-12: scikit-learn's pairwise distances in float64 by another formula can
+    # order one near-tie of the map differently, which moves the value by ~5e-7 at k = 25)
     assert continuity(high, low, k, metric="euclidean") == pytest.approx(
-        sklearn_trustworthiness(low, high, n_neighbors=k), abs=1e-12)
+        sklearn_trustworthiness(low, high, n_neighbors=k), abs=1e-6)
     assert continuity(high, low, k, metric="cosine") == pytest.approx(
-        sklearn_trustworthiness(low, normalize(high), n_neighbors=k), abs=1e-12)
+        sklearn_trustworthiness(low, normalize(high), n_neighbors=k), abs=1e-6)
     # our own trustworthiness with the arguments swapped ranks map distances in float32, not
     # float64: a near-tie may swap, moving the value in the sixth decimal
     assert continuity(high, low, k, metric="euclidean") == pytest.approx(
