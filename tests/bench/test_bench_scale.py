@@ -6,7 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # generates images and trains
 
 
 def test_scale_bench_runs_end_to_end(tmp_path, monkeypatch, capsys):

@@ -24,6 +24,9 @@ TINY = {"epochs": 1, "batch_size": 64, "device": "cpu", "probe_size": 50, "linea
         "threads": 1}
 
 
+pytestmark = pytest.mark.slow  # trains runs through the CLI
+
+
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err

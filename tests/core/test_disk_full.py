@@ -21,6 +21,9 @@ REASONS = [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission
            (errno.EROFS, "read-only file system"), (errno.EDQUOT, "disk quota exceeded")]
 
 
+pytestmark = pytest.mark.slow  # mounts file systems and runs the CLI
+
+
 def data(n=400, d=64, seed=0):
     rng = np.random.default_rng(seed)
     return dict(embeddings=rng.standard_normal((n, d)).astype(np.float32), labels=None, indices=None,

@@ -16,6 +16,9 @@ TINY = ["--dataset", "digits", "--epochs", "1", "--batch-size", "64", "--device"
         "--set", "probe_size=100", "--set", "linear_probe=false", "--quiet"]
 
 
+pytestmark = pytest.mark.slow  # trains a run to export
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("dest") / "run"

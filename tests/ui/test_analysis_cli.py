@@ -10,6 +10,9 @@ from ui.compare_view import CompareView
 from workbench.cli import main
 
 
+pytestmark = pytest.mark.slow  # trains a run
+
+
 def cli_json(capsys, *argv) -> dict:
     assert main(list(argv)) == 0
     out = capsys.readouterr()

@@ -15,6 +15,9 @@ from workbench.export import is_workbench_export, read_export
 TIMEOUT = 240_000
 
 
+pytestmark = pytest.mark.slow  # exports in child processes
+
+
 @pytest.fixture
 def dialog(qtbot, add_widget, real_run):
     d = add_widget(ExportDialog(real_run), idle=lambda: d.task is None, timeout=60_000)

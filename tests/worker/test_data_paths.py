@@ -17,6 +17,9 @@ from workbench.events import read_events
 from workbench.worker import run_worker
 
 
+pytestmark = pytest.mark.slow  # trains runs in worker processes
+
+
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("SSL_WORKBENCH_CACHE", str(tmp_path / "cache"))

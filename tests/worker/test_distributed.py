@@ -33,6 +33,9 @@ WEIGHT_ATOL = 5e-5
 BATCH = 480  # 1,438 digits: 2 steps per epoch
 
 
+pytestmark = pytest.mark.slow  # torchrun subprocesses
+
+
 def _simclr_gradients(rank: int, world: int, port: int, out: str) -> None:
     """One SimCLR step in float64 on rank `rank` of `world` (world 1: the whole batch), through
     DDP, global BatchNorm and the gathered negatives; the gradients are saved to `out`."""

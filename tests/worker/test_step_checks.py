@@ -11,6 +11,9 @@ from workbench.gpu_stats import gpu_fields
 from workbench.worker import run_worker
 
 
+pytestmark = pytest.mark.slow  # trains runs in worker processes
+
+
 def test_losses_are_read_once_per_step_event_not_once_per_step(make_run, monkeypatch):
     monkeypatch.setattr(trainer_module, "STEP_EVENT_INTERVAL", 1e9)  # events only at epoch ends
     checked: list[int] = []

@@ -1,0 +1,209 @@
+"""The runs table's parts: the model of its rows and columns, the filter, and the status badge."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRectF, QSize, QSortFilterProxyModel,
+                            Qt)
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import (QApplication, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem)
+
+from ui import theme
+from workbench.runs import RunRow as Row, RunSummary
+
+SORT_ROLE = Qt.UserRole
+STATUS_ROLE = Qt.UserRole + 1
+PATH_ROLE = Qt.UserRole + 2
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _ago(t: float | None) -> str:
+    if t is None:
+        return "—"
+    s = max(0.0, time.time() - t)
+    if s < 10:
+        return "just now"
+    if s < 60:
+        return f"{int(s)} s ago"
+    if s < 3600:
+        return f"{int(s // 60)} min ago"
+    if s < 86400:
+        return f"{int(s // 3600)} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _local(t: float | None) -> str:
+    return "—" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _headline(s: RunSummary) -> tuple[str, float] | None:
+    """The run's first other score (overall analogy top-1, or WordSim-353 ρ on text), if any."""
+    return next(iter(s.scores.items()), None)
+
+
+def _score_text(name: str, value: float) -> str:
+    return f"{name} {value:.3f}" if "ρ" in name else f"{name} {_percent(value)}"
+
+
+def _knn(s: RunSummary) -> float | None:
+    return s.best_knn if s.best_knn is not None else s.last_knn
+
+
+# (header, display text, sort value, right-aligned)
+COLUMNS = [
+    ("Name", lambda r: r.summary.path.name, lambda r: r.summary.path.name, False),
+    ("Method", lambda r: r.summary.method, lambda r: r.summary.method, False),
+    ("Dataset", lambda r: r.summary.dataset, lambda r: r.summary.dataset, False),
+    ("Status", lambda r: r.summary.status.value, lambda r: r.summary.status.value, False),
+    ("Epochs", lambda r: f"{r.summary.epoch} / {r.summary.epochs}", lambda r: r.summary.epoch, True),
+    ("Best kNN", lambda r: _percent(_knn(r.summary)),
+     lambda r: -1.0 if _knn(r.summary) is None else _knn(r.summary), True),
+    ("Linear probe", lambda r: _percent(r.summary.linear),
+     lambda r: -1.0 if r.summary.linear is None else r.summary.linear, True),
+    ("Score", lambda r: "—" if _headline(r.summary) is None else _score_text(*_headline(r.summary)),
+     lambda r: -1.0 if _headline(r.summary) is None else _headline(r.summary)[1], False),
+    ("Started", lambda r: _local(r.summary.started), lambda r: r.summary.started or r.created, False),
+    ("Last update", lambda r: _ago(r.summary.updated), lambda r: r.summary.updated or r.created, False),
+]
+COL = {name: i for i, (name, *_rest) in enumerate(COLUMNS)}
+
+
+class RunsModel(QAbstractTableModel):
+    """One row per run; updated in place so that selections survive refreshes."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._rows: list[Row] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return COLUMNS[section][0]
+        return None
+
+    def row(self, i: int) -> Row:
+        return self._rows[i]
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        name, text, sort_value, right = COLUMNS[index.column()]
+        if role == Qt.DisplayRole:
+            return text(r)
+        if role == SORT_ROLE:
+            return sort_value(r)
+        if role == STATUS_ROLE:
+            return r.summary.status.value
+        if role == PATH_ROLE:
+            return str(r.summary.path)
+        if role == Qt.TextAlignmentRole:
+            return int((Qt.AlignRight if right else Qt.AlignLeft) | Qt.AlignVCenter)
+        if role == Qt.ToolTipRole:
+            if name == "Status":
+                return "\n".join(t for t in (r.summary.status.help, r.summary.message) if t)
+            if name == "Name":
+                return str(r.summary.path)
+            if name == "Last update":
+                return _local(r.summary.updated)
+            if name == "Epochs":
+                return f"step {r.summary.step}"
+            if name == "Score":
+                return "\n".join(_score_text(k, v) for k, v in r.summary.scores.items()) or "no other scores"
+        return None
+
+    def set_rows(self, rows: list[Row]) -> None:
+        new = {r.summary.path: r for r in rows}
+        for i in reversed(range(len(self._rows))):
+            if self._rows[i].summary.path not in new:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        where = {r.summary.path: i for i, r in enumerate(self._rows)}
+        for path, i in where.items():
+            self._rows[i] = new[path]
+        if self._rows:
+            # Every row: "Last update" is relative time and changes even when the run does not.
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+        added = [r for p, r in new.items() if p not in where]
+        if added:
+            n = len(self._rows)
+            self.beginInsertRows(QModelIndex(), n, n + len(added) - 1)
+            self._rows.extend(added)
+            self.endInsertRows()
+
+
+class RunsFilter(QSortFilterProxyModel):
+    """Keeps rows whose name, method, dataset or status contain every word typed."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._words: list[str] = []
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_text(self, text: str) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter() is deprecated there
+            self.beginFilterChange()
+            self._words = text.lower().split()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._words = text.lower().split()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
+        if not self._words:
+            return True
+        s = self.sourceModel().row(source_row).summary
+        haystack = f"{s.path.name} {s.method} {s.dataset} {s.status}".lower()
+        return all(w in haystack for w in self._words)
+
+    def lessThan(self, left, right) -> bool:
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        try:
+            return a < b
+        except TypeError:
+            return str(a) < str(b)
+
+
+class StatusBadge(QStyledItemDelegate):
+    """Draws the status as a small tinted pill, coloured by state."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        status = opt.text
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else QApplication.style()
+        style.drawControl(QStyle.CE_ItemViewItem, opt, painter, opt.widget)
+        color = QColor(theme.status_colour(status))
+        font = QFont(opt.font)
+        font.setBold(True)
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setFont(font)
+        fm = painter.fontMetrics()
+        w = fm.horizontalAdvance(status) + 16
+        h = min(opt.rect.height() - 6, fm.height() + 4)
+        rect = QRectF(opt.rect.left() + 6, opt.rect.center().y() - h / 2 + 0.5, w, h)
+        # An opaque tint of the base colour keeps the pill readable on a selected (blue) row too.
+        fill = QColor(theme.tint(color.name()))
+        painter.setPen(QPen(color, 1))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(rect, h / 2, h / 2)
+        painter.setPen(color)
+        painter.drawText(rect, Qt.AlignCenter, status)
+        painter.restore()
+
+    def sizeHint(self, option, index) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + 28, size.height() + 6)
