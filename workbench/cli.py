@@ -11,6 +11,7 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, absolute_data_root, apply_overrides, load_run_config, \
     new_run_config, save_run_config, validate, method_config
+from .backbone_rules import BACKBONES
 from .data import DataError
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
@@ -227,7 +228,7 @@ def cmd_train(args) -> int:
     run = new_run_config(args.method, args.dataset, cls.run_defaults, epochs=args.epochs,
                          batch_size=args.batch_size, device=args.device, seed=args.seed,
                          backbone=args.backbone, lr=args.lr, data_root=args.data_root,
-                         download=args.download or None, processes=args.nproc)
+                         image_size=args.image_size, download=args.download or None, processes=args.nproc)
     apply_overrides(run, cls.Config, args.set or [])
     absolute_data_root(run)
     validate(run)
@@ -457,7 +458,9 @@ def build_parser() -> Parser:
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
-    s.add_argument("--backbone", choices=("small_cnn", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
+    s.add_argument("--backbone", choices=tuple(BACKBONES))
+    s.add_argument("--image-size", type=int, metavar="PX",
+                   help="square image side the data is resized to (image folders: default 32, up to 256)")
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     s.add_argument("--seed", type=int)
     s.add_argument("--data-root", help="folder for image-folder and torchvision datasets "

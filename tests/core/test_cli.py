@@ -195,3 +195,11 @@ def test_create_only_makes_the_run_folder_for_a_users_own_launcher(capsys, tmp_p
     assert capsys.readouterr().out.strip() == str(target)
     assert (target / "config.json").is_file() and not (target / "events.jsonl").exists()
     assert json.loads((target / "config.json").read_text())["processes"] == 2
+
+
+def test_image_size_and_every_backbone_are_train_options(capsys, tmp_path):
+    target = tmp_path / "run"
+    assert main(["train", "--dataset", "shapes", "--device", "cpu", "--image-size", "96", "--backbone", "resnet50",
+                 "--run-dir", str(target), "--create-only"]) == 0
+    config = json.loads((target / "config.json").read_text())
+    assert config["image_size"] == 96 and config["backbone"] == "resnet50"

@@ -425,4 +425,4 @@ def test_a_replayed_run_whose_worker_is_gone_reads_interrupted_in_its_status_col
         assert dash.state_label.text() == "running"
     dash.load_run(tmp_path)  # killed without a word: the one status derivation says so
     assert dash.state_label.text() == "interrupted"
-    assert theme.status_colour("interrupted").lower() in dash.state_label.styleSheet().lower()
+    assert dash.state_label.property("state") == "interrupted"  # its look: resources/style.qss
