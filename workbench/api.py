@@ -137,6 +137,10 @@ class Method(nn.Module):
     # Host backbones it cannot train on, with the reason. The `mlp` backbone takes only whole
     # inputs and has no feature map, so methods that encode patches or read maps refuse it.
     backbone_refusals: ClassVar[dict[str, str]] = {}
+    # True when a training step may leave trainable parameters out of the loss (e.g. a head
+    # used only on some steps). Several processes then need DistributedDataParallel's search
+    # for unused parameters, which costs a graph traversal every step, so it is off otherwise.
+    has_unused_parameters: ClassVar[bool] = False
 
     @dataclass
     class Config:

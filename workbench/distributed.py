@@ -263,8 +263,9 @@ class DistContext:
             return method.training_step
         if uses_sync_batchnorm(cfg):
             convert_batchnorm(method, device)
-        # find_unused_parameters: some methods leave parts of the model out of some losses
-        ddp = nn.parallel.DistributedDataParallel(_TrainingStep(method), find_unused_parameters=True)
+        # only methods that leave parameters out of some losses pay for DDP's unused search
+        ddp = nn.parallel.DistributedDataParallel(
+            _TrainingStep(method), find_unused_parameters=type(method).has_unused_parameters)
 
         def step(batch: Batch) -> StepOutput:
             loss, logs = ddp(batch)

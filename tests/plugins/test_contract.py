@@ -96,6 +96,19 @@ def test_loss_goes_down(name, data, batch):
 
 
 @pytest.mark.parametrize("name", METHODS)
+def test_every_trainable_parameter_gets_a_gradient(name, data, batch):
+    # several processes skip DistributedDataParallel's unused-parameter search unless the method
+    # says it needs it; a parameter without a gradient would then hang the gradient all-reduce
+    method = _build(name, data)
+    if type(method).has_unused_parameters:
+        pytest.skip("the method declares parameters that some steps leave out")
+    torch.manual_seed(0)
+    method.training_step(batch).loss.backward()
+    missing = [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"{name}: no gradient for {missing[:5]}; set has_unused_parameters = True"
+
+
+@pytest.mark.parametrize("name", METHODS)
 def test_embed_and_previews(name, data, batch):
     method = _build(name, data)
     method.eval()

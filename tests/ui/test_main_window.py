@@ -91,6 +91,7 @@ def test_train_watch_inspect_explore_ask_export(window, qtbot, tmp_path):
                     and window.browser.selected_paths() == [run_dir], timeout=20_000)
 
 
+@pytest.mark.slow  # trains through a worker subprocess
 def test_stop_leaves_a_checkpoint(window, qtbot):
     choose(window, epochs=50)
     start(window, qtbot)
@@ -102,6 +103,7 @@ def test_stop_leaves_a_checkpoint(window, qtbot):
     assert window.panel.start_button.isEnabled()
 
 
+@pytest.mark.slow  # trains through a worker subprocess
 def test_pause_and_resume_buttons(window, qtbot):
     choose(window, epochs=50)
     start(window, qtbot)
@@ -115,6 +117,7 @@ def test_pause_and_resume_buttons(window, qtbot):
     qtbot.waitUntil(lambda: window.client.state == "stopped", timeout=TIMEOUT)
 
 
+@pytest.mark.slow  # trains through a worker subprocess
 def test_killed_worker_shows_a_banner_and_the_window_keeps_working(window, qtbot):
     choose(window, epochs=50)
     start(window, qtbot)
@@ -133,6 +136,7 @@ def test_killed_worker_shows_a_banner_and_the_window_keeps_working(window, qtbot
     qtbot.waitUntil(lambda: window.client.state == "stopped", timeout=TIMEOUT)
 
 
+@pytest.mark.slow  # trains through a worker subprocess
 def test_closing_while_training_can_stop_the_run(window, qtbot, monkeypatch):
     choose(window, epochs=50)
     start(window, qtbot)
@@ -160,6 +164,7 @@ def test_theme_switch_keeps_everything_alive(window):
     assert window.settings.value("theme") == "light"
 
 
+@pytest.mark.slow  # trains a run, then maps it
 def test_opening_a_run_replays_it(window, qtbot, tmp_path):
     from workbench.cli import main
     run_dir = tmp_path / "cli-run"
