@@ -103,6 +103,7 @@ def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):
 def test_colour_by_a_factor_recolours_and_names_it_in_the_legend(qtbot, explorer, shapes_run):
     open_run(qtbot, explorer, shapes_run)
     before = explorer.scatter.positions().copy()
+    explorer.colour_combo.setCurrentText("label")  # a fresh map starts from the factor it groups best
     assert explorer.scatter.legend_entries()[0].startswith("circle")
     explorer.colour_combo.setCurrentText("colour")
     names = [e.split(" (")[0] for e in explorer.scatter.legend_entries()]
