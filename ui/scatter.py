@@ -13,13 +13,13 @@ from scipy.spatial import cKDTree
 
 from ui import theme
 from ui.map_overlay import MapOverlay
-from ui.scatter_density import density_rgba
+from ui.scatter_density import DensityIndex
 from ui.scatter_items import Legend, Points, SelectViewBox, point_style
 
 MAX_LEGEND = 20  # legend entries; rarer categories share one "other" entry and colour
 DENSITY_THRESHOLD = 300_000  # above this many points the map is drawn as a density image
-DENSITY_BINS = 768  # bins along the longer side of the density image (it spans twice the view)
-RESOLVE_POINTS = 150_000  # a density map draws the points in view as dots once no more than this many are
+DENSITY_BINS = 512  # bins along the longer side of the density image (it spans twice the view)
+RESOLVE_POINTS = 50_000  # a density map draws the points in view as dots once no more than this many are
 REFRESH_MS = 60  # after a pan or zoom has paused this long, the density image, labels and thumbnails follow
 PICK_RADIUS = 6  # pixels within which the pointer "hits" a point
 ANIMATION_MS = 300
@@ -88,6 +88,7 @@ class ScatterView(pg.PlotWidget):
         self._anim_from = self._anim_to = self._xy
         self._anim_frame = 0
         self._resolved = np.zeros(0, dtype=np.int64)  # in a density map: the rows drawn as dots now
+        self._dindex: DensityIndex | None = None  # built on a density map's first draw
         self._refresh = QTimer(self)
         self._refresh.setSingleShot(True)
         self._refresh.setInterval(REFRESH_MS)
@@ -137,12 +138,12 @@ class ScatterView(pg.PlotWidget):
         if not keep_selection:
             self._selection = np.zeros(0, dtype=np.int64)
         self._highlight = self._highlight[self._highlight < n]
+        if reset_view and n:  # frame the new map first: a density map draws only what is in view
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            self._vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.05)
         self._redraw_all()
         self._set_hover(-1)
         self._empty.setVisible(n == 0)
-        if reset_view and n:
-            self._vb.autoRange(padding=0.05)
-            self.refresh_view()  # a density map draws what is in the new view now, not a timer later
 
     def update_positions(self, xy: np.ndarray, animate: bool = True) -> None:
         """Move the same points to xy (N, 2) keeping colours (live map, timeline); cheap."""
@@ -339,6 +340,7 @@ class ScatterView(pg.PlotWidget):
             self._brushes.append(pg.mkBrush(q))  # one per group, shared by all its points
 
     def _redraw_all(self) -> None:
+        self._dindex = None
         self._set_extent(self._shown)
         if self.is_density():
             self._draw_density_layer()
@@ -359,6 +361,7 @@ class ScatterView(pg.PlotWidget):
 
     def _show_positions(self, xy: np.ndarray) -> None:
         self._shown = xy
+        self._dindex = None
         self._set_extent(xy)
         if self.is_density():
             self._draw_density_layer()
@@ -390,17 +393,15 @@ class ScatterView(pg.PlotWidget):
             self._density.clear()
             self._points.hide()
             return
-        data_lo, data_hi = xy.min(axis=0), xy.max(axis=0)
+        if self._dindex is None:
+            rgb = [QColor(c or theme.colors()["muted"]).getRgb()[:3] for c in self._group_colours] or [[0, 0, 0]]
+            self._dindex = DensityIndex(xy, self._groups, np.array(rgb))
+        index = self._dindex
         (x0, x1), (y0, y1) = self._vb.viewRange()
-        span = np.array([x1 - x0, y1 - y0])
-        lo = np.maximum(np.array([x0, y0]) - span / 2, data_lo)
-        hi = np.minimum(np.array([x1, y1]) + span / 2, data_hi)
-        if not (hi > lo).all():
-            lo, hi = data_lo, data_hi
-        in_view = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-        count = int(in_view.sum())
-        if 0 < count <= RESOLVE_POINTS:
-            rows = np.flatnonzero(in_view)
+        view_lo, view_hi = np.array([x0, y0]), np.array([x1, y1])
+        in_view = index.sorted_in(view_lo, view_hi)
+        if 0 < len(in_view) <= RESOLVE_POINTS:
+            rows = index.order[in_view]
             self._resolved = rows
             self._points.set_styled(xy[rows], self._groups[rows], self._brushes or [pg.mkBrush(0)], self._size)
             self._points.show()
@@ -408,12 +409,9 @@ class ScatterView(pg.PlotWidget):
             return
         self._resolved = np.zeros(0, dtype=np.int64)
         self._points.hide()
-        near = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
-        rgb = np.array([QColor(c or theme.colors()["muted"]).getRgb()[:3] for c in self._group_colours] or [[0, 0, 0]],
-                       dtype=np.float64)
-        point_rgb = rgb[self._groups[near]] if len(self._groups) == len(xy) else np.zeros((len(near), 3))
-        self._density.setImage(density_rgba(xy[near], point_rgb, lo, hi, DENSITY_BINS), autoLevels=False,
-                               levels=(0, 255))
+        span = view_hi - view_lo
+        img, lo, hi = index.image(view_lo - span / 2, view_hi + span / 2, DENSITY_BINS)
+        self._density.setImage(img, autoLevels=False, levels=(0, 255))
         self._density.setRect(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
         self._density.show()
 

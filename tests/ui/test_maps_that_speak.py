@@ -144,8 +144,9 @@ def test_unknown_word_in_an_analogy_marks_answers_stale_and_suggests_spellings(q
     slot = panel.slots[0]
     slot.word.setText("goverment")
     slot.word.editingFinished.emit()
-    assert panel.is_stale() and not panel.results.isEnabled()
     assert "unknown word 'goverment'" in panel.status.text() and "government" in panel.status.text()
+    assert not panel.results.isEnabled() and panel.results.title.text().startswith("Stale")
+    assert panel.is_stale()
     assert "government" in slot.text.text()
     panel.find()  # the old query again: fresh answers
     assert not panel.is_stale()
