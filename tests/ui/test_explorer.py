@@ -318,9 +318,11 @@ def test_many_categories_share_one_other_legend_entry(qtbot, scatter):
     assert len(scatter.brushes()) == 20  # one shared brush per entry, never one per point
 
 
-def test_past_the_threshold_the_map_becomes_a_density_image(qtbot, scatter):
+def test_past_the_threshold_the_map_becomes_a_density_image(qtbot, scatter, monkeypatch):
     from PySide6.QtCore import QRectF
+    import ui.scatter
     scatter.density_threshold = 5000
+    monkeypatch.setattr(ui.scatter, "RESOLVE_POINTS", 1000)  # more points in view than are drawn as dots
     rng = np.random.default_rng(0)
     xy = rng.normal(size=(6000, 2))
     scatter.set_points(xy, rng.integers(0, 4, 6000), list("abcd"))
