@@ -51,9 +51,9 @@ def near_spellings(word: str, vocabulary: Sequence[str], n: int = 5) -> list[str
 def unknown_word_message(word: str, vocabulary: Sequence[str]) -> str:
     """One line for a word the map does not show: that it is unknown, and the near spellings it may have meant."""
     near = near_spellings(word, vocabulary)
-    text = f"unknown word {str(word).strip()!r}"
-    return text + (f" — did you mean {', '.join(near)}?" if near else f" — not among the {len(vocabulary):,} "
-                   "words of this map")
+    text = f"unknown word: {str(word).strip()!r} is not among the {len(vocabulary):,} words of this map"
+    return text + (f"; did you mean {', '.join(near)}?" if near else
+                   "; a checkpoint as the source covers the whole vocabulary")
 
 
 def find_item(text: str, words: Sequence[str], dataset_indices: np.ndarray) -> int:

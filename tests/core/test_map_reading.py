@@ -23,7 +23,7 @@ def test_near_spellings_of_a_typo():
     vocab = ["the", "government", "governor", "movement", "people"]
     assert near_spellings("goverment", vocab)[0] == "government"
     message = unknown_word_message("goverment", vocab)
-    assert "unknown word 'goverment'" in message and "government" in message
+    assert "unknown word: 'goverment'" in message and "government" in message
     assert "not among the 5 words" in unknown_word_message("zzz", vocab)
 
 

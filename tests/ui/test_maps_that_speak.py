@@ -92,7 +92,7 @@ def test_search_centres_and_highlights_an_item(qtbot, explorer):
     np.testing.assert_allclose(view_centre(explorer.scatter), explorer.scatter.positions()[i], atol=1e-6)
     assert i in explorer.scatter.highlighted() and explorer.gallery.count() == 15
     assert explorer.find("goverment") == -1
-    assert "unknown word 'goverment'" in explorer.status.text() and "government" in explorer.status.text()
+    assert "unknown word: 'goverment'" in explorer.status.text() and "government" in explorer.status.text()
 
 
 def test_search_by_dataset_index_and_thumbnails_when_zoomed_in(qtbot, explorer):
@@ -144,7 +144,7 @@ def test_unknown_word_in_an_analogy_marks_answers_stale_and_suggests_spellings(q
     slot = panel.slots[0]
     slot.word.setText("goverment")
     slot.word.editingFinished.emit()
-    assert "unknown word 'goverment'" in panel.status.text() and "government" in panel.status.text()
+    assert "unknown word: 'goverment'" in panel.status.text() and "government" in panel.status.text()
     assert not panel.results.isEnabled() and panel.results.title.text().startswith("Stale")
     assert panel.is_stale()
     assert "government" in slot.text.text()
