@@ -108,6 +108,15 @@ class MapOverlay:
         self._tip.setColor(c["text"])
         for item in self._labels:
             item.setColor(c["plot_fg"])
+            item.fill = self._label_fill()
+            item.update()
+
+    @staticmethod
+    def _label_fill():
+        """A see-through plate of the plot background: words stay legible over dense points."""
+        bg = QColor(theme.colors()["plot_bg"])
+        bg.setAlpha(150)
+        return pg.mkBrush(bg)
 
     def show_tip(self, i: int, xy: np.ndarray) -> None:
         """The hover tip beside point i (at the pointer, which is on it); -1 hides it."""
@@ -153,7 +162,7 @@ class MapOverlay:
     def _place_labels(self, rows: np.ndarray, xy: np.ndarray, px=None) -> None:
         colour = theme.colors()["plot_fg"]
         while len(self._labels) < len(rows):
-            item = pg.TextItem(color=colour, anchor=(0, 0.5))
+            item = pg.TextItem(color=colour, anchor=(0, 0.5), fill=self._label_fill())
             item.setZValue(30)
             self._view.addItem(item, ignoreBounds=True)
             self._labels.append(item)

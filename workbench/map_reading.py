@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 
 AGREEMENT_K = 10  # map neighbours each point is compared with
 AGREEMENT_SAMPLE = 5_000  # points whose neighbourhoods are read (a sample keeps 1M-point maps fast)
+AGREEMENT_POOL = 20_000  # points the neighbours are found among: a uniform sample thins every grouping alike
 
 
 def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sample: int = AGREEMENT_SAMPLE,
@@ -25,9 +26,11 @@ def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sampl
     keep = np.flatnonzero(codes >= 0)
     if len(keep) <= k or len(np.unique(codes[keep])) < 2:
         return float("nan")
-    xy, codes = xy[keep], codes[keep]
     rng = np.random.default_rng(seed)
-    probe = rng.choice(len(xy), min(sample, len(xy)), replace=False) if len(xy) > sample else np.arange(len(xy))
+    if len(keep) > AGREEMENT_POOL:
+        keep = np.sort(rng.choice(keep, AGREEMENT_POOL, replace=False))
+    xy, codes = xy[keep], codes[keep]
+    probe = rng.choice(len(xy), sample, replace=False) if len(xy) > sample else np.arange(len(xy))
     _, nbrs = cKDTree(xy).query(xy[probe], k=k + 1)
     agree = (codes[nbrs[:, 1:]] == codes[probe, None]).mean()
     shares = np.bincount(codes) / len(codes)
