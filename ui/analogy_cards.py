@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QSpinBox, 
 from ui import theme
 from ui.gallery import thumbnail
 from workbench.explore import EmbeddingSource
+from workbench.map_reading import unknown_word_message
 
 
 class _Card(QFrame):
@@ -38,6 +39,7 @@ class OperandCard(_Card):
     """One operand: its thumbnail, description and an index box (typing an index picks that item)."""
 
     changed = Signal(int)
+    word_unknown = Signal(str)  # the message for a typed word the map does not show (with near spellings)
 
     def __init__(self, letter: str, role: str, parent: QWidget | None = None):
         super().__init__("analogySlot", f"<b>{letter}</b> · {role}", parent)
@@ -83,9 +85,17 @@ class OperandCard(_Card):
         text = self.word.text().strip()
         if self.source is None or not text:
             return
+        if self.source.words and text.lower() not in self.source.words:
+            # not in this map: say so where the item would be shown, with the spellings it may have meant
+            message = unknown_word_message(text, self.source.words)
+            self.text.setText(message)
+            theme.set_look(self.word, invalid=True)
+            self.word_unknown.emit(message)
+            return
+        theme.set_look(self.word, invalid=False)
         try:
             self.set_index(self.source.find_word(text))
-        except ValueError as exc:  # not in this map: say so where the item would be shown
+        except ValueError as exc:
             self.text.setText(str(exc))
 
     def _show(self, i: int) -> None:
@@ -112,8 +122,14 @@ class ExpectedCard(_Card):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("analogyExpected", "<b>=</b> · expected", parent)
+        self._image: np.ndarray | None = None
+
+    def apply_theme(self) -> None:
+        """Redraw the thumbnail's frame in the current theme's "same" colour (pixmaps do not follow the palette)."""
+        self.show_item(self._image, self.text.text())
 
     def show_item(self, image: np.ndarray | None, text: str) -> None:
+        self._image = image
         if image is None:
             self.image.clear()
         else:

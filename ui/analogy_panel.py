@@ -35,6 +35,7 @@ class AnalogyPanel(QWidget):
 
     query_made = Signal(int, int, int, object)  # a, b, c, answers (np.ndarray of indices, best first)
     test_done = Signal(object)  # the analogy test's report (workbench.analogies.analogy_report)
+    pick_prompt = Signal(str)  # which slot the next click on the map fills ("" when not picking)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -43,6 +44,7 @@ class AnalogyPanel(QWidget):
         self._find = TaskSlot(self, "analogy")
         self._test = TaskSlot(self, "analogy test")
         self._results: tuple[np.ndarray, np.ndarray] | None = None
+        self._shown_for: tuple[int, int, int] | None = None  # the query the shown answers belong to
         self._rank: tuple[tuple[int, int, int], str] | None = None  # (expected_rank(...), method)
         self._test_report: dict | None = None
         self._rng = np.random.default_rng()
@@ -62,6 +64,7 @@ class AnalogyPanel(QWidget):
         slots_row = QHBoxLayout()
         for slot in self.slots:
             slot.changed.connect(self._on_slot_changed)
+            slot.word_unknown.connect(self._on_word_unknown)
             slots_row.addWidget(slot, 1)
         slots_row.addWidget(self.expected_slot, 1)
 
@@ -280,6 +283,7 @@ class AnalogyPanel(QWidget):
         theme.set_look(self.test_status, tone="muted")
         self._mark_next()
         self._update_verdict()
+        self.expected_slot.apply_theme()
 
     # --- internals ---------------------------------------------------------------------------
     def _ready(self) -> bool:
@@ -288,6 +292,8 @@ class AnalogyPanel(QWidget):
 
     def _on_slot_changed(self, _value: int) -> None:
         self._rank = None
+        if self._results is not None and self._shown_for != self.query():
+            self._mark_stale("the query changed: press Find for its answers")
         self._update_expected()
         self._update_buttons()
 
@@ -296,10 +302,29 @@ class AnalogyPanel(QWidget):
             self._next = 0  # a fresh pick starts at A
         self._mark_next()
 
+    def _on_word_unknown(self, message: str) -> None:
+        self._mark_stale(message)
+        self.status.setText(f"⚠ {message}")
+
+    def _mark_stale(self, reason: str) -> None:
+        """Grey out answers that no longer belong to the query shown above them, and say why."""
+        if self._results is None:
+            return
+        self.results.setEnabled(False)
+        self.results.set_title(f"Stale — answers to the previous query ({reason})")
+        self.verdict_label.hide()
+        self.status.setText(reason)
+
+    def is_stale(self) -> bool:
+        return self._results is not None and not self.results.isEnabled()
+
     def _mark_next(self) -> None:
         picking = self.pick_button.isChecked()
         for i, slot in enumerate(self.slots):
             slot.set_next(picking and i == self._next)
+        letter, role = ROLES[self._next]
+        self.pick_prompt.emit(f"Click a point to fill {letter} ({role})" if picking and self._source is not None
+                              else "")
 
     def _update_buttons(self) -> None:
         has = self._source is not None
@@ -363,7 +388,9 @@ class AnalogyPanel(QWidget):
 
     def _clear_results(self) -> None:
         self._results = None
+        self._shown_for = None
         self._rank = None
+        self.results.setEnabled(True)
         self.results.clear()
         self.results.set_title("")
         self.verdict_label.clear()
@@ -376,6 +403,8 @@ class AnalogyPanel(QWidget):
             return  # the query changed while it was being answered
         (idx, scores), self._rank = answered
         self._results = (idx, scores)
+        self._shown_for = abc
+        self.results.setEnabled(True)
         expected = self._expected()
         judged = {k: v for k, v in expected.items() if v is not None}
         items = []
@@ -459,22 +488,3 @@ class AnalogyPanel(QWidget):
             f"{_pct(report['chance']['top5'])} top-5")
         self.test_done.emit(report)
 
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    from PySide6.QtWidgets import QApplication
-
-    from workbench.explore import list_snapshots, load_snapshot
-
-    app = QApplication(sys.argv)
-    panel = AnalogyPanel()
-    if len(sys.argv) > 1:
-        snapshots = list_snapshots(Path(sys.argv[1]))
-        if snapshots:
-            panel.set_source(load_snapshot(Path(sys.argv[1]), snapshots[-1][1]))
-            panel.random_example()
-    panel.resize(1000, 700)
-    panel.show()
-    sys.exit(app.exec())

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.browser.root_changed.connect(self._set_root)
         self.explorer.source_changed.connect(self.analogies.set_source)
         self.explorer.point_clicked.connect(self.analogies.pick)
+        self.analogies.pick_prompt.connect(self.explorer.set_pick_prompt)
         self.analogies.query_made.connect(self._highlight_analogy)
 
     def _menus(self) -> None:

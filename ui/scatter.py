@@ -1,4 +1,5 @@
-"""An embedding map for 100k+ points: shared brushes, KD-tree hit-testing, rubber-band selection, density past 300k."""
+"""An embedding map for 1M points: shared brushes, KD-tree hit-testing, rubber-band selection, and past 300k a density
+image that resolves into the points in view as you zoom."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,11 +12,15 @@ from PySide6.QtWidgets import QLabel
 from scipy.spatial import cKDTree
 
 from ui import theme
+from ui.map_overlay import MapOverlay
+from ui.scatter_density import DensityIndex
 from ui.scatter_items import Legend, Points, SelectViewBox, point_style
 
 MAX_LEGEND = 20  # legend entries; rarer categories share one "other" entry and colour
 DENSITY_THRESHOLD = 300_000  # above this many points the map is drawn as a density image
-DENSITY_BINS = 512  # bins along the longer side of the density image
+DENSITY_BINS = 512  # bins along the longer side of the density image (it spans twice the view)
+RESOLVE_POINTS = 50_000  # a density map draws the points in view as dots once no more than this many are
+REFRESH_MS = 60  # after a pan or zoom has paused this long, the density image, labels and thumbnails follow
 PICK_RADIUS = 6  # pixels within which the pointer "hits" a point
 ANIMATION_MS = 300
 ANIMATION_FRAMES = 9
@@ -69,7 +74,10 @@ class ScatterView(pg.PlotWidget):
         self._hl_item.setZValue(10)
         self._hover_item = pg.ScatterPlotItem(pxMode=True, brush=None)
         self._hover_item.setZValue(20)
-        for it in (self._density, self._points, self._sel_item, self._hl_item, self._hover_item):
+        # two invisible points at the map's corners: "View All" frames every point even when only those
+        # in view are drawn (a density map zoomed in)
+        self._extent_item = pg.ScatterPlotItem(pxMode=True, size=0, pen=None, brush=None)
+        for it in (self._extent_item, self._density, self._points, self._sel_item, self._hl_item, self._hover_item):
             self.addItem(it)
         self._legend = Legend(offset=(-10, 10), verSpacing=-6, labelTextSize="8pt")
         self._legend.setParentItem(self._vb)
@@ -79,6 +87,14 @@ class ScatterView(pg.PlotWidget):
         self._anim.timeout.connect(self._animate_step)
         self._anim_from = self._anim_to = self._xy
         self._anim_frame = 0
+        self._resolved = np.zeros(0, dtype=np.int64)  # in a density map: the rows drawn as dots now
+        self._dindex: DensityIndex | None = None  # built on a density map's first draw
+        self._refresh = QTimer(self)
+        self._refresh.setSingleShot(True)
+        self._refresh.setInterval(REFRESH_MS)
+        self._refresh.timeout.connect(self.refresh_view)
+        self._vb.sigRangeChanged.connect(lambda *_: self._refresh.start())
+        self.overlay = MapOverlay(self)
 
         self._empty = QLabel(self)
         self._empty.setAlignment(Qt.AlignCenter)
@@ -122,11 +138,12 @@ class ScatterView(pg.PlotWidget):
         if not keep_selection:
             self._selection = np.zeros(0, dtype=np.int64)
         self._highlight = self._highlight[self._highlight < n]
+        if reset_view and n:  # frame the new map first: a density map draws only what is in view
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            self._vb.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.05)
         self._redraw_all()
         self._set_hover(-1)
         self._empty.setVisible(n == 0)
-        if reset_view and n:
-            self._vb.autoRange(padding=0.05)
 
     def update_positions(self, xy: np.ndarray, animate: bool = True) -> None:
         """Move the same points to xy (N, 2) keeping colours (live map, timeline); cheap."""
@@ -153,6 +170,24 @@ class ScatterView(pg.PlotWidget):
             pad = (hi - lo) * margin
             self.getPlotItem().vb.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]),
                                            yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
+
+    def centre_on(self, i: int, span_share: float = 0.25) -> None:
+        """Centre the view on point i, zooming in to at most span_share of the map's extent."""
+        if not 0 <= i < len(self._xy):
+            return
+        (x0, x1), (y0, y1) = self._vb.viewRange()
+        extent = self._xy.max(0) - self._xy.min(0)
+        w, h = min(x1 - x0, max(extent[0], 1e-9) * span_share), min(y1 - y0, max(extent[1], 1e-9) * span_share)
+        x, y = self._xy[i]
+        self._vb.setRange(xRange=(x - w / 2, x + w / 2), yRange=(y - h / 2, y + h / 2), padding=0)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Bring what depends on the view up to date now (it also follows by itself, REFRESH_MS after a pan or zoom)."""
+        self._refresh.stop()
+        if self.is_density():
+            self._draw_density_layer()
+        self.overlay.refresh()
 
     def set_highlight(self, indices: Sequence[int] | np.ndarray, colour: str | Sequence[str] | None = None) -> None:
         """Draw these points larger and outlined on top (one colour, or one per index); [] clears."""
@@ -205,6 +240,10 @@ class ScatterView(pg.PlotWidget):
 
     def is_density(self) -> bool:
         return len(self._xy) > self.density_threshold
+
+    def resolved(self) -> np.ndarray:
+        """In a density map, the rows drawn as dots now (zoomed in far enough); else empty."""
+        return self._resolved if self.is_density() and self._points.isVisible() else np.zeros(0, np.int64)
 
     def legend_entries(self) -> list[str]:
         """The legend's texts, e.g. ["red (334)", "green (333)", …]."""
@@ -261,6 +300,7 @@ class ScatterView(pg.PlotWidget):
         if self._group_names:
             self._make_brushes()
             self._redraw_all()
+        self.overlay.apply_theme()
 
     # --- internals ---------------------------------------------------------------------------
     def resizeEvent(self, ev):
@@ -300,11 +340,10 @@ class ScatterView(pg.PlotWidget):
             self._brushes.append(pg.mkBrush(q))  # one per group, shared by all its points
 
     def _redraw_all(self) -> None:
+        self._dindex = None
+        self._set_extent(self._shown)
         if self.is_density():
-            self._points.hide()
-            self._points.set_styled(np.zeros((0, 2)), np.zeros(0, np.int64), self._brushes or [pg.mkBrush(0)], self._size)
-            self._draw_density(self._xy)
-            self._density.show()
+            self._draw_density_layer()
         else:
             self._density.hide()
             self._points.set_styled(self._shown, self._groups, self._brushes or [pg.mkBrush(0)], self._size)
@@ -312,11 +351,20 @@ class ScatterView(pg.PlotWidget):
         self._draw_legend()
         self._draw_selection()
         self._draw_highlight()
+        self.overlay.refresh()
+
+    def _set_extent(self, xy: np.ndarray) -> None:
+        if len(xy):
+            self._extent_item.setData(pos=np.array([xy.min(axis=0), xy.max(axis=0)]))
+        else:
+            self._extent_item.clear()
 
     def _show_positions(self, xy: np.ndarray) -> None:
         self._shown = xy
+        self._dindex = None
+        self._set_extent(xy)
         if self.is_density():
-            self._draw_density(xy)
+            self._draw_density_layer()
         else:
             self._points.move_to(xy)
         self._draw_selection()
@@ -334,31 +382,38 @@ class ScatterView(pg.PlotWidget):
         ease = t * t * (3 - 2 * t)  # smoothstep: starts and ends gently
         self._show_positions(self._anim_from + (self._anim_to - self._anim_from) * ease)
 
-    def _draw_density(self, xy: np.ndarray) -> None:
-        """A colour-mixed 2-D histogram: hue = mean category colour of a bin, opacity = log count."""
+    def _draw_density_layer(self) -> None:
+        """Past the density threshold: the points in view as dots when few enough, else a density image of them.
+
+        The image covers the view and half a view around it, so a pan shows no empty edge before
+        the refresh that follows it; hit-testing uses every point either way (index_at).
+        """
+        xy = self._shown
         if not len(xy):
             self._density.clear()
+            self._points.hide()
             return
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        span = np.maximum(hi - lo, 1e-9)
-        nx, ny = (np.maximum(8, np.round(DENSITY_BINS * span / span.max()))).astype(int)
-        ix = np.minimum(((xy[:, 0] - lo[0]) / span[0] * nx).astype(np.int64), nx - 1)
-        iy = np.minimum(((xy[:, 1] - lo[1]) / span[1] * ny).astype(np.int64), ny - 1)
-        flat = ix * ny + iy
-        # one bincount per channel instead of a histogram per category: 4 passes over the points
-        count = np.bincount(flat, minlength=nx * ny).astype(np.float64)
-        rgb = np.array([QColor(c or theme.colors()["muted"]).getRgb()[:3] for c in self._group_colours] or [[0, 0, 0]],
-                       dtype=np.float64)
-        point_rgb = rgb[self._groups] if len(self._groups) == len(xy) else np.zeros((len(xy), 3))
-        img = np.zeros((nx * ny, 4), dtype=np.uint8)
-        filled = count > 0
-        for ch in range(3):
-            total = np.bincount(flat, weights=point_rgb[:, ch], minlength=nx * ny)
-            img[filled, ch] = np.clip(total[filled] / count[filled], 0, 255)
-        level = np.log1p(count) / np.log1p(count.max())
-        img[filled, 3] = (60 + 195 * level[filled]).astype(np.uint8)
-        self._density.setImage(img.reshape(nx, ny, 4), autoLevels=False, levels=(0, 255))
-        self._density.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
+        if self._dindex is None:
+            rgb = [QColor(c or theme.colors()["muted"]).getRgb()[:3] for c in self._group_colours] or [[0, 0, 0]]
+            self._dindex = DensityIndex(xy, self._groups, np.array(rgb))
+        index = self._dindex
+        (x0, x1), (y0, y1) = self._vb.viewRange()
+        view_lo, view_hi = np.array([x0, y0]), np.array([x1, y1])
+        in_view = index.sorted_in(view_lo, view_hi)
+        if 0 < len(in_view) <= RESOLVE_POINTS:
+            rows = index.order[in_view]
+            self._resolved = rows
+            self._points.set_styled(xy[rows], self._groups[rows], self._brushes or [pg.mkBrush(0)], self._size)
+            self._points.show()
+            self._density.hide()
+            return
+        self._resolved = np.zeros(0, dtype=np.int64)
+        self._points.hide()
+        span = view_hi - view_lo
+        img, lo, hi = index.image(view_lo - span / 2, view_hi + span / 2, DENSITY_BINS)
+        self._density.setImage(img, autoLevels=False, levels=(0, 255))
+        self._density.setRect(QRectF(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]))
+        self._density.show()
 
     def _draw_legend(self) -> None:
         self._legend.clear()
@@ -407,6 +462,7 @@ class ScatterView(pg.PlotWidget):
         if i == self._hover:
             return
         self._hover = i
+        self.overlay.show_tip(i, self._shown)
         if i >= 0:
             self._hover_item.setData(pos=self._shown[[i]], pen=pg.mkPen(theme.colors()["plot_fg"], width=1.5),
                                      size=self._size + 9)
@@ -435,26 +491,3 @@ class ScatterView(pg.PlotWidget):
     def _on_select_rect(self, rect: QRectF) -> None:
         self.select_rect(rect)
 
-
-if __name__ == "__main__":
-    import sys
-    import time
-
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication(sys.argv)
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    rng = np.random.default_rng(0)
-    centres = rng.normal(0, 6, (10, 2))
-    cats = rng.integers(0, 10, n)
-    pts = centres[cats] + rng.normal(0, 1, (n, 2))
-    view = ScatterView()
-    t0 = time.perf_counter()
-    view.set_points(pts, cats, [f"class {i}" for i in range(10)], [theme.series_color(i) for i in range(10)])
-    print(f"set_points({n:,}) took {1000 * (time.perf_counter() - t0):.0f} ms; Shift+drag selects")
-    view.hovered.connect(lambda i: view.setWindowTitle(f"hover {i}"))
-    view.clicked.connect(lambda i: view.set_highlight([i], theme.colors()["accent"]))
-    view.selected.connect(lambda sel: view.setWindowTitle(f"{len(sel):,} selected"))
-    view.resize(1000, 800)
-    view.show()
-    sys.exit(app.exec())

@@ -103,6 +103,7 @@ def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):
 def test_colour_by_a_factor_recolours_and_names_it_in_the_legend(qtbot, explorer, shapes_run):
     open_run(qtbot, explorer, shapes_run)
     before = explorer.scatter.positions().copy()
+    explorer.colour_combo.setCurrentText("label")  # a fresh map starts from the factor it groups best
     assert explorer.scatter.legend_entries()[0].startswith("circle")
     explorer.colour_combo.setCurrentText("colour")
     names = [e.split(" (")[0] for e in explorer.scatter.legend_entries()]
@@ -317,9 +318,11 @@ def test_many_categories_share_one_other_legend_entry(qtbot, scatter):
     assert len(scatter.brushes()) == 20  # one shared brush per entry, never one per point
 
 
-def test_past_the_threshold_the_map_becomes_a_density_image(qtbot, scatter):
+def test_past_the_threshold_the_map_becomes_a_density_image(qtbot, scatter, monkeypatch):
     from PySide6.QtCore import QRectF
+    import ui.scatter
     scatter.density_threshold = 5000
+    monkeypatch.setattr(ui.scatter, "RESOLVE_POINTS", 1000)  # more points in view than are drawn as dots
     rng = np.random.default_rng(0)
     xy = rng.normal(size=(6000, 2))
     scatter.set_points(xy, rng.integers(0, 4, 6000), list("abcd"))

@@ -13,6 +13,7 @@ from ui import theme
 from ui.compare_view import CompareView
 from ui.explorer.health import KNN_CORRECT, HealthMixin
 from ui.explorer.items import ItemsMixin
+from ui.explorer.reading import ReadingMixin
 from ui.explorer.sources import SourcesMixin
 from ui.explorer.timeline import TimelineMixin
 from ui.gallery import Gallery
@@ -37,7 +38,7 @@ def _warm_up_umap_once() -> None:
     _umap["task"] = task
 
 
-class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
+class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixin, QWidget):
     """Project a run's embeddings, look at items by hovering, clicking and selecting, and watch them move."""
 
     source_changed = Signal(object)  # EmbeddingSource, whenever the shown items or embeddings change
@@ -72,6 +73,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         self._health = None  # EmbeddingHealth of self._health_for
         self._health_for = None  # the embeddings array self._health describes
         self._emb_measuring = None  # the embeddings array the embedding-health task measures
+        self._colour_chosen = False  # the user picked a colour-by: fresh maps keep it instead of the best
 
         self._build()
         self.apply_theme()
@@ -143,6 +145,8 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         self.scatter.hovered.connect(self._on_hover)
         self.scatter.clicked.connect(self._on_click)
         self.scatter.selected.connect(self._on_selected)
+        for w in self._build_reading():
+            timeline.addWidget(w)
 
         self.item_image = QLabel()
         self.item_image.setAlignment(Qt.AlignCenter)
@@ -328,12 +332,18 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         same_items = old is not None and old.indices.shape == src.indices.shape and np.array_equal(old.indices, src.indices)
         if old is None or old.factors.keys() != src.factors.keys():
             self._fill_colour_options(src)
-        if not same_items:
+        if not same_items or fresh:  # a recomputed map: what was selected or listed belongs to the old one
+            self.scatter.clear_selection()
+            self.item_image.clear()
             self._clicked = -1
             self._gallery_indices = []
             self.gallery.clear()
             self.gallery.set_title("")
             self.scatter.set_highlight([])
+        if fresh:
+            self._pick_default_colour(src, self._xy)
+        if not same_items:
+            self._dress_map(src)
         if fresh or not same_items or self.scatter.count() != len(src):
             self._draw(reset_view=fresh or old is None)
         else:
@@ -457,6 +467,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, QWidget):
         self._source, self._reference, self._reference_title = None, None, ""
         self._xy = np.zeros((0, 2), np.float32)
         self._clicked = -1
+        self._colour_chosen = False
         self._gallery_indices = []
         self.scatter.set_points(np.zeros((0, 2)))
         self.scatter.set_highlight([])
