@@ -62,6 +62,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._score_curves: dict[str, pg.PlotDataItem] = {}
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
+        self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
         self._linear_drawn: tuple[float, float] | None = None  # the probe result on the plot
@@ -155,6 +156,8 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             curve.clear()  # now, not at the next redraw: auto-range must not fit the last run's data
         self._drawn.clear()
         self._legend_key.clear()
+        for room in self._legend_room.values():
+            room.set_values(())
         self._log.clear()
         self.log_view.clear()
         self._show_gpu(False)

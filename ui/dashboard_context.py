@@ -5,42 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import Qt
 
 from workbench.curves import coverage_notes, test_size_note
 from workbench.floors import RANDOM_NAME, RAW_NAMES, floors_text, modality_of, throughput_unit
 
 from . import theme
+from .dashboard_plots import ValueExtent
 from .floors import MEASURING, QUEUED, service
 
 WORDS_TITLE = "Word similarity: Spearman ρ"
 FLOOR_LABEL_AT = 0.97   # floor labels sit at the right end of their line, away from the first points
-
-
-class ValueExtent(pg.GraphicsObject):
-    """Invisible item whose y bounds take values (the floors) into a plot's auto-range; InfiniteLine's own
-    bounds are always (0, 0)."""
-
-    def __init__(self):
-        super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
-        self.values: tuple[float, ...] = ()
-
-    def set_values(self, values) -> None:
-        values = tuple(values)
-        if values != self.values:
-            self.values = values
-            self.informViewBoundsChanged()
-
-    def dataBounds(self, ax, frac=1.0, orthoRange=None):
-        return (min(self.values), max(self.values)) if ax == 1 and self.values else None
-
-    def boundingRect(self) -> QRectF:
-        return QRectF()
-
-    def paint(self, *args) -> None:
-        pass
 
 
 def noise_text(info: dict, coverage: dict, modality: str | None) -> str:

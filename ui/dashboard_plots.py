@@ -17,6 +17,7 @@ EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly ove
 KNN_TITLE = "kNN top-1, train → test (%)"
 EVAL_TITLE = "Evaluation: kNN top-1, train → test (%) · scores ×100"
 WORDS_TITLE = "Word similarity: Spearman ρ (vocabulary vs human judgements)"
+LEGEND_MAX_SHARE = 0.6  # a legend taller than this share of its plot is not given room of its own
 FEW_POINTS = 5   # a curve of this many points or fewer gets markers: a single point has no line to draw
 RANK_HEADROOM = 1.25  # effective rank is drawn from 0 with this room above its peak: a change of 0.3 stays small
 TERMS_EMPTY = "no extra terms for this method"
@@ -78,6 +79,31 @@ class StepExtent(pg.GraphicsObject):
 
     def dataBounds(self, ax, frac=1.0, orthoRange=None):
         return (self.step, self.step) if ax == 0 and self.step is not None else None
+
+    def boundingRect(self) -> QRectF:
+        return QRectF()
+
+    def paint(self, *args) -> None:
+        pass
+
+
+class ValueExtent(pg.GraphicsObject):
+    """Invisible item whose y bounds take values (the floors) into a plot's auto-range; InfiniteLine's own
+    bounds are always (0, 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        self.values: tuple[float, ...] = ()
+
+    def set_values(self, values) -> None:
+        values = tuple(values)
+        if values != self.values:
+            self.values = values
+            self.informViewBoundsChanged()
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        return (min(self.values), max(self.values)) if ax == 1 and self.values else None
 
     def boundingRect(self) -> QRectF:
         return QRectF()
@@ -334,9 +360,14 @@ class CurvePlotsMixin:
         x, y = x[ok], y[ok]
         if not len(x):
             return
-        sx, sy = self._step_span(), (float(y.min()), float(y.max()))
+        room = self._legend_room.get(id(plot))
+        if room is None:  # room made above or below the data for the legend (see below)
+            room = self._legend_room[id(plot)] = ValueExtent()
+            plot.addItem(room)
+        lo, hi = float(y.min()), float(y.max())
+        sx, sy = self._step_span(), (min(lo, *room.values, lo), max(hi, *room.values, hi))
         x0, x1 = min(sx[0], float(x.min())), max(sx[1], float(x.max()))
-        pad = 0.05  # roughly the padding auto-range adds around the data
+        pad = plot.vb.suggestPadding(1)  # the padding auto-range adds around the data
         fx = ((x - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
         fy = ((y - sy[0]) / ((sy[1] - sy[0]) or 1.0) + pad) / (1 + 2 * pad)  # 0 = bottom
         current = self._legend_corner.get(id(legend))
@@ -345,7 +376,17 @@ class CurvePlotsMixin:
             inside = (fx >= 1 - fw) if right else (fx <= fw)
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
-        corner = min(scores)[3]
+        covered, corner = min(scores)[0], min(scores)[3]
+        if covered and (box.height() + 12) / view.height() < LEGEND_MAX_SHARE:
+            # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
+            under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
+            reach = (box.height() + 12) / view.height()  # the legend, its 8-px offset and a gap, as a share
+            q = (1 - reach) * (1 + 2 * pad) - pad  # the highest (lowest) share of the range data may reach
+            if corner[1]:
+                q = reach * (1 + 2 * pad) - pad
+                room.set_values([(float(under.min()) - q * hi) / (1 - q), hi])
+            else:
+                room.set_values([lo, lo + (float(under.max()) - lo) / q])
         if corner != current:
             self._legend_corner[id(legend)] = corner
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))

@@ -239,3 +239,17 @@ def test_health_panel_verdict_keeps_its_reading_near_the_line(qtbot):
         assert f"std ratio {ratio:.2f}" in panel.verdict.text()  # the number and its band are shown
     assert "neighbour-label agreement 100%" in panel.embedding_text.text()
     assert "kNN correct" not in panel.embedding_text.text()
+
+
+def test_a_legend_never_covers_the_curve(dash, qtbot):
+    """A loss that swings over its whole range fills every corner: the plot makes room for the legend."""
+    from PySide6.QtCore import QPointF
+    dash.add_event(started())
+    for s in range(1, 401):
+        dash.add_event(step(s, loss=1.0 + (s % 2)))
+    for _ in range(4):
+        settle(dash, qtbot)
+    rect = dash.loss_legend.sceneBoundingRect()
+    x, y = dash.loss_curve.xData, dash.loss_curve.yData
+    under = [i for i in range(len(x)) if rect.contains(dash.loss_plot.vb.mapViewToScene(QPointF(x[i], y[i])))]
+    assert not under, f"{len(under)} loss points under the legend"
