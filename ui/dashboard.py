@@ -63,6 +63,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
+        self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
         self._linear_drawn: tuple[float, float] | None = None  # the probe result on the plot
@@ -156,6 +157,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             curve.clear()  # now, not at the next redraw: auto-range must not fit the last run's data
         self._drawn.clear()
         self._legend_key.clear()
+        self._flat_key.clear()
         for room in self._legend_room.values():
             room.set_values(())
         self._log.clear()

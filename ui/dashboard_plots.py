@@ -307,6 +307,10 @@ class CurvePlotsMixin:
     def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
         """A plot whose points are all one value (a first step, a constant lr) gets a range around that value,
         ±10 %, rather than auto-range's ±0.5, which reads −400…400 (×0.001) for an lr of 1e-3."""
+        key = tuple(s.version for s in series)
+        if self._flat_key.get(id(plot)) == key:  # unchanged since the last look: nothing to scan again
+            return
+        self._flat_key[id(plot)] = key
         ys = [s.y[:s.n] for s in series if s.n]
         if not ys:
             return
