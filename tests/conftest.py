@@ -5,4 +5,5 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("SSL_WORKBENCH_RUNS", os.path.join(os.environ.get("TMPDIR", "/tmp"), "ssl-workbench-test-runs"))
+os.environ.setdefault("SSL_WORKBENCH_FLOORS", "off")  # no floor measurements in the background; tests turn them on
 os.environ.setdefault("SSL_WORKBENCH_CACHE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ssl-workbench-test-cache-{os.getpid()}"))

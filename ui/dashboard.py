@@ -19,8 +19,9 @@ from workbench.runs import RunStatus, worker_alive
 
 from . import theme
 # EVAL_TITLE, KNN_TITLE, TERMS_EMPTY and step_ceiling are part of what this module offers (tests, bench)
-from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, TERMS_EMPTY,  # noqa: F401
-                              CurvePlotsMixin, step_ceiling)
+from .dashboard_context import ContextMixin
+from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, TERMS_EMPTY, WORDS_TITLE,  # noqa: F401
+                              CurvePlotsMixin, colour_index, step_ceiling)
 from .plot_export import PlotExportMixin
 
 REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never once per event
@@ -29,8 +30,10 @@ BUSY_SHARE = 0.2     # redraws (and their paints) may take at most this share of
 LOG_LINES = 2000
 # Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
-# Evaluation scores: colours the first overlays (1, 2) do not use; dashed with diamonds, unlike overlays.
-SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 10)
+# Evaluation scores: dashed with diamonds, unlike overlays; not this run's colour (0) nor the probe's (3).
+SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 1)
+# Method terms: any colour but yellow (6, faint on white); chosen by the term's name (colour_index).
+TERM_COLOURS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
 
 
 def gpu_text(gpu: dict[str, float]) -> str:
@@ -45,7 +48,7 @@ def gpu_text(gpu: dict[str, float]) -> str:
     return " · ".join(parts)
 
 
-class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
+class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
     """Header strip, a grid of live plots and a log pane for one run, plus overlays of other runs."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -59,6 +62,8 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self._score_curves: dict[str, pg.PlotDataItem] = {}
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
+        self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
+        self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
         self._linear_drawn: tuple[float, float] | None = None  # the probe result on the plot
@@ -66,6 +71,9 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self._timer.timeout.connect(self._on_timer)
         self._build_header()
         self._build_plots()
+        # line-only curves (no markers of their own): they get markers while they have few points
+        self._line_only = {self.loss_curve, self.ema_curve, self.speed_curve, self.lr_curve, self.gpu_curve}
+        self._build_context()
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(LOG_LINES)
         self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
@@ -134,9 +142,12 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         """Forget the run (and keep overlays); `run_dir` names the run that events will follow."""
         self.data.reset()
         self.run_name = Path(run_dir).name if run_dir else ""
+        self.run_dir = Path(run_dir) if run_dir else None
+        self._context_key = None
         for curves, plot, legend in ((self._term_curves, self.terms_plot, self.terms_legend),
                                      (self._score_curves, self.knn_plot, self.knn_legend)):
             for curve in curves.values():
+                self._line_only.discard(curve)
                 legend.removeItem(curve)
                 plot.removeItem(curve)
             curves.clear()
@@ -146,6 +157,9 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
             curve.clear()  # now, not at the next redraw: auto-range must not fit the last run's data
         self._drawn.clear()
         self._legend_key.clear()
+        self._flat_key.clear()
+        for room in self._legend_room.values():
+            room.set_values(())
         self._log.clear()
         self.log_view.clear()
         self._show_gpu(False)
@@ -160,7 +174,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         for p in self._followers:
             if p is not self.collapse_plot:  # its y range is set in redraw, to keep the 1.0 line in view
                 p.enableAutoRange(axis="y")
-        self.rank_view.enableAutoRange(axis=pg.ViewBox.YAxis)
+        self.rank_view.setYRange(0, 1, padding=0)  # not the last run's ranks (see _fit_ratio_axes)
         self._schedule()
 
     def add_event(self, ev: dict) -> None:
@@ -194,13 +208,14 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         run_dir = Path(run_dir)
         label = label or run_dir.name
         other = RunCurves.from_events(read_events(run_dir))
-        color = pg.mkColor(theme.series_color(OVERLAY_COLOURS[len(self._overlays) % len(OVERLAY_COLOURS)]))
+        index = colour_index(label, OVERLAY_COLOURS, {ov["colour_index"] for ov in self._overlays})
+        color = pg.mkColor(theme.series_color(index))
         loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
                                  symbolBrush=color, symbolPen=None, name=label)
         # The loss legend names every run; listing them again here would cover the kNN points.
         self.knn_legend.removeItem(knn)
-        self._overlays.append({"label": label, "path": run_dir, "loss": loss, "knn": knn,
+        self._overlays.append({"label": label, "path": run_dir, "loss": loss, "knn": knn, "colour_index": index,
                                "loss_xy": other.ema.data(), "knn_xy": other.knn.data()})
         self._schedule()
         return label
@@ -232,6 +247,8 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
         theme.set_look(self.state_label, state=self.data.state)
+        self._context_key = None  # floor lines take the new muted colour
+        self._draw_context()
         for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
             theme.set_look(label, tone="muted")
         self._render_log()
@@ -263,9 +280,12 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         t0 = time.perf_counter()
         self._dirty = False
         d = self.data
-        for key in [k for k in d.terms if k not in self._term_curves]:  # in order of arrival: stable colours
-            color = theme.series_color(len(self._term_curves))
-            self._term_curves[key] = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
+        for key in [k for k in d.terms if k not in self._term_curves]:  # colour by name: the same live and replayed
+            index = colour_index(key, TERM_COLOURS, {c.colour_index for c in self._term_curves.values()})
+            curve = self.terms_plot.plot(pen=pg.mkPen(theme.series_color(index), width=2), name=key, **DENSE)
+            curve.colour_index = index
+            self._term_curves[key] = curve
+            self._line_only.add(curve)
         for key in [k for k in d.scores if k not in self._score_curves]:
             self._add_score_curve(key)
         bindings = (self._bindings + [(d.terms[k], c) for k, c in self._term_curves.items()]
@@ -274,16 +294,20 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
             if self._drawn.get(id(series)) != series.version:
                 self._drawn[id(series)] = series.version
                 curve.setData(*series.data())
+                if curve in self._line_only:
+                    self._mark_few(curve, series.n)
         self._show_gpu(d.gpu_mem.n > 0)
         self._show_scores_title(bool(d.scores))
         if d.loss.n:
             self.step_extent.set_step(step_ceiling(d.loss.x[d.loss.n - 1], self.data.info.get("total_steps")))
         no_terms = d.loss.n > 0 and not d.terms
-        if no_terms and not self.terms_text.isVisible():
+        if no_terms:  # the middle of the view as it is now: a new run's range differs from the last one's
             (x0, x1), (y0, y1) = self.terms_plot.vb.viewRange()
             self.terms_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self.terms_text.setVisible(no_terms)
+        self.terms_legend.setVisible(bool(self._term_curves))  # an empty legend is a stray box
         self._draw_linear()
+        self._draw_context()
         self._place_legend(self.loss_legend, self.loss_plot,
                            [d.loss, d.ema], [ov["loss_xy"] for ov in self._overlays])
         self._place_legend(self.terms_legend, self.terms_plot, list(d.terms.values()))
@@ -292,11 +316,11 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
             span = np.linspace(*self._step_span(), 24)
             knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
         self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
-        if d.std_ratio.n:
-            top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
-            y_range = [0.0, max(EVEN_STD_RATIO * 1.15, top * 1.1)]
-            if self.collapse_plot.vb.state["targetRange"][1] != y_range:
-                self.collapse_plot.setYRange(*y_range, padding=0)
+        self._fit_ratio_axes()
+        for plot, series in ((self.loss_plot, [d.loss, d.ema]), (self.speed_plot, [d.img_s]),
+                             (self.lr_plot, [d.lr]), (self.gpu_plot, [d.gpu_mem]),
+                             (self.terms_plot, list(d.terms.values()))):
+            self._fit_flat(plot, series)
         # Settle auto-ranges (and the shared step axis) now rather than in the paint, where a range
         # change would ask for a second paint of the whole grid.
         self.plots.scene().prepareForPaint()
@@ -329,13 +353,14 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         A score that refines another ("analogy top-1 · colour" of "analogy top-1") is listed as
         "· colour", which keeps the legend narrow enough not to cover the points.
         """
-        i = len(self._score_curves)
-        color = pg.mkColor(theme.series_color(SCORE_COLOURS[i % len(SCORE_COLOURS)]))
+        index = colour_index(key, SCORE_COLOURS, {c.colour_index for c in self._score_curves.values()})
+        color = pg.mkColor(theme.series_color(index))
         parent = score_parent(key, self.data.scores)
         name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
         self._score_curves[key] = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine),
                                                      symbol="d", symbolSize=7, symbolBrush=color,
                                                      symbolPen=None, name=name)
+        self._score_curves[key].colour_index = index
         self._legend_columns()
 
     def _update_header(self) -> None:
@@ -358,7 +383,7 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         if d.state is RunStatus.FINISHED:
             progress = 1.0
         self.progress_bar.setValue(int(round(1000 * min(max(progress, 0.0), 1.0))))
-        self.speed_label.setText(f"{d.img_s_now:,.0f} img/s" if d.img_s_now is not None else "")
+        self.speed_label.setText(f"{d.img_s_now:,.0f} {self.unit(short=True)}" if d.img_s_now is not None else "")
         self.gpu_label.setText(gpu_text(d.gpu_now))
         eta = d.eta_seconds()
         self.eta_label.setText(f"ETA {format_duration(eta)}" if eta is not None else "")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 
 import numpy as np
 import pyqtgraph as pg
@@ -13,8 +14,12 @@ from PySide6.QtWidgets import QApplication, QGraphicsItem
 from . import theme
 
 EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly over all directions
-KNN_TITLE = "kNN top-1 (%)"
-EVAL_TITLE = "Evaluation: kNN top-1 (%) · scores ×100"
+KNN_TITLE = "kNN top-1, train → test (%)"
+EVAL_TITLE = "Evaluation: kNN top-1, train → test (%) · scores ×100"
+WORDS_TITLE = "Word similarity: Spearman ρ (vocabulary vs human judgements)"
+LEGEND_MAX_SHARE = 0.6  # a legend taller than this share of its plot is not given room of its own
+FEW_POINTS = 5   # a curve of this many points or fewer gets markers: a single point has no line to draw
+RANK_HEADROOM = 1.25  # effective rank is drawn from 0 with this room above its peak: a change of 0.3 stays small
 TERMS_EMPTY = "no extra terms for this method"
 LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
 # Step-by-step curves are drawn from at most one min/max pair per pixel column (pyqtgraph's default is
@@ -40,6 +45,25 @@ def step_ceiling(step: float, total: float | None = None) -> float:
     return float(min(top, total)) if total and total >= step else float(top)
 
 
+def colour_index(name: str, palette: tuple[int, ...], taken) -> int:
+    """A palette index chosen by a series' name (crc32), the next free one when another series of the plot has
+    it: a series keeps its colour live, on replay and from run to run, whatever else arrived before it."""
+    start = zlib.crc32(name.encode("utf-8")) % len(palette)
+    for i in range(len(palette)):
+        index = palette[(start + i) % len(palette)]
+        if index not in taken:
+            return index
+    return palette[start]
+
+
+def nice_ceiling(value: float) -> float:
+    """The next 1, 2, 2.5 or 5 × 10^k at or above value (axis tops that read well)."""
+    if value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= value - 1e-12)
+
+
 class StepExtent(pg.GraphicsObject):
     """Invisible item whose x bounds widen the loss plot's auto-range to a step ceiling (no y bounds)."""
 
@@ -55,6 +79,31 @@ class StepExtent(pg.GraphicsObject):
 
     def dataBounds(self, ax, frac=1.0, orthoRange=None):
         return (self.step, self.step) if ax == 0 and self.step is not None else None
+
+    def boundingRect(self) -> QRectF:
+        return QRectF()
+
+    def paint(self, *args) -> None:
+        pass
+
+
+class ValueExtent(pg.GraphicsObject):
+    """Invisible item whose y bounds take values (the floors) into a plot's auto-range; InfiniteLine's own
+    bounds are always (0, 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        self.values: tuple[float, ...] = ()
+
+    def set_values(self, values) -> None:
+        values = tuple(values)
+        if values != self.values:
+            self.values = values
+            self.informViewBoundsChanged()
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):
+        return (min(self.values), max(self.values)) if ax == 1 and self.values else None
 
     def boundingRect(self) -> QRectF:
         return QRectF()
@@ -155,6 +204,8 @@ class CurvePlotsMixin:
         self.rank_curve = pg.PlotDataItem(pen=pg.mkPen(c1, width=2, style=Qt.DashLine), symbol="t1",
                                           symbolSize=7, symbolBrush=c1, symbolPen=None)
         self.rank_view.addItem(self.rank_curve)
+        self.rank_view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=False)  # from 0, see RANK_HEADROOM
+        self.rank_view.setYRange(0, 1, padding=0)
         self.collapse_plot.vb.sigResized.connect(self._sync_rank_view)
 
         # Row 2 is its own sub-grid so a third plot (GPU memory) can join it on CUDA runs.
@@ -228,10 +279,67 @@ class CurvePlotsMixin:
         self.knn_legend.setColumnCount(2 if len(self.knn_legend.items) > 4 else 1)
 
     def _show_scores_title(self, scores: bool) -> None:
-        title = EVAL_TITLE if scores else KNN_TITLE
+        words = self.modality == "text"  # no labels, no kNN: word-similarity ρ alone
+        title = WORDS_TITLE if words else EVAL_TITLE if scores else KNN_TITLE
         if self.knn_plot.titleLabel.text != title:
             self.knn_plot.setTitle(title, color=theme.colors()["plot_fg"])
-            self.knn_plot.setLabel("left", "% · score ×100" if scores else "top-1 (%)")
+            self.knn_plot.setLabel("left", "ρ" if words else "% · score ×100" if scores else "top-1 (%)")
+        listed = self.knn_legend.getLabel(self.knn_curve) is not None
+        if words and listed:
+            self.knn_legend.removeItem(self.knn_curve)
+            self.knn_legend.removeItem(self.best_curve)
+        elif not words and not listed:
+            self.knn_legend.addItem(self.knn_curve, "last")
+            self.knn_legend.addItem(self.best_curve, "best")
+
+    def _mark_few(self, curve: pg.PlotDataItem, n: int) -> None:
+        """Markers on a line-only curve while it has few points, so a first point shows; off again after."""
+        few = 0 < n <= FEW_POINTS
+        if few != (curve.opts["symbol"] is not None):
+            colour = curve.opts["pen"].color() if isinstance(curve.opts["pen"], QPen) else pg.mkPen(curve.opts["pen"]).color()
+            colour.setAlpha(255)
+            curve.setSymbol("o" if few else None)
+            if few:
+                curve.setSymbolSize(6)
+                curve.setSymbolBrush(colour)
+                curve.setSymbolPen(None)
+
+    def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
+        """A plot whose points are all one value (a first step, a constant lr) gets a range around that value,
+        ±10 %, rather than auto-range's ±0.5, which reads −400…400 (×0.001) for an lr of 1e-3."""
+        key = tuple(s.version for s in series)
+        if self._flat_key.get(id(plot)) == key:  # unchanged since the last look: nothing to scan again
+            return
+        self._flat_key[id(plot)] = key
+        ys = [s.y[:s.n] for s in series if s.n]
+        if not ys:
+            return
+        y = np.concatenate(ys)
+        y = y[np.isfinite(y)]
+        if not len(y):
+            return
+        lo, hi = float(y.min()), float(y.max())
+        flat = hi - lo <= 1e-9 * max(abs(hi), 1e-30)
+        if flat:
+            pad = 0.1 * abs(hi) or 1.0
+            if plot.vb.state["targetRange"][1] != [lo - pad, hi + pad]:
+                plot.setYRange(lo - pad, hi + pad, padding=0)
+        elif not plot.vb.state["autoRange"][1]:
+            plot.enableAutoRange(axis="y")
+
+    def _fit_ratio_axes(self) -> None:
+        """std ratio from 0 with the 1.0 line in view; effective rank from 0 with headroom: autoscale would
+        stretch a change of 0.3 in a rank of 56 over the whole plot."""
+        d = self.data
+        if d.std_ratio.n:
+            top = float(np.nanmax(d.std_ratio.y[:d.std_ratio.n]))
+            y_range = [0.0, max(EVEN_STD_RATIO * 1.15, top * 1.1)]
+            if self.collapse_plot.vb.state["targetRange"][1] != y_range:
+                self.collapse_plot.setYRange(*y_range, padding=0)
+        if d.eff_rank.n:
+            top = nice_ceiling(float(np.nanmax(d.eff_rank.y[:d.eff_rank.n])) * RANK_HEADROOM)
+            if self.rank_view.state["targetRange"][1] != [0.0, top]:
+                self.rank_view.setYRange(0.0, top, padding=0)
 
     def _place_legend(self, legend, plot: pg.PlotItem, series: list, extra: list = ()) -> None:
         """Move a legend to the corner of its plot that covers the fewest drawn points.
@@ -256,9 +364,14 @@ class CurvePlotsMixin:
         x, y = x[ok], y[ok]
         if not len(x):
             return
-        sx, sy = self._step_span(), (float(y.min()), float(y.max()))
+        room = self._legend_room.get(id(plot))
+        if room is None:  # room made above or below the data for the legend (see below)
+            room = self._legend_room[id(plot)] = ValueExtent()
+            plot.addItem(room)
+        lo, hi = float(y.min()), float(y.max())
+        sx, sy = self._step_span(), (min(lo, *room.values, lo), max(hi, *room.values, hi))
         x0, x1 = min(sx[0], float(x.min())), max(sx[1], float(x.max()))
-        pad = 0.05  # roughly the padding auto-range adds around the data
+        pad = plot.vb.suggestPadding(1)  # the padding auto-range adds around the data
         fx = ((x - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
         fy = ((y - sy[0]) / ((sy[1] - sy[0]) or 1.0) + pad) / (1 + 2 * pad)  # 0 = bottom
         current = self._legend_corner.get(id(legend))
@@ -267,7 +380,17 @@ class CurvePlotsMixin:
             inside = (fx >= 1 - fw) if right else (fx <= fw)
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
-        corner = min(scores)[3]
+        covered, corner = min(scores)[0], min(scores)[3]
+        if covered and (box.height() + 12) / view.height() < LEGEND_MAX_SHARE:
+            # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
+            under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
+            reach = (box.height() + 12) / view.height()  # the legend, its 8-px offset and a gap, as a share
+            q = (1 - reach) * (1 + 2 * pad) - pad  # the highest (lowest) share of the range data may reach
+            if corner[1]:
+                q = reach * (1 + 2 * pad) - pad
+                room.set_values([(float(under.min()) - q * hi) / (1 - q), hi])
+            else:
+                room.set_values([lo, lo + (float(under.max()) - lo) / q])
         if corner != current:
             self._legend_corner[id(legend)] = corner
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))

@@ -7,10 +7,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QVBoxLayout, QWidget
 
 from ui import theme
-from workbench.analysis import EmbeddingHealth, collapse_verdict, false_neighbour_share
+from workbench.analysis import VERDICTS, EmbeddingHealth, collapse_verdict, false_neighbour_share
 from workbench.neighbourhoods import MapQuality
 
 __all__ = ["HealthPanel", "false_neighbour_text", "collapse_verdict", "EmbeddingHealth"]
+
+KNN_NAME = "neighbour-label agreement"  # not the dashboard's kNN top-1 (train → test): see set_embedding_health
+# Both numbers are right and measure different things; a person reading them side by side needs this.
+BOTH_HOLD = ("Trustworthiness counts how far down the true ranking a map neighbour sits, so a map whose "
+             "wrong neighbours are still close (ranked just past {k}) scores high; the false-neighbour share "
+             "counts points that miss half of their exact {k} nearest. Both hold when the map keeps the "
+             "rough neighbourhood but not the exact one.")
 
 
 def false_neighbour_text(quality: MapQuality, below: float) -> str:
@@ -41,6 +48,7 @@ class HealthPanel(QFrame):
         self.embedding_text = QLabel()
         self.verdict = QLabel()
         self.marks_check = QCheckBox("Mark false neighbours")
+        self._last_verdict: str | None = None  # kept across clear(): the next snapshot is read against it
         for label in (self.map_text, self.embedding_text, self.verdict):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -77,11 +85,17 @@ class HealthPanel(QFrame):
             lines.append(f"estimated on {quality.sampled:,} of {quality.n:,} points (random sample, seed "
                          f"{quality.seed})")
         lines.append(false_neighbour_text(quality, below))
+        kept = float(np.nanmean(quality.preservation)) if quality.checked() else None
+        if kept is not None:  # the measure that fits the false-neighbour reading, beside trustworthiness
+            lines.append(f"exact neighbours kept: <b>{kept:.0%}</b> of each point's {quality.k} on average")
+        if quality.trustworthiness >= 0.8 and false_neighbour_share(quality, below) >= 0.25:
+            lines.append(f"<i>{BOTH_HOLD.format(k=quality.k)}</i>")
         self.map_text.setText("<br>".join(lines))
         self.map_text.setToolTip(
             "Trustworthiness: 1 when every point's nearest neighbours on the map are also its nearest "
             "neighbours in the embedding (no false neighbours); continuity: 1 when every true neighbour "
-            "is also near on the map (nothing torn apart). Both in [0, 1]; k is the neighbourhood size.")
+            "is also near on the map (nothing torn apart). Both in [0, 1]; k is the neighbourhood size.\n"
+            + BOTH_HOLD.format(k=quality.k))
 
     def set_embedding_busy(self) -> None:
         self.embedding_text.setText("Embeddings: computing…")
@@ -91,9 +105,13 @@ class HealthPanel(QFrame):
         parts = [f"std ratio {health.std_ratio:.2f}", f"effective rank {health.effective_rank:.1f} of {health.dim}"]
         accuracy = health.knn_accuracy
         if accuracy is not None:
-            parts.append(f"kNN correct {accuracy:.0%} (k = {health.knn_k}, leave-one-out among the points shown)")
+            parts.append(f"{KNN_NAME} {accuracy:.0%} (each shown point's label vs the vote of its {health.knn_k} "
+                         f"nearest shown points; the dashboard's kNN is train → test)")
         self.embedding_text.setText(f"<b>Embeddings</b> ({health.dim}-d): " + " · ".join(parts))
-        self.verdict.setText(health.verdict)
+        # the last reading is passed on: numbers near a line keep it instead of flipping on noise
+        text = collapse_verdict(health.std_ratio, health.effective_rank, health.dim, self._last_verdict)
+        self._last_verdict = next((v for v in VERDICTS if text.startswith(v)), None)
+        self.verdict.setText(text)
 
     def text(self) -> str:
         """Everything the panel says, as plain text (tests, screenshots)."""

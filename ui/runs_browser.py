@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHB
 from ui import theme
 from workbench.runs import RunSummary, default_runs_root, scan_runs, worker_alive
 
+from .floors import service as floors_service
 from .runs_table import COL, PATH_ROLE, STATUS_ROLE, RunsFilter, RunsModel, StatusBadge  # noqa: F401  (COL: for tests)
 
 REFRESH_MS = 2000
@@ -121,6 +122,7 @@ class RunsBrowser(QWidget):
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.notice)
 
+        floors_service().changed.connect(self.table.viewport().update)  # "measuring…" → the gap
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -186,6 +188,9 @@ class RunsBrowser(QWidget):
         if current:
             self._cache = cache
             self.model.set_rows(rows)
+            for row in rows:  # floors are measured once per data and backbone, for runs with a score to compare
+                if row.summary.best_knn is not None or row.summary.last_knn is not None or row.summary.scores:
+                    floors_service().request(row.summary.path)
             self._update_empty_state()
             self._update_actions()
         if self._rescan or not current:

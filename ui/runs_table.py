@@ -10,6 +10,9 @@ from PySide6.QtWidgets import (QApplication, QStyle, QStyledItemDelegate,
                                QStyleOptionViewItem)
 
 from ui import theme
+from ui.floors import MEASURING, QUEUED, service as floors_service
+from workbench.curves import coverage_notes, test_size_note
+from workbench.floors import RANDOM_NAME, accuracy_noise, floor_knn, floors_text, rho_noise
 from workbench.runs import RunRow as Row, RunSummary
 
 SORT_ROLE = Qt.UserRole
@@ -49,8 +52,66 @@ def _score_text(name: str, value: float) -> str:
     return f"{name} {value:.3f}" if "ρ" in name else f"{name} {_percent(value)}"
 
 
+def _rho_noise_suffix(s: RunSummary, label: str) -> str:
+    """' ±0.25' after a word score that rests on few pairs."""
+    key = label.split(" ")[0]
+    note = next((n for n in coverage_notes({key: s.coverage[key]}) if "±" in n), "") if key in s.coverage else ""
+    return " ±" + note.split("±")[1].split(" ")[0] if note else ""
+
+
 def _knn(s: RunSummary) -> float | None:
     return s.best_knn if s.best_knn is not None else s.last_knn
+
+
+def _knn_text(s: RunSummary) -> str:
+    """'91.6 % ±5' when the test split is small enough for ±5 points to be noise."""
+    text = _percent(_knn(s))
+    note = test_size_note(s.test_size) if _knn(s) is not None else ""
+    return f"{text} {note.split(' pts')[0]}" if note else text
+
+
+def _noise_text(s: RunSummary) -> str:
+    notes = coverage_notes(s.coverage) if s.scores else []
+    if _knn(s) is not None and test_size_note(s.test_size):
+        notes.append("kNN " + test_size_note(s.test_size))
+    return "\n".join(notes)
+
+
+def vs_floor(s: RunSummary) -> tuple[str, float | None]:
+    """('−10.7 pts vs raw pixels', −10.7), the run's best kNN (on text: WordSim-353 ρ) minus the floor it must
+    beat first (raw data; on text, random init), 'within noise' when the gap is smaller than the evaluation's
+    95 % interval; ('measuring…', None) while its floors are being measured."""
+    floors = floors_service().floors(s.path)
+    if floors is None:
+        state = floors_service().state(s.path)
+        return ("measuring…" if state in (MEASURING, QUEUED) else "—"), None
+    if _knn(s) is not None:
+        for floor in floors.get("floors", []):
+            if floor.get("name") != RANDOM_NAME and (raw := floor_knn(floors, floor["name"])) is not None:
+                gap = 100 * (_knn(s) - raw)
+                half = 100 * (accuracy_noise(s.test_size) or 0.0) if isinstance(s.test_size, int) else 0.0
+                noisy = " (within noise)" if abs(gap) < half else ""
+                return f"{gap:+.1f} pts vs {floor['name']}{noisy}".replace("-", "−"), None if noisy else gap
+    rho = next((v for k, v in s.scores.items() if k.startswith("wordsim353")), None)
+    base = next((f.get("scores", {}).get("wordsim353 ρ") for f in floors.get("floors", [])
+                 if f.get("name") == RANDOM_NAME), None)
+    if rho is not None and base is not None:
+        found = (s.coverage.get("wordsim353") or [0])[0]
+        noisy = " (within noise)" if abs(rho - base) < (rho_noise(int(found)) or 1.0) else ""
+        return f"{rho - base:+.2f} ρ vs {RANDOM_NAME}{noisy}".replace("-", "−"), None if noisy else rho - base
+    return "—", None
+
+
+def _floor_tip(s: RunSummary) -> str:
+    floors = floors_service().floors(s.path)
+    if floors is None:
+        state = floors_service().state(s.path)
+        return ("The raw-data and random-init floors of this data and backbone are being measured (once)."
+                if state in (MEASURING, QUEUED) else state or "Floors not measured yet.")
+    if _knn(s) is None:
+        return f"Floor for this method and data (measured once): {floors_text(floors)}."
+    return (f"Floors for this data and backbone (measured once, kNN top-1 k = 20 as in training): "
+            f"{floors_text(floors)}.\nBelow the raw-data floor the encoder has not yet beaten its own input.")
 
 
 # (header, display text, sort value, right-aligned)
@@ -60,11 +121,14 @@ COLUMNS = [
     ("Dataset", lambda r: r.summary.dataset, lambda r: r.summary.dataset, False),
     ("Status", lambda r: r.summary.status.value, lambda r: r.summary.status.value, False),
     ("Epochs", lambda r: f"{r.summary.epoch} / {r.summary.epochs}", lambda r: r.summary.epoch, True),
-    ("Best kNN", lambda r: _percent(_knn(r.summary)),
+    ("Best kNN", lambda r: _knn_text(r.summary),
      lambda r: -1.0 if _knn(r.summary) is None else _knn(r.summary), True),
+    ("vs floor", lambda r: vs_floor(r.summary)[0],
+     lambda r: -1e9 if vs_floor(r.summary)[1] is None else vs_floor(r.summary)[1], True),
     ("Linear probe", lambda r: _percent(r.summary.linear),
      lambda r: -1.0 if r.summary.linear is None else r.summary.linear, True),
-    ("Score", lambda r: "—" if _headline(r.summary) is None else _score_text(*_headline(r.summary)),
+    ("Score", lambda r: "—" if _headline(r.summary) is None else _score_text(*_headline(r.summary))
+     + _rho_noise_suffix(r.summary, _headline(r.summary)[0]),
      lambda r: -1.0 if _headline(r.summary) is None else _headline(r.summary)[1], False),
     ("Started", lambda r: _local(r.summary.started), lambda r: r.summary.started or r.created, False),
     ("Last update", lambda r: _ago(r.summary.updated), lambda r: r.summary.updated or r.created, False),
@@ -88,6 +152,9 @@ class RunsModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.DisplayRole):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
             return COLUMNS[section][0]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and COLUMNS[section][0] == "vs floor":
+            return ("Best kNN minus the kNN of the raw data (pixels, signals); on text, WordSim-353 ρ minus a "
+                    "random-init model's. Red: below the floor. Floors are measured once per data and backbone.")
         return None
 
     def row(self, i: int) -> Row:
@@ -118,7 +185,18 @@ class RunsModel(QAbstractTableModel):
             if name == "Epochs":
                 return f"step {r.summary.step}"
             if name == "Score":
-                return "\n".join(_score_text(k, v) for k, v in r.summary.scores.items()) or "no other scores"
+                scores = "\n".join(_score_text(k, v) for k, v in r.summary.scores.items()) or "no other scores"
+                noise = _noise_text(r.summary)
+                return f"{scores}\n{noise}" if noise else scores
+            if name == "Best kNN" and _knn(r.summary) is not None:
+                note = test_size_note(r.summary.test_size)
+                return "kNN top-1, train → test (k = 20)" + (f"\n{note}" if note else "")
+            if name == "vs floor":
+                return _floor_tip(r.summary)
+        if role == Qt.ForegroundRole and name == "vs floor":
+            gap = vs_floor(r.summary)[1]
+            if gap is not None:
+                return QColor(theme.colors()["bad_text" if gap < 0 else "ok_text"])
         return None
 
     def set_rows(self, rows: list[Row]) -> None:

@@ -195,17 +195,53 @@ def collapse_stats(embeddings: np.ndarray) -> dict[str, float]:
     return {"std": std, "std_ratio": std * d ** 0.5, "effective_rank": float(np.exp(entropy))}
 
 
-def collapse_verdict(std_ratio: float, effective_rank: float, dim: int) -> str:
-    """One line reading the collapse metrics (Jing et al. 2022 call the middle case dimensional collapse)."""
-    if std_ratio < 0.05 or effective_rank < 1.5:
-        return "Collapsed: nearly every item gets the same embedding, so the map shows little but noise."
-    if dim > 4 and effective_rank < max(2.0, 0.1 * dim):
-        return (f"Dimensional collapse: the embeddings use only about {effective_rank:.0f} of their {dim} "
+VERDICTS = ("Collapsed", "Dimensional collapse", "Bunched", "Healthy")  # worst to best
+BUNCHED_BELOW = 0.3   # std ratio below which the embeddings read bunched
+VERDICT_MARGIN = 0.1  # a verdict changes only once a number is 10 % past the line it crossed (hysteresis)
+
+
+def verdict_kind(std_ratio: float, effective_rank: float, dim: int, slack: float = 0.0) -> str:
+    """The verdict's first word, each line moved by `slack` (a fraction: > 0 stricter, < 0 more lenient)."""
+    at = 1.0 + slack
+    if std_ratio < 0.05 * at or effective_rank < 1.5 * at:
+        return "Collapsed"
+    if dim > 4 and effective_rank < max(2.0, 0.1 * dim) * at:
+        return "Dimensional collapse"
+    if std_ratio < BUNCHED_BELOW * at:
+        return "Bunched"
+    return "Healthy"
+
+
+def collapse_verdict(std_ratio: float, effective_rank: float, dim: int, previous: str | None = None) -> str:
+    """One line reading the collapse metrics (Jing et al. 2022 call the middle case dimensional collapse),
+    with the number and the band it falls in. Given the `previous` verdict (its first words), bands have
+    hysteresis: a number within VERDICT_MARGIN of a line keeps the previous reading, so the verdict does
+    not flip between epochs on noise (std ratio 0.31 → 0.28 stays "Healthy"; below 0.27 it turns)."""
+    kind = verdict_kind(std_ratio, effective_rank, dim)
+    strict, lenient = (verdict_kind(std_ratio, effective_rank, dim, s) for s in (VERDICT_MARGIN, -VERDICT_MARGIN))
+    kept = (previous in VERDICTS and previous != kind
+            and VERDICTS.index(strict) <= VERDICTS.index(previous) <= VERDICTS.index(lenient))
+    if kept:
+        kind = previous
+    if kind in ("Healthy", "Bunched"):
+        band = f"std ratio {std_ratio:.2f}; the line is {BUNCHED_BELOW:.2f} ± {BUNCHED_BELOW * VERDICT_MARGIN:.2f}"
+    elif kind == "Dimensional collapse":
+        band = f"effective rank {effective_rank:.1f}; the line is {max(2.0, 0.1 * dim):.1f}"
+    else:
+        band = f"std ratio {std_ratio:.2f}, effective rank {effective_rank:.1f}"
+    if kept:
+        band += ": within the margin, so the last reading stands"
+    if kind == "Collapsed":
+        text = "Collapsed: nearly every item gets the same embedding, so the map shows little but noise."
+    elif kind == "Dimensional collapse":
+        text = (f"Dimensional collapse: the embeddings use only about {effective_rank:.0f} of their {dim} "
                 f"directions.")
-    if std_ratio < 0.3:
-        return ("Bunched: the embeddings point in similar directions (common early in training and for "
+    elif kind == "Bunched":
+        text = ("Bunched: the embeddings point in similar directions (common early in training and for "
                 "untrained encoders); neighbours still carry meaning.")
-    return "Healthy: the embeddings spread over many directions."
+    else:
+        text = "Healthy: the embeddings spread over many directions."
+    return f"{text} ({band})"
 
 
 def embedding_health(embeddings: np.ndarray, labels: np.ndarray, progress: Progress = None,

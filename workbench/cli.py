@@ -1,4 +1,4 @@
-"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, compare, health, gui."""
+"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, compare, health, floors, gui."""
 from __future__ import annotations
 
 import argparse
@@ -415,7 +415,7 @@ def cmd_health(args) -> int:
                      f"{report['false_neighbours']:.0%}")
     else:
         lines.append(f"{name}too few points to judge")
-    knn = "" if report["knn_correct"] is None else f" · kNN correct {report['knn_correct']:.0%} (k = {report['knn_k']})"
+    knn = "" if report["knn_correct"] is None else f" · neighbour-label agreement {report['knn_correct']:.0%} (k = {report['knn_k']}, leave-one-out)"
     lines.append(f"embeddings  std ratio {report['std_ratio']:.2f} · effective rank {report['effective_rank']:.1f} "
                  f"of {report['dim']}{knn}")
     lines.append(f"reading     {report['verdict']}")
@@ -538,7 +538,35 @@ def build_parser() -> Parser:
     s.add_argument("--snapshot", type=int, metavar="STEP", help="the probe snapshot at STEP instead")
     s.add_argument("--projection", default="pca", help="pca, tsne or umap (default pca)")
     s.set_defaults(func=cmd_health)
+
+    s = sub.add_parser("floors", help="raw-pixel and random-init floors of a run's data and backbone",
+                       description="kNN top-1 (k = 20, as the trainer's eval) of the raw data and of a "
+                                   "random-init encoder of the run's backbone (on text: word-similarity ρ "
+                                   "of random-init vectors), measured once per data and backbone and "
+                                   "cached under the cache folder; the dashboard draws them.")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    s.add_argument("--refresh", action="store_true", help="measure again even when cached")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
+    s.set_defaults(func=cmd_floors)
     return p
+
+
+def cmd_floors(args) -> int:
+    from .floors import floors_text, measure_floors, read_floors
+    from .runs import is_run_dir
+    if not is_run_dir(args.run_dir):
+        raise UserError(f"{args.run_dir} is not a run directory (no config.json)")
+    cfg = load_run_config(args.run_dir / "config.json")
+    cached = None if args.refresh else read_floors(cfg)
+    result = cached or measure_floors(cfg, device=args.device)
+    if args.json:
+        _print_json({**result, "cached": cached is not None})
+    else:
+        what = "word similarity" if result["key"]["modality"] == "text" else "kNN top-1 k = 20"
+        print(f"{floors_text(result)}  ({'cached' if cached else 'measured'}, {what} on "
+              f"{result['test_size']:,} test items)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .floors import accuracy_noise, rho_noise
 from .runs import RunStatus
 
 EMA_BETA = 0.9       # bold loss curve: ≈10-event window (a few seconds); bias-corrected so it starts at the loss
@@ -113,6 +114,7 @@ class RunCurves:
         self.terms.clear()
         self.scores.clear()
         self.linear: tuple[float, float] | None = None  # (step, top-1 fraction)
+        self.coverage: dict = {}                        # the last eval's word-benchmark coverage {key: [found, total]}
         self._ema_raw, self._ema_decay = 0.0, 1.0      # running EMA and beta**k for bias correction
         self.info: dict = {}                            # the started event's fields
         self.step = self.epoch = 0
@@ -224,6 +226,8 @@ class RunCurves:
             v = _num(ev.get("linear_top1"))
             if v is not None:
                 self.linear = (s, v)
+            if isinstance(ev.get("coverage"), dict):
+                self.coverage = ev["coverage"]
             scores = ev.get("scores")
             for key, value in (scores.items() if isinstance(scores, dict) else ()):
                 v = _num(value)
@@ -343,6 +347,32 @@ def scores_text(scores: dict) -> str:
     return ", ".join(out)
 
 
+NOISY_RHO = 0.1       # say so when a ρ's 95 % interval is wider than ±this (fewer than ~380 pairs)
+NOISY_POINTS = 3.0    # likewise an accuracy's, in points (a test split of fewer than ~1,000 items)
+
+
+def coverage_notes(coverage: dict) -> list[str]:
+    """'wordsim353 on 60 pairs: ±0.26 is noise' for each word benchmark that rests on few pairs."""
+    notes = []
+    for key, found_total in (coverage or {}).items():
+        try:
+            pairs = int(found_total[0])
+        except (TypeError, ValueError, IndexError):
+            continue
+        half = rho_noise(pairs)
+        if half is None:
+            notes.append(f"{key} on {pairs} pairs: too few to mean anything")
+        elif half > NOISY_RHO:
+            notes.append(f"{key} on {pairs} pairs: ±{half:.2f} is noise")
+    return notes
+
+
+def test_size_note(n) -> str:
+    """'±5 pts is noise (359 test items)' when the test split is small enough for that to matter, else ''."""
+    half = accuracy_noise(n) if isinstance(n, int) else None
+    return f"±{100 * half:.0f} pts is noise ({n:,} test items)" if half and 100 * half >= NOISY_POINTS else ""
+
+
 def summarize_event(ev: dict) -> tuple[str, str] | None:
     """(level, one line) for the log pane, or None for events that are only plotted."""
     kind, s = ev.get("type"), ev.get("step", 0)
@@ -353,8 +383,10 @@ def summarize_event(ev: dict) -> tuple[str, str] | None:
         params = ev.get("parameters")
         extra = f", {params:,} parameters" if isinstance(params, int) else ""
         start = f" from step {s}" if ev.get("resumed") else ""
+        noise = test_size_note(ev.get("test_size"))
         return "info", (f"{what} {ev.get('title') or ev.get('method', '')} on {ev.get('dataset', '')}"
-                        f"{start} · {ev.get('device', '')} · {ev.get('total_steps', '?')} steps{extra}")
+                        f"{start} · {ev.get('device', '')} · {ev.get('total_steps', '?')} steps{extra}"
+                        + (f" · kNN {noise}" if noise else ""))
     if kind == "finished":
         seconds = _num(ev.get("seconds"))
         took = f" in {format_duration(seconds)}" if seconds is not None else ""
@@ -379,10 +411,16 @@ def summarize_event(ev: dict) -> tuple[str, str] | None:
     if kind == "eval":
         scores = ev.get("scores") if isinstance(ev.get("scores"), dict) else {}
         scored = scores_text(scores)
+        notes = coverage_notes(ev.get("coverage") if isinstance(ev.get("coverage"), dict) else {})
+        if notes:
+            scored += " (" + "; ".join(notes) + ")"
         if "linear_top1" in ev and "knn_top1" not in ev:
             return "info", f"linear probe top-1 {_pct(ev['linear_top1'])}" + (f" · {scored}" if scored else "")
         if "knn_top1" not in ev and "collapse_std_ratio" not in ev and scored:
             return "info", f"eval at step {s}: {scored}"
+        if "knn_top1" not in ev:  # text: word scores and collapse, no labels for kNN
+            return "info", (f"eval at step {s}: {scored + ', ' if scored else ''}std ratio "
+                            f"{ev.get('collapse_std_ratio', '–')}, eff. rank {ev.get('effective_rank', '–')}")
         return "info", (f"eval at step {s}: kNN {_pct(ev.get('knn_top1'))} (best {_pct(ev.get('knn_best'))}),"
                         f" std ratio {ev.get('collapse_std_ratio', '–')},"
                         f" eff. rank {ev.get('effective_rank', '–')}" + (f" · {scored}" if scored else ""))

@@ -135,6 +135,8 @@ class RunSummary:
     last_knn: float | None = None
     linear: float | None = None
     scores: dict[str, float] = field(default_factory=dict)  # the last eval's other scores (analogies, word ρ)
+    coverage: dict[str, list[int]] = field(default_factory=dict)  # word benchmarks' [pairs found, total]
+    test_size: int | None = None  # items kNN is measured on (how noisy it is)
     message: str = ""
     started: float | None = None
     updated: float | None = None
@@ -154,6 +156,7 @@ def summarize(path: Path) -> RunSummary:
         s.step, s.epoch, s.updated = ev.get("step", s.step), ev.get("epoch", s.epoch), ev.get("t")
         if kind == "started":
             s.started = s.started or ev.get("t")
+            s.test_size = ev.get("test_size", s.test_size)
         elif kind in ("finished", "failed"):
             s.message = ev.get("message", "")
         elif kind == "eval":
@@ -165,6 +168,8 @@ def summarize(path: Path) -> RunSummary:
                 s.linear = ev["linear_top1"]
             if ev.get("scores"):
                 s.scores = dict(ev["scores"])
+            if isinstance(ev.get("coverage"), dict):
+                s.coverage = dict(ev["coverage"])
     s.status = status.settled(lambda: worker_alive(layout.path))
     s.checkpoints = layout.checkpoint_names()
     return s

@@ -349,7 +349,7 @@ def test_health_panel_states_trustworthiness_and_continuity_with_k(qtbot, explor
     assert f"std ratio {metrics['std_ratio']:.2f}" in text
     assert f"effective rank {metrics['effective_rank']:.1f} of 13" in text
     accuracy = knn_correct(src.embeddings, src.labels, k=20).mean()
-    assert f"kNN correct {accuracy:.0%} (k = 20, leave-one-out among the points shown)" in text
+    assert f"neighbour-label agreement {accuracy:.0%} (each shown point's label vs the vote of its 20" in text
     assert explorer.health.verdict.text().split(":")[0] in ("Healthy", "Bunched", "Dimensional collapse", "Collapsed")
 
 

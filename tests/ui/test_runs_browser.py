@@ -53,7 +53,7 @@ def write_run(root: Path, name: str, method: str, dataset: str, events: list[str
 
 def make_runs(root: Path) -> dict[str, Path]:
     started = dict(method="x", title="X", dataset="x", device="CPU", steps_per_epoch=10, total_steps=30,
-                   epochs=3, batch_size=64, parameters=1, train_size=1, test_size=1, resumed=False)
+                   epochs=3, batch_size=64, parameters=1, train_size=1, test_size=5000, resumed=False)
     return {
         "done": write_run(root, "20250101-100000-simclr-mnist5k", "simclr", "mnist5k", [
             ev("started", 0, 0, T0, **started),

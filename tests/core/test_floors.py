@@ -1,0 +1,61 @@
+"""Floors measured once per data and backbone and cached; how noisy small evaluations are; verdict hysteresis."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.analysis import collapse_verdict
+from workbench.config import RunConfig
+from workbench.floors import (accuracy_noise, floors_key, floors_path, measure_floors, read_floors, rho_noise,
+                              throughput_unit)
+
+
+def test_floors_are_keyed_by_data_and_backbone_not_by_method_or_seed():
+    a = floors_key(RunConfig(method="simclr", dataset="digits", seed=1))
+    assert a == floors_key(RunConfig(method="byol", dataset="digits", seed=7))
+    assert a != floors_key(RunConfig(method="simclr", dataset="digits", backbone="mlp"))
+    assert a != floors_key(RunConfig(method="simclr", dataset="digits", image_size=16))
+    # text methods own their embedding tables: the method and its settings are the architecture
+    w = floors_key(RunConfig(method="word2vec", dataset="lee"))
+    assert w["method"] == "word2vec" and "backbone" not in w and "image_size" not in w
+
+
+def test_noise_of_small_evaluations():
+    assert rho_noise(60) == pytest.approx(0.25, abs=0.01)  # the Lee corpus covers 60 WordSim pairs
+    assert rho_noise(3) is None
+    assert accuracy_noise(359) == pytest.approx(0.052, abs=0.001)
+
+
+def test_units_per_modality():
+    assert [throughput_unit(m) for m in ("image", "sequence", "text")] == ["images/s", "sequences/s", "words/s"]
+
+
+def test_verdict_bands_have_hysteresis():
+    assert collapse_verdict(0.31, 40.0, 128).startswith("Healthy")
+    assert collapse_verdict(0.28, 40.0, 128).startswith("Bunched")  # no history: the plain line
+    assert collapse_verdict(0.28, 40.0, 128, previous="Healthy").startswith("Healthy")  # noise does not flip it
+    assert collapse_verdict(0.26, 40.0, 128, previous="Healthy").startswith("Bunched")
+    assert collapse_verdict(0.32, 40.0, 128, previous="Bunched").startswith("Bunched")
+    assert collapse_verdict(0.34, 40.0, 128, previous="Bunched").startswith("Healthy")
+    assert collapse_verdict(0.01, 1.1, 128, previous="Healthy").startswith("Collapsed")  # far past: no memory
+
+
+@pytest.mark.slow
+def test_measure_floors_caches_what_the_cli_prints(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SSL_WORKBENCH_CACHE", str(tmp_path / "cache"))
+    from workbench.cli import main
+    from workbench.runs import create_run_dir
+    cfg = RunConfig(method="simclr", dataset="digits", backbone="mlp", threads=1)
+    run = create_run_dir(cfg, path=tmp_path / "run")
+    assert read_floors(cfg) is None
+    result = measure_floors(cfg)
+    names = [f["name"] for f in result["floors"]]
+    assert names == ["raw pixels", "random init"]
+    raw = result["floors"][0]["knn_top1"]
+    assert 0.9 < raw <= 1.0  # 8×8 digits are easy from pixels
+    assert json.loads(floors_path(floors_key(cfg)).read_text())["floors"] == result["floors"]
+    assert read_floors(cfg)["floors"] == result["floors"]
+    assert main(["floors", str(run)]) == 0
+    assert f"raw pixels {100 * raw:.1f} %" in capsys.readouterr().out and "cached" 
+    assert main(["floors", str(tmp_path / "nothing")]) == 2
