@@ -34,7 +34,7 @@ def category_colours(names: list[str]) -> list[str]:
 def knn_categories(correct: np.ma.MaskedArray) -> tuple[np.ndarray, list[str], list[str]]:
     """Codes, names and colours for colouring by leave-one-out kNN correctness (unlabelled: muted)."""
     codes = np.where(np.ma.getmaskarray(correct), 2, np.where(correct.filled(False), 0, 1)).astype(np.int64)
-    return codes, ["kNN correct", "kNN wrong", "unlabelled"], [*theme.agreement(), theme.colors()["muted"]]
+    return codes, ["agrees with its neighbours", "disagrees with its neighbours", "unlabelled"], [*theme.agreement(), theme.colors()["muted"]]
 
 
 def change_categories(change: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:

@@ -97,7 +97,7 @@ def test_set_run_maps_the_newest_snapshot_with_pca(qtbot, explorer, shapes_run):
     combo = [explorer.source_combo.itemText(i) for i in range(explorer.source_combo.count())]
     assert combo == ["snapshot step 20", "snapshot step 10", "snapshot step 0"]
     colour_by = [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())]
-    assert colour_by == ["label", "shape", "colour", "size", "x", "y", "rotation", "kNN correct"]
+    assert colour_by == ["label", "shape", "colour", "size", "x", "y", "rotation", "neighbour-label agreement"]
 
 
 def test_colour_by_a_factor_recolours_and_names_it_in_the_legend(qtbot, explorer, shapes_run):
@@ -256,7 +256,7 @@ def test_live_snapshot_is_placed_without_recomputing(qtbot, explorer, shapes_run
 def test_digits_run_is_coloured_by_label(qtbot, explorer, digits_run):
     open_run(qtbot, explorer, digits_run)
     assert explorer.scatter.count() == len(explorer.current_source) == PROBE
-    assert [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())] == ["label", "kNN correct"]
+    assert [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())] == ["label", "neighbour-label agreement"]
     assert [e.split(" (")[0] for e in explorer.scatter.legend_entries()] == [str(d) for d in range(10)]
 
 
@@ -384,12 +384,12 @@ def test_mark_false_neighbours_rings_the_points_among_strangers(qtbot, explorer,
 def test_colour_by_knn_correct_paints_right_and_wrong(qtbot, explorer, real_run):
     open_run(qtbot, explorer, real_run)
     wait_for_health(qtbot, explorer)
-    explorer.colour_combo.setCurrentText("kNN correct")
+    explorer.colour_combo.setCurrentText("neighbour-label agreement")
     src = explorer.current_source
     correct = knn_correct(src.embeddings, src.labels, k=20)
     right, wrong = int(correct.sum()), int((~correct).sum())
     assert right > 0 and wrong > 0  # two epochs of rotation prediction: far from perfect
-    assert explorer.scatter.legend_entries() == [f"kNN correct ({right})", f"kNN wrong ({wrong})"]
+    assert explorer.scatter.legend_entries() == [f"agrees with its neighbours ({right})", f"disagrees with its neighbours ({wrong})"]
     colours = [b.color().name() for b in explorer.scatter.brushes()]
     assert colours == [c.lower() for c in theme.agreement()]
 

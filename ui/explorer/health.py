@@ -6,7 +6,7 @@ import numpy as np
 from workbench import analysis
 from workbench.analysis import FALSE_BELOW, PROJECTION_NAMES, EmbeddingHealth
 
-KNN_CORRECT = "kNN correct"  # the colour-by entry
+KNN_CORRECT = "neighbour-label agreement"  # the colour-by entry (not the dashboard's train → test kNN)
 
 
 class HealthMixin:
