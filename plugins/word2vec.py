@@ -197,8 +197,7 @@ class Word2Vec(Method):
 
         The host sees a loss without a graph and leaves the parameters alone (api.Method.learning_rate).
         """
-        cfg, lr = self.cfg, self.learning_rate
-        w_in, w_out = self.in_vectors.weight, self.out_vectors.weight
+        w_in = self.in_vectors.weight
         if w_in.device.type == "cpu" and w_in.dtype == torch.float32:
             return self._compiled_step(centre, context, valid)
         return self._batched_step(centre, context, valid)
