@@ -328,7 +328,8 @@ def main() -> None:
         before = umap_first_use(app, args.open_seconds, service=False)
         for what, r in (("projection process", ours), ("thread in the GUI (before)", before)):
             print(f"UMAP first use, {what}, app open {args.open_seconds:.0f} s: click → map {r['seconds']:.1f} s "
-                  f"(target ≤ 10; drawn {r['drawn']}), longest stall meanwhile {r['max']:.0f} ms")
+                  f"(target ≤ 10; drawn {r['drawn']}), longest stall meanwhile {r['max']:.0f} ms "
+                  f"(GUI thread's own CPU in it {r['cpu_max']:.0f} ms)")
     if args.only_umap:
         return
     if not args.no_service:
