@@ -14,7 +14,8 @@ time spent in training epochs, for both. The random-init row is the floor: an un
 model's vectors.
 
 Time to quality: gensim is also trained for 1, 2, … epochs (each a full run with its own
-learning-rate decay, as a user would run it); the seconds it needs to reach the WordSim-353 ρ
+learning-rate decay, as a user would run it), then 2×, 4×, … as many until it reaches our ρ
+(at most --max-gensim-epochs); the seconds it needs to reach the WordSim-353 ρ
 ours ends with are interpolated on that curve, and `time_to_quality_ratio` is those seconds ÷
 ours (≥ 1: ours gets there at least as fast). If gensim never reaches our ρ, the ratio is a lower
 bound from its longest run (`gensim_reached_our_rho` false).
@@ -151,6 +152,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gensim-epochs", type=int, help="gensim's epochs when they should differ from ours "
                    "(e.g. to see where gensim's linear-decay SGD levels off); default --epochs")
+    p.add_argument("--max-gensim-epochs", type=int, default=40, help="time to quality: gensim runs of "
+                   "1..--epochs epochs, then doubling up to this many until it reaches our ρ")
     p.add_argument("--analogies", action="store_true", help="also score questions-words analogies")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = p.parse_args()
@@ -177,6 +180,12 @@ def main() -> None:
             curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
         curve.append((gensim_s, scores(theirs, spec.vocab, False)["wordsim353"]))
         gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
+        e = args.gensim_epochs
+        while not reached and 2 * e <= args.max_gensim_epochs:  # more passes until gensim gets there
+            e *= 2
+            wv_e, s_e = run_gensim(docs, args, epochs=e)
+            curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
+            gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
 
     rows = {"ours": scores(ours, spec.vocab, args.analogies),
             "gensim": scores(theirs, spec.vocab, args.analogies),
@@ -221,7 +230,7 @@ def main() -> None:
           f"simlex999 ρ {rho['simlex999']}")
     bound = "" if reached else "≥ "
     print(f"time to wordsim353 ρ {our_rho:.3f} (ours' final): ours {our_s:.1f} s, gensim {bound}{gensim_to_ours:.1f} s "
-          f"(curve over 1..{s['gensim_epochs']} epochs); time-to-quality ratio gensim/ours {bound}"
+          f"(gensim's curve over {len(curve) - 1} runs); time-to-quality ratio gensim/ours {bound}"
           f"{result['time_to_quality_ratio']:.2f}")
 
 
