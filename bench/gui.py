@@ -11,6 +11,12 @@ run: a full repaint of the same plots with every item drawn anew (what a tick co
 axis moves, which it used to do on every event).
 Targets: < 50 ms per frame at 100k points, < 100 ms stall. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
+
+Like the app, the bench starts the projection process first (`--no-service`: tasks on threads in
+this process, as before). UMAP first use: an explorer opened `--open-seconds` before (the app's
+UMAP warm-up runs meanwhile) asked for a UMAP map of 2,000 points; the figure is click → map,
+with the longest stall meanwhile; baseline in the same run: the same in a second explorer with
+no projection process (warm-up and UMAP on a thread here, as before), first-use in this process.
 """
 from __future__ import annotations
 
@@ -268,13 +274,68 @@ def stall_during_training(app, seconds: float, trace: bool) -> tuple[dict, dict,
         return idle_result, busy_result, after_result, len(events), report
 
 
+def umap_first_use(app, open_seconds: float, service: bool, n: int = 2000) -> dict:
+    """Seconds from asking an explorer, open `open_seconds`, for a UMAP map until it is drawn; longest stall."""
+    from ui import tasks
+    from ui.explorer.view import Explorer
+    from workbench.explore import EmbeddingSource
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((10, 32)) * 4
+    labels = rng.integers(0, 10, n)
+    emb = (centres[labels] + rng.standard_normal((n, 32))).astype(np.float32)
+    if service:
+        tasks.start_projection_service()
+    else:  # a fresh start for the in-process baseline: this process has not warmed UMAP up
+        import ui.explorer.view as view
+
+        view._umap.update(warm=False, task=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        explorer = Explorer()
+        explorer.resize(1200, 800)
+        explorer.show()
+        pump(app, open_seconds)
+        source = EmbeddingSource(run_dir=Path(tmp), label="bench", step=0, embeddings=emb, labels=labels,
+                                 indices=np.arange(n), images=np.zeros((n, 8, 8, 3), np.uint8),
+                                 class_names=[str(i) for i in range(10)])
+        beat = Heartbeat()
+        beat.start()
+        t0 = time.monotonic()
+        explorer.show_source(source, "umap")
+        pump(app, 900, until=lambda: not explorer.is_computing())
+        seconds = time.monotonic() - t0
+        result = beat.stop()
+        drawn = len(explorer._xy) == n
+        explorer.close()
+    tasks.stop_projection_service()
+    return {"seconds": seconds, "drawn": drawn, **result}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="how long to measure while training")
     p.add_argument("--points", type=int, default=100_000)
     p.add_argument("--trace", action="store_true", help="name what the GUI thread did during stalls")
+    p.add_argument("--no-service", action="store_true", help="no projection process: tasks on threads here")
+    p.add_argument("--open-seconds", type=float, default=30.0, help="how long the explorer is open before UMAP")
+    p.add_argument("--only-umap", action="store_true", help="measure only UMAP's first use")
     args = p.parse_args()
     app = make_app([sys.argv[0]])
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    if not args.no_service:
+        ours = umap_first_use(app, args.open_seconds, service=True)
+        before = umap_first_use(app, args.open_seconds, service=False)
+        for what, r in (("projection process", ours), ("thread in the GUI (before)", before)):
+            print(f"UMAP first use, {what}, app open {args.open_seconds:.0f} s: click → map {r['seconds']:.1f} s "
+                  f"(target ≤ 10; drawn {r['drawn']}), longest stall meanwhile {r['max']:.0f} ms "
+                  f"(GUI thread's own CPU in it {r['cpu_max']:.0f} ms)")
+    if args.only_umap:
+        return
+    if not args.no_service:
+        from ui.tasks import start_projection_service
+
+        start_projection_service()  # as the app does, before the window
     import scatter as scatter_bench
     xy, cats = scatter_bench.clustered(args.points)
     frame = scatter_bench.ours(app, xy, cats, frames=20, queries=200)

@@ -12,6 +12,13 @@ threads=1). Ours runs through the real trainer (a run directory in a temp folder
 a cosine schedule, batches of centre words); words/s counts running words × epochs over the
 time spent in training epochs, for both. The random-init row is the floor: an untrained
 model's vectors.
+
+Time to quality: gensim is also trained for 1, 2, … epochs (each a full run with its own
+learning-rate decay, as a user would run it), then 2×, 4×, … as many until it reaches our ρ
+(at most --max-gensim-epochs); the seconds it needs to reach the WordSim-353 ρ
+ours ends with are interpolated on that curve, and `time_to_quality_ratio` is those seconds ÷
+ours (≥ 1: ours gets there at least as fast). If gensim never reaches our ρ, the ratio is a lower
+bound from its longest run (`gensim_reached_our_rho` false).
 """
 from __future__ import annotations
 
@@ -72,7 +79,7 @@ def scores(vectors: np.ndarray, vocab: list[str], analogies: bool) -> dict:
     return out
 
 
-def run_gensim(docs, args):
+def run_gensim(docs, args, epochs: int | None = None):
     from gensim.models import Word2Vec
 
     model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negatives, hs=0,
@@ -80,9 +87,18 @@ def run_gensim(docs, args):
                      workers=args.threads, seed=args.seed, ns_exponent=0.75)
     model.build_vocab(docs)
     t0 = time.perf_counter()
-    model.train(docs, total_examples=len(docs), epochs=args.gensim_epochs)
+    model.train(docs, total_examples=len(docs), epochs=epochs or args.gensim_epochs)
     seconds = time.perf_counter() - t0
     return model.wv, seconds
+
+
+def seconds_to_reach(curve: list[tuple[float, float]], rho: float) -> tuple[float, bool]:
+    """Seconds at which a (seconds, ρ) curve, from (0, floor), first reaches rho (linear in between);
+    (longest seconds, False) if it never does."""
+    for (t0, r0), (t1, r1) in zip(curve, curve[1:]):
+        if r1 >= rho:
+            return (t0 + (t1 - t0) * (rho - r0) / (r1 - r0) if r1 > r0 else t1), True
+    return curve[-1][0], False
 
 
 def run_ours(dataset: str, data_root: str | None, args, folder: Path) -> tuple[np.ndarray, np.ndarray, float]:
@@ -136,6 +152,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gensim-epochs", type=int, help="gensim's epochs when they should differ from ours "
                    "(e.g. to see where gensim's linear-decay SGD levels off); default --epochs")
+    p.add_argument("--max-gensim-epochs", type=int, default=40, help="time to quality: gensim runs of "
+                   "1..--epochs epochs, then doubling up to this many until it reaches our ρ")
     p.add_argument("--analogies", action="store_true", help="also score questions-words analogies")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = p.parse_args()
@@ -152,8 +170,22 @@ def main() -> None:
         spec = load_dataset(dataset, root=root).spec
         words = int((spec.corpus >= 0).sum())
         ours, floor, our_s = run_ours(dataset, root, args, folder)
-        wv, gensim_s = run_gensim(sentences(spec), args)
+        docs = sentences(spec)
+        wv, gensim_s = run_gensim(docs, args)
         theirs = np.stack([wv[w] for w in spec.vocab])
+        our_rho = scores(ours, spec.vocab, False)["wordsim353"]
+        curve = [(0.0, scores(floor, spec.vocab, False)["wordsim353"])]
+        for e in range(1, args.gensim_epochs):
+            wv_e, s_e = run_gensim(docs, args, epochs=e)
+            curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
+        curve.append((gensim_s, scores(theirs, spec.vocab, False)["wordsim353"]))
+        gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
+        e = args.gensim_epochs
+        while not reached and 2 * e <= args.max_gensim_epochs:  # more passes until gensim gets there
+            e *= 2
+            wv_e, s_e = run_gensim(docs, args, epochs=e)
+            curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
+            gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
 
     rows = {"ours": scores(ours, spec.vocab, args.analogies),
             "gensim": scores(theirs, spec.vocab, args.analogies),
@@ -166,7 +198,11 @@ def main() -> None:
               "rows": rows,
               "ratio_words_s": rows["ours"]["words_s"] / rows["gensim"]["words_s"],
               "ratio_wordsim353": rows["ours"]["wordsim353"] / rows["gensim"]["wordsim353"],
-              "ratio_simlex999": rows["ours"]["simlex999"] / rows["gensim"]["simlex999"]}
+              "ratio_simlex999": rows["ours"]["simlex999"] / rows["gensim"]["simlex999"],
+              "our_seconds": our_s, "gensim_curve": curve, "gensim_seconds_to_our_rho": gensim_to_ours,
+              "gensim_reached_our_rho": reached,
+              "time_to_quality_ratio": gensim_to_ours / our_s}
+    result["words_per_s_ratio"] = result["ratio_words_s"]
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -192,6 +228,10 @@ def main() -> None:
            for k in ("wordsim353", "simlex999")}
     print(f"ratio ours/gensim: words/s {result['ratio_words_s']:.2f}, wordsim353 ρ {rho['wordsim353']}, "
           f"simlex999 ρ {rho['simlex999']}")
+    bound = "" if reached else "≥ "
+    print(f"time to wordsim353 ρ {our_rho:.3f} (ours' final): ours {our_s:.1f} s, gensim {bound}{gensim_to_ours:.1f} s "
+          f"(gensim's curve over {len(curve) - 1} runs); time-to-quality ratio gensim/ours {bound}"
+          f"{result['time_to_quality_ratio']:.2f}")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,10 @@ class Word2Vec(Method):
     summary = ("Predict the words around each word (skip-gram) or a word from its neighbours "
                "(CBOW) against random noise words; words used alike end up close.")
     reference = "Mikolov et al. 2013, arXiv:1301.3781 and arXiv:1310.4546"
-    run_defaults = {"batch_size": 1024, "lr": 0.01, "epochs": 5, "weight_decay": 0.0,
-                    "grad_clip": 0.0, "warmup_epochs": 0.0}
+    # The sparse update is plain SGD; 0.1 (4× gensim's 0.025), cosine-decayed by the trainer, reached
+    # WordSim-353 ρ 0.51 on the wiki corpus in 3 epochs where 0.05 gave 0.37 (docs/BENCHMARKS.md).
+    run_defaults = {"batch_size": 4096, "lr": 0.1, "epochs": 5, "weight_decay": 0.0,
+                    "grad_clip": 0.0, "warmup_epochs": 0.0, "optimizer": "sgd", "momentum": 0.0}
 
     @dataclass
     class Config:
@@ -107,6 +109,11 @@ class Word2Vec(Method):
                                    label="Subsampling threshold")
         ns_exponent: float = setting(0.75, "Noise words are drawn from counts^this (0 = uniform, "
                                      "1 = by frequency).", min=0.0, max=1.0, label="Noise exponent")
+        update: str = setting("sparse", "sparse: plain SGD on just the word rows a batch touches, "
+                              "without autograd, at the run's learning rate (word2vec.c's and gensim's "
+                              "way; several times faster, one process only). autograd: the run's "
+                              "optimiser on the whole tables (set e.g. Adam with lr 0.01).",
+                              choices=("sparse", "autograd"), label="Update")
 
     def __init__(self, cfg: Config, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -130,6 +137,9 @@ class Word2Vec(Method):
         cdf = np.cumsum(noise_distribution(counts, cfg.ns_exponent))
         self.register_buffer("noise_cdf", torch.tensor(cdf / cdf[-1], dtype=torch.float32), persistent=False)
         self.probes = self._pick_probes(data.vocab)
+        if cfg.update == "sparse" and torch.distributed.is_available() and torch.distributed.is_initialized():
+            raise ValueError("word2vec's sparse update trains in one process; set update to autograd "
+                             "for a multi-process run")
 
     @staticmethod
     def _pick_probes(vocab: list[str]) -> list[int]:
@@ -154,6 +164,8 @@ class Word2Vec(Method):
         valid = context >= 0
         if keep is not None:  # a subsampled centre trains nothing this time
             valid &= (torch.rand(n, device=centre.device) < keep[centre])[:, None]
+        if cfg.update == "sparse":
+            return self._sparse_step(centre, context, valid)
         if cfg.mode == "skipgram":
             rows, cols = valid.nonzero(as_tuple=True)
             hidden = self.in_vectors(centre[rows])
@@ -179,6 +191,85 @@ class Word2Vec(Method):
         logs = {"p_context": torch.sigmoid(pos.detach().float()).mean(),
                 "p_noise": torch.sigmoid(neg.detach().float()).mean()}
         return StepOutput(loss, logs)
+
+    def _sparse_step(self, centre: Tensor, context: Tensor, valid: Tensor) -> StepOutput:
+        """Apply one SGD step of the summed negative-sampling loss to the rows this batch touches
+        (no autograd, no whole-table optimiser pass) and return the mean loss for the curves.
+
+        The host sees a loss without a graph and leaves the parameters alone (api.Method.learning_rate).
+        """
+        w_in = self.in_vectors.weight
+        if w_in.device.type == "cpu" and w_in.dtype == torch.float32:
+            return self._compiled_step(centre, context, valid)
+        return self._batched_step(centre, context, valid)
+
+    @torch.no_grad()
+    def _batched_step(self, centre: Tensor, context: Tensor, valid: Tensor) -> StepOutput:
+        """The sparse step as batched tensor operations (GPUs): every pair's update from the same
+        tables, summed where rows repeat."""
+        cfg, lr = self.cfg, self.learning_rate
+        w_in, w_out = self.in_vectors.weight, self.out_vectors.weight
+        if cfg.mode == "skipgram":
+            rows, cols = valid.nonzero(as_tuple=True)
+            sources, targets = centre[rows], context[rows, cols]
+            hidden = w_in[sources]
+        else:
+            rows = valid.any(1).nonzero().squeeze(1)
+            mask = valid[rows].to(w_in.dtype)
+            count = mask.sum(1, keepdim=True)
+            words = context[rows].clamp(min=0)
+            hidden = (w_in[words] * mask.unsqueeze(-1)).sum(1) / count
+            targets = centre[rows]
+        if len(targets) == 0:  # every centre subsampled away (tiny batches)
+            zero = w_in.new_zeros(())
+            return StepOutput(zero, {})
+        k = cfg.negatives
+        noise = self.draw_noise((len(targets), k))
+        words_out = torch.cat([targets[:, None], noise], 1)  # (P, 1 + K): the true word first
+        out = w_out[words_out]
+        scores = torch.bmm(out, hidden.unsqueeze(-1)).squeeze(-1)
+        weight = torch.ones_like(scores)
+        weight[:, 1:] = (noise != targets[:, None]).to(scores.dtype)  # gensim skips a draw of the true word
+        label = torch.zeros_like(scores)
+        label[:, 0] = 1
+        # d(loss)/d(score) is σ(s) − label; one SGD step moves by −lr times the gradient
+        step = (label - torch.sigmoid(scores)) * weight * lr
+        grad_hidden = torch.bmm(step.unsqueeze(1), out).squeeze(1)  # (P, D)
+        w_out.index_add_(0, words_out.reshape(-1), (step.unsqueeze(-1) * hidden.unsqueeze(1)).reshape(-1, w_out.shape[1]))
+        if cfg.mode == "skipgram":
+            w_in.index_add_(0, sources, grad_hidden)
+        else:  # the mean's gradient reaches each context word divided by their count
+            share = (grad_hidden / count).unsqueeze(1) * mask.unsqueeze(-1)
+            w_in.index_add_(0, words.reshape(-1), share.reshape(-1, w_in.shape[1]))
+        pos, neg = scores[:, 0], scores[:, 1:]
+        loss = sgns_loss(pos, neg, weight[:, 1:].bool())
+        logs = {"p_context": torch.sigmoid(pos).mean(), "p_noise": torch.sigmoid(neg).mean()}
+        return StepOutput(loss, logs)
+
+    def _compiled_step(self, centre: Tensor, context: Tensor, valid: Tensor) -> StepOutput:
+        """The CPU's sparse step: the pairs go through a compiled loop that updates the tables in
+        place one pair at a time (word2vec.c's order), instead of batched tensor operations."""
+        from workbench import sgns_kernel
+
+        cfg = self.cfg
+        w_in = self.in_vectors.weight.detach().numpy()  # views: the kernel writes the parameters
+        w_out = self.out_vectors.weight.detach().numpy()
+        if cfg.mode == "skipgram":
+            rows, cols = valid.nonzero(as_tuple=True)
+            sources, targets = centre[rows].numpy(), context[rows, cols].numpy()
+            noise = self.draw_noise((len(targets), cfg.negatives)).numpy()
+            loss, p_true, p_noise, n_noise = sgns_kernel.skipgram_sgd(w_in, w_out, sources, targets, noise,
+                                                                      float(self.learning_rate))
+        else:
+            rows = valid.any(1).nonzero().squeeze(1)
+            contexts = torch.where(valid[rows], context[rows], -1).numpy()
+            targets = centre[rows].numpy()
+            noise = self.draw_noise((len(targets), cfg.negatives)).numpy()
+            loss, p_true, p_noise, n_noise = sgns_kernel.cbow_sgd(w_in, w_out, contexts, targets, noise,
+                                                                  float(self.learning_rate))
+        pairs = max(1, len(targets))
+        logs = {"p_context": p_true / pairs, "p_noise": p_noise / max(1, n_noise)} if len(targets) else {}
+        return StepOutput(torch.tensor(loss / pairs), logs)
 
     def draw_noise(self, shape: tuple[int, ...]) -> Tensor:
         """Word ids drawn from the unigram^ns_exponent distribution."""

@@ -28,6 +28,11 @@ def main(runs_root: Path | None = None) -> int:
 
     window = MainWindow(runs_root)
     window.show()
+    # maps, neighbours and map quality run in their own process, which warms UMAP up now
+    from .tasks import start_projection_service, stop_projection_service
+
+    start_projection_service(app).host.restarted.connect(lambda message: window.statusBar().showMessage(message))
+    app.aboutToQuit.connect(stop_projection_service)
     return app.exec()
 
 

@@ -1,4 +1,5 @@
-"""Background work for widgets: run fn(progress, cancel) off the GUI thread and report back as Qt signals."""
+"""Background work for widgets: run fn(progress, cancel) off the GUI thread (in the projection process when
+the app runs one) and report back as Qt signals."""
 from __future__ import annotations
 
 import threading
@@ -10,12 +11,15 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from workbench.embeddings import Cancelled
+from workbench.projection_service import ProjectionService, ServiceUnavailable
 
 # At most this often (seconds) a progress report crosses to the GUI thread; stage changes always do.
 _PROGRESS_INTERVAL = 0.05
 
 # Tasks that have started but not yet delivered their end, so Python cannot collect them mid-run.
 _running: set[Task] = set()
+# The app's projection process (start_projection_service); None: tasks run on threads here.
+_service: ProjectionService | None = None
 
 
 def error_message(exc: BaseException) -> str:
@@ -33,9 +37,11 @@ class Task(QObject):
     and should check cancel() now and then; raising workbench.embeddings.Cancelled (or returning
     after cancel() was asked for) ends in `cancelled`. All four signals arrive on the GUI thread.
 
-    The worker is a daemon Python thread rather than a QThreadPool/QThread: some work (UMAP's
-    numba compilation) cannot be interrupted, and quitting the app must never wait for it or
-    destroy a running QThread.
+    When the app runs a projection process (start_projection_service), fn goes there (pickled
+    with its closure), so its work never holds this process's interpreter lock; fn that cannot
+    be pickled (it refers to a widget) runs here. Otherwise the worker is a daemon Python thread
+    rather than a QThreadPool/QThread: some work (UMAP's numba compilation) cannot be
+    interrupted, and quitting the app must never wait for it or destroy a running QThread.
     """
 
     progress = Signal(float, str)
@@ -55,13 +61,14 @@ class Task(QObject):
         self._last_report = 0.0
         self._last_stage: str | None = None
         self._state = "new"  # new | running | done | failed | cancelled
+        self.request_id: int | None = None  # set when the work runs in the projection process
         self.result: Any = None
         self.error: str = ""
         self.traceback: str = ""
         self._relay.connect(self._deliver, Qt.QueuedConnection)
         if parent is not None:
             # a widget going away should not keep its work running
-            parent.destroyed.connect(lambda *_: self._cancel_event.set())
+            parent.destroyed.connect(lambda *_: self.cancel())
 
     # --- state -------------------------------------------------------------------------------
     @property
@@ -74,6 +81,12 @@ class Task(QObject):
     def cancel(self) -> None:
         """Ask the work to stop; `cancelled` follows once fn notices (or finishes anyway)."""
         self._cancel_event.set()
+        if self.request_id is not None and _service is not None:
+            _service.cancel(self.request_id)
+
+    def in_process(self) -> bool:
+        """Whether the work runs in the projection process (not on a thread here)."""
+        return self.request_id is not None
 
     def is_cancel_requested(self) -> bool:
         return self._cancel_event.is_set()
@@ -83,8 +96,20 @@ class Task(QObject):
             raise RuntimeError(f"task {self.name!r} was already started")
         self._state = "running"
         _running.add(self)
+        if _service is not None:
+            try:
+                self.request_id = _service.submit(self._fn, self._service_ended, self._report)
+                return self
+            except ServiceUnavailable:
+                pass  # not picklable or no process: run here, as without a service
         threading.Thread(target=self._run, name=f"task-{self.name}", daemon=True).start()
         return self
+
+    def _service_ended(self, kind: str, payload: Any) -> None:
+        """The projection process's reader thread: the request ended."""
+        if kind == "done" and self._cancel_event.is_set():
+            kind = "cancelled"
+        self._emit(kind, payload)
 
     # --- worker thread -----------------------------------------------------------------------
     def _report(self, fraction: float, stage: str = "") -> None:
@@ -148,6 +173,36 @@ def run_task(fn: Callable[[Callable, Callable], Any], parent: QObject | None = N
 def running_tasks() -> list[Task]:
     """Tasks started and not yet ended (for tests and for a quit prompt)."""
     return list(_running)
+
+
+class _ServiceHost(QObject):
+    """Carries the projection service's news from its reader thread to the GUI thread."""
+
+    restarted = Signal(str)
+    warmed = Signal(object)
+
+
+def start_projection_service(parent: QObject | None = None, warm_up: bool = True) -> ProjectionService:
+    """Start the app's projection process; from now on tasks run there. Its `host` (a QObject on
+    the GUI thread) signals `restarted(message)` when the process died and was started again."""
+    global _service
+    host = _ServiceHost(parent)
+    service = ProjectionService(warm_up=warm_up, on_restart=host.restarted.emit, on_warm=host.warmed.emit)
+    service.host = host
+    _service = service.start()
+    return service
+
+
+def stop_projection_service() -> None:
+    """Stop the app's projection process (on quit); tasks run on threads again."""
+    global _service
+    service, _service = _service, None
+    if service is not None:
+        service.stop()
+
+
+def projection_service() -> ProjectionService | None:
+    return _service
 
 
 class TaskSlot:

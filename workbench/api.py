@@ -159,6 +159,11 @@ class Method(nn.Module):
 
     def __init__(self, cfg: Any, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__()
+        # The optimiser's learning rate for this step, set by the host before each training_step.
+        # A method that updates its own parameters there (sparse SGD on embedding rows, no
+        # autograd) uses it and returns a loss without a graph; the host then skips backward and
+        # its optimiser step but keeps the schedule going.
+        self.learning_rate = 0.0
         self.cfg = cfg
         self.backbone = backbone
         self.feat_dim = feat_dim

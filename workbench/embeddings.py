@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -287,15 +288,26 @@ class ReferenceMap:
         return _pad2(self._model.transform(emb))
 
 
+# One warm-up per process: the projection process warms up at launch and an explorer asks again
+# when first shown; the second caller waits for the first instead of compiling side by side.
+_warm_lock = threading.Lock()
+_warmed = False
+
+
 def warm_up_umap() -> float:
     """Run UMAP once on a tiny random array so numba compiles (and caches); return seconds taken."""
+    global _warmed
     t0 = time.perf_counter()
-    x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reference = ReferenceMap("umap")
-        reference.fit(x)
-        reference.place(x[:4])  # transform has its own compiled functions
+    with _warm_lock:
+        if _warmed:
+            return time.perf_counter() - t0
+        x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = ReferenceMap("umap")
+            reference.fit(x)
+            reference.place(x[:4])  # transform has its own compiled functions
+        _warmed = True
     return time.perf_counter() - t0
 
 

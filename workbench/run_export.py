@@ -9,8 +9,9 @@ import numpy as np
 from .analogies import analogy_report, flat_attrs
 from .build import load_from_run
 from .config import to_dict
-from .embeddings import PROJECTIONS, Cancelled, compute_embeddings, project
+from .embeddings import PROJECTIONS, Cancelled, compute_embeddings
 from .export import SPLIT_CODES, SPLITS, ExportError, ExportWriter, check_destination, sha256_file
+from .projection_service import run_inline
 
 # Share of the progress bar each stage gets: embedding, projections, writing.
 _EMBED, _PROJECT, _WRITE = 0.3, 0.6, 0.1
@@ -70,7 +71,8 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
             start = _EMBED + _PROJECT * i / max(1, len(projections))
             span = _PROJECT / max(1, len(projections))
             report(start, f"{name} projection")
-            projected[name] = project(emb, name, seed=loaded.run.seed, cancel=cancel,
+            # the projection process's own code, run here: the file and the app's map agree
+            projected[name] = run_inline("layout", emb, name, seed=loaded.run.seed, cancel=cancel,
                                       progress=lambda fr, s=start, w=span, n=name: report(s + w * fr, f"{n} projection"))
         factor_codes = {k: np.concatenate(v) for k, v in factors.items()}
         attrs = {"method": loaded.run.method, "dataset": loaded.run.dataset, "split": split,

@@ -271,6 +271,7 @@ class Trainer:
             batch = dataclasses.replace(batch, x=batch.x.contiguous(memory_format=torch.channels_last))
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
                     if self.amp_dtype is not None else nullcontext())
+        self.method.learning_rate = self.optimizer.param_groups[0]["lr"]
         with autocast:
             out = self._train_step(batch)
         loss = out.loss.float()
@@ -278,6 +279,10 @@ class Trainer:
         # sees the same NaN
         reported = self.dist.average(loss).detach()
         self._unchecked_losses.append((self.step, self.epoch, reported))
+        if not loss.requires_grad:  # the method updated itself (api.Method.learning_rate)
+            self.optimizer.step()  # no gradients: a no-op that keeps the schedule's bookkeeping in order
+            self.scheduler.step()
+            return reported, out.logs
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:

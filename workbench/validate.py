@@ -38,13 +38,15 @@ def validate_method(name: str, dataset: str | None = None, batch_size: int = 16,
     batch = Batch(x, data.y_train[:batch_size], torch.arange(batch_size))
     loss = float("nan")
     for step in range(steps):
+        method.learning_rate = optimizer.param_groups[0]["lr"]
         out = method.training_step(batch)
         loss = out.loss.item()
         if not math.isfinite(loss):
             raise AssertionError(f"{name}: loss is {loss} on the first step")
-        optimizer.zero_grad()
-        out.loss.backward()
-        optimizer.step()
+        if out.loss.requires_grad:  # else the method updated itself (api.Method.learning_rate)
+            optimizer.zero_grad()
+            out.loss.backward()
+            optimizer.step()
         method.on_step_end(step, steps)
     method.eval()
     with torch.no_grad():

@@ -55,12 +55,17 @@ def _step(method: Method, batch: Batch, optimizer, step: int, total: int, seed: 
     # Same random draws every step (views, rotations, masks): the objective is fixed, so any
     # rise in the loss is the method's fault, not augmentation noise.
     torch.manual_seed(seed)
+    method.learning_rate = optimizer.param_groups[0]["lr"]  # as the trainer does before each step
+    before = [p.detach().clone() for p in method.parameters()]
     out = method.training_step(batch)
     assert isinstance(out, StepOutput)
-    assert out.loss.ndim == 0 and out.loss.requires_grad
-    optimizer.zero_grad()
-    out.loss.backward()
-    optimizer.step()
+    assert out.loss.ndim == 0
+    if out.loss.requires_grad:
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    else:  # a loss without a graph: the method updated its own parameters (api.Method.learning_rate)
+        assert any(not torch.equal(b, p) for b, p in zip(before, method.parameters())), "no update"
     method.on_step_end(step, total)
     return out.loss.item()
 

@@ -111,11 +111,14 @@ def test_refuses_data_without_a_vocabulary():
         _method(spec)
 
 
+@pytest.mark.parametrize("update", ["sparse", "autograd"])
 @pytest.mark.parametrize("mode", ["skipgram", "cbow"])
-def test_short_run_learns_and_scores_finite(lee, mode):
+def test_short_run_learns_and_scores_finite(lee, mode, update):
     from workbench.wordsim import similarity_scores
 
-    method = _method(lee.spec, mode=mode, dim=32)
+    method = _method(lee.spec, mode=mode, dim=32, update=update)
+    # what the trainer sets for a method that updates itself (CBOW averages its errors: a larger rate)
+    method.learning_rate = 0.05 if mode == "skipgram" else 0.5
     opt = torch.optim.Adam(method.parameters(), lr=0.01)
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(len(lee.x_train), generator=g)
@@ -123,9 +126,11 @@ def test_short_run_learns_and_scores_finite(lee, mode):
     for step in range(30):
         idx = order[step * 512:(step + 1) * 512]
         out = method.training_step(Batch(lee.x_train[idx], lee.y_train[idx], idx))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
+        assert out.loss.requires_grad == (update == "autograd")
+        if update == "autograd":
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
         losses.append(out.loss.item())
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
     assert 0 < float(out.logs["p_context"]) < 1
@@ -135,10 +140,58 @@ def test_short_run_learns_and_scores_finite(lee, mode):
 
 def test_all_centres_subsampled_gives_a_zero_step():
     ds = build_text_dataset("toy", [[f"w{i % 12}" for i in range(120)]], min_count=1)
-    method = _method(ds.spec, subsample=1e-6)
-    method.keep.zero_()  # nothing survives subsampling
-    out = method.training_step(Batch(ds.x_train[:8], ds.y_train[:8], torch.arange(8)))
-    assert out.loss.item() == 0 and out.loss.requires_grad
+    for update in ("sparse", "autograd"):
+        method = _method(ds.spec, subsample=1e-6, update=update)
+        method.keep.zero_()  # nothing survives subsampling
+        before = method.in_vectors.weight.detach().clone()
+        out = method.training_step(Batch(ds.x_train[:8], ds.y_train[:8], torch.arange(8)))
+        assert out.loss.item() == 0 and out.loss.requires_grad == (update == "autograd")
+        assert torch.equal(method.in_vectors.weight, before)
+
+
+def _reference_sgd(method, sources, targets, noise, lr, mode):
+    """One plain SGD step of the summed negative-sampling loss, by autograd: (new in, new out)."""
+    w_in = method.in_vectors.weight.detach().clone().requires_grad_()
+    w_out = method.out_vectors.weight.detach().clone().requires_grad_()
+    if mode == "skipgram":
+        hidden = w_in[sources]
+    else:  # sources: (P, C) context words, −1 = none
+        mask = (sources >= 0).float().unsqueeze(-1)
+        hidden = (w_in[sources.clamp(min=0)] * mask).sum(1) / mask.sum(1)
+    pos = (hidden * w_out[targets]).sum(-1)
+    neg = (hidden.unsqueeze(1) * w_out[noise]).sum(-1)
+    loss = sgns_loss(pos, neg, noise != targets[:, None]) * len(targets)  # the sum over pairs
+    loss.backward()
+    return (w_in - lr * w_in.grad).detach(), (w_out - lr * w_out.grad).detach()
+
+
+@pytest.mark.parametrize("path", ["_compiled_step", "_batched_step"])
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_the_sparse_step_is_an_autograd_sgd_step(mode, path):
+    """On pairs that share no rows (so word2vec.c's one-pair-at-a-time order cannot matter), the
+    sparse step moves both tables exactly as one SGD step on the summed loss does by autograd."""
+    ds = build_text_dataset("toy", [[f"w{i}" for i in range(40)]], min_count=1)
+    method = _method(ds.spec, mode=mode, dim=8, negatives=3, subsample=0)
+    lr = 0.3
+    method.learning_rate = lr
+    # two centres (words 0, 1); every word in one pair only, one noise draw equal to its true word
+    # (skipped, as gensim does)
+    centre = torch.tensor([0, 1])
+    if mode == "skipgram":  # one context word each: pairs (0→10), (1→12)
+        context = torch.tensor([[10, -1, -1, -1], [12, -1, -1, -1]])
+        sources, targets = torch.tensor([0, 1]), torch.tensor([10, 12])
+        noise = torch.tensor([[20, 21, 10], [22, 23, 24]])
+    else:  # two context words each, averaged
+        context = torch.tensor([[10, 11, -1, -1], [12, 13, -1, -1]])
+        sources, targets = context, centre
+        noise = torch.tensor([[20, 21, 0], [22, 23, 24]])
+    valid = context >= 0
+    method.draw_noise = lambda shape: noise
+    want_in, want_out = _reference_sgd(method, sources, targets, noise, lr, mode)
+    out = getattr(method, path)(centre, context, valid)
+    assert not out.loss.requires_grad and math.isfinite(out.loss.item())
+    torch.testing.assert_close(method.in_vectors.weight.detach(), want_in, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(method.out_vectors.weight.detach(), want_out, rtol=1e-5, atol=1e-6)
 
 
 def test_previews_show_words(lee):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from ui.tasks import Task, error_message, run_task, running_tasks
@@ -144,3 +145,61 @@ def test_task_slot_forget_drops_the_result(qtbot):
     assert not slot.is_running()
     qtbot.waitUntil(lambda: not slot.is_busy(), timeout=5000)
     assert results == []
+
+
+class InlineService:
+    """Stands for the projection process: records what it is sent and answers from a thread."""
+
+    def __init__(self):
+        self.sent, self.cancelled = [], []
+
+    def submit(self, fn, on_end, on_progress=None):
+        import cloudpickle
+
+        from workbench.projection_service import ServiceUnavailable
+
+        try:
+            copy = cloudpickle.loads(cloudpickle.dumps(fn))  # what really crosses: a copy of fn
+        except TypeError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+        self.sent.append(copy)
+        rid = len(self.sent)
+        threading.Thread(target=lambda: on_end("done", copy(on_progress, lambda: False)), daemon=True).start()
+        return rid
+
+    def cancel(self, rid):
+        self.cancelled.append(rid)
+
+
+def test_a_task_slot_sends_its_work_to_the_projection_process(qtbot, monkeypatch):
+    import ui.tasks as tasks
+
+    service = InlineService()
+    monkeypatch.setattr(tasks, "_service", service)
+    results = []
+    emb = np.arange(6.0)
+    task = tasks.TaskSlot(None, "map").start(lambda progress, cancel: float(emb.sum()), done=results.append)
+    assert task.in_process() and len(service.sent) == 1
+    qtbot.waitUntil(lambda: results == [15.0], timeout=5000)
+    lock = threading.Lock()  # work holding something that cannot be pickled runs on a thread here
+    task = tasks.TaskSlot(None, "local").start(lambda progress, cancel: lock.locked(), done=results.append)
+    assert not task.in_process() and len(service.sent) == 1
+    qtbot.waitUntil(lambda: results == [15.0, False], timeout=5000)
+
+
+@pytest.mark.slow
+def test_the_app_service_runs_task_slot_work_in_another_process(qtbot):
+    import os
+
+    import ui.tasks as tasks
+
+    service = tasks.start_projection_service(warm_up=False)
+    try:
+        results = []
+        task = tasks.TaskSlot(None, "pid").start(lambda progress, cancel: os.getpid(), done=results.append)
+        assert task.in_process()
+        qtbot.waitUntil(lambda: bool(results), timeout=60000)
+        assert results[0] == service.pid != os.getpid()
+    finally:
+        tasks.stop_projection_service()
+    assert tasks.projection_service() is None
