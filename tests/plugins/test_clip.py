@@ -103,7 +103,7 @@ def test_training_matches_captions_and_zero_shot_reports_each_factor(make):
     x[colour == 0, 0] = 1.0
     x[colour == 1, 1] = 1.0
     batch = make.of(x)
-    opt = torch.optim.Adam(method.parameters(), lr=3e-3)
+    opt = torch.optim.SGD(method.parameters(), lr=0.05, momentum=0.9)
     first = None
     for _ in range(30):
         out = method.training_step(batch)
