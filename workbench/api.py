@@ -8,8 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "image-text", "masked-prediction",
-            "generative")
+FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "image-text")
 MODALITIES = ("image", "sequence", "text")
 
 
