@@ -138,6 +138,8 @@ def bench_one(name: str, cls, args, runs_root: Path) -> Row:
     row.random_knn, row.random_linear = rnd["knn_top1"], rnd.get("linear_top1")
     row.beats_floor = bool(r["beats_random_init"])
     row.extra = {"checkpoint": r["checkpoint"], "epoch": r["epoch"], "collapse": r["collapse"]}
+    # the method's own measures (Method.extra_metrics, e.g. CLIP's zero-shot), beside their floor
+    row.extra["own"] = {k: (v, rnd.get(k)) for k, v in model.items() if k.startswith("zero_shot")}
     return row
 
 
@@ -210,6 +212,10 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
             f"| `{r.method}` | {r.dataset} | {r.batch_size} | {pct(r.knn)} | {pct(r.linear)} "
             f"| {pct(r.raw_knn)} / {pct(r.raw_linear)} | {pct(r.random_knn)} / {pct(r.random_linear)} "
             f"| {beats} | {r.seconds:.0f} | {r.img_s:.0f} |")
+    own = [f"`{r.method}` {k} {pct(v)} (random init {pct(f)})"
+           for r in rows if not r.error for k, (v, f) in r.extra.get("own", {}).items()]
+    if own:
+        lines += ["", "Methods' own measures: " + "; ".join(own) + "."]
     lines += [
         "",
         "Only image methods are in this table: sequence and text methods (e.g. CPC on "

@@ -135,6 +135,9 @@ class ContextEncoder(Method):
         self.decoder = ConvDecoder(feat_dim, data.input_shape, cfg.decoder_width)
         # only built when used, so a plain L2 context encoder has no idle parameters
         self.discriminator = Discriminator(data.channels, cfg.disc_width) if cfg.adv_weight > 0 else None
+        # With the adversarial loss on, a second decoder learns the L2 fill alone from the same
+        # (detached) features, so the preview can set the two fills side by side (Pathak's Fig. 5).
+        self.l2_decoder = ConvDecoder(feat_dim, data.input_shape, cfg.decoder_width) if cfg.adv_weight > 0 else None
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(masked input, raw prediction, composite: context kept, hole filled by the prediction)."""
@@ -151,8 +154,9 @@ class ContextEncoder(Method):
         logs = {"hole_mse": rec.detach()}
         if self.discriminator is not None:
             adv, d_loss = discriminator_losses(self.discriminator, x, filled)
-            loss = loss + self.cfg.adv_weight * adv + d_loss
-            logs.update(adversarial=adv.detach(), discriminator=d_loss.detach())
+            l2_only = masked_l2(self.l2_decoder(self.backbone(x.masked_fill(mask, FILL)).detach()), x, mask)
+            loss = loss + self.cfg.adv_weight * adv + d_loss + l2_only
+            logs.update(adversarial=adv.detach(), discriminator=d_loss.detach(), hole_mse_l2_only=l2_only.detach())
         return StepOutput(loss, logs)
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
@@ -161,9 +165,20 @@ class ContextEncoder(Method):
         mask = make_masks(x, self.cfg.mask, self.cfg.area, generator=g)
         masked, pred, filled = self.inpaint(x, mask)
         m = mask.expand_as(x).float()
-        errors = ((m * (pred - x) ** 2).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)).tolist()
-        captions = (["masked input"] * len(x) + [f"filled · hole mse {e:.3f}" for e in errors]
-                    + ["original"] * len(x))
-        return {"inpainting": Preview.from_tensor("Masked input / filled / original",
-                                                  torch.cat([masked, filled, x]), captions,
-                                                  columns=len(x))}
+
+        def hole_mse(p: torch.Tensor) -> list[float]:
+            return ((m * (p - x) ** 2).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)).tolist()
+
+        if self.l2_decoder is None:
+            captions = (["masked input"] * len(x) + [f"filled · hole mse {e:.3f}" for e in hole_mse(pred)]
+                        + ["original"] * len(x))
+            return {"inpainting": Preview.from_tensor("Masked input / filled / original",
+                                                      torch.cat([masked, filled, x]), captions,
+                                                      columns=len(x))}
+        l2_pred = self.l2_decoder(self.backbone(masked))
+        l2_filled = torch.where(mask, l2_pred, x)
+        captions = (["masked input"] * len(x) + [f"L2 only · mse {e:.3f}" for e in hole_mse(l2_pred)]
+                    + [f"L2 + adversarial · mse {e:.3f}" for e in hole_mse(pred)] + ["original"] * len(x))
+        return {"inpainting": Preview.from_tensor(
+            "Masked input / L2-only fill / L2 + adversarial fill / original",
+            torch.cat([masked, l2_filled, filled, x]), captions, columns=len(x))}

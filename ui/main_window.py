@@ -14,6 +14,7 @@ from workbench.runs import RunDir, create_run_dir, default_runs_root, is_run_dir
 
 from . import theme
 from .analogy_panel import AnalogyPanel
+from .caption_search import CaptionSearch
 from .dashboard import Dashboard
 from .explorer import Explorer
 from .export_dialog import ExportDialog
@@ -83,6 +84,8 @@ class MainWindow(QMainWindow):
         for widget, name in zip((self.dashboard, self.inspector, self.explorer, self.analogies,
                                  self.browser), TABS):
             self.tabs.addTab(widget, name)
+        self.caption_search = CaptionSearch()  # image–text runs (clip); others get a one-line note
+        self.tabs.addTab(self.caption_search, "Captions")
         central = QWidget()
         v = QVBoxLayout(central)
         v.setContentsMargins(6, 6, 6, 0)
@@ -215,6 +218,7 @@ class MainWindow(QMainWindow):
             self.dashboard.load_run(run_dir)
             self.inspector.load_run(run_dir)
         self.explorer.set_run(run_dir)
+        self.caption_search.set_run(run_dir)
         self.setWindowTitle(f"SSL Workbench — {run_dir.name}")
 
     def compare_runs(self, run_dirs: list) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language")
+FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "image-text")
 MODALITIES = ("image", "sequence", "text")
 
 
@@ -31,6 +31,9 @@ class DataSpec:
     vocab: list[str] = field(default_factory=list, repr=False)
     word_counts: list[int] = field(default_factory=list, repr=False)
     corpus: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The train split's factor codes (name -> int64 (N,), indices into `factors`), for methods
+    # whose training signal is paired data made from them (CLIP's captions); batch.index rows.
+    train_factors: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def channels(self) -> int:
@@ -178,6 +181,12 @@ class Method(nn.Module):
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
         """Pictures of what the method does on this batch, keyed by a short name."""
+        return {}
+
+    def extra_metrics(self, data: Any) -> dict[str, float]:
+        """Measures of this method only (e.g. CLIP's zero-shot accuracy) on a loaded
+        workbench.data.Dataset; `ssl-workbench eval` reports them beside a random-init floor.
+        Called in eval mode under torch.no_grad(); {} by default."""
         return {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

@@ -21,6 +21,13 @@ def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bo
     return out
 
 
+def _method_metrics(method, data) -> dict:
+    """The method's own measures (Method.extra_metrics), rounded like the rest."""
+    method.eval()
+    with torch.no_grad():
+        return {k: round(float(v), 4) for k, v in method.extra_metrics(data).items()}
+
+
 def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
     """Text runs: WordSim-353 / SimLex-999 Spearman ρ and analogy top-1 over the vocabulary,
     with a random-init floor of the same method and seed."""
@@ -59,6 +66,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "model": _scores(train, test, d.y_train, d.y_test, linear, run.seed),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(test).items()},
     }
+    result["model"].update(_method_metrics(loaded.method, d))
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))
@@ -68,6 +76,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         fresh_test = embed_all(fresh, d.x_test, loaded.device)
         result["floor_random_init"] = _scores(embed_all(fresh, d.x_train, loaded.device), fresh_test,
                                               d.y_train, d.y_test, linear, run.seed)
+        result["floor_random_init"].update(_method_metrics(fresh, d))
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
     if d.factors_test:  # ground-truth factors: a − b + c has a known answer on the test split
         embeddings = {"model": test.numpy()}

@@ -58,3 +58,13 @@ def test_a_failing_method_gets_a_row_with_the_reason(bench, tmp_path):
     assert code == 1
     assert "| `no_such_method` |" in text and "failed (load): not registered" in text
     assert "kept" in text and "## Methods" in text
+
+
+def test_a_methods_own_measures_are_listed_beside_their_floor(bench):
+    import argparse
+    row = bench.Row("clip", dataset="shapes", batch_size=128, knn=0.5, linear=0.6, raw_knn=0.4, raw_linear=0.5,
+                    random_knn=0.3, random_linear=0.4, beats_floor=True, seconds=10.0, img_s=100.0,
+                    extra={"own": {"zero_shot_colour": (0.9, 0.2)}})
+    args = argparse.Namespace(methods="clip", epochs=2, backbone="small_cnn", seed=0, checkpoint="last")
+    text = bench.render([row], args, "test machine", 60.0)
+    assert "`clip` zero_shot_colour 90.0 % (random init 20.0 %)" in text

@@ -97,7 +97,8 @@ def test_adversarial_step_trains_both_players_with_one_backward(make):
     out = method.training_step(batch)
     assert {"hole_mse", "adversarial", "discriminator"} <= set(out.logs)
     # the generator's loss includes the adversarial term (and the discriminator's own loss)
-    expected = out.logs["hole_mse"] + 0.5 * out.logs["adversarial"] + out.logs["discriminator"]
+    expected = (out.logs["hole_mse"] + 0.5 * out.logs["adversarial"] + out.logs["discriminator"]
+                + out.logs["hole_mse_l2_only"])
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     out.loss.backward()
     d_grads = [p.grad for p in method.discriminator.parameters()]
@@ -114,6 +115,39 @@ def test_adversarial_step_trains_both_players_with_one_backward(make):
     dec_a = torch.cat([p.grad.flatten() for p in method.decoder.parameters()])
     dec_b = torch.cat([p.grad.flatten() for p in plain.decoder.parameters()])
     assert not torch.allclose(dec_a, dec_b)
+
+
+def test_adversarial_weight_zero_is_the_plain_l2_loss_exactly(make):
+    method = make.method(ContextEncoder, adv_weight=0.0, rec_weight=0.7, mask="blocks")
+    batch = make.batch()
+    torch.manual_seed(5)
+    out = method.training_step(batch)
+    torch.manual_seed(5)  # the same holes, by hand: λ_rec · hole-only L2 and nothing else
+    mask = make_masks(batch.x, "blocks", 0.25)
+    _, pred, _ = method.inpaint(batch.x, mask)
+    assert torch.equal(out.loss, 0.7 * masked_l2(pred, batch.x, mask))
+    assert set(out.logs) == {"hole_mse"}
+    assert not any(k.startswith(("discriminator.", "l2_decoder.")) for k in method.state_dict())
+
+
+def test_adversarial_preview_sets_the_l2_only_fill_beside_the_adversarial_one(make):
+    method = make.method(ContextEncoder, adv_weight=0.001, rec_weight=0.999).eval()
+    with torch.no_grad():
+        preview = method.previews(make.batch())["inpainting"]
+    assert len(preview.tiles) == 4 * 8
+    assert preview.captions[8].startswith("L2 only") and preview.captions[16].startswith("L2 + adversarial")
+    # the L2-only decoder learns from detached features: changing it leaves the encoder's gradient as is
+    batch, grads = make.batch(), []
+    for shift in (0.0, 0.5):
+        m = make.method(ContextEncoder, adv_weight=0.001, rec_weight=0.999)
+        with torch.no_grad():
+            for p in m.l2_decoder.parameters():
+                p.add_(shift)
+        torch.manual_seed(2)
+        m.training_step(batch).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.backbone.parameters()]))
+        assert all(p.grad is not None for p in m.l2_decoder.parameters())
+    assert torch.allclose(grads[0], grads[1], atol=1e-7)
 
 
 def test_both_weights_zero_is_refused(make):

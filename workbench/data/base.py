@@ -56,6 +56,9 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)  # first unreadable paths only
     skipped_count: int = 0  # exact number of unreadable files
 
+    def __post_init__(self) -> None:
+        self.spec.train_factors = self.factors_train  # what a method may read per batch.index
+
     def shallow_copy(self) -> "Dataset":
         """A new Dataset sharing the (read-only by convention) tensors, so a cached load can be
         handed out without callers editing each other's spec or lists."""
