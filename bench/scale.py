@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     memory, streamed = train(small, "memory", args), train(small, "stream", args)
     ratio = streamed["img_s"] / memory["img_s"]
     print(f"subset of {memory['train_size']:,} train images: memory {memory['img_s']:.1f} img/s, "
-          f"stream {streamed['img_s']:.1f} img/s, ratio {ratio:.2f}")
+          f"stream {streamed['img_s']:.1f} img/s, ratio {ratio:.2f}; peak RSS memory "
+          f"{memory['peak_rss_mb']:.0f} MB, stream {streamed['peak_rss_mb']:.0f} MB (the model's "
+          f"activations at this batch and size; the folder's size adds nothing on the stream path)")
     print(f"load average {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f}")
     print(json.dumps({"images": count, "stream_img_s": big["img_s"], "peak_rss_mb": big["peak_rss_mb"],
                       "memory_img_s": memory["img_s"], "subset_stream_img_s": streamed["img_s"],
