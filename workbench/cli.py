@@ -138,6 +138,7 @@ class ProgressPrinter:
 
 
 def _run(run_dir: Path, resume: bool, quiet: bool, processes: int = 1) -> int:
+    from .allocator import tune_allocator
     from .worker import run_worker
     if processes > 1:
         return _report(run_dir, _run_processes(run_dir, resume, quiet, processes))
@@ -149,6 +150,7 @@ def _run(run_dir: Path, resume: bool, quiet: bool, processes: int = 1) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    tune_allocator()  # this process trains: as in the worker process
     try:
         code = run_worker(run_dir, resume=resume, commands=commands, listeners=[ProgressPrinter(quiet)])
     finally:
