@@ -340,7 +340,7 @@ def cmd_export(args) -> int:
     try:
         path = export_run(args.run_dir, args.out, split=args.split, projections=projections,
                           checkpoint=args.checkpoint, device=args.device, progress=progress,
-                          cancel=lambda: bool(stop), force=args.force)
+                          cancel=lambda: bool(stop), force=args.force, compression=args.compression)
     except (Cancelled, KeyboardInterrupt):
         say(type="cancelled")
         print("ssl-workbench: export cancelled; nothing was written", file=sys.stderr)
@@ -515,6 +515,10 @@ def build_parser() -> Parser:
     s.add_argument("--projection", default="pca", help="comma list of pca,tsne,umap (or '')")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    s.add_argument("--compression", default="none", choices=("none", "lzf", "gzip", "gzip-9"),
+                   help="HDF5 filter: none (default: about the cost of a plain h5py write), lzf "
+                        "(fast), gzip (level 4) or gzip-9 (smallest, for archives); all but none "
+                        "with shuffle (docs/HDF5.md)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_export)
 
