@@ -557,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"ssl-workbench: error: {exc}", file=sys.stderr)
         return 2
+    except (SystemExit, KeyboardInterrupt):  # --help and the like: _user_errors() would import torch
+        raise
     except _user_errors() as exc:
         print(f"ssl-workbench: error: {exc}", file=sys.stderr)
         return 2

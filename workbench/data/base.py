@@ -4,10 +4,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from workbench.api import DataSpec
+import numpy as np
+
+from workbench.spec import DataSpec
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so the CLI and GUI start without it
+    import torch
 
 
 def model_input(x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +112,8 @@ def make_dataset(
 
     Images are stored as uint8, sequences as float32, text as int64 token ids.
     """
+    import torch
+
     dtype = {"image": torch.uint8, "sequence": torch.float32, "text": torch.int64}.get(modality)
     if dtype is None:
         raise ValueError(f"unknown modality {modality!r}; choose image, sequence or text")
