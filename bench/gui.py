@@ -9,7 +9,10 @@ the CPU) and a real training run. Dashboard redraw: one live tick (new step, red
 long run, in thread CPU time so other processes on the machine count less; baseline in the same
 run: a full repaint of the same plots with every item drawn anew (what a tick costs when the step
 axis moves, which it used to do on every event).
-Targets: < 50 ms per frame at 100k points, < 100 ms stall. `--trace` names what the GUI thread
+First paint: in a fresh process, seconds from the interpreter's start to the main window's first
+paint event (what ui.app.main does: app, theme, MainWindow, show), wall and CPU, and whether
+torch was imported by then (`--first-paint` prints only this).
+Targets: < 50 ms per frame at 100k points, < 100 ms stall, < 1 s to first paint. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
 """
 from __future__ import annotations
@@ -268,12 +271,58 @@ def stall_during_training(app, seconds: float, trace: bool) -> tuple[dict, dict,
         return idle_result, busy_result, after_result, len(events), report
 
 
+FIRST_PAINT = """
+import json, sys, tempfile, time
+from pathlib import Path
+from PySide6.QtCore import QEvent, QObject
+import pyqtgraph as pg
+from ui.app import make_app
+app = make_app([sys.argv[0]])
+pg.setConfigOptions(antialias=True)
+from ui.main_window import MainWindow
+painted = []
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Paint and not painted:
+            painted.append(time.perf_counter())
+        return False
+watch = Watch()
+app.installEventFilter(watch)
+window = MainWindow(Path(tempfile.mkdtemp(prefix="bench-runs-")))
+window.show()
+while not painted:
+    app.processEvents()
+print(json.dumps({"wall": painted[0] - T0, "cpu": time.process_time(), "torch": "torch" in sys.modules}))
+"""
+
+
+def first_paint() -> dict:
+    """Wall seconds from a fresh interpreter's start to the main window's first paint, its CPU
+    seconds (interpreter start included) and whether torch was imported by then."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    code = "import time; T0 = time.perf_counter()\n" + FIRST_PAINT
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
+    if done.returncode != 0:
+        sys.exit(f"first-paint child failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="how long to measure while training")
     p.add_argument("--points", type=int, default=100_000)
     p.add_argument("--trace", action="store_true", help="name what the GUI thread did during stalls")
+    p.add_argument("--first-paint", action="store_true", help="measure only the time to first paint")
     args = p.parse_args()
+    paint = min((first_paint() for _ in range(3)), key=lambda r: r["wall"])
+    print(f"first paint: {paint['wall']:.2f} s wall, {paint['cpu']:.2f} s CPU from interpreter start, "
+          f"best of 3 (target < 1 s); torch imported by then: {'yes' if paint['torch'] else 'no'}")
+    if args.first_paint:
+        return
     app = make_app([sys.argv[0]])
     import scatter as scatter_bench
     xy, cats = scatter_bench.clustered(args.points)
