@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # torch is imported where tensors are made, so the CLI and GU
 def model_input(x: torch.Tensor) -> torch.Tensor:
     """A stored batch as a method receives it: uint8 images -> float32 in [0, 1]; float
     sequences stay float32; integer token ids (text) stay as they are."""
+    import torch
+
     if x.dtype == torch.uint8:
         return x.to(torch.float32).div_(255)
     if x.is_floating_point():
