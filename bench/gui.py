@@ -9,7 +9,10 @@ the CPU) and a real training run. Dashboard redraw: one live tick (new step, red
 long run, in thread CPU time so other processes on the machine count less; baseline in the same
 run: a full repaint of the same plots with every item drawn anew (what a tick costs when the step
 axis moves, which it used to do on every event).
-Targets: < 50 ms per frame at 100k points, < 100 ms stall. `--trace` names what the GUI thread
+First paint: in a fresh process, seconds from the interpreter's start to the main window's first
+paint event (what ui.app.main does: app, theme, MainWindow, show), wall and CPU, and whether
+torch was imported by then (`--first-paint` prints only this).
+Targets: < 50 ms per frame at 100k points, < 100 ms stall, < 1 s to first paint. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
 
 Like the app, the bench starts the projection process first (`--no-service`: tasks on threads in
@@ -309,6 +312,44 @@ def umap_first_use(app, open_seconds: float, service: bool, n: int = 2000) -> di
         explorer.close()
     tasks.stop_projection_service()
     return {"seconds": seconds, "drawn": drawn, **result}
+FIRST_PAINT = """
+import json, sys, tempfile, time
+from pathlib import Path
+from PySide6.QtCore import QEvent, QObject
+import pyqtgraph as pg
+from ui.app import make_app
+app = make_app([sys.argv[0]])
+pg.setConfigOptions(antialias=True)
+from ui.main_window import MainWindow
+painted = []
+class Watch(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Paint and not painted:
+            painted.append(time.perf_counter())
+        return False
+watch = Watch()
+app.installEventFilter(watch)
+window = MainWindow(Path(tempfile.mkdtemp(prefix="bench-runs-")))
+window.show()
+while not painted:
+    app.processEvents()
+print(json.dumps({"wall": painted[0] - T0, "cpu": time.process_time(), "torch": "torch" in sys.modules}))
+"""
+
+
+def first_paint() -> dict:
+    """Wall seconds from a fresh interpreter's start to the main window's first paint, its CPU
+    seconds (interpreter start included) and whether torch was imported by then."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    code = "import time; T0 = time.perf_counter()\n" + FIRST_PAINT
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                          env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
+    if done.returncode != 0:
+        sys.exit(f"first-paint child failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -319,7 +360,13 @@ def main() -> None:
     p.add_argument("--no-service", action="store_true", help="no projection process: tasks on threads here")
     p.add_argument("--open-seconds", type=float, default=30.0, help="how long the explorer is open before UMAP")
     p.add_argument("--only-umap", action="store_true", help="measure only UMAP's first use")
+    p.add_argument("--first-paint", action="store_true", help="measure only the time to first paint")
     args = p.parse_args()
+    paint = min((first_paint() for _ in range(3)), key=lambda r: r["wall"])
+    print(f"first paint: {paint['wall']:.2f} s wall, {paint['cpu']:.2f} s CPU from interpreter start, "
+          f"best of 3 (target < 1 s); torch imported by then: {'yes' if paint['torch'] else 'no'}")
+    if args.first_paint:
+        return
     app = make_app([sys.argv[0]])
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")

@@ -16,6 +16,10 @@ from workbench.rundir import RunDir
 from . import theme
 from .export_process import ExportProcess
 
+# the choices of `ssl-workbench export --compression` (docs/HDF5.md), default first
+COMPRESSION_LABELS = {"none": "none (fastest to write)", "lzf": "lzf (fast, smaller)",
+                      "gzip": "gzip (smaller, slower)", "gzip-9": "gzip-9 (smallest, for archives)"}
+
 PROJECTION_LABELS = {"pca": "PCA (instant)", "tsne": "t-SNE (openTSNE, ~seconds per 1k points)",
                      "umap": "UMAP (first use compiles, ~30 s)"}
 
@@ -43,6 +47,9 @@ class ExportDialog(QDialog):
         self.split = QComboBox()
         for split in SPLITS:
             self.split.addItem({"test": "test split", "train": "train split", "all": "train + test"}[split], split)
+        self.compression = QComboBox()
+        for name, label in COMPRESSION_LABELS.items():
+            self.compression.addItem(label, name)
         self.projection_boxes = {}
         proj_row = QVBoxLayout()
         for name, label in PROJECTION_LABELS.items():
@@ -61,6 +68,7 @@ class ExportDialog(QDialog):
         form.addRow("Checkpoint", self.checkpoint)
         form.addRow("Items", self.split)
         form.addRow("Projections", proj_row)
+        form.addRow("Compression", self.compression)
         form.addRow("Save to", path_row)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -124,7 +132,8 @@ class ExportDialog(QDialog):
         self.task.failed.connect(self._on_failed)
         self.task.cancelled.connect(self._on_cancelled)
         self.task.start(self.run_dir, out, split=self.split.currentData(), projections=self.projections(),
-                        checkpoint=self.checkpoint.currentData(), force=force)
+                        checkpoint=self.checkpoint.currentData(), force=force,
+                        compression=self.compression.currentData())
 
     def _confirm_replace(self, out: Path) -> bool:
         answer = QMessageBox.question(

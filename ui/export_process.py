@@ -63,7 +63,7 @@ class ExportProcess(QObject):
         return self._proc is not None
 
     def start(self, run_dir: Path, out: Path, split: str, projections: list[str], checkpoint: str,
-              force: bool = False, device: str = "auto") -> ExportProcess:
+              force: bool = False, device: str = "auto", compression: str = "none") -> ExportProcess:
         if self._proc is not None:
             raise RuntimeError("this export is already running")
         self._out = Path(out).absolute()
@@ -71,7 +71,7 @@ class ExportProcess(QObject):
         proc = QProcess()  # no parent: it must outlive a dialog closed mid-export (see _running)
         proc.setProgram(sys.executable)
         proc.setArguments(self.arguments(Path(run_dir).absolute(), self._out, split, projections,
-                                         checkpoint, force, device))
+                                         checkpoint, force, device, compression))
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         # the child must run the same workbench the GUI imported, even from a source checkout
@@ -91,11 +91,11 @@ class ExportProcess(QObject):
 
     @staticmethod
     def arguments(run_dir: Path, out: Path, split: str, projections: list[str], checkpoint: str,
-                  force: bool, device: str) -> list[str]:
+                  force: bool, device: str, compression: str = "none") -> list[str]:
         """The child's command line after the Python executable."""
         return (["-m", "workbench.cli", "export", str(run_dir), "--out", str(out), "--split", split,
                  "--projection", ",".join(projections), "--checkpoint", checkpoint, "--device", device,
-                 "--json"] + (["--force"] if force else []))
+                 "--compression", compression, "--json"] + (["--force"] if force else []))
 
     def cancel(self) -> None:
         """Ask the export to stop; `cancelled` follows when the process has ended."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 import pickle
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .oserrors import os_reason
 from .rundir import is_complete, write_atomic  # noqa: F401  (is_complete: part of this module's API)
+
+if TYPE_CHECKING:  # imported where checkpoints are written or read: `ssl-workbench --help` needs no torch
+    import torch
 
 
 class CheckpointError(RuntimeError):
@@ -43,6 +44,8 @@ def _save_keeping_errors(state: dict[str, Any]):
     def write(fh) -> None:
         writer = _KeepsWriteErrors(fh)
         try:
+            import torch
+
             torch.save(state, writer)
         except RuntimeError as exc:
             if writer.error is None:
@@ -102,6 +105,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         with warnings.catch_warnings():  # torch's note on a pickle's protocol is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            import torch
+
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load on garbage raises many kinds (KeyError, IndexError, …)
         raise _load_error(path, exc) from exc

@@ -138,6 +138,7 @@ class ProgressPrinter:
 
 
 def _run(run_dir: Path, resume: bool, quiet: bool, processes: int = 1) -> int:
+    from .allocator import tune_allocator
     from .worker import run_worker
     if processes > 1:
         return _report(run_dir, _run_processes(run_dir, resume, quiet, processes))
@@ -149,6 +150,7 @@ def _run(run_dir: Path, resume: bool, quiet: bool, processes: int = 1) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    tune_allocator()  # this process trains: as in the worker process
     try:
         code = run_worker(run_dir, resume=resume, commands=commands, listeners=[ProgressPrinter(quiet)])
     finally:
@@ -338,7 +340,7 @@ def cmd_export(args) -> int:
     try:
         path = export_run(args.run_dir, args.out, split=args.split, projections=projections,
                           checkpoint=args.checkpoint, device=args.device, progress=progress,
-                          cancel=lambda: bool(stop), force=args.force)
+                          cancel=lambda: bool(stop), force=args.force, compression=args.compression)
     except (Cancelled, KeyboardInterrupt):
         say(type="cancelled")
         print("ssl-workbench: export cancelled; nothing was written", file=sys.stderr)
@@ -513,6 +515,10 @@ def build_parser() -> Parser:
     s.add_argument("--projection", default="pca", help="comma list of pca,tsne,umap (or '')")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    s.add_argument("--compression", default="none", choices=("none", "lzf", "gzip", "gzip-9"),
+                   help="HDF5 filter: none (default: about the cost of a plain h5py write), lzf "
+                        "(fast), gzip (level 4) or gzip-9 (smallest, for archives); all but none "
+                        "with shuffle (docs/HDF5.md)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_export)
 
@@ -579,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"ssl-workbench: error: {exc}", file=sys.stderr)
         return 2
+    except (SystemExit, KeyboardInterrupt):  # --help and the like: _user_errors() would import torch
+        raise
     except _user_errors() as exc:
         print(f"ssl-workbench: error: {exc}", file=sys.stderr)
         return 2

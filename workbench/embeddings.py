@@ -136,7 +136,7 @@ class _PCA:
     matrix (docs/BENCHMARKS.md), and no float64 copy of it is ever made.
     """
 
-    def __init__(self, emb: np.ndarray):
+    def __init__(self, emb: np.ndarray, n_components: int = 2):
         x = np.asarray(emb)
         n, d = x.shape
         self.mean = x.mean(axis=0, dtype=np.float64)
@@ -150,7 +150,7 @@ class _PCA:
             _, _, vt = np.linalg.svd(x.astype(np.float64) - self.mean, full_matrices=False)
         # fix each axis' sign (largest loading positive) so equal data gives an equal map
         signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
-        self.components = (vt * np.where(signs == 0, 1, signs)[:, None])[:2]
+        self.components = (vt * np.where(signs == 0, 1, signs)[:, None])[:n_components]
 
     def transform(self, emb: np.ndarray) -> np.ndarray:
         x = np.asarray(emb)
@@ -172,20 +172,46 @@ def _pad2(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
+# t-SNE's neighbour search runs on at most this many PCA dimensions (FIt-SNE / openTSNE advice).
+TSNE_PCA_DIMS = 50
+# Below this many points Barnes-Hut beats the FFT-interpolated gradient and an exact neighbour
+# search beats building Annoy trees; above it the FFT method and Annoy win (openTSNE's docs).
+TSNE_BH_BELOW = 10_000
+
+
+class _CosineReducer:
+    """Rows scaled to unit length, then their top TSNE_PCA_DIMS principal axes: Euclidean
+    distance there ranks neighbours as cosine does on the input (|a-b|² = 2 - 2cos for unit
+    vectors), in far fewer dimensions for the neighbour search."""
+
+    def __init__(self, emb: np.ndarray):
+        self.pca = _PCA(_normalise(emb), n_components=TSNE_PCA_DIMS)
+
+    def __call__(self, emb: np.ndarray) -> np.ndarray:
+        return self.pca.transform(_normalise(emb)).astype(np.float32)
+
+
+def tsne_settings(n: int, dim: int) -> dict[str, Any]:
+    """openTSNE's parameters for n points of dim dimensions (after any reduction): cosine on
+    the raw input, or Euclidean on its unit-length PCA; Barnes-Hut and exact neighbours for
+    small sets, FFT and Annoy for large; every core."""
+    return dict(
+        n_components=2,
+        # openTSNE needs perplexity well below N; 30 is the usual choice for larger sets.
+        perplexity=min(30.0, (n - 1) / 3.0),
+        metric="cosine" if dim <= TSNE_PCA_DIMS else "euclidean",
+        negative_gradient_method="bh" if n < TSNE_BH_BELOW else "fft",
+        neighbors="exact" if n < TSNE_BH_BELOW else "annoy",
+        # every core: t-SNE belongs outside the GUI process (the projection process, the CLI)
+        n_jobs=_n_cores(),
+    )
+
+
 def _tsne(emb: np.ndarray, seed: int, progress: Progress, cancel: Cancel, **kwargs):
     from openTSNE import TSNE
 
     every = int(kwargs.pop("callbacks_every_iters", 25))
-    params = dict(
-        n_components=2,
-        # openTSNE needs perplexity well below N; 30 is the usual choice for larger sets.
-        perplexity=min(30.0, (len(emb) - 1) / 3.0),
-        metric="cosine",
-        # one core stays free for the GUI; openTSNE's threads slow down many-fold when the
-        # cores are oversubscribed (measured 2 s vs 15 s for N=1000 on a busy 2-core box)
-        n_jobs=max(1, _n_cores() - 1),
-        random_state=seed,
-    )
+    params = dict(tsne_settings(len(emb), emb.shape[1]), random_state=seed)
     params.update(kwargs)
     total = params.get("early_exaggeration_iter", 250) + params.get("n_iter", 500)
     state = {"iters": 0, "cancelled": False}
@@ -251,6 +277,7 @@ class ReferenceMap:
         self.kwargs = kwargs
         self.layout: np.ndarray | None = None
         self._model: Any = None
+        self._reduce: Callable[[np.ndarray], np.ndarray] | None = None  # t-SNE of wide input
 
     def fit(self, emb: np.ndarray, progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
         """Fit the layout to (N, D) embeddings and return it as float32 (N, 2)."""
@@ -260,6 +287,9 @@ class ReferenceMap:
             self._model = _pca(emb, self.seed)
             layout = self._model.transform(emb)
         elif self.method == "tsne":
+            if emb.shape[1] > TSNE_PCA_DIMS and len(emb) > TSNE_PCA_DIMS:
+                self._reduce = _CosineReducer(emb)
+                emb = self._reduce(emb)
             model = _tsne(emb, self.seed, progress, cancel, **self.kwargs)
             # TSNEEmbedding.transform re-centres the reference in place; centring it now
             # keeps the returned layout and later placements in the same coordinates.
@@ -283,6 +313,8 @@ class ReferenceMap:
             raise ValueError(f"embeddings must be a 2-D array (M, D), got shape {emb.shape}")
         if len(emb) == 0:
             return np.zeros((0, 2), dtype=np.float32)
+        if self._reduce is not None:
+            emb = self._reduce(emb)
         # PCA: the fitted projection; t-SNE: openTSNE optimises only the new points against the
         # fixed reference; UMAP: the fitted model's transform.
         return _pad2(self._model.transform(emb))

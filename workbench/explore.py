@@ -10,7 +10,6 @@ import numpy as np
 from . import analogies
 from .config import load_run_config
 from .data import Dataset, load_dataset
-from .data.store import DiskTiles, ImageRows
 from .runs import CONFIG_FILE, EMBEDDINGS
 from .wordtiles import WordTiles
 
@@ -64,6 +63,8 @@ class EmbeddingSource:
 def thumbnails(x, idx: np.ndarray):
     """Rows idx of a split as (N, H, W, 3) thumbnails: an array, or for a split kept on disk a
     lazy DiskTiles that reads each one when it is first shown."""
+    from .data.store import DiskTiles, ImageRows  # imports torch: only once a map has data
+
     if isinstance(x, ImageRows):
         return DiskTiles(x, idx)
     return images_hwc(x[idx])

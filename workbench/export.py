@@ -51,9 +51,19 @@ _WRITE_BLOCK_BYTES = 16 * 2**20
 # in memory until the next block completes it, instead of being compressed, read back and
 # recompressed (h5py's default 1 MB cache cannot hold one 1 MB chunk plus its neighbour).
 _WRITE_CACHE_BYTES = 8 * _CHUNK_BYTES
-_GZIP = dict(compression="gzip", compression_opts=4)
+# Compression by name. Embedding floats barely compress (-15 % with gzip 4 + shuffle) at ~80×
+# the CPU of writing them plain (docs/BENCHMARKS.md), so an export is uncompressed unless asked:
+# "lzf" is the fastest filter, "gzip-9" the smallest file (archives). shuffle groups the bytes
+# of each value, which every filter then compresses better.
+COMPRESSIONS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "lzf": dict(compression="lzf", shuffle=True),
+    "gzip": dict(compression="gzip", compression_opts=4, shuffle=True),
+    "gzip-9": dict(compression="gzip", compression_opts=9, shuffle=True),
+}
+DEFAULT_COMPRESSION = "none"
 
-__all__ = ["FORMAT_VERSION", "SPLITS", "SPLIT_CODES", "Export", "ExportError", "DestinationRefused",
+__all__ = ["COMPRESSIONS", "DEFAULT_COMPRESSION", "FORMAT_VERSION", "SPLITS", "SPLIT_CODES", "Export", "ExportError", "DestinationRefused",
            "DestinationExists", "ExportWriter", "Cancelled", "sha256_file", "check_destination",
            "is_workbench_export", "temp_files", "write_export", "read_export"]
 
@@ -388,12 +398,14 @@ class ExportWriter:
     the file and the reason, and never reach the HDF5 library (see _WriteErrorHoldingFile).
     """
 
-    def __init__(self, path: str | os.PathLike, rows: int, force: bool = False):
+    def __init__(self, path: str | os.PathLike, rows: int, force: bool = False,
+                 compression: str = DEFAULT_COMPRESSION):
         self.path = Path(path)
         self.rows = int(rows)
         self.force = force
         if self.rows < 1:
             raise ExportError(f"an export needs at least one row, got {rows}")
+        self._filters = _compression(compression)
         check_destination(self.path, force)
         self._row = 0
         self._dset: h5py.Dataset | None = None
@@ -451,10 +463,9 @@ class ExportWriter:
         with self._os_errors():
             if self._dset is None:
                 chunk_rows = max(1, min(self.rows, _CHUNK_BYTES // (4 * d)))
-                # shuffle groups the bytes of the floats, which gzip then compresses noticeably better
                 self._dset = self._file.create_dataset(
                     "embeddings", shape=(self.rows, d), dtype=np.float32, chunks=(chunk_rows, d),
-                    shuffle=True, **_GZIP)
+                    **self._filters)
             elif d != self._dset.shape[1]:
                 raise ExportError(f"embedding rows have {d} columns; earlier rows had {self._dset.shape[1]}")
             self._dset[self._row : self._row + m] = block.astype(np.float32, copy=False)
@@ -485,24 +496,25 @@ class ExportWriter:
             created=datetime.now(timezone.utc).isoformat(),
             workbench_version=_workbench_version(),
         )
+        small = self._filters
         with self._os_errors():
             f = self._file
             f.attrs.update(root)
-            f.create_dataset("labels", data=labels, **_GZIP)
-            f.create_dataset("indices", data=indices, **_GZIP)
+            f.create_dataset("labels", data=labels, **small)
+            f.create_dataset("indices", data=indices, **small)
             if split is not None:
-                ds = f.create_dataset("split", data=split, **_GZIP)
+                ds = f.create_dataset("split", data=split, **small)
                 ds.attrs["values"] = json.dumps(list(SPLIT_CODES))
             group = f.create_group("projections")
             for name, proj in projs.items():
-                group.create_dataset(name, data=proj, **_GZIP)
+                group.create_dataset(name, data=proj, **small)
             if facs:
                 group = f.create_group("factors")
                 for name, codes in facs.items():
-                    ds = group.create_dataset(name, data=codes, **_GZIP)
+                    ds = group.create_dataset(name, data=codes, **small)
                     ds.attrs["values"] = json.dumps(names[name])
             if words is not None:
-                f.create_dataset("words", data=[str(w) for w in words], dtype=h5py.string_dtype(), **_GZIP)
+                f.create_dataset("words", data=[str(w) for w in words], dtype=h5py.string_dtype(), **small)
             self._dset = None
             self._file = None
             f.close()
@@ -560,6 +572,12 @@ class ExportWriter:
             raise
 
 
+def _compression(name: str) -> dict[str, Any]:
+    if name not in COMPRESSIONS:
+        raise ExportError(f"unknown compression {name!r}; choose one of {', '.join(COMPRESSIONS)}")
+    return COMPRESSIONS[name]
+
+
 def _fsync_folder(folder: Path) -> None:
     # the rename itself is durable only once the folder's entry is on disk (POSIX; no-op elsewhere)
     with contextlib.suppress(OSError, AttributeError):
@@ -594,6 +612,7 @@ def write_export(
     cancel: Callable[[], bool] | None = None,
     split: Any = None,
     force: bool = False,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> Path:
     """Write an export to path atomically and return the path.
 
@@ -604,9 +623,10 @@ def write_export(
     any previous file at path intact and no temporary file behind. OS errors become
     ExportError. labels None means unlabelled (-1); indices None means 0..N-1; split (codes of
     SPLIT_CODES) None writes no /split. progress(fraction) is called and cancel() checked as
-    blocks of embedding rows are written.
+    blocks of embedding rows are written. compression names one of COMPRESSIONS.
     """
     path = Path(path)
+    _compression(compression)
     emb = _check_embeddings(embeddings)
     n, d = emb.shape
     columns = _prepare_columns(n, labels, indices, projections, factors, factor_values)
@@ -614,7 +634,7 @@ def write_export(
     _root_attrs(attrs)
     labels, indices, projs, facs, names = columns
     block_rows = max(1, _WRITE_BLOCK_BYTES // (4 * d))
-    with ExportWriter(path, n, force=force) as writer:
+    with ExportWriter(path, n, force=force, compression=compression) as writer:
         try:
             for start in range(0, n, block_rows):
                 if cancel is not None and cancel():

@@ -10,7 +10,8 @@ from .analogies import analogy_report, flat_attrs
 from .build import load_from_run
 from .config import to_dict
 from .embeddings import PROJECTIONS, Cancelled, compute_embeddings
-from .export import SPLIT_CODES, SPLITS, ExportError, ExportWriter, check_destination, sha256_file
+from .export import COMPRESSIONS, DEFAULT_COMPRESSION, SPLIT_CODES, SPLITS, ExportError, ExportWriter, \
+    check_destination, sha256_file
 from .projection_service import run_inline
 
 # Share of the progress bar each stage gets: embedding, projections, writing.
@@ -22,19 +23,23 @@ _ROW_BLOCK = 8192
 def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[str] | tuple = ("pca",),
                checkpoint: str = "best", device: str = "auto",
                progress: Callable[[float, str], None] | None = None,
-               cancel: Callable[[], bool] | None = None, force: bool = False) -> Path:
+               cancel: Callable[[], bool] | None = None, force: bool = False,
+               compression: str = DEFAULT_COMPRESSION) -> Path:
     """Write RUN_DIR's embeddings of `split` to `out`; returns the path written.
 
     `out` is checked before anything is loaded (export.check_destination: never a run's own
     file, a link or a device; force replaces an existing file that is not an export of ours).
     progress(fraction, stage) is called as work advances; cancel() returning True raises
-    Cancelled and leaves any existing file at `out` untouched.
+    Cancelled and leaves any existing file at `out` untouched. compression names one of
+    export.COMPRESSIONS.
     """
     if split not in SPLITS:
         raise ExportError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     bad = [p for p in projections if p not in PROJECTIONS]
     if bad:
         raise ExportError(f"unknown projection {', '.join(bad)}; choose from {', '.join(PROJECTIONS)}")
+    if compression not in COMPRESSIONS:
+        raise ExportError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
     report = progress or (lambda fraction, stage: None)
     out = check_destination(out, force)
     report(0.0, "loading checkpoint")
@@ -63,7 +68,7 @@ def export_run(run_dir: Path, out: Path, split: str = "test", projections: list[
     embed_share = _EMBED if projections else _EMBED + _PROJECT
     # The writer streams to a temporary file; leaving this block without finish() (Cancelled,
     # an error) deletes it, so `out` is never half-written.
-    with ExportWriter(out, total, force=force) as writer:
+    with ExportWriter(out, total, force=force, compression=compression) as writer:
         emb = _embed_rows(loaded, [x for _, x, _, _ in chosen], writer, keep, cancel,
                           lambda fr: report(embed_share * fr, "embedding"))
         projected = {}

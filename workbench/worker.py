@@ -10,6 +10,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from .allocator import tune_allocator
 from .checkpoint import CheckpointError
 from .config import ConfigError
 from .data import DataError
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(args.nice)
+    tune_allocator()  # before the model and data allocate: steps reuse freed memory
     dist = from_env()  # torchrun's RANK / WORLD_SIZE / LOCAL_RANK; one process without them
     if not dist.is_main:
         return run_other_rank(args.run_dir, args.resume, dist)

@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 
-import workbench.checkpoint as checkpoint
 from workbench.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
@@ -58,7 +57,7 @@ def test_failed_save_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 half a checkpoint")
         raise RuntimeError("disk went away midway")
 
-    monkeypatch.setattr(checkpoint.torch, "save", half_save)
+    monkeypatch.setattr(torch, "save", half_save)
     with pytest.raises((RuntimeError, CheckpointError)):
         save_checkpoint({"model": {}, "step": 2}, path)
     monkeypatch.undo()
@@ -74,7 +73,7 @@ def test_failed_save_with_oserror_is_checkpoint_error(tmp_path, monkeypatch):
         f.write(b"xx")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(CheckpointError, match="last.pt: no space left on device"):
         save_checkpoint({"model": {}}, path)
     assert list(tmp_path.iterdir()) == []

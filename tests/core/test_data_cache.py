@@ -15,6 +15,7 @@ from PIL import Image
 
 from workbench.data import DataError, load_dataset
 from workbench.data import cache as cache_mod
+from workbench.data.resize import resize_square
 from workbench.data import folder as folder_mod
 from workbench.data.cache import BuildCancelled, cache_root, stored_size
 from workbench.data.store import ImageRows
@@ -152,7 +153,7 @@ def test_torchvision_and_shapes120k_come_from_the_cache(monkeypatch):
     monkeypatch.setattr(shapes, "load_shapes_large", lambda: pytest.fail("drawn again instead of read"))
     monkeypatch.setattr(data, "_CACHE", {})
     assert torch.equal(load_dataset("shapes120k", image_size=16).x_train[:4],
-                       data.resize_square(drawn.x_train[:4], 16))
+                       resize_square(drawn.x_train[:4], 16))
 
 
 # --- issue 11 item 5: a FIFO in an image folder ----------------------------------------------

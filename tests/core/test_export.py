@@ -70,7 +70,7 @@ def test_file_read_with_plain_h5py_matches_the_schema(tmp_path, data):
     with h5py.File(path, "r") as f:
         emb = f["embeddings"]
         assert emb.dtype == np.float32 and emb.shape == (N, D)
-        assert emb.chunks is not None and emb.compression in ("gzip", "lzf")
+        assert emb.chunks is not None and emb.compression is None  # default: no filter
         assert f["labels"].dtype == np.int64 and f["labels"].shape == (N,)
         assert f["indices"].dtype == np.int64 and f["indices"].shape == (N,)
         for name in ("pca", "tsne"):
@@ -213,7 +213,7 @@ def test_chunked_write_is_identical_to_a_direct_write(tmp_path, data, monkeypatc
 
     # tiny chunks and ragged blocks, so blocks end mid-chunk and chunks span blocks
     monkeypatch.setattr(export, "_CHUNK_BYTES", 4 * D * 6)
-    with ExportWriter(tmp_path / "pieces.h5", rows=N) as writer:
+    with ExportWriter(tmp_path / "pieces.h5", rows=N, compression="gzip") as writer:
         for start, stop in ((0, 7), (7, 8), (8, 31), (31, N)):
             writer.add_rows(data["embeddings"][start:stop])
         writer.finish(data["labels"], data["indices"], data["projections"], data["factors"],
@@ -384,3 +384,56 @@ def test_cancelled_export_run_leaves_no_partial_file(tmp_path, monkeypatch, stag
     assert sha256_file(target) == before
     assert files_in(tmp_path) == ["best.pt", "e.h5"]
 
+
+
+def test_default_export_is_chunked_and_unfiltered(tmp_path, data):
+    # compression costs ~80x the CPU of a plain write on embedding floats (bench/export.py)
+    path = write_export(tmp_path / "e.h5", **data)
+    with h5py.File(path, "r") as f:
+        for name in ("embeddings", "labels", "indices", "projections/pca", "factors/shape"):
+            assert f[name].compression is None and not f[name].shuffle, name
+        assert f["embeddings"].chunks is not None
+
+
+@pytest.mark.parametrize("name, filter_, level", [("lzf", "lzf", None), ("gzip", "gzip", 4), ("gzip-9", "gzip", 9)])
+def test_named_compressions_apply_their_filter_with_shuffle(tmp_path, data, name, filter_, level):
+    path = write_export(tmp_path / "e.h5", **data, compression=name)
+    with h5py.File(path, "r") as f:
+        for ds in ("embeddings", "labels", "projections/pca"):
+            assert f[ds].compression == filter_ and f[ds].shuffle, ds
+            assert f[ds].compression_opts == level
+        np.testing.assert_array_equal(f["embeddings"][:], data["embeddings"].astype(np.float32))
+
+
+def test_unknown_compression_is_refused_before_writing(tmp_path, data):
+    with pytest.raises(ExportError, match="unknown compression 'zstd'; choose one of none, lzf, gzip, gzip-9"):
+        write_export(tmp_path / "e.h5", **data, compression="zstd")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_passes_the_compression_flag(tmp_path, monkeypatch):
+    import workbench.run_export as run_export
+    from workbench.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    seen = {}
+
+    def fake_export_run(run_dir, out, **kwargs):
+        seen.update(kwargs)
+        return out
+
+    monkeypatch.setattr(run_export, "export_run", fake_export_run)
+    out = tmp_path / "e.h5"
+    assert main(["export", str(run), "--out", str(out), "--quiet", "--compression", "gzip-9"]) == 0
+    assert seen["compression"] == "gzip-9"
+    assert main(["export", str(run), "--out", str(out), "--quiet"]) == 0
+    assert seen["compression"] == "none"
+
+
+def test_export_run_refuses_an_unknown_compression_before_loading(tmp_path):
+    from workbench.run_export import export_run
+
+    with pytest.raises(ExportError, match="unknown compression"):
+        export_run(tmp_path / "no-run", tmp_path / "e.h5", compression="bzip")

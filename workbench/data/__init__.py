@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench.data.base import DataError, Dataset, DatasetInfo
-from workbench.data.resize import resize_square
-from workbench.data.store import ImageRows
 
 __all__ = ["DataError", "Dataset", "DatasetInfo", "list_datasets", "load_dataset", "DEFAULT_DATASET",
            "EXAMPLE_DATASETS", "example_dataset"]
@@ -103,6 +101,9 @@ def _load_uncached(name: str, root: str | None, download: bool, progress=None, c
 
 
 def _resized(ds: Dataset, size: int) -> Dataset:
+    from workbench.data.resize import resize_square
+    from workbench.data.store import ImageRows
+
     out = ds.shallow_copy()
     if isinstance(ds.x_train, ImageRows):  # on disk: rows are resized as they are read
         out.x_train, out.x_test = ds.x_train.resized(size), ds.x_test.resized(size)

@@ -4,15 +4,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from workbench.api import DataSpec
+import numpy as np
+
+from workbench.spec import DataSpec
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so the CLI and GUI start without it
+    import torch
 
 
 def model_input(x: torch.Tensor) -> torch.Tensor:
     """A stored batch as a method receives it: uint8 images -> float32 in [0, 1]; float
     sequences stay float32; integer token ids (text) stay as they are."""
+    import torch
+
     if x.dtype == torch.uint8:
         return x.to(torch.float32).div_(255)
     if x.is_floating_point():
@@ -111,6 +117,8 @@ def make_dataset(
 
     Images are stored as uint8, sequences as float32, text as int64 token ids.
     """
+    import torch
+
     dtype = {"image": torch.uint8, "sequence": torch.float32, "text": torch.int64}.get(modality)
     if dtype is None:
         raise ValueError(f"unknown modality {modality!r}; choose image, sequence or text")
