@@ -283,15 +283,11 @@ class RunPanel(QWidget):
             self.root.setText(root)
 
     def set_folder(self, path: str | Path) -> str | None:
-        """Use an image folder (from 'Add image folder…' or a drop on the window) if it holds images
-        that open; otherwise keep the data as it was, show why and return that line."""
-        problem = image_folder_problem(path)
-        if problem:
-            self.problem.setText(problem)
-            self.problem.setVisible(True)
-            return problem
+        """Use an image folder (from 'Add image folder…' or a drop on the window). It is checked at
+        once: a folder that cannot be trained on keeps Start disabled, with the reason on the problem
+        line, which is also returned."""
         self.select_dataset("folder", str(path))
-        return None
+        return self._folder_problem(str(path).strip())
 
     def show_run(self, name: str, run: RunConfig) -> None:
         """Say which run the tabs show, with its method, data and settings."""
@@ -372,7 +368,7 @@ class RunPanel(QWidget):
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose an image folder")
         if folder:
-            self.set_folder(folder)
+            self.set_folder(folder)  # a refused folder's reason shows on the problem line
 
     # --- config -----------------------------------------------------------------------------
     def problems(self) -> list[str]:

@@ -98,10 +98,9 @@ def test_title_and_status_name_the_run_and_a_relaunch_reopens_it(window, real_ru
 def test_an_empty_or_missing_image_folder_is_refused_before_a_run_folder_exists(window, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    before = window.panel.dataset_name()
     window.use_folder(empty)  # as a drop on the window does
     assert window.banner.isVisibleTo(window) and "no images" in window.banner.text.text()
-    assert window.panel.dataset_name() == before  # refused: the data stays as it was
+    assert not window.panel.start_button.isEnabled() and "no images" in window.panel.problem.text()
     assert window.panel.set_folder(tmp_path / "missing") is not None
     runs_root = window.runs_root
     for folder in (empty, tmp_path / "missing"):
