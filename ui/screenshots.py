@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-RUNS = {  # short real runs: one per modality
-    "image": dict(method="simclr", dataset="shapes", epochs=1, backbone="small_cnn"),
-    "words": dict(method="word2vec", dataset="lee", epochs=1),
-    "signals": dict(method="cpc_sequence", dataset="signals", epochs=1),
+RUNS = {  # short real runs, one per modality: minutes on a busy CPU
+    "image": dict(method="simclr", dataset="shapes", epochs=1, backbone="mlp", probe_size=500, linear_probe=False),
+    "words": dict(method="word2vec", dataset="lee", epochs=1, linear_probe=False),
+    "signals": dict(method="cpc_sequence", dataset="signals", epochs=1, probe_size=500, linear_probe=False),
 }
 SIZES = {"1280x720": (1280, 720, ("light", "dark")), "1920x1080": (1920, 1080, ("light",))}
 TABS = ("dashboard", "inspector", "explorer", "analogies", "runs")
@@ -79,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         window.set_theme("light")
         for key in args.runs.split(","):
             spec = RUNS[key]
-            run = new_run_config(spec["method"], spec["dataset"], epochs=spec["epochs"],
-                                 preview_interval=1.0, **({"backbone": spec["backbone"]} if "backbone" in spec else {}))
+            settings_ = {k: v for k, v in spec.items() if k not in ("method", "dataset")}
+            run = new_run_config(spec["method"], spec["dataset"], preview_interval=1.0, **settings_)
             window.panel.apply_config(run)
             window.panel.start_button.click()
-            wait(app, lambda: window.client.state in ("finished", "failed", "stopped"), what=f"the {key} run")
+            wait(app, lambda: window.client.state in ("finished", "failed", "stopped"), 1800, f"the {key} run")
             if window.client.state != "finished":
                 print(f"{key}: training did not finish: {window.banner.text.text()}", file=sys.stderr)
                 return 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -83,6 +84,7 @@ def test_run_panel_shows_the_opened_runs_settings(window, real_run):
     assert panel.advanced_form.values()["probe_size"] == 200
 
 
+@pytest.mark.slow  # a second window replays the run and maps it
 def test_title_and_status_name_the_run_and_a_relaunch_reopens_it(window, real_run, settings, add_widget):
     window.open_run(real_run)
     assert real_run.name in window.windowTitle()
@@ -109,6 +111,7 @@ def test_an_empty_or_missing_image_folder_is_refused_before_a_run_folder_exists(
     assert not runs_root.exists() or not any(runs_root.iterdir())
 
 
+@pytest.mark.slow  # visits every tab of a real run in both themes and scans the runs folder
 def test_theme_round_trip_leaves_no_widget_in_the_old_palette(window, real_run, qtbot):
     window.open_run(real_run)
     window.set_theme("dark")
