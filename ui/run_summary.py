@@ -17,7 +17,7 @@ def _value(v) -> str:
 def describe_settings(run: RunConfig, method_title: str, dataset_title: str) -> str:
     """'SimCLR on Shapes · 3 epochs · batch 128 · lr 0.001 · adam · small_cnn · seed 0', then the method's own."""
     line = f"{method_title} on {dataset_title}" + (f" ({run.data_root})" if run.data_root else "")
-    parts = [line, f"{run.epochs} epochs", f"batch {run.batch_size}", f"lr {_value(run.lr)}", run.optimizer,
+    parts = [line, f"{run.epochs} epoch{'' if run.epochs == 1 else 's'}", f"batch {run.batch_size}", f"lr {_value(run.lr)}", run.optimizer,
              run.backbone, f"seed {run.seed}"]
     own = ", ".join(f"{k} {_value(v)}" for k, v in sorted(run.method_config.items()))
     return html.escape(" · ".join(parts)) + (f"<br>{html.escape(own)}" if own else "")
