@@ -294,7 +294,8 @@ class RunPanel(QWidget):
         entry = self._entries.get(run.method)
         info = self._infos.get(run.dataset)
         self.summary.show_run(name, run, entry.cls.title if entry and entry.ok else run.method,
-                              info.title if info else run.dataset)
+                              info.title if info else run.dataset,
+                              has_backbone=not (info and info.modality == "text"))  # word methods own their tables
 
     def apply_config(self, run: RunConfig) -> None:
         """Fill the panel with a run's method, data and settings ("Use these settings")."""

@@ -14,11 +14,11 @@ def _value(v) -> str:
     return format_number(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
-def describe_settings(run: RunConfig, method_title: str, dataset_title: str) -> str:
+def describe_settings(run: RunConfig, method_title: str, dataset_title: str, has_backbone: bool = True) -> str:
     """'SimCLR on Shapes · 3 epochs · batch 128 · lr 0.001 · adam · small_cnn · seed 0', then the method's own."""
     line = f"{method_title} on {dataset_title}" + (f" ({run.data_root})" if run.data_root else "")
     parts = [line, f"{run.epochs} epoch{'' if run.epochs == 1 else 's'}", f"batch {run.batch_size}", f"lr {_value(run.lr)}", run.optimizer,
-             run.backbone, f"seed {run.seed}"]
+             *([run.backbone] if has_backbone else []), f"seed {run.seed}"]
     own = ", ".join(f"{k} {_value(v)}" for k, v in sorted(run.method_config.items()))
     return html.escape(" · ".join(parts)) + (f"<br>{html.escape(own)}" if own else "")
 
@@ -45,10 +45,11 @@ class RunSummary(QGroupBox):
         layout.addWidget(self.use_button, 0, Qt.AlignLeft)
         self.hide()
 
-    def show_run(self, name: str, run: RunConfig, method_title: str, dataset_title: str) -> None:
+    def show_run(self, name: str, run: RunConfig, method_title: str, dataset_title: str,
+                 has_backbone: bool = True) -> None:
         self.run = run
         muted = theme.colors()["muted"]
         self.text.setText(f"<b>{html.escape(name)}</b><br>"
-                          f"<span style='color: {muted}'>{describe_settings(run, method_title, dataset_title)}</span>")
+                          f"<span style='color: {muted}'>{describe_settings(run, method_title, dataset_title, has_backbone)}</span>")
         self.setToolTip(name)
         self.show()
