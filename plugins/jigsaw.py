@@ -137,16 +137,29 @@ class Jigsaw(Method):
         loss = jigsaw_loss(logits, perm_index)
         return StepOutput(loss, {"jigsaw_acc": (logits.argmax(1) == perm_index).float().mean()})
 
+    def unshuffle(self, shuffled: torch.Tensor, perm_index: torch.Tensor) -> torch.Tensor:
+        """The tiles put back as permutation perm_index says they were shuffled (the inverse of shuffle)."""
+        order = self.perms[perm_index]  # position j holds tile order[j]: send it back to place order[j]
+        out = torch.empty_like(shuffled)
+        out[torch.arange(len(shuffled), device=shuffled.device).unsqueeze(1), order] = shuffled
+        return out
+
     def previews(self, batch: Batch) -> dict[str, Preview]:
-        x = batch.x[:16]
+        """Each puzzle beside its tiles put back in the order the model predicts: a right guess
+        shows the picture whole; a wrong one shows which tiles it misplaced."""
+        x = batch.x[:8]
         perm_index = torch.arange(len(x), device=x.device) * 7 % self.cfg.num_permutations
         shuffled = self.shuffle(self.tiles(x), perm_index)
         pred = self.classify(shuffled).argmax(1)
-        puzzles = assemble(normalise_display(shuffled))
-        captions = [f"{'✓' if p == t else '✗'} perm {t} → pred {p}"
-                    for p, t in zip(pred.tolist(), perm_index.tolist())]
-        return {"puzzles": Preview.from_tensor("Shuffled tiles with the predicted permutation",
-                                               puzzles, captions, columns=8)}
+        solved = self.unshuffle(shuffled, pred)
+        placed = (self.perms[pred] == self.perms[perm_index]).sum(1).tolist()
+        puzzles, answers = assemble(normalise_display(shuffled)), assemble(normalise_display(solved))
+        pairs = torch.stack([puzzles, answers], 1).flatten(0, 1)  # puzzle, answer, puzzle, answer, …
+        captions = []
+        for right, n in zip((pred == perm_index).tolist(), placed):
+            captions += ["shuffled", "✓ put back right" if right else f"✗ {n} of {GRID * GRID} tiles in place"]
+        return {"puzzles": Preview.from_tensor("Shuffled tiles, then put back in the predicted order",
+                                               pairs, captions, columns=8)}
 
 
 def normalise_display(tiles: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """Start the desktop app: QApplication, theme, main window."""
 from __future__ import annotations
 
+import ctypes.util
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
@@ -19,7 +22,36 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+OFFSCREEN_HINT = ("or run without a display: QT_QPA_PLATFORM=offscreen ssl-workbench gui (nothing is shown; "
+                  "for scripts), or xvfb-run ssl-workbench gui")
+
+
+def display_problem(env: Mapping[str, str] | None = None, platform: str | None = None,
+                    find_library=ctypes.util.find_library) -> str | None:
+    """Why Qt could not open a window here, as one line saying what to do; None when it can.
+
+    Qt aborts the whole process (no exception to catch) when its platform plugin fails, after
+    several lines about plugins: this is checked before the QApplication exists."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    requested = env.get("QT_QPA_PLATFORM", "")
+    if not platform.startswith("linux") or (requested and not requested.startswith("xcb")):
+        return None  # macOS, Windows, offscreen, wayland…: Qt's own plugins need nothing extra
+    if not requested and env.get("WAYLAND_DISPLAY"):
+        return None
+    if not env.get("DISPLAY"):
+        return f"No display to open the window on (DISPLAY is not set): run it on a desktop session, {OFFSCREEN_HINT}."
+    if find_library("xcb-cursor") is None:  # Qt ≥ 6.5 needs it for X11 and says only "could not load xcb"
+        return ("Qt cannot open the X11 window: install libxcb-cursor0 (Debian/Ubuntu: sudo apt install "
+                f"libxcb-cursor0; Fedora: sudo dnf install xcb-util-cursor), {OFFSCREEN_HINT}.")
+    return None
+
+
 def main(runs_root: Path | None = None) -> int:
+    problem = display_problem()
+    if problem:
+        print(f"ssl-workbench: {problem}", file=sys.stderr)
+        return 2
     import pyqtgraph as pg
 
     app = make_app()

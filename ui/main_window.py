@@ -6,22 +6,26 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QStackedWidget,
                                QVBoxLayout, QWidget)
 
 from workbench.config import ConfigError, load_run_config
+from workbench.folder_check import image_folder_problem
 from workbench.runs import RunDir, create_run_dir, default_runs_root, is_run_dir, worker_alive
 
 from . import theme
 from .analogy_panel import AnalogyPanel
 from .caption_search import CaptionSearch
 from .dashboard import Dashboard
+from .estimator import Estimator
 from .explorer import Explorer
 from .export_dialog import ExportDialog
 from .inspector import Inspector
+from .page_tabs import PageTabs
 from .run_follower import RunFollower
 from .run_panel import RunPanel
 from .runs_browser import RunsBrowser
+from .welcome import Welcome
 from .worker_client import WorkerClient
 
 TABS = ("Dashboard", "Inspector", "Explorer", "Analogies", "Runs")
@@ -78,8 +82,10 @@ class MainWindow(QMainWindow):
         self.browser = RunsBrowser()
         self.browser.set_root(self.runs_root)
         self.banner = Banner()
+        self.estimator = Estimator(self.settings, self)
+        self.welcome = Welcome(self.estimator)
 
-        self.tabs = QTabWidget()
+        self.tabs = PageTabs()  # pages scroll rather than widen the window (it fits 1280×720)
         self.tabs.setDocumentMode(True)
         for widget, name in zip((self.dashboard, self.inspector, self.explorer, self.analogies,
                                  self.browser), TABS):
@@ -90,12 +96,17 @@ class MainWindow(QMainWindow):
         v = QVBoxLayout(central)
         v.setContentsMargins(6, 6, 6, 0)
         v.addWidget(self.banner)
-        v.addWidget(self.tabs, 1)
+        # the first screen offers a ready example instead of empty plots, until a run is shown
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.tabs)
+        v.addWidget(self.pages, 1)
         self.setCentralWidget(central)
-        dock = QDockWidget("New run", self)
+        self.dock = dock = QDockWidget("New run", self)
         dock.setObjectName("runDock")
         dock.setWidget(self.panel)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                         | QDockWidget.DockWidgetClosable)  # closes to give the tabs the whole width
         self.addDockWidget(Qt.LeftDockWidgetArea, dock)
 
         self.state_label = QLabel("Ready")
@@ -130,12 +141,17 @@ class MainWindow(QMainWindow):
         self.explorer.point_clicked.connect(self.analogies.pick)
         self.analogies.pick_prompt.connect(self.explorer.set_pick_prompt)
         self.analogies.query_made.connect(self._highlight_analogy)
+        self.tabs.page_requested.connect(lambda: self.pages.setCurrentWidget(self.tabs))
+        self.welcome.start_example.connect(self._start_example)
+        self.welcome.open_requested.connect(self.open_run_dialog)
+        self.welcome.runs_requested.connect(lambda: self.tabs.setCurrentWidget(self.browser))
 
     def _menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
         self._action(file, "&Open run…", self.open_run_dialog, QKeySequence.Open, "open")
         self.export_action = self._action(file, "&Export embeddings to HDF5…", self.export_dialog, "Ctrl+E", "export")
+        self.export_action.setEnabled(False)  # until a run is shown
         self._action(file, "&Save plots…", self.dashboard_save, "Ctrl+Shift+S", "save")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.Quit)
@@ -148,6 +164,10 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(TABS):
             self._action(view, name, lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
         view.addSeparator()
+        panel_action = self.dock.toggleViewAction()
+        panel_action.setText("Run &panel")
+        panel_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        view.addAction(panel_action)
         self.dark_action = self._action(view, "&Dark theme", self.toggle_theme, "Ctrl+Shift+D", "theme")
         self.dark_action.setCheckable(True)
         help_menu = bar.addMenu("&Help")
@@ -165,6 +185,10 @@ class MainWindow(QMainWindow):
     # --- runs -------------------------------------------------------------------------------
     def start_run(self, run) -> None:
         """Create the run directory and start its worker; the tabs follow it live."""
+        problem = image_folder_problem(run.data_root) if run.dataset == "folder" else None
+        if problem:  # said before a run folder exists, not by a worker that fails on it
+            self.banner.show_message(problem, "warning")
+            return
         try:
             run_dir = create_run_dir(run, root=self.runs_root)
         except (ConfigError, OSError) as exc:
@@ -219,7 +243,23 @@ class MainWindow(QMainWindow):
             self.inspector.load_run(run_dir)
         self.explorer.set_run(run_dir)
         self.caption_search.set_run(run_dir)
-        self.setWindowTitle(f"SSL Workbench — {run_dir.name}")
+        self.pages.setCurrentWidget(self.tabs)
+        self.export_action.setEnabled(True)
+        self.settings.setValue("last_run", str(run_dir))
+        try:
+            run = load_run_config(run_dir / "config.json")
+        except ConfigError:
+            run = None
+        what = f"{run.method} on {run.dataset}" if run else ""
+        self.setWindowTitle(f"{run_dir.name} ({what}) — SSL Workbench" if what else f"{run_dir.name} — SSL Workbench")
+        self.state_label.setText(f"Showing {run_dir.name}" + (f": {what}" if what else ""))
+        if run is not None:
+            self.panel.show_run(run_dir.name, run)
+
+    def _start_example(self, run) -> None:
+        """The welcome screen's one-click example: the panel shows its settings, then it starts."""
+        self.panel.apply_config(run)
+        self.start_run(run)
 
     def compare_runs(self, run_dirs: list) -> None:
         if not run_dirs:
@@ -327,6 +367,9 @@ class MainWindow(QMainWindow):
         if dataset and dataset != "folder":
             self.panel.select_dataset(str(dataset))
         self.set_theme(str(self.settings.value("theme", "light")))
+        last = self.settings.value("last_run")
+        if last and is_run_dir(Path(last)):  # relaunching shows the run last shown
+            self.open_run(Path(last))
 
     def _shortcuts_help(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", (
@@ -349,8 +392,16 @@ class MainWindow(QMainWindow):
         if is_run_dir(folder):
             self.open_run(folder)
         else:
-            self.panel.set_folder(folder)
+            self.use_folder(folder)
         event.acceptProposedAction()
+
+    def use_folder(self, folder: Path) -> None:
+        """Train on a dropped image folder, or say at once why it cannot be used."""
+        problem = self.panel.set_folder(folder)
+        if problem:
+            self.banner.show_message(problem, "warning")
+        else:
+            self.banner.hide()
 
     def closeEvent(self, event) -> None:
         if self.client.is_running():
@@ -378,4 +429,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.follower.stop()
+        self.estimator.cancel()
         super().closeEvent(event)

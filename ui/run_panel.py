@@ -4,23 +4,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QToolButton,
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QStyledItemDelegate,
+                               QStyleOptionViewItem, QToolButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.api import FAMILIES
 from workbench.backbone_rules import BACKBONES, backbone_problem
-from workbench.build import folder_size_problem, method_backbone_problem
+from workbench.build import method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.devices import available_devices
+from workbench.folder_check import image_folder_problem
 from workbench.launch import gpu_count
 from workbench.registry import discover
 
 from . import theme
 from .config_form import ConfigForm
+from .run_summary import RunSummary
 
 FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
                  "joint-embedding": "Joint embedding", "language": "Language"}
@@ -56,6 +59,37 @@ class Collapsible(QWidget):
         self.content.setVisible(on)
 
 
+class WrappingDelegate(QStyledItemDelegate):
+    """Rows as tall as their title needs at the tree's width (Qt measures them unwrapped)."""
+
+    def sizeHint(self, option, index) -> QSize:
+        view = self.parent()
+        depth, parent = 1, index.parent()
+        while parent.isValid():
+            depth, parent = depth + 1, parent.parent()
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        width = max(40, view.viewport().width() - view.indentation() * depth - 10)
+        height = opt.fontMetrics.boundingRect(QRect(0, 0, width, 10_000), Qt.TextWordWrap, opt.text).height()
+        return QSize(width, max(height, opt.fontMetrics.height()) + 4)
+
+
+class MethodTree(QTreeWidget):
+    """The method list: long titles wrap onto two lines (the full title, summary and reference are on hover too)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.ElideNone)
+        self.setIndentation(14)
+        self.setItemDelegate(WrappingDelegate(self))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.scheduleDelayedItemsLayout()
+
+
 def method_tooltip(cls) -> str:
     """Full title (the list may cut it short), one-line summary and reference."""
     return f"{cls.title}\n{cls.summary}\n{cls.reference}"
@@ -73,10 +107,10 @@ class RunPanel(QWidget):
         super().__init__(parent)
         self._entries = discover()
         self._state = "idle"
-        self.setMinimumWidth(330)
+        self.setMinimumWidth(290)
 
         # method picker, grouped by family; broken plugins greyed with their error
-        self.methods = QTreeWidget()
+        self.methods = MethodTree()
         self.methods.setHeaderHidden(True)
         self.methods.setObjectName("methodPicker")
         self.methods.setMinimumHeight(250)
@@ -180,6 +214,9 @@ class RunPanel(QWidget):
         # layout
         body = QWidget()
         v = QVBoxLayout(body)
+        self.summary = RunSummary()
+        self.summary.use_requested.connect(self.apply_config)
+        v.addWidget(self.summary)
         method_box = QGroupBox("Method")
         mv = QVBoxLayout(method_box)
         mv.addWidget(self.methods)
@@ -245,9 +282,35 @@ class RunPanel(QWidget):
         if root is not None:
             self.root.setText(root)
 
-    def set_folder(self, path: str | Path) -> None:
-        """Use an image folder (from 'Add image folder…' or a drop on the window)."""
+    def set_folder(self, path: str | Path) -> str | None:
+        """Use an image folder (from 'Add image folder…' or a drop on the window). It is checked at
+        once: a folder that cannot be trained on keeps Start disabled, with the reason on the problem
+        line, which is also returned."""
         self.select_dataset("folder", str(path))
+        return self._folder_problem(str(path).strip())
+
+    def show_run(self, name: str, run: RunConfig) -> None:
+        """Say which run the tabs show, with its method, data and settings."""
+        entry = self._entries.get(run.method)
+        info = self._infos.get(run.dataset)
+        self.summary.show_run(name, run, entry.cls.title if entry and entry.ok else run.method,
+                              info.title if info else run.dataset,
+                              has_backbone=not (info and info.modality == "text"))  # word methods own their tables
+
+    def apply_config(self, run: RunConfig) -> None:
+        """Fill the panel with a run's method, data and settings ("Use these settings")."""
+        self.select_method(run.method)
+        self.select_dataset(run.dataset, run.data_root or "")
+        for form in (self.run_form, self.advanced_form):
+            for name in form.values():
+                form.set_value(name, getattr(run, name))
+        for name, value in run.method_config.items():
+            self.method_form.set_value(name, value)
+        i = self.device.findData(run.device)
+        if i >= 0:
+            self.device.setCurrentIndex(i)
+        self.processes.setValue(run.processes)
+        self._update_start()
 
     def _on_method(self, current: QTreeWidgetItem | None, _previous=None) -> None:
         name = current.data(0, Qt.UserRole) if current is not None else None
@@ -306,7 +369,7 @@ class RunPanel(QWidget):
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose an image folder")
         if folder:
-            self.set_folder(folder)
+            self.set_folder(folder)  # a refused folder's reason shows on the problem line
 
     # --- config -----------------------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -341,9 +404,9 @@ class RunPanel(QWidget):
         return out
 
     def _folder_problem(self, root: str) -> str | None:
-        """Too few images in the chosen folder (build.folder_size_problem), checked once per path."""
+        """Why the chosen folder cannot be trained on (workbench.folder_check), checked once per path."""
         if getattr(self, "_folder_checked", (None,))[0] != root:
-            self._folder_checked = (root, folder_size_problem(root))
+            self._folder_checked = (root, image_folder_problem(root))
         return self._folder_checked[1]
 
     def _input_shape(self, info) -> tuple[int, int, int] | None:

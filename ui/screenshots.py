@@ -1,4 +1,10 @@
-"""`python -m ui.screenshots [OUT]`: drive the app offscreen through a short real run and save a PNG of each tab."""
+"""`python -m ui.screenshots [OUT]`: train an image, a word and a signals run offscreen and save every tab at 1280×720 and 1920×1080.
+
+What it writes (about 50 PNGs): OUT/1280x720/{light,dark}/ and OUT/1920x1080/light/, each with
+welcome.png and, per run (image, words, signals), <run>-<tab>.png for the five tabs; plus
+compare.png and export.png at 1280×720 (light). Both themes at the laptop size, where most
+layout problems show; one theme at full HD keeps the set small.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,16 +14,26 @@ import tempfile
 import time
 from pathlib import Path
 
+RUNS = {  # short real runs, one per modality: minutes on a busy CPU
+    "image": dict(method="simclr", dataset="shapes", epochs=1, backbone="mlp", probe_size=500, linear_probe=False),
+    "words": dict(method="word2vec", dataset="lee", epochs=1, linear_probe=False),
+    "signals": dict(method="cpc_sequence", dataset="signals", epochs=1, probe_size=500, linear_probe=False),
+}
+SIZES = {"1280x720": (1280, 720, ("light", "dark")), "1920x1080": (1920, 1080, ("light",))}
+TABS = ("dashboard", "inspector", "explorer", "analogies", "runs")
 
-def wait(app, condition, timeout: float = 600.0) -> None:
-    """Let the event loop run until condition() holds (a script, not the GUI: it may wait)."""
+
+def wait(app, condition, timeout: float = 600.0, what: str = "") -> bool:
+    """Let the event loop run until condition() holds (a script, not the GUI: it may wait); False on timeout."""
     from PySide6.QtCore import QEventLoop
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("the app did not get there in time")
+            print(f"warning: gave up waiting for {what or 'the app'} after {timeout:.0f} s", file=sys.stderr)
+            return False
         app.processEvents(QEventLoop.AllEvents, 50)
         time.sleep(0.01)
+    return True
 
 
 def settle(app, seconds: float = 1.0) -> None:
@@ -26,88 +42,88 @@ def settle(app, seconds: float = 1.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", type=Path, default=Path("docs/screenshots"))
-    parser.add_argument("--method", default="simclr")
-    parser.add_argument("--dataset", default="shapes")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--runs", default=",".join(RUNS), help="which runs to shoot (default: all three)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    args.out.mkdir(parents=True, exist_ok=True)
 
     from PySide6.QtCore import QSettings
     from .app import make_app
     app = make_app([sys.argv[0]])
+    from workbench.config import new_run_config
     from .main_window import MainWindow
+    from .welcome import Welcome
+    Welcome.measure_on_show = False  # the example's time is measured by a real window, not by this script
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.IniFormat)
         window = MainWindow(runs_root=Path(tmp) / "runs", settings=settings)
-        window.resize(1560, 980)
         window.show()
-        panel = window.panel
-        panel.select_method(args.method)
-        panel.select_dataset(args.dataset)
-        panel.run_form.set_value("epochs", args.epochs)
-        panel.advanced_form.set_value("preview_interval", 1.0)
 
-        def shot(name: str, widget=None) -> None:
-            settle(app, 0.5)
-            path = args.out / f"{name}.png"
+        def shot(path: Path, widget=None) -> None:
+            settle(app, 0.4)
+            path.parent.mkdir(parents=True, exist_ok=True)
             (widget or window).grab().save(str(path))
             print(f"saved {path}")
 
-        panel.start_button.click()
-        wait(app, lambda: window.client.state in ("finished", "failed", "stopped"))
-        if window.client.state != "finished":
-            print(f"training did not finish: {window.banner.text.text()}", file=sys.stderr)
-            return 1
-        settle(app, 2.0)
-        window.tabs.setCurrentWidget(window.dashboard)
-        shot("dashboard")
-        window.tabs.setCurrentWidget(window.inspector)
-        shot("inspector")
+        def each_look(action) -> None:
+            for size, (w, h, themes) in SIZES.items():
+                window.resize(w, h)
+                for name in themes:
+                    window.set_theme(name)
+                    settle(app, 0.3)
+                    action(args.out / size / name)
 
-        explorer = window.explorer
-        window.tabs.setCurrentWidget(explorer)
-        wait(app, lambda: explorer.scatter.count() > 0 and not explorer.is_computing())
-        by_colour = explorer.colour_combo.findText("colour")
-        if by_colour >= 0:
-            explorer.colour_combo.setCurrentIndex(by_colour)
-        explorer.scatter.clicked.emit(0)  # as if the user clicked the first point
-        wait(app, lambda: explorer.map_quality is not None and explorer.embedding_health is not None, timeout=120)
-        shot("explorer")
-        explorer.open_compare()  # the first trained snapshot against the last, coloured by neighbour change
-        wait(app, lambda: explorer.compare_view.result is not None and not explorer.compare_view.is_computing(),
-             timeout=120)
-        shot("compare")
-        explorer.close_compare()
-
-        analogies = window.analogies
-        window.tabs.setCurrentWidget(analogies)
-        analogies.random_button.click()
-        analogies.find_button.click()
-        wait(app, lambda: len(analogies.results_indices()) > 0, timeout=60)
-        shot("analogies")
-
-        window.tabs.setCurrentWidget(window.browser)
-        window.browser.refresh()
-        settle(app, 2.5)
-        shot("runs")
-
-        window.export_dialog()
-        dialog = window._export
-        dialog.path.setText(str(Path(tmp) / "embeddings.h5"))
-        dialog.projection_boxes["tsne"].setChecked(True)
-        dialog.export_button.click()
-        wait(app, lambda: dialog.written is not None or dialog.task is None and "failed" in dialog.message.text())
-        shot("export", dialog)
-        dialog.close()
-
-        window.set_theme("dark")
-        window.tabs.setCurrentWidget(window.dashboard)
-        shot("dashboard-dark")
+        each_look(lambda folder: shot(folder / "welcome.png"))
         window.set_theme("light")
+        for key in args.runs.split(","):
+            spec = RUNS[key]
+            settings_ = {k: v for k, v in spec.items() if k not in ("method", "dataset")}
+            run = new_run_config(spec["method"], spec["dataset"], preview_interval=1.0, **settings_)
+            window.panel.apply_config(run)
+            window.panel.start_button.click()
+            wait(app, lambda: window.client.state in ("finished", "failed", "stopped"), 1800, f"the {key} run")
+            if window.client.state != "finished":
+                print(f"{key}: training did not finish: {window.banner.text.text()}", file=sys.stderr)
+                return 1
+            window.browser.refresh()
+            settle(app, 2.0)
+            explorer, analogies = window.explorer, window.analogies
+            window.tabs.setCurrentWidget(explorer)
+            wait(app, lambda: explorer.scatter.count() > 0 and not explorer.is_computing(), 300, "the map")
+            explorer.scatter.clicked.emit(0)  # as if the user clicked the first point
+            wait(app, lambda: explorer.map_quality is not None and explorer.embedding_health is not None, 120,
+                 "the map's health")
+            window.tabs.setCurrentWidget(analogies)
+            if analogies.random_button.isEnabled():
+                analogies.random_button.click()
+                analogies.find_button.click()
+                wait(app, lambda: len(analogies.results_indices()) > 0, 60, "the analogy")
+
+            def tabs(folder: Path) -> None:
+                for tab, page in zip(TABS, (window.dashboard, window.inspector, explorer, analogies, window.browser)):
+                    window.tabs.setCurrentWidget(page)
+                    shot(folder / f"{key}-{tab}.png")
+            each_look(tabs)
+            window.set_theme("light")
+
+            if key == "image":  # the comparison view and the export dialog, once
+                window.resize(1280, 720)
+                window.tabs.setCurrentWidget(explorer)
+                explorer.open_compare()  # the first trained snapshot against the last, coloured by neighbour change
+                wait(app, lambda: explorer.compare_view.result is not None and not explorer.compare_view.is_computing(),
+                     120, "the comparison")
+                shot(args.out / "1280x720" / "light" / "image-compare.png")
+                explorer.close_compare()
+                window.export_dialog()
+                dialog = window._export
+                dialog.path.setText(str(Path(tmp) / "embeddings.h5"))
+                dialog.export_button.click()
+                wait(app, lambda: dialog.written is not None or dialog.task is None and "failed" in dialog.message.text(),
+                     300, "the export")
+                shot(args.out / "1280x720" / "light" / "image-export.png", dialog)
+                dialog.close()
         window.close()
     return 0
 

@@ -118,8 +118,30 @@ def test_outputs_and_preview_shapes(make):
     m.eval()
     with torch.no_grad():
         preview = m.previews(Batch(x, torch.zeros(6, dtype=torch.long), torch.arange(6)))["puzzles"]
-    assert len(preview.tiles) == 6 and preview.captions[0].startswith(("✓", "✗"))
-    assert "perm 0 → pred" in preview.captions[0]
+    assert len(preview.tiles) == 12  # each puzzle, then its tiles in the predicted order
+    assert preview.captions[0] == "shuffled" and preview.captions[1].startswith(("✓", "✗"))
+    assert not any("perm" in c for c in preview.captions)  # pictures, not permutation numbers
+
+
+def test_preview_puts_tiles_back_in_the_predicted_order(make, monkeypatch):
+    from plugins.jigsaw import normalise_display
+    from workbench.api import Preview
+    m = make.method(Jigsaw)
+    m.eval()
+    x = torch.rand(4, 1, 28, 28)
+    truth = torch.arange(4) * 7 % 30
+    with torch.no_grad():
+        torch.manual_seed(0)
+        whole = Preview.from_tensor("", assemble(normalise_display(m.tiles(x)))).tiles
+        for guess, right in ((truth, True), ((truth + 1) % 30, False)):
+            monkeypatch.setattr(m, "classify", lambda _s, g=guess: torch.nn.functional.one_hot(g, 30).float())
+            torch.manual_seed(0)  # the same tile jitter as the whole picture above
+            preview = m.previews(Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4)))["puzzles"]
+            answers = preview.tiles[1::2]
+            # a right guess rebuilds each picture exactly; a wrong one does not, and says how many tiles fit
+            assert all(np.array_equal(a, w) for a, w in zip(answers, whole)) is right
+            assert preview.captions[1].startswith("✓ put back right" if right else "✗")
+            assert right or "tiles in place" in preview.captions[1]
 
 
 def test_colour_images_and_channel_drop(make):

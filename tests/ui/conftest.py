@@ -77,8 +77,10 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, add_widget, tmp_path, settings):
+def window(qtbot, add_widget, tmp_path, settings, monkeypatch):
     from ui.main_window import MainWindow
+    from ui.welcome import Welcome
+    monkeypatch.setattr(Welcome, "measure_on_show", False)  # no subprocess timing the example in tests
     win = MainWindow(runs_root=tmp_path / "runs", settings=settings)
     def stop_training():  # closing while training would ask whether to stop the run
         if win.client.is_running():

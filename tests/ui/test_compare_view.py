@@ -133,7 +133,7 @@ def test_the_explorer_opens_the_comparison_and_goes_back(qtbot, add_widget, real
     view = explorer.compare_view
     with qtbot.waitSignal(view.compared, timeout=60_000):
         qtbot.mouseClick(explorer.compare_open_button, Qt.LeftButton)
-    assert explorer.pages.currentWidget() is view and view.scatter_a.count() == 200
+    assert explorer.pages.currentWidget().widget() is view and view.scatter_a.count() == 200
     qtbot.mouseClick(view.back_button, Qt.LeftButton)
     assert explorer.pages.currentWidget() is explorer.map_page
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSlider,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ui import theme
 from ui.compare_view import CompareView
+from ui.page_tabs import scrolling
 from ui.explorer.health import KNN_CORRECT, HealthMixin
 from ui.explorer.items import ItemsMixin
 from ui.explorer.reading import ReadingMixin
@@ -92,10 +93,12 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self.compute_button = QPushButton("Compute")
         self.compute_button.clicked.connect(self.compute)
         self.progress_label = QLabel()
+        self.progress_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # cut short, never widens the row
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
-        self.progress.setFixedWidth(140)
+        self.progress.setMinimumWidth(60)
+        self.progress.setMaximumWidth(140)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.colour_combo = QComboBox()
@@ -195,7 +198,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self.compare_view.back_requested.connect(self.close_compare)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.map_page)
-        self.pages.addWidget(self.compare_view)
+        self.pages.addWidget(scrolling(self.compare_view))  # its controls row scrolls, never widens the window
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.pages)
@@ -298,7 +301,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self.stop()
         view = self.compare_view
         view.set_run(self._run_dir)
-        self.pages.setCurrentWidget(view)
+        self.pages.setCurrentIndex(1)  # the compare view's scroll area
         if view.result is None and not view.is_computing():
             view.compare()
 

@@ -1,0 +1,45 @@
+"""Run-time estimates: the measured figures scale to the epochs asked for; the measurement is a real subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ui.estimator import Estimator, setup_key, total_seconds
+from workbench.config import new_run_config, save_run_config
+from workbench.estimate import describe
+
+
+def test_total_scales_with_epochs_and_reads_as_minutes():
+    figures = {"setup_seconds": 10.0, "step_seconds": 0.5, "eval_seconds": 4.0, "steps_per_epoch": 20}
+    run = new_run_config("simclr", "shapes", epochs=3)
+    assert total_seconds(figures, run) == pytest.approx(10 + 3 * 20 * 0.5 + 3 * 4)
+    assert describe(52) == "about 50 s" and describe(170) == "about 3 minutes"
+    assert describe(2 * 3600 + 600) == "about 2 h 10 min"
+
+
+def test_cached_figures_answer_at_once(settings, qtbot):
+    est = Estimator(settings)
+    run = new_run_config("simclr", "shapes", epochs=3)
+    assert est.cached(run) is None
+    settings.setValue(f"estimates/{__import__('ui.estimator', fromlist=['_safe'])._safe(setup_key(run))}",
+                      json.dumps({"setup_seconds": 1, "step_seconds": 1, "eval_seconds": 0, "steps_per_epoch": 10}))
+    with qtbot.waitSignal(est.estimated, timeout=1000) as got:
+        est.estimate(run)
+    assert got.args == [setup_key(run), 31.0]
+    assert not est.is_measuring()
+
+
+@pytest.mark.slow  # a subprocess that imports torch and trains four steps
+def test_estimate_command_times_real_steps(tmp_path):
+    path = tmp_path / "config.json"
+    save_run_config(new_run_config("rotation", "digits", epochs=2, batch_size=32, backbone="mlp", device="cpu",
+                                   threads=1), path)
+    out = subprocess.run([sys.executable, "-m", "workbench.estimate", str(path)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["steps"] > 0 and result["steps"] % 2 == 0  # two epochs of whole batches
+    assert result["step_seconds"] > 0 and result["seconds"] > result["setup_seconds"]
