@@ -265,6 +265,11 @@ class Dashboard(CurvePlotsMixin, PlotExportMixin, QWidget):
         d = self.data
         for key in [k for k in d.terms if k not in self._term_curves]:  # in order of arrival: stable colours
             color = theme.series_color(len(self._term_curves))
+            if key in d.measure_keys:  # an evaluation (test NLL, perplexity): one diamond per evaluation
+                self._term_curves[key] = self.terms_plot.plot(
+                    pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), name=key, symbol="d", symbolSize=7,
+                    symbolBrush=pg.mkColor(color), symbolPen=None)
+                continue
             self._term_curves[key] = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
         for key in [k for k in d.scores if k not in self._score_curves]:
             self._add_score_curve(key)

@@ -23,7 +23,8 @@ from . import theme
 from .config_form import ConfigForm
 
 FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
-                 "joint-embedding": "Joint embedding", "language": "Language"}
+                 "joint-embedding": "Joint embedding", "language": "Language",
+                 "autoregressive": "Autoregressive", "masked-modelling": "Masked modelling"}
 # RunConfig fields shown up front; the rest sit under "Advanced".
 MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size", "data_path",

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language")
+FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "autoregressive",
+            "masked-modelling")
 MODALITIES = ("image", "sequence", "text")
 
 
@@ -169,6 +171,13 @@ class Method(nn.Module):
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
         """Pictures of what the method does on this batch, keyed by a short name."""
+        return {}
+
+    def measures(self, batches: Callable[[str], Iterator[Batch]]) -> dict[str, float]:
+        """The method's own evaluation in its own units, label -> value (e.g. "test NLL
+        (nats/image)"), with the floor it must beat beside it. `batches("test")` and
+        `batches("train")` yield a split as model input on the device; runs under no_grad in
+        eval mode after each evaluation. Default: none."""
         return {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

@@ -9,6 +9,7 @@ from .analogies import analogy_report
 from .build import build_method, load_from_run
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
+from .measures import method_measures
 from .trainer import embed_all
 
 
@@ -19,6 +20,13 @@ def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bo
         out["linear_top1"] = round(linear_probe(train.numpy(), y_train.numpy(), test.numpy(),
                                                 y_test.numpy(), seed=seed), 4)
     return out
+
+
+def _add_measures(result: dict, loaded) -> None:
+    """The method's own measures (test likelihood and its floor), for methods that have them."""
+    measures = method_measures(loaded.method, loaded.dataset, loaded.device)
+    if measures:
+        result["measures"] = measures
 
 
 def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
@@ -33,6 +41,7 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
         "vocabulary": len(d.spec.vocab), "model": benchmark_report(vectors.numpy(), d.spec.vocab),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(vectors).items()},
     }
+    _add_measures(result, loaded)
     if floors:
         fresh = embed_all(build_method(run, d, loaded.device), d.x_test, loaded.device)
         result["floor_random_init"] = floor = benchmark_report(fresh.numpy(), d.spec.vocab)
@@ -59,6 +68,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "model": _scores(train, test, d.y_train, d.y_test, linear, run.seed),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(test).items()},
     }
+    _add_measures(result, loaded)
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))

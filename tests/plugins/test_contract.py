@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.api import Batch, Method, Preview, StepOutput
+from workbench.api import FAMILIES, Batch, Method, Preview, StepOutput
 from workbench.build import host_backbone
 from workbench.checkpoint import load_checkpoint, save_checkpoint
 from workbench.config import method_config, new_run_config
@@ -77,7 +77,7 @@ def test_class_metadata(name):
     cls = get_method(name)
     assert cls.name == name and name == name.lower()
     assert cls.title and cls.summary and cls.reference
-    assert cls.family in ("reconstruction", "pretext", "joint-embedding", "language")
+    assert cls.family in FAMILIES
     assert cls.modality in ("image", "sequence", "text")
     cls.Config()  # every setting has a default
 
