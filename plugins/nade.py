@@ -42,7 +42,7 @@ class NADE(Method):
     summary = ("p(x) = Π p(x_i | x_<i) over binarised pixels, every conditional read off one hidden "
                "layer whose weights all pixels share: an exact likelihood, sampled pixel by pixel.")
     reference = "Larochelle & Murray 2011, AISTATS (PMLR 15:29-37)"
-    run_defaults = {"batch_size": 32, "lr": 3e-3, "weight_decay": 0.0}
+    run_defaults = {"batch_size": 32, "lr": 1e-2, "weight_decay": 0.0}
 
     @dataclass
     class Config:
