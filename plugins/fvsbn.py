@@ -8,7 +8,7 @@ from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.nn.autoregressive import (bernoulli_nll, binarise, conditionals_preview, drawing_frames,
-                                         likelihood_measures, marginal_logits)
+                                         likelihood_measures, marginal_logits, one_thread)
 
 SAMPLE_SEED = 19980101  # fixed: the samples preview redraws the same uniforms, so only the model changes
 
@@ -87,7 +87,9 @@ class FVSBN(Method):
         return x.view(n, *self.shape)
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
-        frames, captions = drawing_frames(self.sample(6))
+        with one_thread():
+            drawn = self.sample(6)
+        frames, captions = drawing_frames(drawn)
         x = binarise(batch.x[:4])
         labels = [f"label {int(y)}" if int(y) >= 0 else "" for y in batch.y[:4]]
         logits = self.logits(x).view_as(x)

@@ -11,7 +11,7 @@ from torch import nn
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
 from workbench.nn.autoregressive import (bernoulli_nll, binarise, conditionals_preview, drawing_frames,
-                                         likelihood_measures)
+                                         likelihood_measures, one_thread)
 
 SAMPLE_SEED = 20160125  # fixed: the samples preview redraws the same uniforms, so only the model changes
 _CENTRE = (230, 80, 80)
@@ -145,7 +145,9 @@ class PixelCNN(Method):
     def _field_preview(self) -> Preview:
         _, h, w = self.shape
         tiles, captions = [], []
-        for depth, seen in enumerate(self.receptive_fields()):
+        with one_thread():
+            fields = self.receptive_fields()
+        for depth, seen in enumerate(fields):
             tile = np.where(seen[:, :, None], np.array(_SEEN, np.uint8), np.array(_UNSEEN, np.uint8))
             tile[h // 2, w // 2] = _CENTRE
             tiles.append(tile.astype(np.uint8))
@@ -160,7 +162,9 @@ class PixelCNN(Method):
                        "the unseen pixels above-right are the blind spot", tiles, captions, columns=len(tiles))
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
-        frames, captions = drawing_frames(self.sample(4)[0])
+        with one_thread():
+            drawn = self.sample(4)[0]
+        frames, captions = drawing_frames(drawn)
         x = binarise(batch.x[:4])
         labels = [f"label {int(y)}" if int(y) >= 0 else "" for y in batch.y[:4]]
         return {"samples": Preview.from_tensor("Samples drawn pixel by pixel (blue: not drawn yet)",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -14,6 +15,19 @@ from workbench.render import heatmap_tile
 UNDRAWN = (0.20, 0.30, 0.55)  # pixels a sampler has not reached yet: a blue no digit has
 DRAWING_FRACTIONS = (1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0)
 SMOOTHING = 1.0  # add-one (Laplace) counts, so no pixel of the floor has probability 0 or 1
+
+
+@contextmanager
+def one_thread():
+    """Run a loop of many tiny steps (pixel-by-pixel sampling) on one CPU thread: threads gain
+    nothing there, and on a busy machine their waiting on each other made a 64-pixel sample
+    take minutes instead of a fraction of a second."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def binarise(x: torch.Tensor) -> torch.Tensor:
