@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
 
 import torch  # noqa: E402
 
+from workbench.api import Method  # noqa: E402
 from workbench.assess import evaluate_run  # noqa: E402
 from workbench.config import new_run_config, validate  # noqa: E402
 from workbench.events import read_events  # noqa: E402
@@ -37,7 +38,7 @@ from workbench.runs import create_run_dir  # noqa: E402
 
 BEGIN = "<!-- bench/methods.py: begin (generated; edit the script, not this section) -->"
 END = "<!-- bench/methods.py: end -->"
-GREY_DATASET, COLOUR_DATASET = "mnist5k", "shapes"
+GREY_DATASET, COLOUR_DATASET, TEXT_DATASET = "mnist5k", "shapes", "lee"
 
 
 @dataclass
@@ -63,8 +64,19 @@ class Row:
 
 
 def dataset_for(cls) -> str:
-    """shapes for methods that need colour, mnist5k for every other image method."""
+    """shapes for methods that need colour, mnist5k for every other image method, lee for text."""
+    if cls.modality == "text":
+        return TEXT_DATASET
     return COLOUR_DATASET if 1 not in tuple(cls.input_channels) else GREY_DATASET
+
+
+def has_measures(cls) -> bool:
+    """Whether the method reports its own measures (a likelihood beside its floor)."""
+    return cls.measures is not Method.measures
+
+
+def lower_is_better(label: str) -> bool:
+    return "NLL" in label or "perplexity" in label
 
 
 def image_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], list[Row]]:
@@ -79,8 +91,8 @@ def image_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], lis
             failed.append(Row(name, error="not registered", stage="load"))
         elif entry.cls is None:
             failed.append(Row(name, error=entry.error or "failed to load", stage="load"))
-        elif entry.cls.accepts("image"):
-            ok.append((name, entry.cls))
+        elif entry.cls.accepts("image") or (entry.cls.modality == "text" and has_measures(entry.cls)):
+            ok.append((name, entry.cls))  # text methods with measures: scored on them alone
         elif wanted:
             failed.append(Row(name, error="not an image method", stage="load"))
     return ok, failed
@@ -132,11 +144,19 @@ def bench_one(name: str, cls, args, runs_root: Path) -> Row:
         row.error = str(exc) or type(exc).__name__
         return row
     row.stage = ""
+    if r.get("measures"):  # (model, floor) of the method's own measure: the first two entries
+        (label, value), (floor_label, floor) = list(r["measures"].items())[:2]
+        row.extra["measures"] = r["measures"]
+        row.beats_floor = value < floor if lower_is_better(label) else value > floor
+    if "floor_raw_pixels" not in r:  # text: word benchmarks, no kNN
+        row.extra["model"] = r.get("model")
+        return row
     model, raw, rnd = r["model"], r["floor_raw_pixels"], r["floor_random_init"]
     row.knn, row.linear = model["knn_top1"], model.get("linear_top1")
     row.raw_knn, row.raw_linear = raw["knn_top1"], raw.get("linear_top1")
     row.random_knn, row.random_linear = rnd["knn_top1"], rnd.get("linear_top1")
-    row.beats_floor = bool(r["beats_random_init"])
+    if "measures" not in row.extra:
+        row.beats_floor = bool(r["beats_random_init"])
     row.extra = {"checkpoint": r["checkpoint"], "epoch": r["epoch"], "collapse": r["collapse"]}
     # the method's own measures (Method.extra_metrics, e.g. CLIP's zero-shot), beside their floor
     row.extra["own"] = {k: (v, rnd.get(k)) for k, v in model.items() if k.startswith("zero_shot")}
@@ -202,6 +222,8 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if not r.error and "measures" in r.extra:
+            continue  # in the likelihood table below
         if r.error:
             reason = r.error.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| `{r.method}` | {r.dataset or '–'} | {r.batch_size or '–'} "
@@ -216,10 +238,23 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
            for r in rows if not r.error for k, (v, f) in r.extra.get("own", {}).items()]
     if own:
         lines += ["", "Methods' own measures: " + "; ".join(own) + "."]
+    measured = [r for r in rows if not r.error and "measures" in r.extra]
+    if measured:
+        lines += ["", "Methods with their own measure (an exact likelihood or perplexity on the test "
+                  "split) are scored on it against their floor (independent pixels, unigram words), "
+                  "lower is better; kNN is shown where the data has labels.", "",
+                  "| method | dataset | batch | measure | model | floor | beats floor | kNN top-1 | seconds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in measured:
+            (label, value), (floor_label, floor) = list(r.extra["measures"].items())[:2]
+            lines.append(f"| `{r.method}` | {r.dataset} | {r.batch_size} | {label} | {value:.4g} "
+                         f"| {floor:.4g} ({floor_label}) | {'yes' if r.beats_floor else '**no**'} "
+                         f"| {pct(r.knn)} | {r.seconds:.0f} |")
     lines += [
         "",
-        "Only image methods are in this table: sequence and text methods (e.g. CPC on "
-        "sequences, word2vec) are scored on other data and measures and are out of its scope.",
+        "Only image methods, and text methods with a measure of their own, are in these tables: "
+        "the other sequence and text methods (e.g. CPC on sequences, word2vec) are scored on "
+        "other data and measures and are out of their scope.",
         END,
     ]
     return "\n".join(lines) + "\n"

@@ -282,10 +282,16 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         d = self.data
         for key in [k for k in d.terms if k not in self._term_curves]:  # colour by name: the same live and replayed
             index = colour_index(key, TERM_COLOURS, {c.colour_index for c in self._term_curves.values()})
-            curve = self.terms_plot.plot(pen=pg.mkPen(theme.series_color(index), width=2), name=key, **DENSE)
+            color = theme.series_color(index)
+            if key in d.measure_keys:  # an evaluation (test NLL, perplexity): one diamond per evaluation
+                curve = self.terms_plot.plot(
+                    pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), name=key, symbol="d", symbolSize=7,
+                    symbolBrush=pg.mkColor(color), symbolPen=None)
+            else:
+                curve = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
+                self._line_only.add(curve)
             curve.colour_index = index
             self._term_curves[key] = curve
-            self._line_only.add(curve)
         for key in [k for k in d.scores if k not in self._score_curves]:
             self._add_score_curve(key)
         bindings = (self._bindings + [(d.terms[k], c) for k, c in self._term_curves.items()]

@@ -26,7 +26,9 @@ from .config_form import ConfigForm
 from .run_summary import RunSummary
 
 FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
-                 "joint-embedding": "Joint embedding", "language": "Language"}
+                 "joint-embedding": "Joint embedding", "language": "Language",
+                 "autoregressive": "Autoregressive", "masked-modelling": "Masked modelling",
+                 "image-text": "Image and text"}
 # RunConfig fields shown up front; the rest sit under "Advanced".
 MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size", "data_path",

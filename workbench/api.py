@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -158,6 +159,13 @@ class Method(nn.Module):
         """Measures of this method only (e.g. CLIP's zero-shot accuracy) on a loaded
         workbench.data.Dataset; `ssl-workbench eval` reports them beside a random-init floor.
         Called in eval mode under torch.no_grad(); {} by default."""
+        return {}
+
+    def measures(self, batches: Callable[[str], Iterator[Batch]]) -> dict[str, float]:
+        """The method's own evaluation in its own units, label -> value (e.g. "test NLL
+        (nats/image)"), with the floor it must beat beside it. `batches("test")` and
+        `batches("train")` yield a split as model input on the device; runs under no_grad in
+        eval mode after each evaluation. Default: none."""
         return {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

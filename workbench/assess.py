@@ -9,6 +9,7 @@ from .analogies import analogy_report
 from .build import build_method, load_from_run
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
+from .measures import method_measures
 from .trainer import embed_all
 
 
@@ -28,6 +29,13 @@ def _method_metrics(method, data) -> dict:
         return {k: round(float(v), 4) for k, v in method.extra_metrics(data).items()}
 
 
+def _add_measures(result: dict, loaded) -> None:
+    """The method's own measures (test likelihood and its floor), for methods that have them."""
+    measures = method_measures(loaded.method, loaded.dataset, loaded.device)
+    if measures:
+        result["measures"] = measures
+
+
 def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
     """Text runs: WordSim-353 / SimLex-999 Spearman ρ and analogy top-1 over the vocabulary,
     with a random-init floor of the same method and seed."""
@@ -40,6 +48,7 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
         "vocabulary": len(d.spec.vocab), "model": benchmark_report(vectors.numpy(), d.spec.vocab),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(vectors).items()},
     }
+    _add_measures(result, loaded)
     if floors:
         fresh = embed_all(build_method(run, d, loaded.device), d.x_test, loaded.device)
         result["floor_random_init"] = floor = benchmark_report(fresh.numpy(), d.spec.vocab)
@@ -67,6 +76,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(test).items()},
     }
     result["model"].update(_method_metrics(loaded.method, d))
+    _add_measures(result, loaded)
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))

@@ -124,6 +124,8 @@ class ProgressPrinter:
                 self._write(f"epoch {ev['epoch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["scores"].items()))
             if "linear_top1" in ev:
                 self._write(f"linear probe top-1 {ev['linear_top1']:.4f}")
+            if ev.get("measures"):
+                self._write(f"epoch {ev['epoch']}: " + ", ".join(f"{k} {v:.4g}" for k, v in ev["measures"].items()))
         elif kind == "log":
             self._write(f"{ev.get('level', 'info')}: {ev['message']}")
         elif kind in ("finished", "failed"):

@@ -113,6 +113,7 @@ class RunCurves:
             s.reset()
         self.terms.clear()
         self.scores.clear()
+        self.measure_keys: set[str] = set()  # terms that are eval events' `measures` (one point per evaluation)
         self.linear: tuple[float, float] | None = None  # (step, top-1 fraction)
         self.coverage: dict = {}                        # the last eval's word-benchmark coverage {key: [found, total]}
         self._ema_raw, self._ema_decay = 0.0, 1.0      # running EMA and beta**k for bias correction
@@ -236,6 +237,15 @@ class RunCurves:
                     if series is None:
                         series = self.scores[str(key)] = Series(64)
                     series.append(s, 100.0 * v)
+            measures = ev.get("measures")
+            for key, value in (measures.items() if isinstance(measures, dict) else ()):
+                v = _num(value)
+                if v is not None:  # in the label's own unit, beside the method's terms of that unit
+                    series = self.terms.get(str(key))
+                    if series is None:
+                        series = self.terms[str(key)] = Series(64)
+                        self.measure_keys.add(str(key))
+                    series.append(s, v)
         elif kind == "resumed":
             self.rate.clear()  # the pause would otherwise make the ETA far too long
         elif kind == "finished":
@@ -410,7 +420,10 @@ def summarize_event(ev: dict) -> tuple[str, str] | None:
         return "info", f"resumed at step {s}"
     if kind == "eval":
         scores = ev.get("scores") if isinstance(ev.get("scores"), dict) else {}
-        scored = scores_text(scores)
+        measures = ev.get("measures") if isinstance(ev.get("measures"), dict) else {}
+        scored = ", ".join(filter(None, [scores_text(scores),
+                                         ", ".join(f"{k} {_num(v):.4g}" for k, v in measures.items()
+                                                   if _num(v) is not None)]))
         notes = coverage_notes(ev.get("coverage") if isinstance(ev.get("coverage"), dict) else {})
         if notes:
             scored += " (" + "; ".join(notes) + ")"

@@ -62,6 +62,7 @@ class EvalEvent(Event, total=False):
     linear_top1: float
     scores: dict      # human label -> value (analogy top-1, word similarity ρ)
     coverage: dict
+    measures: dict    # the method's own, in the label's unit (test NLL in nats/image, perplexity)
 
 
 class PreviewEvent(Event):

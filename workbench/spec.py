@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "image-text")
+FAMILIES = ("reconstruction", "pretext", "joint-embedding", "language", "image-text", "autoregressive",
+            "masked-modelling")
 MODALITIES = ("image", "sequence", "text")
 
 

@@ -415,6 +415,7 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             self.evaluate_words() if self.data.spec.modality == "text" else self.evaluate_knn()
+            self.evaluate_measures()
         self.snapshot()
         self.save(LAST)
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
@@ -462,6 +463,13 @@ class Trainer:
         if score is not None and score > self.best_score:
             self.best_score = score
             self.save(BEST)
+
+    def evaluate_measures(self) -> None:
+        """The method's own measures (a test likelihood beside its floor), when it has any."""
+        from .measures import method_measures
+        measures = method_measures(self.method, self.data, self.device)
+        if measures:
+            self.emit("eval", measures=measures)
 
     def final_evaluation(self) -> dict:
         result: dict = {}

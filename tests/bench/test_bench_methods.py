@@ -33,7 +33,9 @@ def test_every_image_method_and_only_those(bench):
     methods, failed = bench.image_methods(None)
     names = [n for n, _ in methods]
     assert {"autoencoder", "rotation", "colorization"} <= set(names)
-    assert all(cls.accepts("image") for _, cls in methods)
+    assert all(cls.accepts("image") or bench.has_measures(cls) for _, cls in methods)
+    assert "lstm_lm" in names and "word2vec" not in names  # text with a measure of its own only
+    assert bench.dataset_for(get_method("lstm_lm")) == "lee"
     assert not [r for r in failed if r.error == "not an image method"]  # silently out of scope
 
 
@@ -68,3 +70,13 @@ def test_a_methods_own_measures_are_listed_beside_their_floor(bench):
     args = argparse.Namespace(methods="clip", epochs=2, backbone="small_cnn", seed=0, checkpoint="last")
     text = bench.render([row], args, "test machine", 60.0)
     assert "`clip` zero_shot_colour 90.0 % (random init 20.0 %)" in text
+
+
+def test_methods_with_measures_get_their_own_table(bench):
+    import argparse
+    args = argparse.Namespace(methods="nade", epochs=2, backbone="small_cnn", seed=0, checkpoint="last")
+    row = bench.Row("nade", dataset="mnist5k", batch_size=32, knn=0.9, seconds=60.0, beats_floor=True,
+                    extra={"measures": {"test NLL (nats/image)": 120.5, "independent pixels NLL (nats/image)": 265.7}})
+    text = bench.render([row], args, "cpu", 60.0)
+    assert "| `nade` | mnist5k | 32 | test NLL (nats/image) | 120.5 | 265.7 (independent pixels NLL (nats/image)) | yes |" in text
+    assert bench.lower_is_better("test perplexity") and not bench.lower_is_better("masked-token accuracy")
