@@ -62,6 +62,8 @@ class EvalEvent(Event, total=False):
     linear_top1: float
     scores: dict      # human label -> value (analogy top-1, word similarity ρ)
     coverage: dict
+    diagnostics: dict  # rankme, alignment, uniformity, normalised_std, std_ratio (workbench.diagnostics)
+    probe_top1: float  # the online linear probe on stop-gradient features
 
 
 class PreviewEvent(Event):

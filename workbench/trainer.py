@@ -425,6 +425,7 @@ class Trainer:
         collapse = collapse_metrics(test)
         fields = {"collapse_std_ratio": round(collapse["std_ratio"], 4),
                   "effective_rank": round(collapse["effective_rank"], 2)}
+        fields.update(self.diagnostics(train, test))
         if not math.isnan(knn[20]):
             self.last_knn = knn[20]
             improved = knn[20] > self.best_knn
@@ -440,6 +441,19 @@ class Trainer:
             if scores:
                 fields["scores"] = scores
         self.emit("eval", **fields)
+
+    def diagnostics(self, train: torch.Tensor, test: torch.Tensor) -> dict:
+        """RankMe, alignment, uniformity and normalised std of the test embeddings (alignment on
+        two views of the probe set), and the online linear probe's test top-1."""
+        from .diagnostics import OnlineProbe, embedding_diagnostics, view_embeddings
+        views = view_embeddings(self.method, self.data.x_test[self.probe], self.device, seed=self.cfg.seed)
+        fields: dict = {"diagnostics": embedding_diagnostics(test, views)}
+        if getattr(self, "online_probe", None) is None:
+            self.online_probe = OnlineProbe(seed=self.cfg.seed)
+        accuracy = self.online_probe.update(train, self.data.y_train, test, self.data.y_test)
+        if accuracy is not None:
+            fields["probe_top1"] = round(accuracy, 4)
+        return fields
 
     def evaluate_words(self) -> None:
         """Text has no labels for kNN: Spearman ρ of word similarities against human
