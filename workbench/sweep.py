@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import ConfigError, RunConfig, apply_overrides, method_config, new_run_config, validate
+from .config import ConfigError, apply_overrides, method_config, new_run_config, validate
 
 # What a sweep may vary, when the method has the setting: (kind, low, high) or ("choice", values).
 SPACE: dict[str, tuple] = {
