@@ -110,6 +110,7 @@ def run_sweep(method: str, dataset: str, budget_s: float, max_trials: int, runs_
               else optuna.samplers.TPESampler(seed=seed))
     study = optuna.create_study(direction="maximize", sampler=chosen)
     deadline = time.monotonic() + budget_s
+    summary = runs_root / "sweeps" / f"{stamp}-{method}-{dataset}.json"
 
     def objective(trial) -> float:
         settings = {name: _suggest(trial, name, spec) for name, spec in space.items()}
@@ -130,6 +131,7 @@ def run_sweep(method: str, dataset: str, budget_s: float, max_trials: int, runs_
                      scores.get("status", "failed" if code else "finished"),
                      {"message": scores["message"]} if "message" in scores else {})
         trials.append(done)
+        _write_summary(summary, method, dataset, budget_s, rank(trials))  # after every trial: nothing lost
         if on_trial is not None:
             on_trial(done)
         if done.knn is None or (isinstance(done.knn, float) and math.isnan(done.knn)):
@@ -141,9 +143,7 @@ def run_sweep(method: str, dataset: str, budget_s: float, max_trials: int, runs_
             study.stop()
 
     study.optimize(objective, n_trials=max_trials, callbacks=[out_of_time], catch=())
-    ranked = rank(trials)
-    _write_summary(runs_root / "sweeps" / f"{stamp}-{method}-{dataset}.json", method, dataset, budget_s, ranked)
-    return ranked
+    return rank(trials)
 
 
 def rank(trials: list[Trial]) -> list[Trial]:

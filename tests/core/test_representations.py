@@ -14,7 +14,7 @@ TINY = ["--epochs", "1", "--device", "cpu", "--set", "probe_size=100", "--set", 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("repr") / "digits"
-    assert main(["train", "--method", "simclr", "--dataset", "digits", "--batch-size", "128",
+    assert main(["train", "--method", "simclr", "--dataset", "digits", "--batch-size", "128", "--backbone", "mlp",
                  "--run-dir", str(run_dir), *TINY]) == 0
     return run_dir
 
@@ -51,6 +51,10 @@ def test_eval_reports_a_probe_per_factor_on_shapes(tmp_path, capsys):
     assert main(["train", "--method", "autoencoder", "--dataset", "shapes", "--backbone", "mlp",
                  "--batch-size", "512", "--run-dir", str(run_dir), *TINY]) == 0
     capsys.readouterr()
+    scores = [e for e in read_events(run_dir) if e["type"] == "eval" and "knn_top1" in e][-1]["scores"]
+    for factor in ("shape", "colour", "size"):  # the online probe per factor, drawn on the dashboard
+        assert 0.0 <= scores[f"online probe top-1 · {factor}"] <= 1.0
+    assert "analogy top-1" in scores and next(iter(scores)) == "analogy top-1"  # the Runs tab's headline
     assert main(["eval", str(run_dir), "--device", "cpu", "--no-floors"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["factors"]) == {"shape", "colour", "size", "x", "y", "rotation"}

@@ -36,8 +36,8 @@ def test_sweep_bad_budget_is_one_line_exit_2(capsys):
 def test_sweep_runs_two_trials_and_ranks_them(tmp_path, capsys):
     assert main(["sweep", "--method", "simclr", "--dataset", "digits", "--trials", "2", "--budget", "600",
                  "--epochs", "1", "--params", "lr,temperature", "--sampler", "random", "--device", "cpu",
-                 "--set", "batch_size=256", "--set", "probe_size=100", "--set", "linear_probe=false",
-                 "--runs-root", str(tmp_path)]) == 0
+                 "--set", "backbone=mlp", "--set", "batch_size=256", "--set", "probe_size=100",
+                 "--set", "linear_probe=false", "--runs-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| rank")]
     assert len(rows) == 2
