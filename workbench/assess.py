@@ -2,6 +2,7 @@
 factors) next to floors measured in the same call."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -22,9 +23,10 @@ def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bo
     if linear:
         out["linear_top1"] = round(linear_probe(train.numpy(), y_train.numpy(), test.numpy(),
                                                 y_test.numpy(), seed=seed), 4)
-        # linear-probe top-1 with 1 %, 10 % and 100 % of the training labels
-        out["label_efficiency"] = label_efficiency(train.numpy(), y_train.numpy(), test.numpy(),
-                                                   y_test.numpy(), seed=seed)
+        # linear-probe top-1 with 1 %, 10 % and 100 % of the training labels (100 %: the probe above)
+        out["label_efficiency"] = {**label_efficiency(train.numpy(), y_train.numpy(), test.numpy(), y_test.numpy(),
+                                                      fractions=(0.01, 0.1), seed=seed),
+                                   "1.0": None if math.isnan(out["linear_top1"]) else out["linear_top1"]}
     return out
 
 

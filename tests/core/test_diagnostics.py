@@ -115,3 +115,13 @@ def test_online_probe_learns_and_keeps_the_training_rng():
     probe.update(x[:200], y[:200], x[200:], y[200:])
     assert probe.head is head  # warm-started: the same head goes on learning
     assert probe.update(x[:10], torch.full((10,), -1), x[200:], y[200:]) is None
+
+
+def test_eval_log_line_names_rankme_alignment_and_uniformity():
+    from workbench.curves import summarize_event
+    _, line = summarize_event({"type": "eval", "t": 0, "step": 31, "epoch": 1, "knn_top1": 0.889, "knn_best": 0.889,
+                               "collapse_std_ratio": 0.23, "effective_rank": 58.8,
+                               "diagnostics": {"rankme": 19.372, "alignment": 0.0448, "uniformity": -0.2267},
+                               "scores": {"online probe top-1": 0.959}})
+    assert "RankMe 19.372" in line and "alignment 0.0448" in line and "uniformity -0.2267" in line
+    assert "online probe top-1 95.9%" in line
