@@ -195,6 +195,11 @@ class RunPanel(QWidget):
         self.device.currentIndexChanged.connect(self._update_processes)
         self._update_processes()
 
+        # named recipes (workbench.recipes): choosing one fills the forms; edits made after it win
+        self.recipe = QComboBox()
+        self.recipe.setObjectName("recipePicker")
+        self.recipe.activated.connect(self._apply_recipe)
+
         # buttons
         self.start_button = QPushButton(theme.icon("start"), "Start")
         self.start_button.setObjectName("startButton")
@@ -230,6 +235,10 @@ class RunPanel(QWidget):
         dv.addWidget(add_folder)
         train_box = QGroupBox("Training")
         tv = QVBoxLayout(train_box)
+        recipe_row = QHBoxLayout()
+        recipe_row.addWidget(QLabel("Recipe"))
+        recipe_row.addWidget(self.recipe, 1)
+        tv.addLayout(recipe_row)
         tv.addWidget(self.run_form)
         device_row = QHBoxLayout()
         device_row.addWidget(QLabel("Device"))
@@ -331,12 +340,38 @@ class RunPanel(QWidget):
             self._built = True
         self.method_form.set_dataclass(cls.Config)
         self.method_box.setTitle(f"{cls.title} settings")
+        self._refresh_recipes()
         self._update_start()
 
     def _on_dataset(self, *_):
         info = self._infos.get(self.dataset_name())
         self.root_row.setVisible(bool(info and info.needs_root))
         self._mark_methods(info.modality if info else None)
+        self._refresh_recipes()
+        self._update_start()
+
+    def _refresh_recipes(self) -> None:
+        """List the recipes shipped for the chosen method and data ("quick", "best")."""
+        from workbench.recipes import recipes_for
+        self.recipe.clear()
+        self.recipe.addItem("Your settings", None)
+        for name, recipe in recipes_for(self.method_name(), self.dataset_name() or "").items():
+            self.recipe.addItem(name, name)
+            self.recipe.setItemData(self.recipe.count() - 1, recipe.measured or name, Qt.ToolTipRole)
+        self.recipe.setEnabled(self.recipe.count() > 1)
+        self.recipe.setToolTip("Settings found by measurement for this method and data (docs/BENCHMARKS.md)"
+                               if self.recipe.count() > 1 else "No recipe is shipped for this method and data")
+
+    def _apply_recipe(self, *_) -> None:
+        from workbench.recipes import find_recipe
+        name, method = self.recipe.currentData(), self.method_name()
+        if not name or not method:
+            return
+        recipe = find_recipe(name, method, self.dataset_name())
+        for key, value in recipe.run_settings().items():
+            (self.run_form if key in MAIN_FIELDS else self.advanced_form).set_value(key, value)
+        for key, value in recipe.method_settings(self._entries[method].cls.Config).items():
+            self.method_form.set_value(key, value)
         self._update_start()
 
     def _modality_problem(self, cls, modality: str) -> str | None:

@@ -1,12 +1,16 @@
-"""Evaluate a saved run (kNN, linear probe, analogies on data with factors) next to floors measured in the same call."""
+"""Evaluate a saved run (kNN, linear probe, label efficiency, RankMe, per-factor probes and analogies on data with
+factors) next to floors measured in the same call."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 
 from .analogies import analogy_report
 from .build import build_method, load_from_run
+from .diagnostics import embedding_diagnostics, factor_chance, factor_probes, label_efficiency, rankme, \
+    view_embeddings
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .measures import method_measures
@@ -15,10 +19,15 @@ from .trainer import embed_all
 
 def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bool, seed: int) -> dict:
     knn = knn_top1(train, y_train, test, y_test, ks=(20, 200))
-    out = {"knn_top1": round(knn[20], 4), "knn_top1_k200": round(knn[200], 4)}
+    out = {"knn_top1": round(knn[20], 4), "knn_top1_k200": round(knn[200], 4),
+           "rankme": round(rankme(test), 3)}
     if linear:
         out["linear_top1"] = round(linear_probe(train.numpy(), y_train.numpy(), test.numpy(),
                                                 y_test.numpy(), seed=seed), 4)
+        # linear-probe top-1 with 1 %, 10 % and 100 % of the training labels (100 %: the probe above)
+        out["label_efficiency"] = {**label_efficiency(train.numpy(), y_train.numpy(), test.numpy(), y_test.numpy(),
+                                                      fractions=(0.01, 0.1), seed=seed),
+                                   "1.0": None if math.isnan(out["linear_top1"]) else out["linear_top1"]}
     return out
 
 
@@ -34,6 +43,11 @@ def _add_measures(result: dict, loaded) -> None:
     measures = method_measures(loaded.method, loaded.dataset, loaded.device)
     if measures:
         result["measures"] = measures
+
+
+def _factor_probes(train: torch.Tensor, test: torch.Tensor, d, seed: int) -> dict:
+    """A linear probe per known factor (shape, colour, …): which factors the embedding holds."""
+    return factor_probes(train.numpy(), d.factors_train, test.numpy(), d.factors_test, seed=seed)
 
 
 def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
@@ -60,9 +74,10 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
 
 def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
                  floors: bool = True, device: str = "auto") -> dict:
-    """kNN (k=20, 200) and linear-probe top-1 of a run's checkpoint, with honest floors:
-    raw pixels, and a random-init encoder of the same architecture and seed. Text runs get
-    word benchmarks instead (_evaluate_words)."""
+    """kNN (k=20, 200), linear-probe top-1, label efficiency (the probe with 1 %, 10 %, 100 % of
+    the labels), RankMe and, on data with factors, a probe per factor, of a run's checkpoint,
+    with honest floors: raw pixels, and a random-init encoder of the same architecture and
+    seed. Text runs get word benchmarks instead (_evaluate_words)."""
     loaded = load_from_run(run_dir, checkpoint, device)
     d, run = loaded.dataset, loaded.run
     if d.spec.modality == "text":  # unlabelled words: word benchmarks instead of kNN and the probe
@@ -74,20 +89,30 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "checkpoint": str(loaded.checkpoint), "step": loaded.step, "epoch": loaded.epoch,
         "model": _scores(train, test, d.y_train, d.y_test, linear, run.seed),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(test).items()},
+        "diagnostics": embedding_diagnostics(test, view_embeddings(loaded.method, d.x_test[:2000],
+                                                                   loaded.device, seed=run.seed)),
     }
     result["model"].update(_method_metrics(loaded.method, d))
     _add_measures(result, loaded)
+    result["rankme"] = result["model"]["rankme"]
+    if "label_efficiency" in result["model"]:
+        result["label_efficiency"] = result["model"]["label_efficiency"]
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))
                                for x in (d.x_train, d.x_test))  # read in blocks (data kept on disk)
         result["floor_raw_pixels"] = _scores(raw_train, raw_test, d.y_train, d.y_test, linear, run.seed)
         fresh = build_method(run, d, loaded.device)
-        fresh_test = embed_all(fresh, d.x_test, loaded.device)
-        result["floor_random_init"] = _scores(embed_all(fresh, d.x_train, loaded.device), fresh_test,
-                                              d.y_train, d.y_test, linear, run.seed)
+        fresh_train, fresh_test = embed_all(fresh, d.x_train, loaded.device), embed_all(fresh, d.x_test, loaded.device)
+        result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
         result["floor_random_init"].update(_method_metrics(fresh, d))
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
+    if d.factors_test and d.factors_train and linear:  # what was learnt, factor by factor
+        result["factors"] = _factor_probes(train, test, d, run.seed)
+        result["factors_chance"] = factor_chance(d.factors_test)
+        if floors:
+            result["floor_raw_pixels"]["factors"] = _factor_probes(raw_train, raw_test, d, run.seed)
+            result["floor_random_init"]["factors"] = _factor_probes(fresh_train, fresh_test, d, run.seed)
     if d.factors_test:  # ground-truth factors: a − b + c has a known answer on the test split
         embeddings = {"model": test.numpy()}
         if floors:

@@ -1,4 +1,4 @@
-"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, compare, health, floors, gui."""
+"""The `ssl-workbench` command: methods, datasets, validate, train, resume, eval, export, compare, health, floors, sweep, gui."""
 from __future__ import annotations
 
 import argparse
@@ -229,10 +229,14 @@ def cmd_train(args) -> int:
     from .registry import get_method
     from .runs import create_run_dir
     cls = get_method(args.method)
-    run = new_run_config(args.method, args.dataset, cls.run_defaults, epochs=args.epochs,
+    from .recipes import find_recipe, recipe_defaults
+    recipe = find_recipe(args.recipe, args.method, args.dataset) if args.recipe else None
+    run_defaults, recipe_method = recipe_defaults(recipe, cls.run_defaults, {}, cls.Config)
+    run = new_run_config(args.method, args.dataset, run_defaults, epochs=args.epochs,
                          batch_size=args.batch_size, device=args.device, seed=args.seed,
                          backbone=args.backbone, lr=args.lr, data_root=args.data_root,
                          image_size=args.image_size, download=args.download or None, processes=args.nproc)
+    run.method_config = recipe_method  # the recipe's method settings; --set below wins over them
     apply_overrides(run, cls.Config, args.set or [])
     absolute_data_root(run)
     validate(run)
@@ -427,6 +431,28 @@ def cmd_health(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    try:
+        import optuna  # noqa: F401  the search itself
+    except ImportError:
+        raise UserError("the sweep needs Optuna: pip install optuna") from None
+    from .sweep import format_table, run_sweep
+    if args.budget <= 0 or args.trials < 1 or args.epochs < 1:
+        raise UserError("--budget must be above 0 seconds, --trials and --epochs at least 1")
+    names = [n.strip() for n in args.params.split(",") if n.strip()] if args.params else None
+
+    def report(trial) -> None:
+        knn = "–" if trial.knn is None else f"{trial.knn:.4f}"
+        print(f"trial {trial.number}: kNN {knn} in {trial.seconds or 0:.0f} s ({trial.status}) · "
+              f"{trial.run_dir}", file=sys.stderr)
+
+    ranked = run_sweep(args.method, args.dataset, args.budget, args.trials, args.runs_root or Path("runs"),
+                       fixed=args.set, names=names, epochs=args.epochs, device=args.device or "auto",
+                       seed=args.seed, sampler=args.sampler, on_trial=report)
+    print(format_table(ranked))
+    return 0
+
+
 def cmd_gui(args) -> int:
     try:
         from ui.app import main as gui_main
@@ -472,6 +498,9 @@ def build_parser() -> Parser:
     s.add_argument("--download", action="store_true", help="allow downloading torchvision datasets")
     s.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any run or method setting, e.g. --set temperature=0.2 (repeatable)")
+    s.add_argument("--recipe", metavar="NAME",
+                   help="start from a named recipe for this method and dataset (quick or best; "
+                        "docs/BENCHMARKS.md); flags and --set given here still win")
     s.add_argument("--nproc", type=int, metavar="N",
                    help="train on N processes, one per GPU (or CPU processes), through "
                         "torch.distributed.run; --batch-size is the global batch (default 1)")
@@ -557,6 +586,25 @@ def build_parser() -> Parser:
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
     s.set_defaults(func=cmd_floors)
+    s = sub.add_parser("sweep", help="search a method's settings within a time budget; prints a ranked table",
+                       description="Optuna search (TPE, or random) over a method's settings: every trial is a "
+                                   "normal run folder under --runs-root (compare them in the Runs tab), scored "
+                                   "by its last kNN; the ranked table (kNN, linear probe, analogy, seconds) goes "
+                                   "to stdout and runs-root/sweeps/*.json. The budget is checked between trials.")
+    s.add_argument("--method", default="simclr", help="method name (default simclr)")
+    s.add_argument("--dataset", default="mnist5k", help="dataset name (default mnist5k)")
+    s.add_argument("--budget", type=float, default=600, metavar="SECONDS",
+                   help="start no trial after this many seconds (default 600)")
+    s.add_argument("--trials", type=int, default=20, help="at most this many trials (default 20)")
+    s.add_argument("--epochs", type=int, default=1, help="epochs per trial (default 1)")
+    s.add_argument("--params", metavar="A,B", help="settings to vary (default: every sweepable one the "
+                                                   "method has: lr, batch_size, temperature, crop_min, …)")
+    s.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting every trial shares (repeatable)")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--runs-root", type=Path, help="folder for the trial runs (default ./runs)")
+    s.set_defaults(func=cmd_sweep)
     return p
 
 

@@ -436,5 +436,14 @@ def summarize_event(ev: dict) -> tuple[str, str] | None:
                             f"{ev.get('collapse_std_ratio', '–')}, eff. rank {ev.get('effective_rank', '–')}")
         return "info", (f"eval at step {s}: kNN {_pct(ev.get('knn_top1'))} (best {_pct(ev.get('knn_best'))}),"
                         f" std ratio {ev.get('collapse_std_ratio', '–')},"
-                        f" eff. rank {ev.get('effective_rank', '–')}" + (f" · {scored}" if scored else ""))
+                        f" eff. rank {ev.get('effective_rank', '–')}" + (f" · {scored}" if scored else "")
+                        + _diagnostics_text(ev.get("diagnostics")))
     return None
+
+
+def _diagnostics_text(diag) -> str:
+    """RankMe, alignment and uniformity of an eval event (workbench.diagnostics), for its log line."""
+    if not isinstance(diag, dict):
+        return ""
+    names = (("rankme", "RankMe"), ("alignment", "alignment"), ("uniformity", "uniformity"))
+    return "".join(f" · {label} {diag[key]}" for key, label in names if key in diag)

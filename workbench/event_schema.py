@@ -63,6 +63,8 @@ class EvalEvent(Event, total=False):
     scores: dict      # human label -> value (analogy top-1, word similarity ρ)
     coverage: dict
     measures: dict    # the method's own, in the label's unit (test NLL in nats/image, perplexity)
+    diagnostics: dict  # rankme, alignment, uniformity, normalised_std, std_ratio (workbench.diagnostics)
+    probe_top1: float  # the online linear probe on stop-gradient features
 
 
 class PreviewEvent(Event):

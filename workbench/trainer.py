@@ -431,6 +431,7 @@ class Trainer:
         collapse = collapse_metrics(test)
         fields = {"collapse_std_ratio": round(collapse["std_ratio"], 4),
                   "effective_rank": round(collapse["effective_rank"], 2)}
+        fields.update(self.diagnostics(train, test))
         if not math.isnan(knn[20]):
             self.last_knn = knn[20]
             improved = knn[20] > self.best_knn
@@ -444,8 +445,32 @@ class Trainer:
                 self.analogy_sets = analogy_sets(d.factors_test)
             scores = event_scores(test.numpy(), d.factors_test, self.analogy_sets)
             if scores:
-                fields["scores"] = scores
+                fields["scores"] = {**scores, **fields.get("scores", {})}  # analogy first: the Runs headline
         self.emit("eval", **fields)
+
+    def diagnostics(self, train: torch.Tensor, test: torch.Tensor) -> dict:
+        """RankMe, alignment, uniformity and normalised std of the test embeddings (alignment on
+        two views of the probe set), and the online linear probes' test top-1: the label and,
+        on data with factors, each factor."""
+        from .diagnostics import OnlineProbe, embedding_diagnostics, view_embeddings
+        views = view_embeddings(self.method, self.data.x_test[self.probe], self.device, seed=self.cfg.seed)
+        fields: dict = {"diagnostics": embedding_diagnostics(test, views)}
+        if getattr(self, "online_probes", None) is None:
+            self.online_probes = {}
+        targets = {"": (self.data.y_train, self.data.y_test)}  # the label, then each known factor
+        targets.update({f" · {name}": (torch.from_numpy(self.data.factors_train[name]), torch.from_numpy(codes))
+                        for name, codes in self.data.factors_test.items() if name in self.data.factors_train})
+        scores = {}
+        for suffix, (y_train, y_test) in targets.items():
+            probe = self.online_probes.setdefault(suffix, OnlineProbe(seed=self.cfg.seed))
+            accuracy = probe.update(train, y_train, test, y_test)
+            if accuracy is not None:
+                scores[f"online probe top-1{suffix}"] = round(accuracy, 4)
+        if "online probe top-1" in scores:
+            fields["probe_top1"] = scores["online probe top-1"]
+        if scores:  # drawn beside kNN; per factor: "clusters by colour, not shape" as a curve
+            fields["scores"] = scores
+        return fields
 
     def evaluate_words(self) -> None:
         """Text has no labels for kNN: Spearman ρ of word similarities against human

@@ -1,0 +1,80 @@
+"""Recipes: shipped files are valid, --recipe applies one, and the user's explicit flags win."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from workbench.cli import main
+from workbench.config import ConfigError, RunConfig, from_dict, load_run_config, validate
+from workbench.recipes import find_recipe, recipe_defaults, recipes_for
+from workbench.registry import get_method
+
+
+def _shipped():
+    folder = resources.files("resources").joinpath("recipes")
+    for path in folder.iterdir():
+        if path.name.endswith(".json"):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for method, named in data["methods"].items():
+                for name in named:
+                    yield path.name[:-5], method, name
+
+
+@pytest.mark.parametrize("dataset, method, name", list(_shipped()))
+def test_every_shipped_recipe_builds_a_valid_config(dataset, method, name):
+    cls = get_method(method)
+    recipe = find_recipe(name, method, dataset)
+    run_defaults, own = recipe_defaults(recipe, cls.run_defaults, {}, cls.Config)
+    run = RunConfig(method=method, dataset=dataset, **run_defaults)
+    validate(run)
+    validate(from_dict(cls.Config, own))
+    assert cls.accepts({"mnist5k": "image", "digits": "image", "shapes": "image", "signals": "sequence",
+                        "lee": "text"}[dataset])
+
+
+def test_mnist5k_has_quick_and_best_for_simclr():
+    assert {"quick", "best"} <= set(recipes_for("simclr", "mnist5k"))
+    assert recipes_for("simclr", "no-such-data") == {}
+
+
+def test_unknown_recipe_names_the_ones_there_are():
+    with pytest.raises(ConfigError, match="choose from quick, best"):
+        find_recipe("fastest", "simclr", "mnist5k")
+    with pytest.raises(ConfigError, match="recipes on mnist5k exist for"):
+        find_recipe("best", "rotation", "mnist5k")
+
+
+def test_recipe_with_an_unknown_setting_is_refused():
+    from workbench.recipes import Recipe
+    cls = get_method("simclr")
+    with pytest.raises(ConfigError, match="warp_speed"):
+        Recipe("best", "simclr", "mnist5k", {"warp_speed": 9}).method_settings(cls.Config)
+
+
+def test_train_recipe_applies_it_and_explicit_flags_win(tmp_path, capsys):
+    best = find_recipe("best", "simclr", "mnist5k").settings
+    run_dir = tmp_path / "run"
+    assert main(["train", "--method", "simclr", "--dataset", "mnist5k", "--recipe", "best",
+                 "--epochs", "2", "--set", "temperature=0.3", "--run-dir", str(run_dir), "--create-only"]) == 0
+    run = load_run_config(run_dir / "config.json")
+    assert run.epochs == 2 and run.method_config["temperature"] == 0.3  # the user's flags win
+    assert run.epochs != best["epochs"] and best["temperature"] != 0.3
+    assert run.batch_size == best["batch_size"] and run.lr == best["lr"]  # the rest is the recipe's
+    assert run.method_config["crop_min"] == best["crop_min"] and run.method_config["jitter"] == best["jitter"]
+
+
+def test_train_without_recipe_keeps_the_method_defaults(tmp_path):
+    run_dir = tmp_path / "plain"
+    assert main(["train", "--method", "simclr", "--dataset", "mnist5k", "--run-dir", str(run_dir),
+                 "--create-only"]) == 0
+    run = load_run_config(run_dir / "config.json")
+    assert run.method_config == {} and run.batch_size == get_method("simclr").run_defaults["batch_size"]
+
+
+def test_train_unknown_recipe_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["train", "--method", "simclr", "--recipe", "fastest", "--runs-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fastest" in err and "quick" in err
+    assert not any(tmp_path.iterdir())
