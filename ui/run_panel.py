@@ -4,14 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QStyledItemDelegate,
-                               QStyleOptionViewItem, QToolButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from workbench.api import FAMILIES
 from workbench.backbone_rules import BACKBONES, backbone_problem
 from workbench.build import method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
@@ -23,78 +20,14 @@ from workbench.registry import discover
 
 from . import theme
 from .config_form import ConfigForm
+from .method_tree import Collapsible, MethodTree, method_tooltip
 from .run_summary import RunSummary
 
-FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
-                 "joint-embedding": "Joint embedding", "language": "Language",
-                 "autoregressive": "Autoregressive", "masked-modelling": "Masked modelling",
-                 "image-text": "Image and text"}
 # RunConfig fields shown up front; the rest sit under "Advanced".
 MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size", "data_path",
                    "eval_every", "checkpoint_every", "probe_size", "preview_interval",
                    "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
-
-
-class Collapsible(QWidget):
-    """A titled section that folds away (for advanced settings)."""
-
-    def __init__(self, title: str, content: QWidget, expanded: bool = False):
-        super().__init__()
-        self.toggle = QToolButton(text=title, checkable=True, checked=expanded)
-        self.toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        self.toggle.setArrowType(Qt.DownArrow if expanded else Qt.RightArrow)
-        self.toggle.setAutoRaise(True)  # flat, and its text follows the theme's palette
-        font = self.toggle.font()
-        font.setBold(True)
-        self.toggle.setFont(font)
-        self.content = content
-        content.setVisible(expanded)
-        self.toggle.toggled.connect(self._flip)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.toggle)
-        layout.addWidget(content)
-
-    def _flip(self, on: bool) -> None:
-        self.toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
-        self.content.setVisible(on)
-
-
-class WrappingDelegate(QStyledItemDelegate):
-    """Rows as tall as their title needs at the tree's width (Qt measures them unwrapped)."""
-
-    def sizeHint(self, option, index) -> QSize:
-        view = self.parent()
-        depth, parent = 1, index.parent()
-        while parent.isValid():
-            depth, parent = depth + 1, parent.parent()
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        width = max(40, view.viewport().width() - view.indentation() * depth - 10)
-        height = opt.fontMetrics.boundingRect(QRect(0, 0, width, 10_000), Qt.TextWordWrap, opt.text).height()
-        return QSize(width, max(height, opt.fontMetrics.height()) + 4)
-
-
-class MethodTree(QTreeWidget):
-    """The method list: long titles wrap onto two lines (the full title, summary and reference are on hover too)."""
-
-    def __init__(self):
-        super().__init__()
-        self.setWordWrap(True)
-        self.setTextElideMode(Qt.ElideNone)
-        self.setIndentation(14)
-        self.setItemDelegate(WrappingDelegate(self))
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self.scheduleDelayedItemsLayout()
-
-
-def method_tooltip(cls) -> str:
-    """Full title (the list may cut it short), one-line summary and reference."""
-    return f"{cls.title}\n{cls.summary}\n{cls.reference}"
 
 
 class RunPanel(QWidget):
@@ -113,39 +46,7 @@ class RunPanel(QWidget):
 
         # method picker, grouped by family; broken plugins greyed with their error
         self.methods = MethodTree()
-        self.methods.setHeaderHidden(True)
-        self.methods.setObjectName("methodPicker")
-        self.methods.setMinimumHeight(250)
-        self._method_items: dict[str, QTreeWidgetItem] = {}
-        groups: dict[str, QTreeWidgetItem] = {}
-        for family in FAMILIES:
-            members = [e for e in self._entries.values() if e.ok and e.cls.family == family]
-            if not members:
-                continue
-            group = QTreeWidgetItem([FAMILY_TITLES.get(family, family)])
-            group.setFlags(Qt.ItemIsEnabled)
-            bold = QFont()
-            bold.setBold(True)
-            group.setFont(0, bold)
-            self.methods.addTopLevelItem(group)
-            groups[family] = group
-            for entry in sorted(members, key=lambda e: e.cls.title.lower()):
-                item = QTreeWidgetItem([entry.cls.title])
-                item.setData(0, Qt.UserRole, entry.name)
-                item.setToolTip(0, method_tooltip(entry.cls))
-                group.addChild(item)
-                self._method_items[entry.name] = item
-        broken = [e for e in self._entries.values() if not e.ok]
-        if broken:
-            group = QTreeWidgetItem(["Failed to load"])
-            group.setFlags(Qt.ItemIsEnabled)
-            self.methods.addTopLevelItem(group)
-            for entry in broken:
-                item = QTreeWidgetItem([entry.name])
-                item.setFlags(Qt.NoItemFlags)  # shown greyed, not selectable
-                item.setToolTip(0, entry.error or "")
-                group.addChild(item)
-        self.methods.expandAll()
+        self._method_items = self.methods.fill(self._entries)
         self.methods.currentItemChanged.connect(self._on_method)
         self.method_info = QLabel()
         self.method_info.setWordWrap(True)
