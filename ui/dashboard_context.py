@@ -14,7 +14,6 @@ from . import theme
 from .dashboard_plots import ValueExtent
 from .floors import MEASURING, QUEUED, service
 
-WORDS_TITLE = "Word similarity: Spearman ρ"
 FLOOR_LABEL_AT = 0.97   # floor labels sit at the right end of their line, away from the first points
 
 
@@ -72,7 +71,10 @@ class ContextMixin:
         else:
             bits = []
         self.context_note = " · ".join(bits + [note] if note else bits)
-        self.knn_plot.setLabel("bottom", f"step · {self.context_note}" if self.context_note else "step")
+        # one short line per note under "step": a long one-line axis label widened this plot's column
+        # past the view and cut off the plots beside it at 1280 px
+        notes = "".join(f"<br><span style='font-size:8pt'>{bit}</span>" for bit in bits + ([note] if note else []))
+        self.knn_plot.setLabel("bottom", "step" + notes)
         unit = self.unit()
         self.speed_plot.setLabel("left", unit.replace("/", " / "))
         if modality == "text":

@@ -14,9 +14,11 @@ from PySide6.QtWidgets import QApplication, QGraphicsItem
 from . import theme
 
 EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly over all directions
+# Titles short enough for half the dashboard at 1280 px: a plot's title sets its column's minimum
+# width, and a wider layout than the view cuts the plots on the right off.
 KNN_TITLE = "kNN top-1, train → test (%)"
-EVAL_TITLE = "Evaluation: kNN top-1, train → test (%) · scores ×100"
-WORDS_TITLE = "Word similarity: Spearman ρ (vocabulary vs human judgements)"
+EVAL_TITLE = "kNN top-1, train → test (%) · scores ×100"
+WORDS_TITLE = "Word similarity: Spearman ρ"
 LEGEND_MAX_SHARE = 0.6  # a legend taller than this share of its plot is not given room of its own
 FEW_POINTS = 5   # a curve of this many points or fewer gets markers: a single point has no line to draw
 RANK_HEADROOM = 1.25  # effective rank is drawn from 0 with this room above its peak: a change of 0.3 stays small
@@ -184,7 +186,7 @@ class CurvePlotsMixin:
         self.linear_line.hide()
 
         # No legend here: the two axis labels carry their curve's colour, so nothing covers the data.
-        self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio (● left) · effective rank (▲ right)",
+        self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio ● · effective rank ▲",
                                             "std ratio")
         c1 = pg.mkColor(theme.series_color(1))
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,

@@ -86,9 +86,13 @@ class FloorsService(QObject):
     def stop(self) -> None:
         """End a running measurement (app quit); nothing is cached from it."""
         self._queue.clear()
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.waitForFinished(2_000)
+        proc, self._proc, self._current = self._proc, None, None
+        if proc is not None:
+            # no callbacks from a process being torn down (they would read a deleted QProcess)
+            for signal in (proc.readyReadStandardError, proc.finished, proc.errorOccurred):
+                signal.disconnect()
+            proc.kill()
+            proc.waitForFinished(2_000)
 
     # --- internals -----------------------------------------------------------------------------
     def _config(self, run_dir: Path):

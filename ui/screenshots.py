@@ -44,7 +44,10 @@ def settle(app, seconds: float = 1.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", type=Path, default=Path("docs/screenshots"))
-    parser.add_argument("--runs", default=",".join(RUNS), help="which runs to shoot (default: all three)")
+    parser.add_argument("--runs", default=",".join(RUNS), help="which runs to shoot (default: all three; '' for none)")
+    parser.add_argument("--open", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="also open a finished run (e.g. one trained with --nproc 2) and shoot its "
+                             "dashboard as 1280x720/light/NAME-dashboard.png (repeatable)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -77,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
 
         each_look(lambda folder: shot(folder / "welcome.png"))
         window.set_theme("light")
-        for key in args.runs.split(","):
+        for name, _, run_dir in (item.partition("=") for item in args.open):
+            window.resize(1280, 720)
+            window.open_run(Path(run_dir))
+            window.tabs.setCurrentWidget(window.dashboard)
+            settle(app, 2.0)
+            shot(args.out / "1280x720" / "light" / f"{name}-dashboard.png")
+        for key in filter(None, args.runs.split(",")):
             spec = RUNS[key]
             settings_ = {k: v for k, v in spec.items() if k not in ("method", "dataset")}
             run = new_run_config(spec["method"], spec["dataset"], preview_interval=1.0, **settings_)
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 shot(args.out / "1280x720" / "light" / "image-export.png", dialog)
                 dialog.close()
         window.close()
+        from .floors import service
+        service().stop()  # no app.exec() here, so aboutToQuit never comes to end a measurement
     return 0
 
 

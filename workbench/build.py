@@ -38,7 +38,8 @@ def describe_device(device: torch.device) -> str:
         return f"CUDA: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
 @dataclass

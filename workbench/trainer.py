@@ -198,7 +198,8 @@ class Trainer:
         self.setup()
         n_params = sum(p.numel() for p in self.method.parameters() if p.requires_grad)
         self.emit("started", method=self.cfg.method, title=self.method.title,
-                  dataset=self.cfg.dataset, device=describe_device(self.device),
+                  dataset=self.cfg.dataset, device=describe_device(self.device) + (
+                      f" × {self.dist.world_size} processes" if self.dist.enabled else ""),
                   steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                   epochs=self.cfg.epochs, batch_size=self.batch_size, parameters=n_params,
                   train_size=self.n_train, test_size=len(self.data.x_test),

@@ -116,6 +116,8 @@ def test_two_processes_train_like_one(tmp_path, method, method_config, sync_bn):
 
     started = [ev for ev in read_events(two) if ev["type"] == "started"]
     assert [ev["world_size"] for ev in started] == [2]
+    assert started[0]["device"].endswith("× 2 processes")  # what the dashboard's header shows
+    assert "find_unused_parameters" not in done.stderr  # DDP warns when the search finds nothing
     assert [ev["type"] for ev in read_events(two)][-1] == "finished"
     assert epoch_losses(two) == pytest.approx(epoch_losses(one), rel=1e-5)
     w1, w2 = weights(one), weights(two)
