@@ -166,7 +166,10 @@ def apply_theme(app: QApplication, name: str) -> None:
         name = "light"
     _current = name
     c = THEMES[name]
-    app.setStyle("Fusion")
+    if app.style().name().lower() != "fusion":
+        # once: setting a style again re-creates it and re-polishes every widget, which is slow and
+        # crashed Qt (segfault in setStyle) after many windows had come and gone in one process
+        app.setStyle("Fusion")
     pal = QPalette()
     roles = {QPalette.Window: c["window"], QPalette.WindowText: c["text"], QPalette.Base: c["base"],
              QPalette.AlternateBase: c["alternate_base"], QPalette.Text: c["text"], QPalette.Button: c["button"],
