@@ -6,9 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.api import Batch, Method, Preview, StepOutput
-from workbench.nn.autoregressive import (bernoulli_nll, binarise, conditionals_preview, drawing_frames,
-                                         likelihood_measures, marginal_logits, one_thread)
+from workbench.nn.autoregressive import BinaryPixelModel, bernoulli_nll, binarise
 
 SAMPLE_SEED = 19980101  # fixed: the samples preview redraws the same uniforms, so only the model changes
 
@@ -27,7 +25,7 @@ def fvsbn_nll(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torc
     return bernoulli_nll(fvsbn_logits(x, weight, bias), x)
 
 
-class FVSBN(Method):
+class FVSBN(BinaryPixelModel):
     name = "fvsbn"
     title = "FVSBN (fully visible sigmoid belief net)"
     family = "autoregressive"
@@ -45,12 +43,9 @@ class FVSBN(Method):
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
-        self.backbone = nn.Identity()  # the model is the whole density; the host's encoder is unused
-        self.shape = tuple(data.input_shape)
-        d = int(torch.tensor(self.shape).prod())
+        d = self.n_pixels
         self.weight = nn.Parameter(torch.zeros(d, d))  # only the strict lower triangle is used
         self.bias = nn.Parameter(torch.zeros(d))
-        self.register_buffer("started", torch.tensor(False))  # checkpointed: a resumed run keeps its biases
         # the representation: what the model expects of every pixel given those before it
         self.feat_dim = d
 
@@ -58,41 +53,15 @@ class FVSBN(Method):
         """Conditional logits (B, D) of images in [0, 1], after binarising them."""
         return fvsbn_logits(binarise(x).flatten(1), self.weight, self.bias)
 
-    def nll(self, x: torch.Tensor) -> torch.Tensor:
-        return fvsbn_nll(binarise(x).flatten(1), self.weight, self.bias)
-
-    def training_step(self, batch: Batch) -> StepOutput:
-        if not self.started:  # data-dependent init of the output biases (marginal_logits)
-            with torch.no_grad():
-                self.bias.copy_(marginal_logits(batch.x))
-                self.started.fill_(True)
-        nll = self.nll(batch.x).mean()
-        # per pixel, so the learning rate does not depend on the image size; logged per image
-        return StepOutput(nll / self.feat_dim, {"train NLL (nats/image)": nll.detach()})
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 
-    def measures(self, batches) -> dict[str, float]:
-        return likelihood_measures(self.nll, batches, "nats/image")
-
     def sample(self, n: int) -> torch.Tensor:
         """n images (n, C, H, W) drawn pixel by pixel in raster order, from fixed uniforms."""
-        d = self.feat_dim
+        d = self.n_pixels
         u = torch.rand(n, d, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(self.bias.device)
         x = torch.zeros(n, d, device=self.bias.device)
         for i in range(d):
             logit = self.bias[i] + x[:, :i] @ self.weight[i, :i]
             x[:, i] = (u[:, i] < torch.sigmoid(logit)).float()
         return x.view(n, *self.shape)
-
-    def previews(self, batch: Batch) -> dict[str, Preview]:
-        with one_thread():
-            drawn = self.sample(6)
-        frames, captions = drawing_frames(drawn)
-        x = binarise(batch.x[:4])
-        labels = [f"label {int(y)}" if int(y) >= 0 else "" for y in batch.y[:4]]
-        logits = self.logits(x).view_as(x)
-        return {"samples": Preview.from_tensor("Samples drawn pixel by pixel (blue: not drawn yet)",
-                                               frames, captions, columns=6),
-                "conditionals": conditionals_preview(x, logits, labels)}

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.config import setting
-from workbench.nn.autoregressive import (bernoulli_nll, binarise, conditionals_preview, drawing_frames,
-                                         likelihood_measures, marginal_logits, one_thread)
+from workbench.nn.autoregressive import BinaryPixelModel, bernoulli_nll, binarise
 
 SAMPLE_SEED = 20110101  # fixed: the samples preview redraws the same uniforms, so only the model changes
 
@@ -33,7 +31,7 @@ def nade_nll(x: torch.Tensor, w, c, v, b) -> torch.Tensor:
     return bernoulli_nll(nade_logits(x, w, c, v, b), x)
 
 
-class NADE(Method):
+class NADE(BinaryPixelModel):
     name = "nade"
     title = "NADE (neural autoregressive density)"
     family = "autoregressive"
@@ -51,59 +49,29 @@ class NADE(Method):
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
-        self.backbone = nn.Identity()  # the model is the whole density; the host's encoder is unused
-        self.shape = tuple(data.input_shape)
-        d, h = int(torch.tensor(self.shape).prod()), cfg.hidden
+        d, h = self.n_pixels, cfg.hidden
         self.w = nn.Parameter(torch.randn(h, d) * 0.01)  # small: every σ starts near ½
         self.c = nn.Parameter(torch.zeros(h))
         self.v = nn.Parameter(torch.randn(d, h) * 0.01)
-        self.b = nn.Parameter(torch.zeros(d))
-        self.n_pixels = d
-        self.register_buffer("started", torch.tensor(False))  # checkpointed: a resumed run keeps its biases
+        self.bias = nn.Parameter(torch.zeros(d))
         # the representation: the hidden layer once every pixel has been seen, σ(c + W x)
         self.feat_dim = h
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Conditional logits (B, D) of images in [0, 1], after binarising them."""
-        return nade_logits(binarise(x).flatten(1), self.w, self.c, self.v, self.b)
-
-    def nll(self, x: torch.Tensor) -> torch.Tensor:
-        return bernoulli_nll(self.logits(x), binarise(x).flatten(1))
-
-    def training_step(self, batch: Batch) -> StepOutput:
-        if not self.started:  # data-dependent init of the output biases (marginal_logits)
-            with torch.no_grad():
-                self.b.copy_(marginal_logits(batch.x))
-                self.started.fill_(True)
-        nll = self.nll(batch.x).mean()
-        # per pixel, so the learning rate does not depend on the image size; logged per image
-        return StepOutput(nll / self.n_pixels, {"train NLL (nats/image)": nll.detach()})
+        return nade_logits(binarise(x).flatten(1), self.w, self.c, self.v, self.bias)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.c + binarise(x).flatten(1) @ self.w.T)
 
-    def measures(self, batches) -> dict[str, float]:
-        return likelihood_measures(self.nll, batches, "nats/image")
-
     def sample(self, n: int) -> torch.Tensor:
         """n images (n, C, H, W) drawn pixel by pixel in raster order, from fixed uniforms."""
         d = self.n_pixels
-        u = torch.rand(n, d, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(self.b.device)
-        x = torch.zeros(n, d, device=self.b.device)
+        u = torch.rand(n, d, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(self.bias.device)
+        x = torch.zeros(n, d, device=self.bias.device)
         a = self.c.expand(n, -1).clone()  # hidden pre-activation from the pixels drawn so far
         for i in range(d):
-            logit = self.b[i] + torch.sigmoid(a) @ self.v[i]
+            logit = self.bias[i] + torch.sigmoid(a) @ self.v[i]
             x[:, i] = (u[:, i] < torch.sigmoid(logit)).float()
             a += x[:, i:i + 1] * self.w[:, i]
         return x.view(n, *self.shape)
-
-    def previews(self, batch: Batch) -> dict[str, Preview]:
-        with one_thread():
-            drawn = self.sample(6)
-        frames, captions = drawing_frames(drawn)
-        x = binarise(batch.x[:4])
-        labels = [f"label {int(y)}" if int(y) >= 0 else "" for y in batch.y[:4]]
-        logits = self.logits(x).view_as(x)
-        return {"samples": Preview.from_tensor("Samples drawn pixel by pixel (blue: not drawn yet)",
-                                               frames, captions, columns=6),
-                "conditionals": conditionals_preview(x, logits, labels)}

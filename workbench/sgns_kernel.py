@@ -31,6 +31,23 @@ def _pair(w_out, h, neu1e, word, label, lr):
 
 
 @njit(cache=True, fastmath=True, nogil=True)
+def _true_and_noise(w_out, h, neu1e, target, noise_row, lr):
+    """The true word then each noise word (a draw of the true word skipped, as gensim does):
+    loss, σ of the true word, Σσ of the noise words, noise words used."""
+    loss, p_true = _pair(w_out, h, neu1e, target, 1.0, lr)
+    p_noise, n_noise = 0.0, 0
+    for j in range(noise_row.shape[0]):
+        word = noise_row[j]
+        if word == target:
+            continue
+        l, s = _pair(w_out, h, neu1e, word, 0.0, lr)
+        loss += l
+        p_noise += s
+        n_noise += 1
+    return loss, p_true, p_noise, n_noise
+
+
+@njit(cache=True, fastmath=True, nogil=True)
 def skipgram_sgd(w_in, w_out, sources, targets, noise, lr):
     """SGD on each (source → target, noise) pair in turn; returns (loss sum, Σσ true, Σσ noise, noise count)."""
     dim = w_in.shape[1]
@@ -39,18 +56,11 @@ def skipgram_sgd(w_in, w_out, sources, targets, noise, lr):
     for p in range(sources.shape[0]):
         h = w_in[sources[p]]
         neu1e[:] = 0.0
-        target = targets[p]
-        l, s = _pair(w_out, h, neu1e, target, 1.0, lr)
+        l, t, q, k = _true_and_noise(w_out, h, neu1e, targets[p], noise[p], lr)
         loss += l
-        p_true += s
-        for j in range(noise.shape[1]):
-            word = noise[p, j]
-            if word == target:  # gensim skips a draw of the true word
-                continue
-            l, s = _pair(w_out, h, neu1e, word, 0.0, lr)
-            loss += l
-            p_noise += s
-            n_noise += 1
+        p_true += t
+        p_noise += q
+        n_noise += k
         for d in range(dim):
             h[d] += neu1e[d]
     return loss, p_true, p_noise, n_noise
@@ -77,18 +87,11 @@ def cbow_sgd(w_in, w_out, contexts, targets, noise, lr):
         for d in range(dim):
             h[d] /= count
         neu1e[:] = 0.0
-        target = targets[p]
-        l, s = _pair(w_out, h, neu1e, target, 1.0, lr)
+        l, t, q, k = _true_and_noise(w_out, h, neu1e, targets[p], noise[p], lr)
         loss += l
-        p_true += s
-        for j in range(noise.shape[1]):
-            word = noise[p, j]
-            if word == target:
-                continue
-            l, s = _pair(w_out, h, neu1e, word, 0.0, lr)
-            loss += l
-            p_noise += s
-            n_noise += 1
+        p_true += t
+        p_noise += q
+        n_noise += k
         for c in range(contexts.shape[1]):  # the mean's gradient: each context word gets 1/count
             word = contexts[p, c]
             if word >= 0:

@@ -93,7 +93,7 @@ def test_sampler_draws_from_the_model_conditionals(cls, make):
             p.normal_(0, 1.0)
         samples = method.sample(4096)
         # P(first pixel on) is σ(bias of pixel 0): the sampler and the likelihood agree
-        bias0 = method.bias[0] if cls is FVSBN else method.b[0] + torch.sigmoid(method.c) @ method.v[0]
+        bias0 = method.bias[0] if cls is FVSBN else method.bias[0] + torch.sigmoid(method.c) @ method.v[0]
         assert samples[:, 0, 0, 0].mean().item() == pytest.approx(torch.sigmoid(bias0).item(), abs=0.03)
         frames, captions = drawing_frames(samples[:2])
     assert frames.shape == (12, 3, 2, 4) and len(captions) == 12

@@ -9,7 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.api import Batch, Preview
+from torch import nn
+
+from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.render import heatmap_tile
 
 UNDRAWN = (0.20, 0.30, 0.55)  # pixels a sampler has not reached yet: a blue no digit has
@@ -120,3 +122,48 @@ def conditionals_preview(x: torch.Tensor, logits: torch.Tensor, labels: list[str
         tiles.append(heatmap_tile(surprise[i, 0].cpu().numpy(), vmin=0.0, vmax=top, cmap="viridis"))
         captions.append(f"−log p per pixel · {float(surprise[i].sum()):.1f} nats")
     return Preview("Per-pixel conditionals of a few digits (raster order)", tiles, captions, columns=6)
+
+
+class BinaryPixelModel(Method):
+    """What FVSBN and NADE share: an exact likelihood over binarised pixels in raster order.
+
+    A subclass defines its parameters (with the output biases as `bias`, (D,)), `logits(x)` (the
+    conditional logits (B, D) of images in [0, 1]) and `sample(n)`; this class gives the NLL, the
+    training step (the output biases start at the first batch's pixel log-odds, so short runs
+    spend their steps on dependencies), the measures against the independent-pixels floor and
+    the previews. The host's encoder is unused: the model is the whole density.
+    """
+
+    def __init__(self, cfg, backbone, feat_dim, data):
+        super().__init__(cfg, backbone, feat_dim, data)
+        self.backbone = nn.Identity()
+        self.shape = tuple(data.input_shape)
+        self.n_pixels = math.prod(self.shape)
+        self.register_buffer("started", torch.tensor(False))  # checkpointed: a resumed run keeps its biases
+
+    def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact −log p(x) in nats per image (B,) of images in [0, 1], after binarising them."""
+        return bernoulli_nll(self.logits(x), binarise(x).flatten(1))
+
+    def training_step(self, batch: Batch) -> StepOutput:
+        if not self.started:  # data-dependent init of the output biases (marginal_logits)
+            with torch.no_grad():
+                self.bias.copy_(marginal_logits(batch.x))
+                self.started.fill_(True)
+        nll = self.nll(batch.x).mean()
+        # per pixel, so the learning rate does not depend on the image size; logged per image
+        return StepOutput(nll / self.n_pixels, {"train NLL (nats/image)": nll.detach()})
+
+    def measures(self, batches) -> dict[str, float]:
+        return likelihood_measures(self.nll, batches, "nats/image")
+
+    def previews(self, batch: Batch) -> dict[str, Preview]:
+        with one_thread():
+            drawn = self.sample(6)
+        frames, captions = drawing_frames(drawn)
+        x = binarise(batch.x[:4])
+        labels = [f"label {int(y)}" if int(y) >= 0 else "" for y in batch.y[:4]]
+        logits = self.logits(x).view_as(x)
+        return {"samples": Preview.from_tensor("Samples drawn pixel by pixel (blue: not drawn yet)",
+                                               frames, captions, columns=6),
+                "conditionals": conditionals_preview(x, logits, labels)}
