@@ -140,7 +140,7 @@ def view_embeddings(method, x: torch.Tensor, device: torch.device, seed: int = 0
     data that is not images."""
     from .augment import ViewConfig, two_views
     from .data.base import model_input
-    if x.ndim != 4:
+    if x.ndim != 4 or len(x) == 0:  # not images, or no probe set to look at
         return None
     views = getattr(method, "views", None)
     cfg = views if isinstance(views, ViewConfig) else ViewConfig(jitter_p=0.0, gray_p=0.0, flip_p=0.0)
