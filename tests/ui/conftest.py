@@ -30,6 +30,15 @@ def no_leaked_windows(qapp):
     assert not leaked, f"leaked top-level widgets: {[type(w).__name__ for w in leaked]}"
 
 
+@pytest.fixture(autouse=True)
+def no_umap_warm_up(monkeypatch):
+    """No background numba compile of UMAP when an Explorer is first shown: it outlived the test
+    that showed it and crashed the interpreter in a later test's teardown (test_explorer turns it
+    back on, with a stand-in for the compile, to test it)."""
+    from ui.explorer import Explorer
+    monkeypatch.setattr(Explorer, "warm_up_on_show", False)
+
+
 @pytest.fixture
 def add_widget(qtbot):
     """qtbot.addWidget that first lets the widget's background work end: add_widget(w, idle=callable).
@@ -54,7 +63,6 @@ def add_widget(qtbot):
 def explorer(qtbot, add_widget, monkeypatch):
     """An Explorer on screen; at the end it waits for its background jobs to report back."""
     from ui.explorer import Explorer
-    monkeypatch.setattr(Explorer, "warm_up_on_show", False)  # no 30 s numba compile in tests
     w = add_widget(Explorer(), before_close=lambda: w.stop(), idle=lambda: not w.is_busy())
     w.resize(1100, 700)
     w.show()

@@ -273,6 +273,7 @@ def test_first_show_warms_up_umap_in_the_background(qtbot, monkeypatch):
     monkeypatch.setattr(explorer_view, "warm_up_umap", lambda: calls.append(threading.current_thread()) or 0.0)
     monkeypatch.setitem(explorer_module._umap, "warm", False)
     monkeypatch.setitem(explorer_module._umap, "task", None)
+    monkeypatch.setattr(Explorer, "warm_up_on_show", True)  # the conftest turns it off for every other test
     w = Explorer()
     qtbot.addWidget(w)
     assert calls == []
