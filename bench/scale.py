@@ -3,11 +3,14 @@
 1. Generates a folder of procedural JPEGs (10 class sub-folders; in parallel; reused when present).
 2. Builds the image cache for it (prints seconds; reused when the folder is unchanged).
 3. Trains SimCLR on it with data_path=stream for --steps steps in a child process and reports
-   its training images/s and the child's peak RSS (target: under 2.5 GB for 100,000 images).
-4. On a subset that fits in memory, trains the same steps on both paths and prints the ratio
-   stream / memory of training images/s (target: >= 0.8 on a 2-core CPU).
+   its training images/s and the child's peak RSS (target: under 2.5 GB for 100,000 images),
+   beside its RSS at rest just before the first step: the difference is the step's
+   activations, set by the batch, the image size and the backbone, never by the folder's size.
+4. On a subset that fits in memory, trains --compare-steps steps on both paths and prints the
+   ratio stream / memory of training images/s (target: >= 0.8 on a 2-core CPU).
 
     python bench/scale.py                       # 100,000 images at 112 px, image_size 96
+    python bench/scale.py --batch-size 128      # twice the activations (about 2.5 GB at peak)
     python bench/scale.py --images 300 --image-size 32 --steps 5 --subset 200   # a quick check
 """
 from __future__ import annotations
@@ -136,8 +139,18 @@ def build_cache(folder: Path, image_size: int) -> tuple[float, int]:
     return time.perf_counter() - t0, ds.spec.train_size + ds.spec.test_size
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (MB), from /proc (0 where there is none)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
 def child(args) -> None:
     """Train in this process until --steps optimiser steps; print one JSON line of figures."""
+    from workbench.allocator import tune_allocator
     from workbench.config import new_run_config
     from workbench.events import EventWriter, read_events
     from workbench.runs import create_run_dir
@@ -146,13 +159,18 @@ def child(args) -> None:
     run = new_run_config("simclr", "folder", data_root=str(args.folder), image_size=args.image_size,
                          batch_size=args.batch_size, epochs=1000, eval_every=10000, device=args.device,
                          probe_size=64, preview_interval=3600.0, linear_probe=False,
-                         data_path=args.data_path, threads=args.threads)
+                         data_path=args.data_path, threads=args.threads,
+                         **({"backbone": args.backbone} if args.backbone else {}))
+    tune_allocator()  # as the worker process does before it trains
     run_dir = create_run_dir(run, path=Path(tempfile.mkdtemp(prefix="scale-run-")))
     marks: list[float] = []
+    at_rest: list[float] = []
     warm = min(3, max(0, args.steps - 2))
 
     class Timed(Trainer):
         def optimise(self, batch):
+            if not at_rest:
+                at_rest.append(rss_mb())
             result = super().optimise(batch)
             marks.append(time.perf_counter())
             if len(marks) >= args.steps:
@@ -171,14 +189,17 @@ def child(args) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     shutil.rmtree(run_dir, ignore_errors=True)
     print(json.dumps({"data_path": started["data_path"], "img_s": img_s, "steps": len(marks),
-                      "train_size": trainer.n_train, "peak_rss_mb": peak_mb}))
+                      "train_size": trainer.n_train, "peak_rss_mb": peak_mb,
+                      "rest_rss_mb": at_rest[0] if at_rest else 0.0, "backbone": trainer.cfg.backbone}))
 
 
-def train(folder: Path, data_path: str, args) -> dict:
-    """Run child() in a fresh process; its figures plus the peak RSS the kernel kept for it."""
+def train(folder: Path, data_path: str, args, steps: int) -> dict:
+    """Run child() in a fresh process for `steps` steps; its figures and its peak RSS."""
     cmd = [sys.executable, __file__, "--child", "--folder", str(folder), "--data-path", data_path,
-           "--image-size", str(args.image_size), "--steps", str(args.steps), "--batch-size",
+           "--image-size", str(args.image_size), "--steps", str(steps), "--batch-size",
            str(args.batch_size), "--device", args.device, "--threads", str(args.threads)]
+    if args.backbone:
+        cmd += ["--backbone", args.backbone]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"training child failed ({data_path}):\n{out.stderr[-3000:]}")
@@ -190,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=100_000, help="images to generate (default 100,000)")
     p.add_argument("--side", type=int, default=112, help="side of the generated JPEGs in px (default 112)")
     p.add_argument("--image-size", type=int, default=96, help="training image_size (default 96)")
-    p.add_argument("--steps", type=int, default=300, help="optimiser steps per training (default 300)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=200, help="optimiser steps on the whole folder (default 200)")
+    p.add_argument("--compare-steps", type=int, default=60,
+                   help="optimiser steps for each path on the subset (default 60)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images per batch (default 64; SimCLR forwards two views of each)")
+    p.add_argument("--backbone", default=None, help="backbone (default: the run's own default)")
     p.add_argument("--subset", type=int, default=5_000, help="images in the in-memory comparison (default 5,000)")
     p.add_argument("--folder", type=Path, default=None,
                    help="where the images go (default ~/.cache/ssl-workbench/bench-scale-<images>)")
@@ -212,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     seconds, count = build_cache(folder, args.image_size)
     print(f"cache: {count:,} images at image_size {args.image_size} ready in {seconds:.1f} s")
 
-    big = train(folder, "stream", args)
-    print(f"stream, all {big['train_size']:,} train images: {big['img_s']:.1f} img/s over {big['steps']} steps, "
-          f"peak RSS {big['peak_rss_mb']:.0f} MB")
+    big = train(folder, "stream", args, args.steps)
+    print(f"stream, all {big['train_size']:,} train images, {big['backbone']}, batch {args.batch_size}: "
+          f"{big['img_s']:.1f} img/s over {big['steps']} steps, peak RSS {big['peak_rss_mb']:.0f} MB "
+          f"({big['rest_rss_mb']:.0f} MB at rest before the first step; the rest is the step's activations)")
 
     small = subset_folder(folder, min(args.subset, args.images))
     build_cache(small, args.image_size)
-    memory, streamed = train(small, "memory", args), train(small, "stream", args)
+    memory = train(small, "memory", args, args.compare_steps)
+    streamed = train(small, "stream", args, args.compare_steps)
     ratio = streamed["img_s"] / memory["img_s"]
     print(f"subset of {memory['train_size']:,} train images: memory {memory['img_s']:.1f} img/s, "
           f"stream {streamed['img_s']:.1f} img/s, ratio {ratio:.2f}; peak RSS memory "
@@ -226,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
           f"activations at this batch and size; the folder's size adds nothing on the stream path)")
     print(f"load average {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f}")
     print(json.dumps({"images": count, "stream_img_s": big["img_s"], "peak_rss_mb": big["peak_rss_mb"],
+                      "rest_rss_mb": big["rest_rss_mb"], "batch_size": args.batch_size, "steps": big["steps"],
                       "memory_img_s": memory["img_s"], "subset_stream_img_s": streamed["img_s"],
                       "ratio": ratio, "cache_seconds": seconds}))
     return 0

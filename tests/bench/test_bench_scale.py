@@ -21,7 +21,7 @@ def test_scale_bench_runs_end_to_end(tmp_path, monkeypatch, capsys):
     try:
         spec.loader.exec_module(bench)
         folder = tmp_path / "imgs"
-        args = ["--images", "300", "--side", "40", "--image-size", "32", "--steps", "5", "--subset", "200",
+        args = ["--images", "300", "--side", "40", "--image-size", "32", "--steps", "5", "--compare-steps", "4", "--subset", "200",
                 "--batch-size", "16", "--folder", str(folder), "--workers", "2", "--threads", "1"]
         assert bench.main(args) == 0
     finally:
@@ -29,5 +29,6 @@ def test_scale_bench_runs_end_to_end(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["images"] == 300 and figures["ratio"] > 0 and 0 < figures["peak_rss_mb"] < 2500
+    assert 0 < figures["rest_rss_mb"] <= figures["peak_rss_mb"] and figures["steps"] == 5
     assert len(list(folder.glob("*/*.jpg"))) == 300 and "reused" not in out
     assert "peak RSS" in out and "ratio" in out
