@@ -1,15 +1,19 @@
-"""Train every image method under one CPU budget, score it against its floors, write docs/BENCHMARKS.md.
+"""Train every image and text method under one CPU budget, score it against its floors, write docs/BENCHMARKS.md.
 
-Each method registered for image data is trained through the real worker
+Each method registered for image or text data is trained through the real worker
 (`python -m workbench.worker RUN_DIR`, the process the GUI and the CLI start) for the same
 epochs, backbone, seed, device and threads, with the method's preferred batch size and learning
 rate (what `ssl-workbench train` gives it). Colour-only methods (input_channels == (3,)) train on
-`shapes`, the rest on `mnist5k`. Every run is then scored by workbench.assess.evaluate_run, which
-measures the raw-pixel and random-init floors in the same call. A method that fails to load,
-train or evaluate gets a "failed" row with the reason; the others go on.
+`shapes`, the rest on `mnist5k`, text methods on `lee`. Every run is then scored by
+workbench.assess.evaluate_run, which measures the raw-pixel and random-init floors in the same
+call (text: WordSim-353 / SimLex-999 ρ of the word vectors and of random-init ones). Methods
+with measures of their own (Method.measures: perplexity, masked-word accuracy, NLL, zero-shot
+accuracy) are also scored on them against their floors. A method that fails to load, train or
+evaluate gets a "failed" row with the reason; the others go on.
 
-    python bench/methods.py                                   # every image method, 3 epochs
+    python bench/methods.py                                   # every image and text method, 3 epochs
     python bench/methods.py --methods autoencoder,rotation --epochs 1 --out /tmp/b.md
+    python bench/methods.py --methods lstm_lm,bert_lite,word2vec --epochs 2 --threads 1
 """
 from __future__ import annotations
 
@@ -55,7 +59,13 @@ class Row:
     random_knn: float | None = None
     random_linear: float | None = None
     beats_floor: bool | None = None
+    rho: float | None = None  # text: WordSim-353 Spearman ρ of the word vectors
+    simlex: float | None = None
+    random_rho: float | None = None
+    measures: dict = field(default_factory=dict)  # Method.measures of the model, headline first
+    random_measures: dict = field(default_factory=dict)  # the same of the random-init model
     seconds: float | None = None
+    load: str = ""  # the 1-minute load average when the method's run ended
     img_s: float | None = None
     run_dir: str = ""
     error: str = ""
@@ -71,7 +81,7 @@ def dataset_for(cls) -> str:
 
 
 def has_measures(cls) -> bool:
-    """Whether the method reports its own measures (a likelihood beside its floor)."""
+    """Whether the method reports its own measures (a likelihood beside its floor, zero-shot accuracy)."""
     return cls.measures is not Method.measures
 
 
@@ -79,9 +89,26 @@ def lower_is_better(label: str) -> bool:
     return "NLL" in label or "perplexity" in label
 
 
-def image_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], list[Row]]:
-    """(name, class) of every loadable image method (or of `wanted`), and failed rows for
-    the plugins that did not load or were asked for but are not image methods."""
+def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, tuple[str, float] | None,
+                                                                   float | None, bool]:
+    """(headline label, its value, the method's own floor as (label, value) or None, the random-init
+    value of the headline, whether the headline beats every floor). The headline is the first
+    measure; the own floor is the second when the random-init model has the same value (it reads
+    no weights: the unigram model, independent pixels, the most frequent word)."""
+    (label, value), *rest = measures.items()
+    own = rest[0] if rest and random_measures.get(rest[0][0]) == rest[0][1] else None
+    random = random_measures.get(label)
+
+    def beats(floor):
+        return value < floor if lower_is_better(label) else value > floor
+
+    floors = [f for f in (own[1] if own else None, random) if f is not None]
+    return label, value, own, random, bool(floors) and all(beats(f) for f in floors)
+
+
+def scored_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], list[Row]]:
+    """(name, class) of every loadable image and text method (or of `wanted`), and failed rows for
+    the plugins that did not load or were asked for but train on neither (e.g. sequences)."""
     entries = discover(refresh=True)
     names = wanted if wanted else sorted(entries)
     ok, failed = [], []
@@ -91,10 +118,10 @@ def image_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], lis
             failed.append(Row(name, error="not registered", stage="load"))
         elif entry.cls is None:
             failed.append(Row(name, error=entry.error or "failed to load", stage="load"))
-        elif entry.cls.accepts("image") or (entry.cls.modality == "text" and has_measures(entry.cls)):
-            ok.append((name, entry.cls))  # text methods with measures: scored on them alone
+        elif entry.cls.accepts("image") or entry.cls.modality == "text":
+            ok.append((name, entry.cls))
         elif wanted:
-            failed.append(Row(name, error="not an image method", stage="load"))
+            failed.append(Row(name, error="not an image or text method", stage="load"))
     return ok, failed
 
 
@@ -144,27 +171,39 @@ def bench_one(name: str, cls, args, runs_root: Path) -> Row:
         row.error = str(exc) or type(exc).__name__
         return row
     row.stage = ""
-    if r.get("measures"):  # (model, floor) of the method's own measure: the first two entries
-        (label, value), (floor_label, floor) = list(r["measures"].items())[:2]
-        row.extra["measures"] = r["measures"]
-        row.beats_floor = value < floor if lower_is_better(label) else value > floor
+    row.load = load_average()
+    row.measures = r.get("measures", {})
+    row.random_measures = r.get("floor_random_init", {}).get("measures", {})
     if "floor_raw_pixels" not in r:  # text: word benchmarks, no kNN
-        row.extra["model"] = r.get("model")
+        model, rnd = r["model"], r.get("floor_random_init", {})
+        row.rho, row.simlex, row.random_rho = model.get("wordsim353_rho"), model.get("simlex999_rho"), \
+            rnd.get("wordsim353_rho")
+        row.beats_floor = r.get("beats_random_init")
+        row.extra = {"checkpoint": r["checkpoint"], "epoch": r["epoch"], "model": model}
         return row
     model, raw, rnd = r["model"], r["floor_raw_pixels"], r["floor_random_init"]
     row.knn, row.linear = model["knn_top1"], model.get("linear_top1")
     row.raw_knn, row.raw_linear = raw["knn_top1"], raw.get("linear_top1")
     row.random_knn, row.random_linear = rnd["knn_top1"], rnd.get("linear_top1")
-    if "measures" not in row.extra:
-        row.beats_floor = bool(r["beats_random_init"])
+    row.beats_floor = bool(r["beats_random_init"])
     row.extra = {"checkpoint": r["checkpoint"], "epoch": r["epoch"], "collapse": r["collapse"]}
-    # the method's own measures (Method.extra_metrics, e.g. CLIP's zero-shot), beside their floor
-    row.extra["own"] = {k: (v, rnd.get(k)) for k, v in model.items() if k.startswith("zero_shot")}
     return row
+
+
+def below_a_floor(row: Row) -> bool:
+    """Whether a scored row misses its representation floor (kNN or ρ against random init) or the
+    floors of its own headline measure."""
+    if row.measures and not measure_floors(row.measures, row.random_measures)[4]:
+        return True
+    return row.beats_floor is False
 
 
 def pct(v: float | None) -> str:
     return "–" if v is None or v != v else f"{100 * v:.1f} %"
+
+
+def num(v: float | None) -> str:
+    return "–" if v is None or v != v else f"{v:.4g}"
 
 
 def machine_line(args) -> str:
@@ -198,12 +237,12 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         "",
         f"`python bench/methods.py{' --methods ' + args.methods if args.methods else ''}"
         f"{' --epochs ' + str(args.epochs) if args.epochs != 3 else ''}` trained "
-        f"{'the image methods below' if args.methods else 'every image method in the registry'} "
+        f"{'the methods below' if args.methods else 'every image and text method in the registry'} "
         f"for {args.epochs} epoch"
         f"{'s' if args.epochs != 1 else ''} on the `{args.backbone}` backbone (seed {args.seed}) "
         f"through the real worker, with each method's preferred batch size and learning rate; "
         f"methods that need colour on `{COLOUR_DATASET}` (label: the shape, 4 classes), the rest "
-        f"on `{GREY_DATASET}` (10 digits). Each run is scored with `workbench.assess.evaluate_run` "
+        f"on `{GREY_DATASET}` (10 digits), text methods on `{TEXT_DATASET}`. Each run is scored with `workbench.assess.evaluate_run` "
         f"(what `ssl-workbench eval` prints) on its `{args.checkpoint}` checkpoint"
         f"{' (the end of training, not the epoch with the best test kNN that `eval` picks by default)' if args.checkpoint == 'last' else ''}"
         f": weighted "
@@ -221,9 +260,10 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         "| random init kNN / linear | beats floor | seconds | img/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    text = [r for r in rows if r.dataset == TEXT_DATASET]
     for r in rows:
-        if not r.error and "measures" in r.extra:
-            continue  # in the likelihood table below
+        if r in text:
+            continue  # in the text table below
         if r.error:
             reason = r.error.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| `{r.method}` | {r.dataset or '–'} | {r.batch_size or '–'} "
@@ -234,29 +274,42 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
             f"| `{r.method}` | {r.dataset} | {r.batch_size} | {pct(r.knn)} | {pct(r.linear)} "
             f"| {pct(r.raw_knn)} / {pct(r.raw_linear)} | {pct(r.random_knn)} / {pct(r.random_linear)} "
             f"| {beats} | {r.seconds:.0f} | {r.img_s:.0f} |")
-    own = [f"`{r.method}` {k} {pct(v)} (random init {pct(f)})"
-           for r in rows if not r.error for k, (v, f) in r.extra.get("own", {}).items()]
-    if own:
-        lines += ["", "Methods' own measures: " + "; ".join(own) + "."]
-    measured = [r for r in rows if not r.error and "measures" in r.extra]
+    if text:
+        lines += ["", f"Text methods on `{TEXT_DATASET}` (the word vectors are the representation): "
+                  "Spearman ρ of their cosine similarities against WordSim-353 and SimLex-999 over the "
+                  "pairs in the vocabulary, next to random-init vectors of the same method and seed. "
+                  "words/s is the training throughput; load is the 1-minute load average when the "
+                  "run ended.", "",
+                  "| method | dataset | batch | WordSim-353 ρ | random init ρ | SimLex-999 ρ | beats floor "
+                  "| seconds | words/s | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in text:
+            if r.error:
+                reason = r.error.replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| `{r.method}` | {r.dataset} | {r.batch_size or '–'} | failed ({r.stage}): "
+                             f"{reason} | | | | | | |")
+                continue
+            lines.append(f"| `{r.method}` | {r.dataset} | {r.batch_size} | {num(r.rho)} | {num(r.random_rho)} "
+                         f"| {num(r.simlex)} | {'yes' if r.beats_floor else '**no**'} | {r.seconds:.0f} "
+                         f"| {r.img_s:.0f} | {r.load} |")
+    measured = [r for r in rows if not r.error and r.measures]
     if measured:
-        lines += ["", "Methods with their own measure (an exact likelihood or perplexity on the test "
-                  "split) are scored on it against their floor (independent pixels, unigram words), "
-                  "lower is better; kNN is shown where the data has labels.", "",
-                  "| method | dataset | batch | measure | model | floor | beats floor | kNN top-1 | seconds |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "Methods with measures of their own (`Method.measures`: an exact likelihood or "
+                  "perplexity, masked-word or zero-shot accuracy on the test split) are scored on the "
+                  "first of them against its floors: the method's own (a model that reads no weights: "
+                  "independent pixels, unigram words, the most frequent word) and the same method with "
+                  "random-init weights. NLL and perplexity: lower is better; accuracies: higher.", "",
+                  "| method | dataset | measure | model | its own floor | random init | beats floors "
+                  "| other measures | seconds | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in measured:
-            (label, value), (floor_label, floor) = list(r.extra["measures"].items())[:2]
-            lines.append(f"| `{r.method}` | {r.dataset} | {r.batch_size} | {label} | {value:.4g} "
-                         f"| {floor:.4g} ({floor_label}) | {'yes' if r.beats_floor else '**no**'} "
-                         f"| {pct(r.knn)} | {r.seconds:.0f} |")
-    lines += [
-        "",
-        "Only image methods, and text methods with a measure of their own, are in these tables: "
-        "the other sequence and text methods (e.g. CPC on sequences, word2vec) are scored on "
-        "other data and measures and are out of their scope.",
-        END,
-    ]
+            label, value, own, random, beats = measure_floors(r.measures, r.random_measures)
+            others = ", ".join(f"{k} {v:.4g}" for k, v in r.measures.items()
+                               if k != label and (own is None or k != own[0]))
+            lines.append(f"| `{r.method}` | {r.dataset} | {label} | {value:.4g} "
+                         f"| {f'{own[1]:.4g} ({own[0]})' if own else '–'} | {num(random)} "
+                         f"| {'yes' if beats else '**no**'} | {others or '–'} | {r.seconds:.0f} | {r.load or '–'} |")
+    lines += [END]
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +327,7 @@ def write_section(path: Path, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", help="comma-separated subset (default: every image method)")
+    p.add_argument("--methods", help="comma-separated subset (default: every image and text method)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--backbone", default="small_cnn", choices=("small_cnn", "resnet18", "mlp"))
     p.add_argument("--batch-size", type=int, default=None,
@@ -291,11 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    methods, rows = image_methods(wanted)
+    methods, rows = scored_methods(wanted)
     for r in rows:
         print(f"skip {r.method}: {r.error}", flush=True)
     machine = machine_line(args)
-    print(f"{len(methods)} image method(s), {args.epochs} epoch(s) each on {args.backbone}; {machine}", flush=True)
+    print(f"{len(methods)} method(s), {args.epochs} epoch(s) each on {args.backbone}; {machine}", flush=True)
     t0, load_start = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="bench-methods-") as tmp:
         # a fresh folder per benchmark, so kept runs never collide with an earlier one's
@@ -307,10 +360,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             if row.error:
                 print(f"    failed ({row.stage}): {row.error}", flush=True)
+            elif row.dataset == TEXT_DATASET:
+                print(f"    WordSim ρ {num(row.rho)} (random init {num(row.random_rho)}), {row.measures or ''} "
+                      f"{row.seconds:.0f} s, load {row.load}{'  BELOW A FLOOR' if below_a_floor(row) else ''}",
+                      flush=True)
             else:
                 print(f"    kNN {pct(row.knn)} (random init {pct(row.random_knn)}, pixels {pct(row.raw_knn)}), "
                       f"linear {pct(row.linear)}, {row.seconds:.0f} s, {row.img_s:.0f} img/s"
-                      f"{'' if row.beats_floor else '  BELOW THE RANDOM-INIT FLOOR'}", flush=True)
+                      f"{'  BELOW A FLOOR' if below_a_floor(row) else ''}", flush=True)
     total = time.perf_counter() - t0
     order = {name: i for i, (name, _) in enumerate(methods)}
     rows.sort(key=lambda r: order.get(r.method, len(order)))  # registry order; unloadable ones last
@@ -318,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "seconds": round(total, 1),
                                          "rows": [asdict(r) for r in rows]}, indent=2))
-    below = [r.method for r in rows if not r.error and not r.beats_floor]
+    below = [r.method for r in rows if not r.error and below_a_floor(r)]
     failed = [r.method for r in rows if r.error]
     print(f"done in {total / 60:.1f} min: {len(rows) - len(failed)} scored, {len(failed)} failed"
           f"{', below floor: ' + ', '.join(below) if below else ''}; wrote {args.out}", flush=True)

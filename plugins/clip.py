@@ -161,8 +161,12 @@ class CLIP(Method):
             out["zero_shot_mean"] = float(np.mean(list(out.values())))
         return out
 
-    def extra_metrics(self, data) -> dict[str, float]:
-        return self.zero_shot(data.x_test, data.factors_test)
+    def measures(self, batches) -> dict[str, float]:
+        """Zero-shot accuracy per factor on the test split, the mean (the headline) first."""
+        d = batches.dataset
+        per_factor = self.zero_shot(d.x_test, d.factors_test)
+        mean = per_factor.pop("zero_shot_mean", None)
+        return per_factor if mean is None else {"zero_shot_mean": mean, **per_factor}
 
     def previews(self, batch: Batch) -> dict[str, Preview]:
         x = batch.x[:PREVIEW_ITEMS]

@@ -11,9 +11,9 @@ from torch import Tensor, nn
 
 from workbench.api import Batch, DataSpec, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.text import held_out_documents, held_out_positions, training_counts, training_text, unigram_perplexity
 from workbench.wordtiles import word_tile
 
-HELD_OUT_EVERY = 10  # every 10th document is the test text: never read in training
 TILE = (28, 96)
 _ACCENT = (46, 84, 150)
 _GOOD, _BAD = (40, 110, 60), (120, 50, 50)
@@ -26,18 +26,6 @@ def next_word_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
     m = mask.flatten().to(nll.dtype)
     return (nll * m).sum() / m.sum().clamp_min(1.0)
-
-
-def unigram_perplexity(train_counts: np.ndarray, test_ids: np.ndarray) -> float:
-    """Perplexity of the add-one smoothed unigram model of the training counts on test words."""
-    p = (np.asarray(train_counts, np.float64) + 1.0) / (np.sum(train_counts) + len(train_counts))
-    return float(np.exp(-np.log(p[np.asarray(test_ids)]).mean()))
-
-
-def held_out_positions(corpus: np.ndarray, every: int = HELD_OUT_EVERY) -> np.ndarray:
-    """bool per corpus position: True inside every `every`-th document (documents 9, 19, …)."""
-    doc = np.cumsum(corpus < 0)  # the −1 between documents starts the next one
-    return (doc % every) == every - 1
 
 
 class LSTMLanguageModel(Method):
@@ -76,15 +64,14 @@ class LSTMLanguageModel(Method):
         test = held_out_positions(corpus)
         # the training text: breaks become EOS and the held-out documents vanish behind EOS, so
         # training never reads a test word, as input or as target
-        train_text = np.where((corpus < 0) | test, self.eos, corpus)
+        train_text = training_text(corpus, self.eos)
         pad = np.full(cfg.context, self.eos)
         # Derived from the data, not learned: rebuilt on load, so kept out of checkpoints.
         self.register_buffer("train_text", torch.from_numpy(np.concatenate([pad, train_text])), persistent=False)
         self.register_buffer("trainable", torch.from_numpy(np.concatenate([np.zeros(cfg.context, bool), ~test])),
                              persistent=False)
-        docs = np.split(corpus, np.flatnonzero(corpus < 0))  # document i, its leading −1 still on
-        self.test_docs = [d[d >= 0] for i, d in enumerate(docs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1]
-        self.train_counts = np.bincount(corpus[(corpus >= 0) & ~test], minlength=v)
+        self.test_docs = held_out_documents(corpus)
+        self.train_counts = training_counts(corpus, v)
 
     # --- training ----------------------------------------------------------------------
     def forward_logits(self, tokens: Tensor, state=None) -> tuple[Tensor, tuple]:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from .spec import FAMILIES, MODALITIES, DataSpec  # noqa: F401  (part of the plugin contract)
+
+if TYPE_CHECKING:
+    from .measures import Splits
 
 
 @dataclass
@@ -155,17 +157,14 @@ class Method(nn.Module):
         """Pictures of what the method does on this batch, keyed by a short name."""
         return {}
 
-    def extra_metrics(self, data: Any) -> dict[str, float]:
-        """Measures of this method only (e.g. CLIP's zero-shot accuracy) on a loaded
-        workbench.data.Dataset; `ssl-workbench eval` reports them beside a random-init floor.
-        Called in eval mode under torch.no_grad(); {} by default."""
-        return {}
-
-    def measures(self, batches: Callable[[str], Iterator[Batch]]) -> dict[str, float]:
-        """The method's own evaluation in its own units, label -> value (e.g. "test NLL
-        (nats/image)"), with the floor it must beat beside it. `batches("test")` and
-        `batches("train")` yield a split as model input on the device; runs under no_grad in
-        eval mode after each evaluation. Default: none."""
+    def measures(self, batches: "Splits") -> dict[str, float]:
+        """The method's own evaluation in its own units, label -> value: a test likelihood or
+        perplexity with the floor it must beat beside it (e.g. "test NLL (nats/image)" and
+        "independent pixels NLL (nats/image)"), CLIP's zero-shot accuracy. Put the headline
+        first. `batches("test")` and `batches("train")` yield a split as model input on the
+        device; `batches.dataset` is the loaded workbench.data Dataset itself (stored rows,
+        factors). Runs under no_grad in eval mode after each evaluation (the dashboard's eval
+        events) and in `ssl-workbench eval`, for the model and its random-init floor. Default: none."""
         return {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

@@ -31,18 +31,13 @@ def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bo
     return out
 
 
-def _method_metrics(method, data) -> dict:
-    """The method's own measures (Method.extra_metrics), rounded like the rest."""
-    method.eval()
-    with torch.no_grad():
-        return {k: round(float(v), 4) for k, v in method.extra_metrics(data).items()}
-
-
-def _add_measures(result: dict, loaded) -> None:
-    """The method's own measures (test likelihood and its floor), for methods that have them."""
-    measures = method_measures(loaded.method, loaded.dataset, loaded.device)
+def _add_measures(target: dict, method, loaded) -> None:
+    """The method's own measures (Method.measures: a test likelihood beside its floor, zero-shot
+    accuracy) under target["measures"], for methods that have them; given the random-init model,
+    they are the floor of measures that have none of their own."""
+    measures = method_measures(method, loaded.dataset, loaded.device)
     if measures:
-        result["measures"] = measures
+        target["measures"] = measures
 
 
 def _factor_probes(train: torch.Tensor, test: torch.Tensor, d, seed: int) -> dict:
@@ -62,10 +57,12 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
         "vocabulary": len(d.spec.vocab), "model": benchmark_report(vectors.numpy(), d.spec.vocab),
         "collapse": {k: round(v, 4) for k, v in collapse_metrics(vectors).items()},
     }
-    _add_measures(result, loaded)
+    _add_measures(result, loaded.method, loaded)
     if floors:
-        fresh = embed_all(build_method(run, d, loaded.device), d.x_test, loaded.device)
+        fresh_method = build_method(run, d, loaded.device)
+        fresh = embed_all(fresh_method, d.x_test, loaded.device)
         result["floor_random_init"] = floor = benchmark_report(fresh.numpy(), d.spec.vocab)
+        _add_measures(floor, fresh_method, loaded)
         model_rho, floor_rho = result["model"]["wordsim353_rho"], floor["wordsim353_rho"]
         if model_rho is not None and floor_rho is not None:
             result["beats_random_init"] = model_rho > floor_rho
@@ -92,8 +89,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         "diagnostics": embedding_diagnostics(test, view_embeddings(loaded.method, d.x_test[:2000],
                                                                    loaded.device, seed=run.seed)),
     }
-    result["model"].update(_method_metrics(loaded.method, d))
-    _add_measures(result, loaded)
+    _add_measures(result, loaded.method, loaded)
     result["rankme"] = result["model"]["rankme"]
     if "label_efficiency" in result["model"]:
         result["label_efficiency"] = result["model"]["label_efficiency"]
@@ -105,7 +101,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         fresh = build_method(run, d, loaded.device)
         fresh_train, fresh_test = embed_all(fresh, d.x_train, loaded.device), embed_all(fresh, d.x_test, loaded.device)
         result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
-        result["floor_random_init"].update(_method_metrics(fresh, d))
+        _add_measures(result["floor_random_init"], fresh, loaded)
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
     if d.factors_test and d.factors_train and linear:  # what was learnt, factor by factor
         result["factors"] = _factor_probes(train, test, d, run.seed)

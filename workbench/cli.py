@@ -521,8 +521,8 @@ def build_parser() -> Parser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_resume)
 
-    s = sub.add_parser("eval", help="kNN / linear probe (and analogies on data with factors) of a run "
-                                    "against floors, as JSON")
+    s = sub.add_parser("eval", help="kNN / linear probe (and analogies on data with factors; word ρ on "
+                                    "text; the method's own measures) of a run against floors, as JSON")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     s.add_argument("--no-linear", action="store_true", help="skip the linear probe")

@@ -1,11 +1,15 @@
-"""A method's own measures: read over the splits by workbench.measures, carried by eval events, drawn as terms."""
+"""A method's own measures (the one hook, Method.measures): read over the splits by workbench.measures, carried by eval
+events, drawn as terms, and in `ssl-workbench eval` once, for the model and its random-init floor."""
 from __future__ import annotations
 
 import math
 
 import torch
 
+from workbench import assess
 from workbench.api import Method
+from workbench.build import Loaded
+from workbench.config import new_run_config
 from workbench.curves import RunCurves, summarize_event
 from workbench.data.base import make_dataset
 from workbench.event_schema import check_event
@@ -32,10 +36,54 @@ def test_method_measures_read_both_splits_as_model_input_and_drop_non_finite():
     assert method.training  # given back in the mode it came in
 
 
+class _FromDataset(Method):
+    """Reads the loaded dataset itself (as CLIP's zero-shot reads the test factors): a weight times
+    the number of test rows, so a random-init floor differs from the model."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.weight = torch.nn.Parameter(torch.tensor(1.0))
+
+    def embed(self, x):
+        return x.flatten(1).float() * self.weight
+
+    def measures(self, batches):
+        return {"rows seen": float(self.weight) * len(batches.dataset.x_test)}
+
+
+def _toy_images(n: int = 40):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.arange(n) % 2
+    return make_dataset("toy", x, y, x[:20], y[:20], ["a", "b"])
+
+
+def test_the_measures_get_the_loaded_dataset_beside_the_batches():
+    data = _toy_images()
+    method = _FromDataset(None, torch.nn.Identity(), 64, data.spec)
+    assert method_measures(method, data, torch.device("cpu")) == {"rows seen": 20.0}
+
+
+def test_eval_reports_the_measures_once_for_the_model_and_its_random_init_floor(monkeypatch, tmp_path):
+    data = _toy_images()
+    trained = _FromDataset(None, torch.nn.Identity(), 64, data.spec)
+    with torch.no_grad():
+        trained.weight.fill_(2.0)
+    run = new_run_config("toy", "toy", {}, epochs=1)
+    loaded = Loaded(run, trained, data, torch.device("cpu"), tmp_path / "last.pt", 5, 1)
+    monkeypatch.setattr(assess, "load_from_run", lambda *a, **k: loaded)
+    monkeypatch.setattr(assess, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
+    result = assess.evaluate_run(tmp_path, "last", linear=False, floors=True, device="cpu")
+    assert result["measures"] == {"rows seen": 40.0}
+    assert result["floor_random_init"]["measures"] == {"rows seen": 20.0}
+    assert "rows seen" not in result["model"] and "measures" not in result["floor_raw_pixels"]  # once, not twice
+
+
 def test_base_method_has_no_measures():
     data = make_dataset("toy", torch.zeros((2, 1, 2, 2), dtype=torch.uint8), torch.zeros(2),
                         torch.zeros((2, 1, 2, 2), dtype=torch.uint8), torch.zeros(2), ["a"])
     assert method_measures(Method(None, torch.nn.Identity(), 4, data.spec), data, torch.device("cpu")) == {}
+    assert not hasattr(Method, "extra_metrics")  # one hook for a method's own figures, not two
 
 
 def test_eval_event_with_measures_is_drawn_beside_the_method_terms():

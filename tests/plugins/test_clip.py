@@ -149,3 +149,21 @@ def test_caption_search_ranks_images_by_similarity_and_marks_the_true_caption(ma
         index.images_for("  ")
     with pytest.raises(ValueError, match="no test image"):
         index.captions_for(99)
+
+
+def test_zero_shot_is_the_methods_measures_with_the_mean_first(make):
+    """One hook: the zero-shot accuracies come from Method.measures, read off the loaded test split."""
+    from workbench.data.base import make_dataset
+    from workbench.measures import method_measures
+
+    n = 12
+    spec = _shapes_spec(make, n)
+    method = make.method(CLIP, shape=(3, 32, 32), spec=spec)
+    x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(n, dtype=torch.long)
+    data = make_dataset("toyshapes", x, y, x, y, FACTORS["shape"], factors=FACTORS,
+                        factors_train=spec.train_factors, factors_test=spec.train_factors)
+    measures = method_measures(method, data, torch.device("cpu"))
+    assert list(measures)[0] == "zero_shot_mean"
+    assert set(measures) == {f"zero_shot_{k}" for k in FACTORS} | {"zero_shot_mean"}
+    assert measures["zero_shot_mean"] == pytest.approx(np.mean([measures[f"zero_shot_{k}"] for k in FACTORS]), abs=1e-4)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.lstm_lm import LSTMLanguageModel, held_out_positions, next_word_loss, unigram_perplexity
+from plugins.lstm_lm import LSTMLanguageModel, next_word_loss
 from workbench.api import Batch, DataSpec
+from workbench.nn.text import held_out_positions, unigram_perplexity
 
 
 def test_next_word_loss_by_hand():
