@@ -4,7 +4,7 @@ Each method registered for image data is trained through the real worker
 (`python -m workbench.worker RUN_DIR`, the process the GUI and the CLI start) for the same
 epochs, backbone, seed, device and threads, with the method's preferred batch size and learning
 rate (what `ssl-workbench train` gives it). Colour-only methods (input_channels == (3,)) train on
-`shapes`, the rest on `mnist5k`. Every run is then scored by workbench.assess.evaluate_run, which
+`shapes`, the rest on `mnist5k`; sequence methods on `signals`. Every run is then scored by workbench.assess.evaluate_run, which
 measures the raw-pixel and random-init floors in the same call. A method that fails to load,
 train or evaluate gets a "failed" row with the reason; the others go on.
 
@@ -39,6 +39,7 @@ from workbench.runs import create_run_dir  # noqa: E402
 BEGIN = "<!-- bench/methods.py: begin (generated; edit the script, not this section) -->"
 END = "<!-- bench/methods.py: end -->"
 GREY_DATASET, COLOUR_DATASET, TEXT_DATASET = "mnist5k", "shapes", "lee"
+SEQUENCE_DATASET = "signals"  # sequence methods (label: the waveform, 6 classes)
 
 
 @dataclass
@@ -64,9 +65,12 @@ class Row:
 
 
 def dataset_for(cls) -> str:
-    """shapes for methods that need colour, mnist5k for every other image method, lee for text."""
+    """shapes for methods that need colour, mnist5k for every other image method, signals for
+    sequences, lee for text."""
     if cls.modality == "text":
         return TEXT_DATASET
+    if cls.modality == "sequence":
+        return SEQUENCE_DATASET
     return COLOUR_DATASET if 1 not in tuple(cls.input_channels) else GREY_DATASET
 
 
@@ -91,7 +95,8 @@ def image_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], lis
             failed.append(Row(name, error="not registered", stage="load"))
         elif entry.cls is None:
             failed.append(Row(name, error=entry.error or "failed to load", stage="load"))
-        elif entry.cls.accepts("image") or (entry.cls.modality == "text" and has_measures(entry.cls)):
+        elif (entry.cls.accepts("image") or entry.cls.modality == "sequence"
+              or (entry.cls.modality == "text" and has_measures(entry.cls))):
             ok.append((name, entry.cls))  # text methods with measures: scored on them alone
         elif wanted:
             failed.append(Row(name, error="not an image method", stage="load"))
@@ -203,7 +208,8 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         f"{'s' if args.epochs != 1 else ''} on the `{args.backbone}` backbone (seed {args.seed}) "
         f"through the real worker, with each method's preferred batch size and learning rate; "
         f"methods that need colour on `{COLOUR_DATASET}` (label: the shape, 4 classes), the rest "
-        f"on `{GREY_DATASET}` (10 digits). Each run is scored with `workbench.assess.evaluate_run` "
+        f"on `{GREY_DATASET}` (10 digits), sequence methods on `{SEQUENCE_DATASET}` (6 waveforms; "
+        f"its raw floor is the raw signal). Each run is scored with `workbench.assess.evaluate_run` "
         f"(what `ssl-workbench eval` prints) on its `{args.checkpoint}` checkpoint"
         f"{' (the end of training, not the epoch with the best test kNN that `eval` picks by default)' if args.checkpoint == 'last' else ''}"
         f": weighted "
@@ -252,9 +258,9 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
                          f"| {pct(r.knn)} | {r.seconds:.0f} |")
     lines += [
         "",
-        "Only image methods, and text methods with a measure of their own, are in these tables: "
-        "the other sequence and text methods (e.g. CPC on sequences, word2vec) are scored on "
-        "other data and measures and are out of their scope.",
+        "Image and sequence methods, and text methods with a measure of their own, are in these "
+        "tables: the other text methods (e.g. word2vec) are scored on word benchmarks and are "
+        "out of their scope.",
         END,
     ]
     return "\n".join(lines) + "\n"
