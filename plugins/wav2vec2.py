@@ -118,6 +118,18 @@ def contrastive_loss(context: torch.Tensor, targets: torch.Tensor, distractors: 
     return loss, accuracy
 
 
+def masked_runs(frames: list[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive frame numbers, e.g. [1, 2, 3, 7] -> [(1, 3), (7, 7)]:
+    one shaded band per run, so overlapping receptive fields are not shaded twice."""
+    runs: list[tuple[int, int]] = []
+    for t in frames:
+        if runs and t == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return runs
+
+
 # --- the model ---------------------------------------------------------------------------------
 class FeatureEncoder(nn.Module):
     """Strided 1-D convolutions with GELU, (B, C, T) → (B, frames, width); group norm after
@@ -329,8 +341,8 @@ class Wav2Vec2(Method):
         tiles, captions = [], []
         for b in range(len(x)):  # 8 pictures for people, not a training loop
             frames = mask[b].nonzero().squeeze(1).tolist()
-            spans = [(max(0, s), min(length, e), MASK_COLOUR, 0.3)
-                     for s, e in (FeatureEncoder.frame_span(t) for t in frames)]
+            spans = [(max(0, FeatureEncoder.frame_span(first)[0]), min(length, FeatureEncoder.frame_span(last)[1]),
+                      MASK_COLOUR, 0.3) for first, last in masked_runs(frames)]
             tiles.append(line_tile(x[b].float().cpu().numpy(), TILE, ylim=ylim, spans=spans))
             captions.append(f"{len(frames)}/{self.frames} frames masked")
             sim = c[b, frames] @ q[b].T  # (masked, frames)

@@ -8,7 +8,7 @@ import torch
 
 from plugins.wav2vec2 import (
     FeatureEncoder, Wav2Vec2, contrastive_loss, diversity_loss, expected_mask_coverage, gumbel_softmax_st,
-    mask_spans, sample_distractors,
+    mask_spans, masked_runs, sample_distractors,
 )
 
 SIGNAL = (1, 256)
@@ -135,3 +135,8 @@ def test_settings_that_cannot_work_are_refused(make):
         make.method(Wav2Vec2, (1, 40), mask_length=8)
     with pytest.raises(ValueError, match="heads"):
         make.method(Wav2Vec2, SIGNAL, model_dim=30, heads=4)
+
+
+def test_masked_frames_are_shaded_as_one_band_per_run():
+    assert masked_runs([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
+    assert masked_runs([]) == []
