@@ -4,12 +4,13 @@ Each method registered for image or text data is trained through the real worker
 (`python -m workbench.worker RUN_DIR`, the process the GUI and the CLI start) for the same
 epochs, backbone, seed, device and threads, with the method's preferred batch size and learning
 rate (what `ssl-workbench train` gives it). Colour-only methods (input_channels == (3,)) train on
-`shapes`, the rest on `mnist5k`, text methods on `lee`. Every run is then scored by
-workbench.assess.evaluate_run, which measures the raw-pixel and random-init floors in the same
-call (text: WordSim-353 / SimLex-999 ρ of the word vectors and of random-init ones). Methods
-with measures of their own (Method.measures: perplexity, masked-word accuracy, NLL, zero-shot
-accuracy) are also scored on them against their floors. A method that fails to load, train or
-evaluate gets a "failed" row with the reason; the others go on.
+`shapes`, the rest on `mnist5k`, sequence methods on `signals`, text methods on `lee`. Every
+run is then scored by workbench.assess.evaluate_run, which measures the raw-pixel and
+random-init floors in the same call (text: WordSim-353 / SimLex-999 ρ of the word vectors and
+of random-init ones; sequences: the raw signal). Methods with measures of their own
+(Method.measures: perplexity, masked-word accuracy, NLL, zero-shot accuracy) are also scored on
+them against their floors. A method that fails to load, train or evaluate gets a "failed" row
+with the reason; the others go on.
 
     python bench/methods.py                                   # every image and text method, 3 epochs
     python bench/methods.py --methods autoencoder,rotation --epochs 1 --out /tmp/b.md
@@ -43,6 +44,7 @@ from workbench.runs import create_run_dir  # noqa: E402
 BEGIN = "<!-- bench/methods.py: begin (generated; edit the script, not this section) -->"
 END = "<!-- bench/methods.py: end -->"
 GREY_DATASET, COLOUR_DATASET, TEXT_DATASET = "mnist5k", "shapes", "lee"
+SEQUENCE_DATASET = "signals"  # sequence methods (label: the waveform, 6 classes)
 
 
 @dataclass
@@ -74,9 +76,12 @@ class Row:
 
 
 def dataset_for(cls) -> str:
-    """shapes for methods that need colour, mnist5k for every other image method, lee for text."""
+    """shapes for methods that need colour, mnist5k for every other image method, signals for
+    sequences, lee for text."""
     if cls.modality == "text":
         return TEXT_DATASET
+    if cls.modality == "sequence":
+        return SEQUENCE_DATASET
     return COLOUR_DATASET if 1 not in tuple(cls.input_channels) else GREY_DATASET
 
 
@@ -118,10 +123,11 @@ def scored_methods(wanted: list[str] | None) -> tuple[list[tuple[str, type]], li
             failed.append(Row(name, error="not registered", stage="load"))
         elif entry.cls is None:
             failed.append(Row(name, error=entry.error or "failed to load", stage="load"))
-        elif entry.cls.accepts("image") or entry.cls.modality == "text":
+        elif (entry.cls.accepts("image") or entry.cls.modality == "sequence"
+              or entry.cls.modality == "text"):
             ok.append((name, entry.cls))
         elif wanted:
-            failed.append(Row(name, error="not an image or text method", stage="load"))
+            failed.append(Row(name, error="not an image, sequence or text method", stage="load"))
     return ok, failed
 
 
@@ -242,7 +248,8 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         f"{'s' if args.epochs != 1 else ''} on the `{args.backbone}` backbone (seed {args.seed}) "
         f"through the real worker, with each method's preferred batch size and learning rate; "
         f"methods that need colour on `{COLOUR_DATASET}` (label: the shape, 4 classes), the rest "
-        f"on `{GREY_DATASET}` (10 digits), text methods on `{TEXT_DATASET}`. Each run is scored with `workbench.assess.evaluate_run` "
+        f"on `{GREY_DATASET}` (10 digits), sequence methods on `{SEQUENCE_DATASET}` (6 waveforms; "
+        f"its raw floor is the raw signal), text methods on `{TEXT_DATASET}`. Each run is scored with `workbench.assess.evaluate_run` "
         f"(what `ssl-workbench eval` prints) on its `{args.checkpoint}` checkpoint"
         f"{' (the end of training, not the epoch with the best test kNN that `eval` picks by default)' if args.checkpoint == 'last' else ''}"
         f": weighted "

@@ -33,9 +33,11 @@ def test_every_image_and_text_method_and_only_those(bench):
     methods, failed = bench.scored_methods(None)
     names = [n for n, _ in methods]
     assert {"autoencoder", "rotation", "colorization"} <= set(names)
-    assert all(cls.accepts("image") or cls.modality == "text" for _, cls in methods)
-    assert {"lstm_lm", "bert_lite", "word2vec"} <= set(names) and "cpc_sequence" not in names
+    assert all(cls.accepts("image") or cls.modality in ("text", "sequence") for _, cls in methods)
+    assert {"lstm_lm", "bert_lite", "word2vec"} <= set(names)
     assert bench.dataset_for(get_method("lstm_lm")) == "lee" == bench.dataset_for(get_method("bert_lite"))
+    assert {"cpc_sequence", "wav2vec2"} <= set(names)  # sequence methods, scored on signals
+    assert bench.dataset_for(get_method("wav2vec2")) == "signals"
     assert not [r for r in failed if r.error.startswith("not an")]  # silently out of scope
 
 
