@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
 
 import torch  # noqa: E402
 
-from workbench.api import Method  # noqa: E402
 from workbench.assess import evaluate_run  # noqa: E402
 from workbench.config import new_run_config, validate  # noqa: E402
 from workbench.events import read_events  # noqa: E402
@@ -83,11 +82,6 @@ def dataset_for(cls) -> str:
     if cls.modality == "sequence":
         return SEQUENCE_DATASET
     return COLOUR_DATASET if 1 not in tuple(cls.input_channels) else GREY_DATASET
-
-
-def has_measures(cls) -> bool:
-    """Whether the method reports its own measures (a likelihood beside its floor, zero-shot accuracy)."""
-    return cls.measures is not Method.measures
 
 
 def lower_is_better(label: str) -> bool:
