@@ -10,13 +10,12 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.backbone_rules import BACKBONES, backbone_problem
-from workbench.build import method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.devices import available_devices
 from workbench.folder_check import image_folder_problem
 from workbench.launch import gpu_count
-from workbench.registry import discover
+from workbench.method_listing import listing
 
 from . import theme
 from .config_form import ConfigForm
@@ -30,6 +29,12 @@ ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "am
                    "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
 
 
+def method_backbone_problem(info, backbone: str, modality: str, input_shape: tuple[int, ...] | None = None) -> str | None:
+    """Why the method cannot train with `backbone` on this data: its own refusal, then the backbone's
+    (workbench.build.method_backbone_problem, from the listing instead of the class)."""
+    return info.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)
+
+
 class RunPanel(QWidget):
     """Everything needed to start a run; emits start_requested with a complete RunConfig."""
 
@@ -40,7 +45,7 @@ class RunPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._entries = discover()
+        self._entries = listing()  # read without importing the plugins (and torch): the window paints first
         self._state = "idle"
         self.setMinimumWidth(290)
 
@@ -205,7 +210,7 @@ class RunPanel(QWidget):
         """Say which run the tabs show, with its method, data and settings."""
         entry = self._entries.get(run.method)
         info = self._infos.get(run.dataset)
-        self.summary.show_run(name, run, entry.cls.title if entry and entry.ok else run.method,
+        self.summary.show_run(name, run, entry.info.title if entry and entry.ok else run.method,
                               info.title if info else run.dataset,
                               has_backbone=not (info and info.modality == "text"))  # word methods own their tables
 
@@ -228,7 +233,7 @@ class RunPanel(QWidget):
         name = current.data(0, Qt.UserRole) if current is not None else None
         if not name:
             return
-        cls = self._entries[name].cls
+        cls = self._entries[name].info
         self.method_info.setText(f"{cls.summary}<br><span style='color: {theme.colors()['muted']}'>{cls.reference}</span>")
         defaults = RunConfig()
         values = {**{f: getattr(defaults, f) for f in MAIN_FIELDS + ADVANCED_FIELDS}, **cls.run_defaults}
@@ -271,7 +276,7 @@ class RunPanel(QWidget):
         recipe = find_recipe(name, method, self.dataset_name())
         for key, value in recipe.run_settings().items():
             (self.run_form if key in MAIN_FIELDS else self.advanced_form).set_value(key, value)
-        for key, value in recipe.method_settings(self._entries[method].cls.Config).items():
+        for key, value in recipe.method_settings(self._entries[method].info.Config).items():
             self.method_form.set_value(key, value)
         self._update_start()
 
@@ -289,7 +294,7 @@ class RunPanel(QWidget):
         click explains why (the problem line) instead of silently doing nothing."""
         muted = QBrush(QColor(theme.colors()["muted"]))
         for name, item in self._method_items.items():
-            cls = self._entries[name].cls
+            cls = self._entries[name].info
             problem = self._modality_problem(cls, modality) if modality else None
             item.setForeground(0, muted if problem else QBrush())
             tip = method_tooltip(cls)
@@ -316,14 +321,14 @@ class RunPanel(QWidget):
             out.append("Pick a method.")
         info = self._infos.get(self.dataset_name())
         entry = self._entries.get(self.method_name())
-        modality_problem = self._modality_problem(entry.cls, info.modality) if info and entry and entry.ok else None
+        modality_problem = self._modality_problem(entry.info, info.modality) if info and entry and entry.ok else None
         if modality_problem:
             out.append(modality_problem)
-        elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.cls.input_channels:
-            out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
+        elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.info.input_channels:
+            out.append(f"{entry.info.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
         backbone = self.run_form.values().get("backbone") if hasattr(self, "_built") else None
-        self._mark_backbones(entry.cls if entry and entry.ok else None, info)
-        backbone_problem = (method_backbone_problem(entry.cls, backbone, info.modality, self._input_shape(info))
+        self._mark_backbones(entry.info if entry and entry.ok else None, info)
+        backbone_problem = (method_backbone_problem(entry.info, backbone, info.modality, self._input_shape(info))
                             if info and backbone and entry and entry.ok else None)
         if backbone_problem:
             out.append(f"{backbone_problem}.")

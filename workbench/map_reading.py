@@ -5,7 +5,6 @@ import difflib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 AGREEMENT_K = 10  # map neighbours each point is compared with
 AGREEMENT_SAMPLE = 5_000  # points whose neighbourhoods are read (a sample keeps 1M-point maps fast)
@@ -31,6 +30,7 @@ def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sampl
         keep = np.sort(rng.choice(keep, AGREEMENT_POOL, replace=False))
     xy, codes = xy[keep], codes[keep]
     probe = rng.choice(len(xy), sample, replace=False) if len(xy) > sample else np.arange(len(xy))
+    from scipy.spatial import cKDTree  # ~1 s to import: not before the window paints
     _, nbrs = cKDTree(xy).query(xy[probe], k=k + 1)
     agree = (codes[nbrs[:, 1:]] == codes[probe, None]).mean()
     shares = np.bincount(codes) / len(codes)
