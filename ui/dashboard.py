@@ -63,6 +63,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
+        self._legend_below: dict[int, pg.LegendItem] = {}      # id(legend) -> its copy under the plot, when cramped
         self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
@@ -236,7 +237,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self.collapse_plot.setLabel("right", "effective rank ▲", color=theme.series_color(1))
         bg = pg.mkColor(c["plot_bg"])
         bg.setAlpha(210)
-        for legend in (self.loss_legend, self.terms_legend, self.knn_legend):
+        for legend in (self.loss_legend, self.terms_legend, self.knn_legend, *self._legend_below.values()):
             legend.setLabelTextColor(c["plot_fg"])
             for _, label in legend.items:
                 label.setText(label.text)  # LabelItem.setAttr alone does not re-render existing labels

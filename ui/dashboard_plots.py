@@ -192,7 +192,8 @@ class CurvePlotsMixin:
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                                  symbolBrush=c0, symbolPen=None)
         self.even_line = pg.InfiniteLine(pos=EVEN_STD_RATIO, angle=0, movable=False, label="1.0 = evenly spread",
-                                         labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+                                         labelOpts={"position": 0.02, "anchors": [(0, 0), (0, 0)]})
+        # under its line: above it the label needs more room than the range's top leaves on a short plot
         self.collapse_plot.addItem(self.even_line, ignoreBounds=True)
         self.collapse_plot.enableAutoRange(axis="y", enable=False)
         self.collapse_plot.setYRange(0, 1.15, padding=0)
@@ -383,7 +384,12 @@ class CurvePlotsMixin:
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
-        if covered and (box.height() + 12) / view.height() < LEGEND_MAX_SHARE:
+        below = self._legend_below.get(id(legend))
+        view_height = view.height() + (below.boundingRect().height() if below is not None and below.isVisible() else 0)
+        fits = (box.height() + 12) / view_height < LEGEND_MAX_SHARE
+        # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
+        self._legend_under_plot(legend, plot, not fits)
+        if covered and fits:
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
             under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
             reach = (box.height() + 12) / view.height()  # the legend, its 8-px offset and a gap, as a share
@@ -396,6 +402,31 @@ class CurvePlotsMixin:
         if corner != current:
             self._legend_corner[id(legend)] = corner
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))
+
+    def _legend_under_plot(self, legend, plot: pg.PlotItem, under: bool) -> None:
+        """A legend too tall to sit in an empty corner (a short plot on a 720-px screen) is shown as a copy in
+        a row under the plot, several entries a row, instead of over the curves; back inside when it fits."""
+        below = self._legend_below.get(id(legend))
+        if not under:
+            if below is not None and below.isVisible():
+                plot.layout.removeItem(below)
+                below.hide()
+                legend.show()
+            return
+        if below is None:
+            below = self._legend_below[id(legend)] = pg.LegendItem(**LEGEND)  # no offset: laid out, not anchored
+            below.setParentItem(plot)
+            below.hide()
+        c = theme.colors()
+        below.clear()
+        below.setLabelTextColor(c["plot_fg"])
+        for sample, label in legend.items:
+            below.addItem(sample.item, label.text)
+        below.setColumnCount(max(1, min(len(below.items), 4)))
+        if not below.isVisible():
+            plot.layout.addItem(below, 4, 1)
+            below.show()
+        legend.hide()
 
     def _step_span(self) -> tuple[float, float]:
         """The step range every plot shows: this run's steps and the overlays'."""

@@ -38,9 +38,19 @@ def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sampl
     return float((agree - chance) / (1 - chance)) if chance < 1 else float("nan")
 
 
-def best_grouping(xy: np.ndarray, options: Mapping[str, np.ndarray]) -> str | None:
-    """The name in `options` (name → codes per point) that the map groups its points by best, or None."""
-    scores = {name: map_agreement(xy, codes) for name, codes in options.items()}
+def best_grouping(xy: np.ndarray, options: Mapping[str, np.ndarray], progress=None, cancel=None) -> str | None:
+    """The name in `options` (name → codes per point) that the map groups its points by best, or None.
+
+    progress(fraction, stage) after each option; cancel() returning True raises embeddings.Cancelled
+    (the explorer runs this as a background task)."""
+    scores = {}
+    for i, (name, codes) in enumerate(options.items()):
+        if cancel is not None and cancel():
+            from .embeddings import Cancelled
+            raise Cancelled()
+        scores[name] = map_agreement(xy, codes)
+        if progress is not None:
+            progress((i + 1) / len(options), f"grouping by {name}")
     scores = {name: s for name, s in scores.items() if s == s}
     return max(scores, key=scores.get) if scores else None
 

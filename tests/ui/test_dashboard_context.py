@@ -253,3 +253,71 @@ def test_a_legend_never_covers_the_curve(dash, qtbot):
     x, y = dash.loss_curve.xData, dash.loss_curve.yData
     under = [i for i in range(len(x)) if rect.contains(dash.loss_plot.vb.mapViewToScene(QPointF(x[i], y[i])))]
     assert not under, f"{len(under)} loss points under the legend"
+
+
+def eval_run_with_scores() -> list[dict]:
+    """An image run whose evaluation plot carries kNN, best, an analogy score per factor: a tall legend."""
+    evs = [started(dataset="shapes")]
+    for s in range(1, 201):
+        evs.append(step(s, 2.0 - s / 200))
+        if s % 20 == 0:
+            evs.append({"type": "eval", "t": 1000 + s / 4, "step": s, "epoch": s // 100, "knn_top1": 0.3 + s / 1000,
+                        "knn_best": 0.3 + s / 1000, "collapse_std_ratio": 0.55, "effective_rank": 90.0,
+                        "scores": {"analogy top-1": 0.09 + s / 2000, "analogy top-1 · colour": 0.1,
+                                   "analogy top-1 · shape": 0.11, "analogy top-1 · size": 0.06}})
+    return evs
+
+
+def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtbot, tmp_path):
+    """At 1280×720 the evaluation plot is ~90 px tall: its six-entry legend covered the last points."""
+    from PySide6.QtCore import QPointF
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)  # the dashboard's share of a 1280×720 window
+    dash.show()
+    for ev in eval_run_with_scores():
+        dash.add_event(ev)
+    for _ in range(4):
+        settle(dash, qtbot)
+    below = dash._legend_below.get(id(dash.knn_legend))
+    legends = [l for l in (dash.knn_legend, below) if l is not None and l.isVisible()]
+    assert legends == [below], "the legend still sits over the data"
+    rect = legends[0].sceneBoundingRect()
+    assert len(legends[0].items) == len(dash.knn_legend.items) >= 6
+    for curve in [dash.knn_curve, *dash._score_curves.values()]:
+        x, y = curve.xData, curve.yData
+        assert not any(rect.contains(dash.knn_plot.vb.mapViewToScene(QPointF(a, b))) for a, b in zip(x, y))
+    assert not rect.intersects(dash.knn_plot.vb.sceneBoundingRect())
+    dash.resize(1600, 1200)  # room again: back inside, in an empty corner
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert dash.knn_legend.isVisible() and not below.isVisible()
+
+
+def test_floor_labels_close_together_do_not_overlap(qtbot, tmp_path):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)
+    dash.show()
+    run = make_run(tmp_path / "close", image_run(knn0=0.2))
+    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.43}, {"name": "random init", "knn_top1": 0.40}])
+    dash.load_run(run)
+    for _ in range(3):
+        settle(dash, qtbot)
+    raw, rand = (dash.floor_lines[n].label for n in ("raw pixels", "random init"))
+    assert raw.isVisible() and rand.isVisible()
+    assert not raw.sceneBoundingRect().intersects(rand.sceneBoundingRect()), \
+        (raw.sceneBoundingRect(), rand.sceneBoundingRect())
+
+
+def test_the_evenly_spread_label_is_inside_the_collapse_plot(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)
+    dash.show()
+    for ev in image_run():
+        dash.add_event(ev)
+    for _ in range(3):
+        settle(dash, qtbot)
+    label, view = dash.even_line.label.sceneBoundingRect(), dash.collapse_plot.vb.sceneBoundingRect()
+    assert view.contains(label), (label, view)
