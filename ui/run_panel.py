@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -15,6 +15,7 @@ from workbench.data import list_datasets
 from workbench.devices import available_devices
 from workbench.folder_check import image_folder_problem
 from workbench.launch import gpu_count
+from workbench.estimate import describe
 from workbench.method_listing import listing
 
 from . import theme
@@ -39,6 +40,8 @@ class RunPanel(QWidget):
     """Everything needed to start a run; emits start_requested with a complete RunConfig."""
 
     start_requested = Signal(object)  # RunConfig
+    measure_estimates = True  # False: only figures timed before are shown (GUI tests, screenshots)
+    ESTIMATE_DELAY_MS = 1200  # after the last edit: a person trying settings does not start a measurement per keystroke
     pause_requested = Signal()
     resume_requested = Signal()
     stop_requested = Signal()
@@ -123,6 +126,18 @@ class RunPanel(QWidget):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         theme.set_look(self.problem, tone="error")
+        # how long the chosen run would take here (set_estimator): timed a moment after the last edit
+        self.estimate_label = QLabel()
+        self.estimate_label.setObjectName("runEstimate")
+        self.estimate_label.setWordWrap(True)
+        theme.set_look(self.estimate_label, tone="muted")
+        self.estimate_label.hide()
+        self.estimator = None
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(self.ESTIMATE_DELAY_MS)
+        self._estimate_timer.timeout.connect(self._estimate)
+        self._estimating: str | None = None  # setup key of the run the label speaks of
 
         # layout
         body = QWidget()
@@ -172,6 +187,7 @@ class RunPanel(QWidget):
         outer.setContentsMargins(6, 6, 6, 6)
         outer.addWidget(scroll, 1)
         outer.addWidget(self.problem)
+        outer.addWidget(self.estimate_label)
         outer.addLayout(buttons)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
 
@@ -405,6 +421,62 @@ class RunPanel(QWidget):
         self.problem.setText(problems[0] if problems else "")
         self.problem.setVisible(bool(problems))
         self.start_button.setEnabled(self._state in ("idle", "finished", "stopped", "failed") and not problems)
+        if self.estimator is not None:
+            self._show_estimate(problems)
+
+    # --- run-time estimate ------------------------------------------------------------------
+    def set_estimator(self, estimator) -> None:
+        """Say under the form how long the chosen run takes on this machine (ui.estimator: a few real steps
+        timed in a subprocess, cached per setup), for every method, data and settings, before Start."""
+        self.estimator = estimator
+        estimator.estimated.connect(self._on_estimated)
+        estimator.failed.connect(self._on_estimate_failed)
+        self._update_start()
+
+    def _show_estimate(self, problems: list[str]) -> None:
+        """The figure at once when this setup was timed before (epochs rescale it), else time it a moment
+        after the last edit; nothing while the form has a problem or a run is under way."""
+        from .estimator import setup_key
+        self._estimate_timer.stop()
+        if problems or self._state not in ("idle", "finished", "stopped", "failed"):
+            self._estimating = None
+            self.estimate_label.hide()
+            return
+        run = self.run_config()
+        self._estimating = setup_key(run)
+        known = self.estimator.cached(run)
+        if known is not None:
+            self._say_estimate(known)
+            return
+        if not self.measure_estimates:
+            self.estimate_label.hide()
+            return
+        self.estimate_label.setText("Run time: timing a few steps of this setup…")
+        self.estimate_label.setToolTip("A few real training steps are timed in a separate process "
+                                       "(workbench.estimate) once you stop editing.")
+        self.estimate_label.show()
+        self._estimate_timer.start()
+
+    def _estimate(self) -> None:
+        if self._estimating is not None and self.estimator is not None and not self.problems():
+            self.estimator.estimate(self.run_config(), wait=True)
+
+    def _say_estimate(self, seconds: float) -> None:
+        self.estimate_label.setText(f"Run time: {describe(seconds)} on this machine.")
+        self.estimate_label.setToolTip("From a few real steps of this method, data and settings timed here, "
+                                       "extrapolated to the epochs and evaluations set above.")
+        self.estimate_label.show()
+
+    def _on_estimated(self, key: str, _seconds: float) -> None:
+        if key == self._estimating:
+            known = self.estimator.cached(self.run_config())  # for the epochs set now
+            if known is not None:
+                self._say_estimate(known)
+
+    def _on_estimate_failed(self, key: str, why: str) -> None:
+        if key == self._estimating:
+            self.estimate_label.setText(f"Run time: could not be timed here ({why}).")
+            self.estimate_label.show()
 
     def _start(self) -> None:
         if not self.problems():
@@ -422,6 +494,8 @@ class RunPanel(QWidget):
         self.pause_button.setIcon(theme.icon("resume" if state == "paused" else "pause"))
         self.pause_button.setToolTip("Continue training" if state == "paused" else "Pause after this step")
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
+        if active and self.estimator is not None and self.estimator.is_measuring():
+            self.estimator.cancel()  # steps timed beside a training run would be wrong, and slow it down
         for w in (self.methods, self.dataset, self.root_row, self.run_form, self.advanced_form,
                   self.method_form, self.device, self.processes):
             w.setEnabled(not active)

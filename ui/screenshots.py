@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
     from .welcome import Welcome
     Welcome.measure_on_show = False  # the example's time is measured by a real window, not by this script
+    from .run_panel import RunPanel
+    RunPanel.measure_estimates = False
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.IniFormat)
