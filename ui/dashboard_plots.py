@@ -125,6 +125,17 @@ class PlotGrid(pg.GraphicsLayoutWidget):
         self.paint_ms = 1000 * (time.perf_counter() - t0)
 
 
+class RowLegend(pg.LegendItem):
+    """A legend laid out in a row of its plot's grid: a change of its entries never moves it to the plot's
+    corner (LegendItem resizes itself with setGeometry(0, 0, …)); the plot's layout places it again."""
+
+    def updateSize(self) -> None:
+        pos = self.pos()
+        super().updateSize()
+        self.setPos(pos)
+        self.updateGeometry()
+
+
 class CurvePlotsMixin:
     """Builds and lays out the Dashboard's plots and places their legends (part of Dashboard: uses its
     `data` (RunCurves), `_overlays` and legend caches)."""
@@ -414,15 +425,20 @@ class CurvePlotsMixin:
                 legend.show()
             return
         if below is None:
-            below = self._legend_below[id(legend)] = pg.LegendItem(**LEGEND)  # no offset: laid out, not anchored
+            below = self._legend_below[id(legend)] = RowLegend(**LEGEND)  # no offset: laid out, not anchored
             below.setParentItem(plot)
             below.hide()
-        c = theme.colors()
-        below.clear()
-        below.setLabelTextColor(c["plot_fg"])
-        for sample, label in legend.items:
-            below.addItem(sample.item, label.text)
-        below.setColumnCount(max(1, min(len(below.items), 4)))
+        entries = [(sample.item, label.text) for sample, label in legend.items]
+        if [(s.item, l.text) for s, l in below.items] != entries:
+            below.clear()
+            below.setLabelTextColor(theme.colors()["plot_fg"])
+            for item, text in entries:
+                below.addItem(item, text)
+        # as many entries a row as the plot's width holds (a legend wider than the plot would widen its column)
+        widest = max((s.boundingRect().width() + l.boundingRect().width() + 12 for s, l in below.items), default=1)
+        columns = max(1, min(len(below.items), int(plot.vb.boundingRect().width() // widest)))
+        if below.columnCount != columns:
+            below.setColumnCount(columns)
         if not below.isVisible():
             plot.layout.addItem(below, 4, 1)
             below.show()

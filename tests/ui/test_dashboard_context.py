@@ -288,6 +288,24 @@ def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtb
         x, y = curve.xData, curve.yData
         assert not any(rect.contains(dash.knn_plot.vb.mapViewToScene(QPointF(a, b))) for a, b in zip(x, y))
     assert not rect.intersects(dash.knn_plot.vb.sceneBoundingRect())
+
+    def under_the_view():
+        legend, view, plot = below.sceneBoundingRect(), dash.knn_plot.vb.sceneBoundingRect(), dash.knn_plot.sceneBoundingRect()
+        return legend.top() >= view.bottom() and plot.left() <= legend.left() and legend.right() <= plot.right() + 1
+
+    assert under_the_view(), (below.sceneBoundingRect(), dash.knn_plot.vb.sceneBoundingRect())
+    # a new score adds an entry: the legend stays in its row (LegendItem used to jump to the plot's corner)
+    dash.add_event({"type": "eval", "t": 1100.0, "step": 200, "epoch": 2, "knn_top1": 0.5, "knn_best": 0.5,
+                    "scores": {"analogy top-1": 0.2, "online probe top-1": 0.4}})
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert below.isVisible() and len(below.items) == len(dash.knn_legend.items)
+    assert under_the_view(), (below.sceneBoundingRect(), dash.knn_plot.vb.sceneBoundingRect())
+    dash.hide()  # another tab is shown while the theme switches, which re-renders (resizes) the labels
+    dash.apply_theme()
+    dash.show()
+    settle(dash, qtbot)
+    assert under_the_view(), (below.sceneBoundingRect(), dash.knn_plot.vb.sceneBoundingRect())
     dash.resize(1600, 1200)  # room again: back inside, in an empty corner
     for _ in range(4):
         settle(dash, qtbot)
