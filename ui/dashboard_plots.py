@@ -125,6 +125,11 @@ class PlotGrid(pg.GraphicsLayoutWidget):
         self.paint_ms = 1000 * (time.perf_counter() - t0)
 
 
+def _laid_out(plot: pg.PlotItem, item) -> bool:
+    """Whether item sits in the plot's own grid (visibility is no guide: it follows the item's ancestors)."""
+    return item is not None and any(plot.layout.itemAt(i) is item for i in range(plot.layout.count()))
+
+
 class RowLegend(pg.LegendItem):
     """A legend laid out in a row of its plot's grid: a change of its entries never moves it to the plot's
     corner (LegendItem resizes itself with setGeometry(0, 0, …)); the plot's layout places it again."""
@@ -396,7 +401,7 @@ class CurvePlotsMixin:
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
         below = self._legend_below.get(id(legend))
-        view_height = view.height() + (below.boundingRect().height() if below is not None and below.isVisible() else 0)
+        view_height = view.height() + (below.boundingRect().height() if _laid_out(plot, below) else 0)
         fits = (box.height() + 12) / view_height < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
@@ -419,10 +424,11 @@ class CurvePlotsMixin:
         a row under the plot, several entries a row, instead of over the curves; back inside when it fits."""
         below = self._legend_below.get(id(legend))
         if not under:
-            if below is not None and below.isVisible():
+            if _laid_out(plot, below):
                 plot.layout.removeItem(below)
-                below.hide()
-                legend.show()
+            if below is not None:
+                below.setVisible(False)
+            legend.setVisible(True)
             return
         if below is None:
             below = self._legend_below[id(legend)] = RowLegend(**LEGEND)  # no offset: laid out, not anchored
@@ -439,10 +445,10 @@ class CurvePlotsMixin:
         columns = max(1, min(len(below.items), int(plot.vb.boundingRect().width() // widest)))
         if below.columnCount != columns:
             below.setColumnCount(columns)
-        if not below.isVisible():
+        if not _laid_out(plot, below):
             plot.layout.addItem(below, 4, 1)
-            below.show()
-        legend.hide()
+        below.setVisible(True)
+        legend.setVisible(False)
 
     def _step_span(self) -> tuple[float, float]:
         """The step range every plot shows: this run's steps and the overlays'."""
