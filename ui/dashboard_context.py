@@ -75,7 +75,8 @@ class ContextMixin:
         # one short line per note under "step": a long one-line axis label widened this plot's column
         # past the view and cut off the plots beside it at 1280 px
         notes = "".join(f"<br><span style='font-size:8pt'>{bit}</span>" for bit in bits + ([note] if note else []))
-        self.knn_plot.setLabel("bottom", "step" + notes)
+        self._step_notes[id(self.knn_plot)] = "step" + notes
+        self._set_step_label(self.knn_plot)
         unit = self.unit()
         self.speed_plot.setLabel("left", unit.replace("/", " / "))
         if modality == "text":

@@ -1,6 +1,7 @@
 """The dashboard's plot grid: its plots and curves, the shared step axis, y axes that only widen, legend placement."""
 from __future__ import annotations
 
+import html
 import math
 import time
 import zlib
@@ -125,20 +126,34 @@ class PlotGrid(pg.GraphicsLayoutWidget):
         self.paint_ms = 1000 * (time.perf_counter() - t0)
 
 
-def _laid_out(plot: pg.PlotItem, item) -> bool:
-    """Whether item sits in the plot's own grid (visibility is no guide: it follows the item's ancestors)."""
-    return item is not None and any(plot.layout.itemAt(i) is item for i in range(plot.layout.count()))
+def _entry_colour(item) -> str:
+    """The colour a legend entry's curve or marker is drawn in."""
+    opts = getattr(item, "opts", {})
+    pen = opts.get("pen")
+    if pen is not None and pg.mkPen(pen).style() != Qt.NoPen:
+        return pg.mkPen(pen).color().name()
+    brush = opts.get("symbolBrush") or opts.get("brush")
+    return pg.mkBrush(brush).color().name() if brush is not None else theme.colors()["plot_fg"]
 
 
-class RowLegend(pg.LegendItem):
-    """A legend laid out in a row of its plot's grid: a change of its entries never moves it to the plot's
-    corner (LegendItem resizes itself with setGeometry(0, 0, …)); the plot's layout places it again."""
-
-    def updateSize(self) -> None:
-        pos = self.pos()
-        super().updateSize()
-        self.setPos(pos)
-        self.updateGeometry()
+def _legend_html(legend, width: float) -> str:
+    """A legend's entries as lines of coloured names ('━ last  ━ best  ◆ analogy top-1 …') that fit `width` px."""
+    per_line = max(20, int(width / 6.5))  # characters of 8-pt text
+    lines, line = [], ""
+    for sample, label in legend.items:
+        text = f"■ {label.text}"
+        if line and len(line) + 2 + len(text) > per_line:
+            lines.append(line)
+            line = ""
+        line = f"{line}  {text}" if line else text
+    lines.append(line)
+    colours = {f"■ {label.text}": _entry_colour(sample.item) for sample, label in legend.items}
+    out = []
+    for ln in lines:
+        parts = [p for p in ln.split("  ") if p]
+        out.append("&nbsp;&nbsp;".join(f"<span style='color:{colours.get(p, '')}'>{html.escape(p)}</span>"
+                                       for p in parts))
+    return "".join(f"<br><span style='font-size:8pt'>{ln}</span>" for ln in out)
 
 
 class CurvePlotsMixin:
@@ -400,9 +415,7 @@ class CurvePlotsMixin:
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
-        below = self._legend_below.get(id(legend))
-        view_height = view.height() + (below.boundingRect().height() if _laid_out(plot, below) else 0)
-        fits = (box.height() + 12) / view_height < LEGEND_MAX_SHARE
+        fits = (box.height() + 12) / view.height() < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
         if covered and fits:
@@ -420,35 +433,18 @@ class CurvePlotsMixin:
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))
 
     def _legend_under_plot(self, legend, plot: pg.PlotItem, under: bool) -> None:
-        """A legend too tall to sit in an empty corner (a short plot on a 720-px screen) is shown as a copy in
-        a row under the plot, several entries a row, instead of over the curves; back inside when it fits."""
-        below = self._legend_below.get(id(legend))
-        if not under:
-            if _laid_out(plot, below):
-                plot.layout.removeItem(below)
-            if below is not None:
-                below.setVisible(False)
-            legend.setVisible(True)
-            return
-        if below is None:
-            below = self._legend_below[id(legend)] = RowLegend(**LEGEND)  # no offset: laid out, not anchored
-            below.setParentItem(plot)
-            below.hide()
-        entries = [(sample.item, label.text) for sample, label in legend.items]
-        if [(s.item, l.text) for s, l in below.items] != entries:
-            below.clear()
-            below.setLabelTextColor(theme.colors()["plot_fg"])
-            for item, text in entries:
-                below.addItem(item, text)
-        # as many entries a row as the plot's width holds (a legend wider than the plot would widen its column)
-        widest = max((s.boundingRect().width() + l.boundingRect().width() + 12 for s, l in below.items), default=1)
-        columns = max(1, min(len(below.items), int(plot.vb.boundingRect().width() // widest)))
-        if below.columnCount != columns:
-            below.setColumnCount(columns)
-        if not _laid_out(plot, below):
-            plot.layout.addItem(below, 4, 1)
-        below.setVisible(True)
-        legend.setVisible(False)
+        """A legend too tall to sit in an empty corner (a short plot on a 720-px screen) becomes a few lines of
+        text under the plot, each name in its curve's colour, instead of a box over the curves; a box again
+        when it fits. Text in the step axis's label, so the plot's own grid lays it out."""
+        html = _legend_html(legend, plot.vb.boundingRect().width()) if under else ""
+        legend.setVisible(not under)
+        if self._legend_text.get(id(plot), "") != html:
+            self._legend_text[id(plot)] = html
+            self._set_step_label(plot)
+
+    def _set_step_label(self, plot: pg.PlotItem) -> None:
+        """'step', the plot's notes (dashboard_context) and its legend when it sits under the plot."""
+        plot.setLabel("bottom", self._step_notes.get(id(plot), "step") + self._legend_text.get(id(plot), ""))
 
     def _step_span(self) -> tuple[float, float]:
         """The step range every plot shows: this run's steps and the overlays'."""
