@@ -88,3 +88,27 @@ def test_the_run_panel_says_how_long_the_chosen_run_takes(qtbot, settings, tmp_p
     panel.root.setText("")
     panel.select_dataset("folder")  # a form with a problem: no run time for it
     assert not label.isVisible()
+
+
+def test_polite_requests_wait_for_the_measurement_under_way(qtbot, settings, tmp_path, monkeypatch):
+    """The run panel's requests queue behind the one under way (the welcome example's, say) instead of
+    killing it; only the newest queued one is kept; a plain request pushes a polite one under way aside,
+    and the newest polite request is measured after it."""
+    import ui.estimator as estimator_module
+    (tmp_path / "fake_estimate.py").write_text(STAND_IN)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(estimator_module, "MEASURE_MODULE", "fake_estimate")
+    est = Estimator(settings)
+    runs = {m: new_run_config(m, "digits", epochs=1) for m in ("rotation", "simclr", "byol", "moco")}
+    answered = []
+    est.estimated.connect(lambda key, _s: answered.append(key))
+    est.estimate(runs["rotation"], wait=True)
+    est.estimate(runs["simclr"], wait=True)  # queued…
+    est.estimate(runs["byol"], wait=True)  # …and replaced by the newer request
+    est.estimate(runs["moco"])  # a plain request: rotation is killed; byol, the panel's newest wish, follows
+    qtbot.waitUntil(lambda: len(answered) == 2 and not est.is_measuring(), timeout=30_000)
+    assert answered == [setup_key(runs["moco"]), setup_key(runs["byol"])]
+    assert "simclr" not in (tmp_path / "measured.log").read_text().split()
+    est.estimate(runs["rotation"], wait=True)  # nothing under way: measured at once
+    qtbot.waitUntil(lambda: len(answered) == 3, timeout=30_000)
+    assert answered[-1] == setup_key(runs["rotation"])
