@@ -138,11 +138,14 @@ def _entry_colour(item) -> str:
 
 def _legend_html(legend, width: float) -> str:
     """A legend's entries as lines of coloured names ('━ last  ━ best  ◆ analogy top-1 …') that fit `width` px."""
-    per_line = max(20, int(width / 6.5))  # characters of 8-pt text
+    font = QApplication.font()
+    font.setPointSizeF(8)
+    measure = QFontMetricsF(font).horizontalAdvance
+    room = max(120.0, 0.92 * width)  # measured text, with a margin for the axis label's own padding
     lines, line = [], ""
     for sample, label in legend.items:
         text = f"■ {label.text}"
-        if line and len(line) + 2 + len(text) > per_line:
+        if line and measure(f"{line}    {text}") > room:
             lines.append(line)
             line = ""
         line = f"{line}  {text}" if line else text

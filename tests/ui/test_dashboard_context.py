@@ -287,6 +287,14 @@ def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtb
     assert f"color:{colour}'>■ last<" in label  # each name in its curve's colour
     view = dash.knn_plot.vb.sceneBoundingRect()
     assert view.height() > 30  # the text does not squeeze the plot away
+    import re
+    from PySide6.QtGui import QFontMetricsF
+    from PySide6.QtWidgets import QApplication
+    font = QApplication.font()
+    font.setPointSizeF(8)
+    for line in label.split("<br>")[1:]:  # each line of names fits under the plot, none is cut at its ends
+        text = re.sub(r"<[^>]+>", "", line).replace("&nbsp;", " ")
+        assert QFontMetricsF(font).horizontalAdvance(text) <= view.width(), text
     # a new score adds an entry, a theme switch re-renders: still text, with the new name
     dash.add_event({"type": "eval", "t": 1100.0, "step": 200, "epoch": 2, "knn_top1": 0.5, "knn_best": 0.5,
                     "scores": {"analogy top-1": 0.2, "online probe top-1": 0.4}})
