@@ -11,7 +11,9 @@ run: a full repaint of the same plots with every item drawn anew (what a tick co
 axis moves, which it used to do on every event).
 First paint: in a fresh process, seconds from the interpreter's start to the main window's first
 paint event (what ui.app.main does: app, theme, MainWindow, show), wall and CPU, and whether
-torch was imported by then (`--first-paint` prints only this).
+torch was imported by then (`--first-paint` prints only this). The run panel lists methods from
+workbench.method_listing's cache, which the first start after an install or an edit of the
+workbench writes (importing every plugin, so torch, once); the figure is for a start after that.
 Targets: < 50 ms per frame at 100k points, < 100 ms stall, < 1 s to first paint. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
 

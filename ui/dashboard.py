@@ -63,6 +63,8 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
+        self._legend_text: dict[int, str] = {}                 # id(plot) -> its legend as text under it, when cramped
+        self._step_notes: dict[int, str] = {}                  # id(plot) -> its step axis's label and notes
         self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
@@ -157,6 +159,9 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             curve.clear()  # now, not at the next redraw: auto-range must not fit the last run's data
         self._drawn.clear()
         self._legend_key.clear()
+        for plot, legend in ((self.loss_plot, self.loss_legend), (self.terms_plot, self.terms_legend),
+                             (self.knn_plot, self.knn_legend)):
+            self._legend_under_plot(legend, plot, False)  # a new run's legends start in their corner
         self._flat_key.clear()
         for room in self._legend_room.values():
             room.set_values(())

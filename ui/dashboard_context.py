@@ -15,6 +15,7 @@ from .dashboard_plots import ValueExtent
 from .floors import MEASURING, QUEUED, service
 
 FLOOR_LABEL_AT = 0.97   # floor labels sit at the right end of their line, away from the first points
+FLOOR_LABEL_STEP = 0.35  # each lower floor's label this share of the width left of the one above
 
 
 def noise_text(info: dict, coverage: dict, modality: str | None) -> str:
@@ -74,7 +75,8 @@ class ContextMixin:
         # one short line per note under "step": a long one-line axis label widened this plot's column
         # past the view and cut off the plots beside it at 1280 px
         notes = "".join(f"<br><span style='font-size:8pt'>{bit}</span>" for bit in bits + ([note] if note else []))
-        self.knn_plot.setLabel("bottom", "step" + notes)
+        self._step_notes[id(self.knn_plot)] = "step" + notes
+        self._set_step_label(self.knn_plot)
         unit = self.unit()
         self.speed_plot.setLabel("left", unit.replace("/", " / "))
         if modality == "text":
@@ -95,7 +97,7 @@ class ContextMixin:
                     wanted[f"{name} {label}"] = (100 * float(value), f"{name} {label} {value:.2f}")
         for name in [n for n in self.floor_lines if n not in wanted]:
             self.knn_plot.removeItem(self.floor_lines.pop(name))
-        for name, (v, text) in wanted.items():
+        for rank, (name, (v, text)) in enumerate(sorted(wanted.items(), key=lambda kv: -kv[1][0])):
             line = self.floor_lines.get(name)
             if line is None:
                 style = Qt.DotLine if name.startswith(RANDOM_NAME) else Qt.DashLine
@@ -107,6 +109,11 @@ class ContextMixin:
             line.setPen(pg.mkPen(muted, width=1.2, style=line.pen.style()))
             line.label.setColor(muted)
             line.label.setFormat(text)
+            # floors are often a few points apart: each label a step further left than the one above, so no
+            # two sit on each other; below its line in the upper half of the view, above it in the lower
+            # half (pyqtgraph picks), so a line near the top or bottom edge keeps its label in view
+            line.label.anchors = [(1, 0), (1, 1)]
+            line.label.setPosition(max(FLOOR_LABEL_AT - FLOOR_LABEL_STEP * rank, 0.3))
             line.setPos(v)
         self.floor_extent.set_values(v for v, _ in wanted.values())
         tip = floors_text(floors) if floors else ""

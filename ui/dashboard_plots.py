@@ -1,6 +1,7 @@
 """The dashboard's plot grid: its plots and curves, the shared step axis, y axes that only widen, legend placement."""
 from __future__ import annotations
 
+import html
 import math
 import time
 import zlib
@@ -125,6 +126,39 @@ class PlotGrid(pg.GraphicsLayoutWidget):
         self.paint_ms = 1000 * (time.perf_counter() - t0)
 
 
+def _entry_colour(item) -> str:
+    """The colour a legend entry's curve or marker is drawn in."""
+    opts = getattr(item, "opts", {})
+    pen = opts.get("pen")
+    if pen is not None and pg.mkPen(pen).style() != Qt.NoPen:
+        return pg.mkPen(pen).color().name()
+    brush = opts.get("symbolBrush") or opts.get("brush")
+    return pg.mkBrush(brush).color().name() if brush is not None else theme.colors()["plot_fg"]
+
+
+def _legend_html(legend, width: float) -> str:
+    """A legend's entries as lines of coloured names ('━ last  ━ best  ◆ analogy top-1 …') that fit `width` px."""
+    font = QApplication.font()
+    font.setPointSizeF(8)
+    measure = QFontMetricsF(font).horizontalAdvance
+    room = max(120.0, 0.92 * width)  # measured text, with a margin for the axis label's own padding
+    lines, line = [], ""
+    for sample, label in legend.items:
+        text = f"■ {label.text}"
+        if line and measure(f"{line}    {text}") > room:
+            lines.append(line)
+            line = ""
+        line = f"{line}  {text}" if line else text
+    lines.append(line)
+    colours = {f"■ {label.text}": _entry_colour(sample.item) for sample, label in legend.items}
+    out = []
+    for ln in lines:
+        parts = [p for p in ln.split("  ") if p]
+        out.append("&nbsp;&nbsp;".join(f"<span style='color:{colours.get(p, '')}'>{html.escape(p)}</span>"
+                                       for p in parts))
+    return "".join(f"<br><span style='font-size:8pt'>{ln}</span>" for ln in out)
+
+
 class CurvePlotsMixin:
     """Builds and lays out the Dashboard's plots and places their legends (part of Dashboard: uses its
     `data` (RunCurves), `_overlays` and legend caches)."""
@@ -192,7 +226,8 @@ class CurvePlotsMixin:
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                                  symbolBrush=c0, symbolPen=None)
         self.even_line = pg.InfiniteLine(pos=EVEN_STD_RATIO, angle=0, movable=False, label="1.0 = evenly spread",
-                                         labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+                                         labelOpts={"position": 0.02, "anchors": [(0, 0), (0, 0)]})
+        # under its line: above it the label needs more room than the range's top leaves on a short plot
         self.collapse_plot.addItem(self.even_line, ignoreBounds=True)
         self.collapse_plot.enableAutoRange(axis="y", enable=False)
         self.collapse_plot.setYRange(0, 1.15, padding=0)
@@ -383,7 +418,10 @@ class CurvePlotsMixin:
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
-        if covered and (box.height() + 12) / view.height() < LEGEND_MAX_SHARE:
+        fits = (box.height() + 12) / view.height() < LEGEND_MAX_SHARE
+        # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
+        self._legend_under_plot(legend, plot, not fits)
+        if covered and fits:
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
             under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
             reach = (box.height() + 12) / view.height()  # the legend, its 8-px offset and a gap, as a share
@@ -396,6 +434,20 @@ class CurvePlotsMixin:
         if corner != current:
             self._legend_corner[id(legend)] = corner
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))
+
+    def _legend_under_plot(self, legend, plot: pg.PlotItem, under: bool) -> None:
+        """A legend too tall to sit in an empty corner (a short plot on a 720-px screen) becomes a few lines of
+        text under the plot, each name in its curve's colour, instead of a box over the curves; a box again
+        when it fits. Text in the step axis's label, so the plot's own grid lays it out."""
+        html = _legend_html(legend, plot.vb.boundingRect().width()) if under else ""
+        legend.setVisible(not under)
+        if self._legend_text.get(id(plot), "") != html:
+            self._legend_text[id(plot)] = html
+            self._set_step_label(plot)
+
+    def _set_step_label(self, plot: pg.PlotItem) -> None:
+        """'step', the plot's notes (dashboard_context) and its legend when it sits under the plot."""
+        plot.setLabel("bottom", self._step_notes.get(id(plot), "step") + self._legend_text.get(id(plot), ""))
 
     def _step_span(self) -> tuple[float, float]:
         """The step range every plot shows: this run's steps and the overlays'."""

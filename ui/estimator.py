@@ -8,12 +8,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QSettings, Signal
+from PySide6.QtCore import QObject, QProcess, QSettings, QTimer, Signal
 
 from workbench.config import RunConfig, save_run_config
 from workbench.estimate import describe
 
 SETTINGS_GROUP = "estimates"
+MEASURE_MODULE = "workbench.estimate"  # run as `python -m MEASURE_MODULE CONFIG.json`; prints one JSON line
 
 
 def setup_key(run: RunConfig) -> str:
@@ -33,7 +34,9 @@ def total_seconds(figures: dict, run: RunConfig) -> float:
 class Estimator(QObject):
     """estimate(run) answers at once from the cache, or measures in a subprocess and emits `estimated`.
 
-    One measurement at a time: asking for another setup kills the one under way. The GUI never waits."""
+    One measurement at a time: asking for another setup kills the one under way, unless asked with
+    `wait=True` (the run panel, which asks on every edit): then it is measured after the one under way,
+    and only the newest such request is kept. The GUI never waits."""
 
     estimated = Signal(str, float)  # setup_key, seconds for the run asked about
     failed = Signal(str, str)  # setup_key, why
@@ -43,6 +46,8 @@ class Estimator(QObject):
         self.settings = settings or QSettings()
         self._process: QProcess | None = None
         self._asked: RunConfig | None = None
+        self._next: RunConfig | None = None  # a polite request waiting for the measurement under way
+        self._asked_politely = False
         self._tmp = tempfile.TemporaryDirectory(prefix="ssl-estimate-")
 
     def cached(self, run: RunConfig) -> float | None:
@@ -59,7 +64,7 @@ class Estimator(QObject):
     def is_measuring(self) -> bool:
         return self._process is not None
 
-    def estimate(self, run: RunConfig) -> None:
+    def estimate(self, run: RunConfig, wait: bool = False) -> None:
         seconds = self.cached(run)
         if seconds is not None:
             self.estimated.emit(setup_key(run), seconds)
@@ -67,19 +72,27 @@ class Estimator(QObject):
         if self._asked is not None and setup_key(self._asked) == setup_key(run):
             self._asked = run  # same setup under way: answer for the newest epochs
             return
-        self.cancel()
-        self._asked = run
+        if wait and self._process is not None:
+            self._next = run
+            return
+        if not wait and self._asked is not None and self._asked_politely:
+            self._next = self._next or self._asked  # pushed aside, measured after this one
+        self.cancel(keep_next=True)
+        self._asked, self._asked_politely = run, wait
         path = Path(self._tmp.name) / "config.json"
         save_run_config(replace(run, epochs=1), path)
         process = QProcess(self)
         process.setProgram(sys.executable)
-        process.setArguments(["-m", "workbench.estimate", str(path)])
+        process.setArguments(["-m", MEASURE_MODULE, str(path)])
         process.finished.connect(lambda code, _status, p=process: self._done(p, code))
         self._process = process
         process.start()
 
-    def cancel(self) -> None:
+    def cancel(self, keep_next: bool = False) -> None:
         process, self._process, self._asked = self._process, None, None
+        if not keep_next:
+            self._next = None
+        self._asked_politely = False
         if process is not None:
             process.finished.disconnect()
             process.kill()
@@ -93,6 +106,8 @@ class Estimator(QObject):
         out = bytes(process.readAllStandardOutput()).decode(errors="replace").strip().splitlines()
         err = bytes(process.readAllStandardError()).decode(errors="replace").strip().splitlines()
         process.deleteLater()
+        if self._next is not None:  # the polite request waited for this one
+            QTimer.singleShot(0, self, lambda: self._next is not None and self._start_next())
         key = setup_key(run)
         try:
             result = json.loads(out[-1]) if code == 0 and out else None
@@ -105,6 +120,11 @@ class Estimator(QObject):
                    "eval_seconds": result["eval_seconds"], "steps_per_epoch": result["steps"]}
         self.settings.setValue(f"{SETTINGS_GROUP}/{_safe(key)}", json.dumps(figures))
         self.estimated.emit(key, total_seconds(figures, run))
+
+
+    def _start_next(self) -> None:
+        run, self._next = self._next, None
+        self.estimate(run, wait=True)
 
 
 def _safe(key: str) -> str:

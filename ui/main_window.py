@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.estimator = Estimator(self.settings, self)
         self.welcome = Welcome(self.estimator)
+        self.panel.set_estimator(self.estimator)
 
         self.tabs = PageTabs()  # pages scroll rather than widen the window (it fits 1280×720)
         self.tabs.setDocumentMode(True)

@@ -6,7 +6,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QToolButton, QTreeWidget, QTreeWidgetItem, \
     QVBoxLayout, QWidget
 
-from workbench.api import FAMILIES
+from workbench.spec import FAMILIES
 
 FAMILY_TITLES = {"reconstruction": "Reconstruction", "pretext": "Pretext tasks",
                  "joint-embedding": "Joint embedding", "language": "Language",
@@ -72,7 +72,7 @@ class MethodTree(QTreeWidget):
         (greyed, the error on hover); returns method name -> item."""
         items: dict[str, QTreeWidgetItem] = {}
         for family in FAMILIES:
-            members = [e for e in entries.values() if e.ok and e.cls.family == family]
+            members = [e for e in entries.values() if e.ok and e.info.family == family]
             if not members:
                 continue
             group = QTreeWidgetItem([FAMILY_TITLES.get(family, family)])
@@ -81,10 +81,10 @@ class MethodTree(QTreeWidget):
             bold.setBold(True)
             group.setFont(0, bold)
             self.addTopLevelItem(group)
-            for entry in sorted(members, key=lambda e: e.cls.title.lower()):
-                item = QTreeWidgetItem([entry.cls.title])
+            for entry in sorted(members, key=lambda e: e.info.title.lower()):
+                item = QTreeWidgetItem([entry.info.title])
                 item.setData(0, Qt.UserRole, entry.name)
-                item.setToolTip(0, method_tooltip(entry.cls))
+                item.setToolTip(0, method_tooltip(entry.info))
                 group.addChild(item)
                 items[entry.name] = item
         broken = [e for e in entries.values() if not e.ok]

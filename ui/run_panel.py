@@ -4,19 +4,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from workbench.backbone_rules import BACKBONES, backbone_problem
-from workbench.build import method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.devices import available_devices
 from workbench.folder_check import image_folder_problem
 from workbench.launch import gpu_count
-from workbench.registry import discover
+from workbench.estimate import describe
+from workbench.method_listing import listing
 
 from . import theme
 from .config_form import ConfigForm
@@ -30,17 +30,25 @@ ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "am
                    "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
 
 
+def method_backbone_problem(info, backbone: str, modality: str, input_shape: tuple[int, ...] | None = None) -> str | None:
+    """Why the method cannot train with `backbone` on this data: its own refusal, then the backbone's
+    (workbench.build.method_backbone_problem, from the listing instead of the class)."""
+    return info.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)
+
+
 class RunPanel(QWidget):
     """Everything needed to start a run; emits start_requested with a complete RunConfig."""
 
     start_requested = Signal(object)  # RunConfig
+    measure_estimates = True  # False: only figures timed before are shown (GUI tests, screenshots)
+    ESTIMATE_DELAY_MS = 1200  # after the last edit: a person trying settings does not start a measurement per keystroke
     pause_requested = Signal()
     resume_requested = Signal()
     stop_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._entries = discover()
+        self._entries = listing()  # read without importing the plugins (and torch): the window paints first
         self._state = "idle"
         self.setMinimumWidth(290)
 
@@ -118,6 +126,18 @@ class RunPanel(QWidget):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         theme.set_look(self.problem, tone="error")
+        # how long the chosen run would take here (set_estimator): timed a moment after the last edit
+        self.estimate_label = QLabel()
+        self.estimate_label.setObjectName("runEstimate")
+        self.estimate_label.setWordWrap(True)
+        theme.set_look(self.estimate_label, tone="muted")
+        self.estimate_label.hide()
+        self.estimator = None
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(self.ESTIMATE_DELAY_MS)
+        self._estimate_timer.timeout.connect(self._estimate)
+        self._estimating: str | None = None  # setup key of the run the label speaks of
 
         # layout
         body = QWidget()
@@ -167,6 +187,7 @@ class RunPanel(QWidget):
         outer.setContentsMargins(6, 6, 6, 6)
         outer.addWidget(scroll, 1)
         outer.addWidget(self.problem)
+        outer.addWidget(self.estimate_label)
         outer.addLayout(buttons)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Expanding)
 
@@ -205,7 +226,7 @@ class RunPanel(QWidget):
         """Say which run the tabs show, with its method, data and settings."""
         entry = self._entries.get(run.method)
         info = self._infos.get(run.dataset)
-        self.summary.show_run(name, run, entry.cls.title if entry and entry.ok else run.method,
+        self.summary.show_run(name, run, entry.info.title if entry and entry.ok else run.method,
                               info.title if info else run.dataset,
                               has_backbone=not (info and info.modality == "text"))  # word methods own their tables
 
@@ -228,7 +249,7 @@ class RunPanel(QWidget):
         name = current.data(0, Qt.UserRole) if current is not None else None
         if not name:
             return
-        cls = self._entries[name].cls
+        cls = self._entries[name].info
         self.method_info.setText(f"{cls.summary}<br><span style='color: {theme.colors()['muted']}'>{cls.reference}</span>")
         defaults = RunConfig()
         values = {**{f: getattr(defaults, f) for f in MAIN_FIELDS + ADVANCED_FIELDS}, **cls.run_defaults}
@@ -271,7 +292,7 @@ class RunPanel(QWidget):
         recipe = find_recipe(name, method, self.dataset_name())
         for key, value in recipe.run_settings().items():
             (self.run_form if key in MAIN_FIELDS else self.advanced_form).set_value(key, value)
-        for key, value in recipe.method_settings(self._entries[method].cls.Config).items():
+        for key, value in recipe.method_settings(self._entries[method].info.Config).items():
             self.method_form.set_value(key, value)
         self._update_start()
 
@@ -289,7 +310,7 @@ class RunPanel(QWidget):
         click explains why (the problem line) instead of silently doing nothing."""
         muted = QBrush(QColor(theme.colors()["muted"]))
         for name, item in self._method_items.items():
-            cls = self._entries[name].cls
+            cls = self._entries[name].info
             problem = self._modality_problem(cls, modality) if modality else None
             item.setForeground(0, muted if problem else QBrush())
             tip = method_tooltip(cls)
@@ -316,14 +337,14 @@ class RunPanel(QWidget):
             out.append("Pick a method.")
         info = self._infos.get(self.dataset_name())
         entry = self._entries.get(self.method_name())
-        modality_problem = self._modality_problem(entry.cls, info.modality) if info and entry and entry.ok else None
+        modality_problem = self._modality_problem(entry.info, info.modality) if info and entry and entry.ok else None
         if modality_problem:
             out.append(modality_problem)
-        elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.cls.input_channels:
-            out.append(f"{entry.cls.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
+        elif info and entry and entry.ok and info.modality == "image" and info.channels not in entry.info.input_channels:
+            out.append(f"{entry.info.title} needs colour images: pick Shapes, CIFAR-10 or an image folder.")
         backbone = self.run_form.values().get("backbone") if hasattr(self, "_built") else None
-        self._mark_backbones(entry.cls if entry and entry.ok else None, info)
-        backbone_problem = (method_backbone_problem(entry.cls, backbone, info.modality, self._input_shape(info))
+        self._mark_backbones(entry.info if entry and entry.ok else None, info)
+        backbone_problem = (method_backbone_problem(entry.info, backbone, info.modality, self._input_shape(info))
                             if info and backbone and entry and entry.ok else None)
         if backbone_problem:
             out.append(f"{backbone_problem}.")
@@ -400,6 +421,62 @@ class RunPanel(QWidget):
         self.problem.setText(problems[0] if problems else "")
         self.problem.setVisible(bool(problems))
         self.start_button.setEnabled(self._state in ("idle", "finished", "stopped", "failed") and not problems)
+        if self.estimator is not None:
+            self._show_estimate(problems)
+
+    # --- run-time estimate ------------------------------------------------------------------
+    def set_estimator(self, estimator) -> None:
+        """Say under the form how long the chosen run takes on this machine (ui.estimator: a few real steps
+        timed in a subprocess, cached per setup), for every method, data and settings, before Start."""
+        self.estimator = estimator
+        estimator.estimated.connect(self._on_estimated)
+        estimator.failed.connect(self._on_estimate_failed)
+        self._update_start()
+
+    def _show_estimate(self, problems: list[str]) -> None:
+        """The figure at once when this setup was timed before (epochs rescale it), else time it a moment
+        after the last edit; nothing while the form has a problem or a run is under way."""
+        from .estimator import setup_key
+        self._estimate_timer.stop()
+        if problems or self._state not in ("idle", "finished", "stopped", "failed"):
+            self._estimating = None
+            self.estimate_label.hide()
+            return
+        run = self.run_config()
+        self._estimating = setup_key(run)
+        known = self.estimator.cached(run)
+        if known is not None:
+            self._say_estimate(known)
+            return
+        if not self.measure_estimates:
+            self.estimate_label.hide()
+            return
+        self.estimate_label.setText("Run time: timing a few steps of this setup…")
+        self.estimate_label.setToolTip("A few real training steps are timed in a separate process "
+                                       "(workbench.estimate) once you stop editing.")
+        self.estimate_label.show()
+        self._estimate_timer.start()
+
+    def _estimate(self) -> None:
+        if self._estimating is not None and self.estimator is not None and not self.problems():
+            self.estimator.estimate(self.run_config(), wait=True)
+
+    def _say_estimate(self, seconds: float) -> None:
+        self.estimate_label.setText(f"Run time: {describe(seconds)} on this machine.")
+        self.estimate_label.setToolTip("From a few real steps of this method, data and settings timed here, "
+                                       "extrapolated to the epochs and evaluations set above.")
+        self.estimate_label.show()
+
+    def _on_estimated(self, key: str, _seconds: float) -> None:
+        if key == self._estimating:
+            known = self.estimator.cached(self.run_config())  # for the epochs set now
+            if known is not None:
+                self._say_estimate(known)
+
+    def _on_estimate_failed(self, key: str, why: str) -> None:
+        if key == self._estimating:
+            self.estimate_label.setText(f"Run time: could not be timed here ({why}).")
+            self.estimate_label.show()
 
     def _start(self) -> None:
         if not self.problems():
@@ -417,6 +494,8 @@ class RunPanel(QWidget):
         self.pause_button.setIcon(theme.icon("resume" if state == "paused" else "pause"))
         self.pause_button.setToolTip("Continue training" if state == "paused" else "Pause after this step")
         self.stop_button.setEnabled(state in ("starting", "running", "paused"))
+        if active and self.estimator is not None and self.estimator.is_measuring():
+            self.estimator.cancel()  # steps timed beside a training run would be wrong, and slow it down
         for w in (self.methods, self.dataset, self.root_row, self.run_form, self.advanced_form,
                   self.method_form, self.device, self.processes):
             w.setEnabled(not active)

@@ -9,7 +9,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel
-from scipy.spatial import cKDTree
 
 from ui import theme
 from ui.map_overlay import MapOverlay
@@ -56,7 +55,7 @@ class ScatterView(pg.PlotWidget):
         self._solid: list = []  # their opaque twins, for highlighted points
         self._solid_for: list | None = None
         self._size, self._alpha = 7.0, 220
-        self._tree: cKDTree | None = None
+        self._tree = None  # scipy cKDTree, built on first hit test
         self._hover = -1
         self._highlight = np.zeros(0, dtype=np.int64)
         self._highlight_colours: list[str] = []
@@ -270,6 +269,7 @@ class ScatterView(pg.PlotWidget):
         if not len(self._xy):
             return -1
         if self._tree is None:
+            from scipy.spatial import cKDTree  # ~1 s to import: after the window has painted
             self._tree = cKDTree(self._xy)
         px, py = self._vb.viewPixelSize()
         if not (px > 0 and py > 0):

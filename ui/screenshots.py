@@ -48,7 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="also open a finished run (e.g. one trained with --nproc 2) and shoot its "
                              "dashboard as 1280x720/light/NAME-dashboard.png (repeatable)")
+    parser.add_argument("--tabs", default=",".join(TABS),
+                        help=f"which tabs to shoot per run (default: all of {', '.join(TABS)})")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="which window sizes (default: all of "
+                        f"{', '.join(SIZES)}); e.g. --runs image --tabs explorer --sizes 1280x720 after a fix")
+    parser.add_argument("--no-extras", action="store_true", help="skip the welcome page, comparison and export shots")
     args = parser.parse_args(argv)
+    tabs_wanted = [t for t in args.tabs.split(",") if t]
+    sizes = {k: v for k, v in SIZES.items() if k in args.sizes.split(",")}
+    unknown = sorted(set(tabs_wanted) - set(TABS)) + sorted(set(args.sizes.split(",")) - set(SIZES))
+    if unknown:
+        parser.error(f"unknown tab or size: {', '.join(unknown)}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtCore import QSettings
@@ -58,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
     from .welcome import Welcome
     Welcome.measure_on_show = False  # the example's time is measured by a real window, not by this script
+    from .run_panel import RunPanel
+    RunPanel.measure_estimates = False
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.IniFormat)
@@ -71,14 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"saved {path}")
 
         def each_look(action) -> None:
-            for size, (w, h, themes) in SIZES.items():
+            for size, (w, h, themes) in sizes.items():
                 window.resize(w, h)
                 for name in themes:
                     window.set_theme(name)
                     settle(app, 0.3)
                     action(args.out / size / name)
 
-        each_look(lambda folder: shot(folder / "welcome.png"))
+        if not args.no_extras:
+            each_look(lambda folder: shot(folder / "welcome.png"))
         window.set_theme("light")
         for name, _, run_dir in (item.partition("=") for item in args.open):
             window.resize(1280, 720)
@@ -100,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             settle(app, 2.0)
             explorer, analogies = window.explorer, window.analogies
             window.tabs.setCurrentWidget(explorer)
-            wait(app, lambda: explorer.scatter.count() > 0 and not explorer.is_computing(), 300, "the map")
+            wait(app, lambda: explorer.scatter.count() > 0 and not explorer.is_computing()
+                 and not explorer.is_picking_colour(), 300, "the map")
             explorer.scatter.clicked.emit(0)  # as if the user clicked the first point
             wait(app, lambda: explorer.map_quality is not None and explorer.embedding_health is not None, 120,
                  "the map's health")
@@ -112,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
 
             def tabs(folder: Path) -> None:
                 for tab, page in zip(TABS, (window.dashboard, window.inspector, explorer, analogies, window.browser)):
+                    if tab not in tabs_wanted:
+                        continue
                     window.tabs.setCurrentWidget(page)
                     shot(folder / f"{key}-{tab}.png")
             each_look(tabs)
             window.set_theme("light")
 
-            if key == "image":  # the comparison view and the export dialog, once
+            if key == "image" and not args.no_extras:  # the comparison view and the export dialog, once
                 window.resize(1280, 720)
                 window.tabs.setCurrentWidget(explorer)
                 explorer.open_compare()  # the first trained snapshot against the last, coloured by neighbour change

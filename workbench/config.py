@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import typing
@@ -99,9 +100,14 @@ def _allowed(meta: dict) -> str:
     return " and ".join(p for p in (low, high) if p) or "any value"
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # evaluates every annotation: once per class, not per field and keystroke
+
+
 def field_type(cls: type, f: dataclasses.Field) -> type:
     """The concrete python type of a dataclass field (Optional[X] -> X)."""
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     tp = hints.get(f.name, str)
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:

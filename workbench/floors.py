@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import RunConfig, load_run_config, to_dict
 from .data import list_datasets
-from .data.cache import cache_root
+from .user_cache import cache_root
 from .rundir import CONFIG_FILE, write_atomic
 
 FORMAT_VERSION = 1

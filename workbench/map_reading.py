@@ -5,7 +5,6 @@ import difflib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 AGREEMENT_K = 10  # map neighbours each point is compared with
 AGREEMENT_SAMPLE = 5_000  # points whose neighbourhoods are read (a sample keeps 1M-point maps fast)
@@ -31,6 +30,7 @@ def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sampl
         keep = np.sort(rng.choice(keep, AGREEMENT_POOL, replace=False))
     xy, codes = xy[keep], codes[keep]
     probe = rng.choice(len(xy), sample, replace=False) if len(xy) > sample else np.arange(len(xy))
+    from scipy.spatial import cKDTree  # ~1 s to import: not before the window paints
     _, nbrs = cKDTree(xy).query(xy[probe], k=k + 1)
     agree = (codes[nbrs[:, 1:]] == codes[probe, None]).mean()
     shares = np.bincount(codes) / len(codes)
@@ -38,9 +38,19 @@ def map_agreement(xy: np.ndarray, codes: np.ndarray, k: int = AGREEMENT_K, sampl
     return float((agree - chance) / (1 - chance)) if chance < 1 else float("nan")
 
 
-def best_grouping(xy: np.ndarray, options: Mapping[str, np.ndarray]) -> str | None:
-    """The name in `options` (name → codes per point) that the map groups its points by best, or None."""
-    scores = {name: map_agreement(xy, codes) for name, codes in options.items()}
+def best_grouping(xy: np.ndarray, options: Mapping[str, np.ndarray], progress=None, cancel=None) -> str | None:
+    """The name in `options` (name → codes per point) that the map groups its points by best, or None.
+
+    progress(fraction, stage) after each option; cancel() returning True raises embeddings.Cancelled
+    (the explorer runs this as a background task)."""
+    scores = {}
+    for i, (name, codes) in enumerate(options.items()):
+        if cancel is not None and cancel():
+            from .embeddings import Cancelled
+            raise Cancelled()
+        scores[name] = map_agreement(xy, codes)
+        if progress is not None:
+            progress((i + 1) / len(options), f"grouping by {name}")
     scores = {name: s for name, s in scores.items() if s == s}
     return max(scores, key=scores.get) if scores else None
 

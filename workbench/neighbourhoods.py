@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .embeddings import Cancel, Cancelled, Progress
 
@@ -104,7 +103,7 @@ def _nearest_in(d: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _map_neighbours(tree: cKDTree, low: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+def _map_neighbours(tree, low: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """k nearest other points of rows in a low-D map (KD-tree), nearest first.
 
     Asks for k + 1 and drops the row itself; when duplicates hide it, the first answer goes
@@ -211,6 +210,7 @@ def map_quality(high, low, k: int = 10, metric: str = "cosine", sample: int | No
         ranked = np.arange(n)
     rest = np.setdiff1d(np.arange(n), ranked, assume_unique=True) if per_point else np.zeros(0, np.int64)
     space = _Space(high, metric)
+    from scipy.spatial import cKDTree  # scipy.spatial costs ~1 s to import: not before the window paints
     tree = cKDTree(low)
     low64 = low.astype(np.float64)
     preservation = np.full(n, np.nan)
@@ -272,6 +272,7 @@ def nearest(x, k: int = 10, metric: str = "cosine", progress: Progress = None, c
     n = len(x)
     k = _check_k(k, n, rank_based=False)
     if metric == "euclidean" and x.shape[1] <= 3:
+        from scipy.spatial import cKDTree
         return _map_neighbours(cKDTree(x), x, np.arange(n), k)
     space = _Space(x, metric)
     out = np.zeros((n, k), dtype=np.int64)

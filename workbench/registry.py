@@ -6,8 +6,12 @@ import logging
 import traceback
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
-from .api import FAMILIES, Method
+from .spec import FAMILIES
+
+if TYPE_CHECKING:  # the api imports torch; this module is read before any plugin is (method_listing)
+    from .api import Method
 
 GROUP = "ssl_workbench.methods"
 BUILTIN_PACKAGE = "plugins"  # entry points whose module lives here ship with the workbench
@@ -34,6 +38,7 @@ class MethodEntry:
 
 
 def _check(cls: object, name: str) -> str | None:
+    from .api import Method
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         return f"{name}: {cls!r} is not a workbench.api.Method subclass"
     if cls.name != name:

@@ -121,3 +121,32 @@ def test_core_and_plugins_import_no_gui():
     for name in ("workbench.config", "workbench.trainer", "workbench.data.embedded", "workbench.nn.colour",
                  "plugins.simclr", "plugins.rotation", "plugins.autoencoder", "plugins.deep_infomax"):
         assert name in imported, f"{name} was not imported by the walk"
+
+
+WINDOW_SCRIPT = r"""
+import sys, tempfile
+from pathlib import Path
+from ui.app import make_app
+app = make_app([sys.argv[0]])
+from ui.main_window import MainWindow
+window = MainWindow(Path(tempfile.mkdtemp()))
+window.show()
+app.processEvents()
+print("METHODS", len(window.panel._method_items))
+print("TORCH", "torch" in sys.modules, any(m.startswith("plugins.") for m in sys.modules))
+"""
+
+
+@pytest.mark.slow  # two subprocesses building the main window
+def test_main_window_paints_without_torch(tmp_path):
+    """The window is built and shown without importing torch or a plugin once the method listing is
+    cached (the first start writes it): torch costs seconds the user would wait for a first paint."""
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "SSL_WORKBENCH_CACHE": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300, env=env) for _ in range(2)]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [dict(l.split(" ", 1) for l in p.stdout.splitlines() if l.startswith(("METHODS", "TORCH"))) for p in runs]
+    assert lines[0]["TORCH"] == "True True"  # no listing yet: read from the classes, then cached
+    assert lines[1]["TORCH"] == "False False", "the second start imported torch or a plugin before painting"
+    assert lines[1]["METHODS"] == lines[0]["METHODS"] and int(lines[0]["METHODS"]) > 10

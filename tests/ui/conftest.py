@@ -89,6 +89,8 @@ def window(qtbot, add_widget, tmp_path, settings, monkeypatch):
     from ui.main_window import MainWindow
     from ui.welcome import Welcome
     monkeypatch.setattr(Welcome, "measure_on_show", False)  # no subprocess timing the example in tests
+    from ui.run_panel import RunPanel
+    monkeypatch.setattr(RunPanel, "measure_estimates", False)  # nor the run panel's choice
     win = MainWindow(runs_root=tmp_path / "runs", settings=settings)
     def stop_training():  # closing while training would ask whether to stop the run
         if win.client.is_running():

@@ -253,3 +253,85 @@ def test_a_legend_never_covers_the_curve(dash, qtbot):
     x, y = dash.loss_curve.xData, dash.loss_curve.yData
     under = [i for i in range(len(x)) if rect.contains(dash.loss_plot.vb.mapViewToScene(QPointF(x[i], y[i])))]
     assert not under, f"{len(under)} loss points under the legend"
+
+
+def eval_run_with_scores() -> list[dict]:
+    """An image run whose evaluation plot carries kNN, best, an analogy score per factor: a tall legend."""
+    evs = [started(dataset="shapes")]
+    for s in range(1, 201):
+        evs.append(step(s, 2.0 - s / 200))
+        if s % 20 == 0:
+            evs.append({"type": "eval", "t": 1000 + s / 4, "step": s, "epoch": s // 100, "knn_top1": 0.3 + s / 1000,
+                        "knn_best": 0.3 + s / 1000, "collapse_std_ratio": 0.55, "effective_rank": 90.0,
+                        "scores": {"analogy top-1": 0.09 + s / 2000, "analogy top-1 · colour": 0.1,
+                                   "analogy top-1 · shape": 0.11, "analogy top-1 · size": 0.06}})
+    return evs
+
+
+def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtbot, tmp_path):
+    """At 1280×720 the evaluation plot is ~90 px tall: its legend box covered the last points. Too tall for
+    the plot, it becomes coloured names under the step axis; a box in an empty corner again when it fits."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)  # the dashboard's share of a 1280×720 window
+    dash.show()
+    for ev in eval_run_with_scores():
+        dash.add_event(ev)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert not dash.knn_legend.isVisible(), "the legend box still sits over the data"
+    label = dash.knn_plot.getAxis("bottom").labelText
+    names = [l.text for _, l in dash.knn_legend.items]
+    assert len(names) >= 6 and all(f"■ {n}" in label for n in names)
+    colour = dash.knn_curve.opts["pen"].color().name()
+    assert f"color:{colour}'>■ last<" in label  # each name in its curve's colour
+    view = dash.knn_plot.vb.sceneBoundingRect()
+    assert view.height() > 30  # the text does not squeeze the plot away
+    import re
+    from PySide6.QtGui import QFontMetricsF
+    from PySide6.QtWidgets import QApplication
+    font = QApplication.font()
+    font.setPointSizeF(8)
+    for line in label.split("<br>")[1:]:  # each line of names fits under the plot, none is cut at its ends
+        text = re.sub(r"<[^>]+>", "", line).replace("&nbsp;", " ")
+        assert QFontMetricsF(font).horizontalAdvance(text) <= view.width(), text
+    # a new score adds an entry, a theme switch re-renders: still text, with the new name
+    dash.add_event({"type": "eval", "t": 1100.0, "step": 200, "epoch": 2, "knn_top1": 0.5, "knn_best": 0.5,
+                    "scores": {"analogy top-1": 0.2, "online probe top-1": 0.4}})
+    dash.apply_theme()
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert not dash.knn_legend.isVisible() and "■ online probe top-1" in dash.knn_plot.getAxis("bottom").labelText
+    dash.resize(1600, 1400)  # room again: back to a box in an empty corner
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert dash.knn_legend.isVisible() and "■" not in dash.knn_plot.getAxis("bottom").labelText
+
+
+def test_floor_labels_close_together_do_not_overlap(qtbot, tmp_path):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)
+    dash.show()
+    run = make_run(tmp_path / "close", image_run(knn0=0.2))
+    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.43}, {"name": "random init", "knn_top1": 0.40}])
+    dash.load_run(run)
+    for _ in range(3):
+        settle(dash, qtbot)
+    raw, rand = (dash.floor_lines[n].label for n in ("raw pixels", "random init"))
+    assert raw.isVisible() and rand.isVisible()
+    assert not raw.sceneBoundingRect().intersects(rand.sceneBoundingRect()), \
+        (raw.sceneBoundingRect(), rand.sceneBoundingRect())
+
+
+def test_the_evenly_spread_label_is_inside_the_collapse_plot(qtbot):
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)
+    dash.show()
+    for ev in image_run():
+        dash.add_event(ev)
+    for _ in range(3):
+        settle(dash, qtbot)
+    label, view = dash.even_line.label.sceneBoundingRect(), dash.collapse_plot.vb.sceneBoundingRect()
+    assert view.contains(label), (label, view)

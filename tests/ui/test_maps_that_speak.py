@@ -65,8 +65,51 @@ def test_recomputing_a_map_clears_the_stale_selection_and_gallery(qtbot, explore
 
 def test_colour_by_defaults_to_the_factor_the_map_groups_best(qtbot, explorer):
     show(qtbot, explorer, factor_source())
+    qtbot.waitUntil(lambda: not explorer.is_picking_colour(), timeout=20_000)
     assert explorer.colour_combo.currentText() == "colour"
     assert [e.split(" (")[0] for e in explorer.scatter.legend_entries()][:2] == ["red", "green"]
+
+
+def test_the_best_grouping_is_worked_out_off_the_gui_thread(qtbot, explorer, monkeypatch):
+    """Scoring every colour-by on the map runs as the explorer's background task: while it works the GUI
+    thread keeps drawing (the map is up, coloured as before), then the map is recoloured by the answer."""
+    import threading
+
+    import ui.explorer.reading as reading
+    release, threads = threading.Event(), []
+
+    def slow_best_grouping(xy, options, progress=None, cancel=None):
+        threads.append(threading.current_thread())
+        release.wait(10)
+        return "colour"
+
+    monkeypatch.setattr(reading, "best_grouping", slow_best_grouping)
+    src = factor_source()
+    explorer.show_source(src)
+    qtbot.waitUntil(lambda: explorer.scatter.count() == len(src), timeout=20_000)  # drawn meanwhile
+    assert explorer.is_picking_colour() and explorer.is_computing()
+    assert threads and threads[0] is not threading.main_thread()
+    assert explorer.colour_combo.currentText() != "colour"
+    release.set()
+    qtbot.waitUntil(lambda: not explorer.is_picking_colour(), timeout=10_000)
+    assert explorer.colour_combo.currentText() == "colour"
+    assert [e.split(" (")[0] for e in explorer.scatter.legend_entries()][:2] == ["red", "green"]
+
+
+def test_a_colour_chosen_while_the_grouping_is_worked_out_wins(qtbot, explorer, monkeypatch):
+    import threading
+
+    import ui.explorer.reading as reading
+    release = threading.Event()
+    monkeypatch.setattr(reading, "best_grouping", lambda *a, **k: release.wait(10) and "colour")
+    src = factor_source()
+    explorer.show_source(src)
+    qtbot.waitUntil(lambda: explorer.scatter.count() == len(src), timeout=20_000)
+    explorer.colour_combo.setCurrentText("shape")
+    explorer.colour_combo.activated.emit(explorer.colour_combo.currentIndex())  # as a click on the combo does
+    release.set()
+    qtbot.waitUntil(lambda: not explorer.is_picking_colour(), timeout=10_000)
+    assert explorer.colour_combo.currentText() == "shape"
 
 
 def test_word_map_labels_its_commonest_words_and_more_as_you_zoom(qtbot, explorer):

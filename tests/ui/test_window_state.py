@@ -27,6 +27,30 @@ def test_minimum_size_fits_1280x720_with_the_explorer_shown(window, qtbot):
     assert window.width() == 1280
 
 
+def test_health_text_is_never_cut_at_1280x720(window, qtbot):
+    """The Explorer's side column scrolls rather than squeezing the word-wrapped Health lines until
+    they are cut (at 1280×720 the map-quality and embedding lines lost their last line)."""
+    window.resize(1280, 720)
+    window.tabs.setCurrentWidget(window.explorer)
+    health = window.explorer.health
+    health.map_text.setText("<b>Map quality</b> (PCA, k = 10)<br>trustworthiness <b>0.913</b> · continuity "
+                            "<b>0.971</b><br>" + "False neighbours: 73% of points (365 of 500) have fewer than 5 "
+                            "of their 10 map neighbours among their 10 true ones. " * 2)
+    health.embedding_text.setText("<b>Embeddings</b> (256-d): std ratio 0.55 · effective rank 89.9 of 256 · "
+                                  "neighbour-label agreement 30% (each shown point's label vs the vote of its 20 "
+                                  "nearest shown points; the dashboard's kNN is train → test)")
+    health.verdict.setText("Healthy: the embeddings spread over many directions. (std ratio 0.55; the line is "
+                           "0.30 ± 0.03)")
+    window.explorer.item_text.setText("#8 · square, green, small, centre, middle, 0° " * 3)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    for _ in range(3):
+        QApplication.processEvents()
+    for label in (health.map_text, health.embedding_text, health.verdict):
+        assert label.height() >= label.heightForWidth(label.width()), \
+            (label.text()[:40], label.height(), label.heightForWidth(label.width()))
+    assert window.width() == 1280
+
+
 def test_run_panel_closes_to_give_the_tabs_the_width(window):
     action = next(a for a in window.menuBar().actions()[2].menu().actions() if "panel" in a.text().lower())
     assert window.dock.isVisible()

@@ -73,7 +73,10 @@ class ReadingMixin:
         overlay.set_images(None if src.words else src.images)
 
     def _pick_default_colour(self, src: EmbeddingSource, xy: np.ndarray) -> None:
-        """Colour a fresh map by what it groups best (label or a factor), unless the user chose a colour-by."""
+        """Colour a fresh map by what it groups best (label or a factor), unless the user chose a colour-by.
+
+        Scoring every grouping queries a KD-tree per option (a second or more on a large map), so it runs
+        in the `_group_slot` background task; the map is drawn meanwhile and recoloured when the answer comes."""
         if getattr(self, "_colour_chosen", False):
             return
         options = {}
@@ -81,9 +84,18 @@ class ReadingMixin:
             codes, names = categories(src, name)
             codes = np.where(np.asarray(names, dtype=object)[codes] == "unlabelled", -1, codes) if len(codes) else codes
             options[name] = codes
-        best = best_grouping(xy, options)
-        index = self.colour_combo.findText(best) if best else -1
-        if index >= 0:
+        if len(options) < 2:
+            self._group_slot.forget()
+            return
+        self._group_slot.start(lambda progress, cancel: best_grouping(xy, options, progress, cancel),
+                               done=lambda best: self._on_best_grouping(src, best))
+
+    def _on_best_grouping(self, src: EmbeddingSource, best: str | None) -> None:
+        if src is not self._source or getattr(self, "_colour_chosen", False) or not best:
+            return  # another map is shown now, or the person chose a colour-by meanwhile: theirs wins
+        index = self.colour_combo.findText(best)
+        if index >= 0 and index != self.colour_combo.currentIndex():
             self.colour_combo.blockSignals(True)
             self.colour_combo.setCurrentIndex(index)
             self.colour_combo.blockSignals(False)
+            self._draw(reset_view=False)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSlider,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QSizePolicy, QSlider, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ui import theme
 from ui.compare_view import CompareView
@@ -69,6 +69,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self._warmed = False
         self._map_slot = TaskSlot(self, "explorer-map-quality")  # trustworthiness, continuity, false neighbours
         self._emb_slot = TaskSlot(self, "explorer-embedding-health")  # kNN correctness and collapse metrics
+        self._group_slot = TaskSlot(self, "explorer-best-grouping")  # the colour-by a fresh map defaults to
         self._quality = None  # MapQuality of (self._source, self._xy)
         self._quality_for: tuple = (None, None)
         self._health = None  # EmbeddingHealth of self._health_for
@@ -174,11 +175,20 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         side_layout.addWidget(self.item_image)
         side_layout.addWidget(self.item_text)
         side_layout.addWidget(self.gallery, 1)
+        self.gallery.setMinimumHeight(150)
         side.setMinimumWidth(280)
+        # On a 720-px screen the Health text, the item and the gallery need more height than there is:
+        # the column scrolls instead of squeezing the word-wrapped Health text until its lines are cut.
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QScrollArea.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.side_scroll.setMinimumWidth(side.minimumWidth() + self.side_scroll.verticalScrollBar().sizeHint().width())
 
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.scatter)
-        splitter.addWidget(side)
+        splitter.addWidget(self.side_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([800, 360])
@@ -269,7 +279,12 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
             self.progress_label.setText("cancelling…")
 
     def is_computing(self) -> bool:
-        return self._compute.is_running()
+        """Whether the map is still being made: projected, or its default colour-by worked out."""
+        return self._compute.is_running() or self._group_slot.is_running()
+
+    def is_picking_colour(self) -> bool:
+        """Whether the colour-by a fresh map groups best is still being worked out (in the background)."""
+        return self._group_slot.is_running()
 
     def on_event(self, ev: dict) -> None:
         """A worker event of the shown run: an `embedding` adds a snapshot and, when Live, moves the map."""
@@ -316,7 +331,8 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
 
     def is_busy(self) -> bool:
         """Whether any background job (projection, placing, Health, comparison) is still running."""
-        return (any(slot.is_busy() for slot in (self._compute, self._place, self._map_slot, self._emb_slot))
+        slots = (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot)
+        return (any(slot.is_busy() for slot in slots)
                 or self.compare_view.is_busy())
 
     def apply_theme(self) -> None:
@@ -457,14 +473,14 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         """
         self.stop()
         self._pending_place = None
-        for slot in (self._compute, self._place, self._map_slot, self._emb_slot):
+        for slot in (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot):
             slot.cancel()
         self.compare_view.cancel()
 
     def _reset(self) -> None:
         self.cancel_background()
         # forget them: their late results describe a source no longer shown, and are ignored
-        for slot in (self._compute, self._place, self._map_slot, self._emb_slot):
+        for slot in (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot):
             slot.forget()
         self._clear_health()
         self._source, self._reference, self._reference_title = None, None, ""
