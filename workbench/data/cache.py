@@ -24,6 +24,7 @@ import numpy as np
 
 from workbench.data.base import DataError
 from workbench.data.store import ImageStore
+from workbench.user_cache import cache_root
 
 FORMAT_VERSION = 1
 # Stored a little larger than the training side so crops taken from the stored image are not
@@ -42,12 +43,6 @@ class BuildCancelled(DataError):
     def __init__(self, message: str = "stopped while building the image cache; nothing was kept "
                                       "(the next start builds it again)"):
         super().__init__(message)
-
-
-def cache_root() -> Path:
-    """$SSL_WORKBENCH_CACHE, else ~/.cache/ssl-workbench/cache."""
-    env = os.environ.get("SSL_WORKBENCH_CACHE")
-    return Path(env).expanduser() if env else Path("~/.cache/ssl-workbench/cache").expanduser()
 
 
 def stored_size(image_size: int) -> int:
