@@ -1,6 +1,7 @@
 """VQ-VAE: an autoencoder whose code is a grid (images) or a sequence (spectrogram frames) of
 tokens from a learned codebook (van den Oord et al. 2017, "Neural discrete representation
-learning", arXiv:1711.00937)."""
+learning", arXiv:1711.00937), with the non-contrastive branch of Mathisen's thesis ("You're your own
+best teacher", 2024) on sequences: a VICReg loss between two augmented views' encodings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,14 +15,18 @@ from torch import nn
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.backbones import feature_trunk
 from workbench.config import setting
-from workbench.nn.losses import reconstruction_loss
+from workbench.nn.losses import reconstruction_loss, vicreg_terms
 from workbench.render import GOOD, bar_tile, heatmap_tile, line_tile
+from workbench.timeseries_augment import series_view
 
 USAGE_DECAY = 0.99  # the usage chart counts roughly the last 1 / (1 − 0.99) = 100 steps
 RECENT = 100  # a code is "in use" when it was picked in the last RECENT training steps
 EMA_EPS = 1e-5  # Laplace smoothing of the EMA cluster sizes: an unused code never divides by 0
 TILE = (64, 128)  # sequence preview tiles (H, W): signal, spectrograms and token strip alike
 USAGE_SIZE = (96, 256)  # the usage bar chart (H, W)
+# VICReg's own term weights (Bardes et al. 2022: λ = μ = 25, ν = 1); vicreg_weight scales the sum
+VIC_LAMBDA, VIC_MU, VIC_NU = 25.0, 25.0, 1.0
+EXPANDER_FACTOR = 4  # the VICReg expander's width, in multiples of the code size D
 
 
 # --- pure functions -----------------------------------------------------------------------
@@ -138,6 +143,13 @@ def frame_net(c_in: int, width: int, c_out: int) -> nn.Sequential:
         nn.Conv1d(c_in, width, 3, padding=1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
         nn.Conv1d(width, width, 3, padding=1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
         nn.Conv1d(width, c_out, 1))
+
+
+def vicreg_expander(dim: int, hidden: int) -> nn.Sequential:
+    """VICReg's expander on the pooled encodings (Linear-BN-ReLU, then a Linear): the loss's
+    variance and covariance terms act on its wider output, as in the paper."""
+    return nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, hidden))
 
 
 class Quantised(NamedTuple):
@@ -297,6 +309,11 @@ class VQVAE(Method):
                                    min=4, max=8192, label="STFT window")
         stft_hop: int = setting(16, "Samples between STFT frames, i.e. per token (sequences only).",
                                 min=1, max=8192, label="STFT hop")
+        vicreg_weight: float = setting(0.0, "Weight of the non-contrastive branch (sequences only; "
+                                            "0 = the plain VQ-VAE): a VICReg loss between the "
+                                            "time-pooled encodings of two views made by amplitude "
+                                            "scaling, jitter, slicing and time warp (Mathisen 2024).",
+                                       min=0.0, max=100.0, label="VICReg branch weight")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -323,6 +340,12 @@ class VQVAE(Method):
             self.decoder = ConvGridDecoder(d, grid, data.input_shape, width)
             positions = grid[0] * grid[1]
         self.quantizer = VectorQuantizer(cfg.codebook_size, d, ema=cfg.codebook_update == "ema")
+        if cfg.vicreg_weight > 0:
+            if not self.sequence:
+                raise ValueError("vicreg_weight needs sequence data: its views are time-series "
+                                 "augmentations (amplitude scaling, jitter, slicing, time warp)")
+            # only built when on, so plain runs keep exactly their old weights and checkpoints
+            self.expander = vicreg_expander(d, EXPANDER_FACTOR * d)
         self.representation = cfg.representation
         if self.representation == "auto":
             self.representation = "bag" if self.sequence else "grid"
@@ -386,11 +409,23 @@ class VQVAE(Method):
             ortho = orthogonality_penalty(self.quantizer.codebook)
             loss = loss + cfg.ortho_weight * ortho
             logs["orthogonality"] = ortho.detach()
+        if cfg.vicreg_weight > 0:
+            t = self._vicreg_branch(batch.x)
+            vic = VIC_LAMBDA * t["invariance"] + VIC_MU * t["variance"] + VIC_NU * t["covariance"]
+            loss = loss + cfg.vicreg_weight * vic
+            logs.update({"vicreg": vic.detach(), **{f"vicreg_{k}": v.detach() for k, v in t.items()}})
         if self.training:
             # applied in on_step_end, i.e. only once the host has taken the optimiser step
             z_flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
             self._pending = (z_flat, out.idx.detach())
         return StepOutput(loss, logs)
+
+    def _vicreg_branch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """VICReg terms between the expanded, time-pooled encodings of two augmented views."""
+        views = torch.cat([series_view(x), series_view(x)])
+        pooled = self.encoder(self.target(views)).mean(2)
+        z1, z2 = self.expander(pooled).chunk(2)
+        return vicreg_terms(z1, z2)
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         if self._pending is not None:
@@ -413,7 +448,16 @@ class VQVAE(Method):
     def previews(self, batch: Batch) -> dict[str, Preview]:
         previews = self._sequence_previews(batch) if self.sequence else self._image_previews(batch)
         previews["codebook_usage"] = self._usage_preview()
+        if self.cfg.vicreg_weight > 0:
+            previews["views"] = self._views_preview(batch)
         return previews
+
+    def _views_preview(self, batch: Batch) -> Preview:
+        x = batch.x[:4]
+        v1, v2 = series_view(x), series_view(x)
+        tiles = torch.stack([x, v1, v2], 1).flatten(0, 1)[:, 0]  # first channel of each
+        return Preview.from_series("The branch's two views (input / view 1 / view 2)", tiles,
+                                   ["input", "view 1", "view 2"] * len(x), columns=3, size=TILE)
 
     def _image_previews(self, batch: Batch) -> dict[str, Preview]:
         x = batch.x[:8]
