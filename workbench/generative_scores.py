@@ -61,7 +61,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs:
     """A SignalClassifier fitted to (x (N, C, T), y (N,)) by Adam on the CPU; the same data
     and seed give the same weights, and the caller's RNG state is left as it was."""
     x, y = x.detach().float().cpu(), y.detach().long().cpu()
-    with torch.random.fork_rng(devices=[]):
+    # enable_grad: a method's measures run under no_grad, and this is the one place they train
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(seed)
         model = SignalClassifier(x.shape[1], num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=CLASSIFIER_LR)
@@ -128,19 +129,23 @@ def inception_score(probs: np.ndarray, eps: float = 1e-12) -> float:
     return float(np.exp(kl.mean()))
 
 
+def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance matrix (negative round-off eigenvalues → 0)."""
+    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2 (Σ₁ Σ₂)^½): the squared 2-Wasserstein distance between two
-    Gaussians. The square root comes from scipy's sqrtm; its tiny imaginary round-off is dropped."""
-    from scipy.linalg import sqrtm
-
+    Gaussians. tr (Σ₁ Σ₂)^½ = Σ √λ of the symmetric Σ₁^½ Σ₂ Σ₁^½ (same eigenvalues), from
+    eigen-decompositions: stable for the singular covariances of few samples, where a general
+    matrix square root warns and returns complex round-off."""
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    covmean = sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # singular product: nudge both diagonals (as pytorch-fid does)
-        offset = np.eye(len(s1)) * 1e-6
-        covmean = sqrtm((s1 + offset) @ (s2 + offset))
-    covmean = np.real(covmean)
-    return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)))
+    root = _psd_sqrt(s1)
+    middle = root @ s2 @ root
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean))
 
 
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:

@@ -112,3 +112,13 @@ def test_report_orders_real_above_noise():
                            "FID real (test vs train)", "FID noise vs train"}
     assert report["FID real (test vs train)"] < report["FID noise vs train"]
     assert report["IS real (test split)"] > report["IS noise"] + 0.2  # confident on real signals only
+
+
+def test_frechet_distance_agrees_with_scipy_sqrtm_on_full_covariances():
+    from scipy.linalg import sqrtm
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    s1, s2 = a @ a.T + 0.1 * np.eye(5), b @ b.T + 0.1 * np.eye(5)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2)))
+    assert gs.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6)
