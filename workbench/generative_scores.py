@@ -34,10 +34,11 @@ class SignalClassifier(nn.Module):
 
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
+        # strided and pooled early: trained inside a run's evaluation, it must cost seconds
         self.body = nn.Sequential(
-            nn.Conv1d(channels, 32, 7, padding=3), nn.BatchNorm1d(32), nn.ReLU(inplace=True), nn.MaxPool1d(2),
-            nn.Conv1d(32, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU(inplace=True), nn.MaxPool1d(2),
-            nn.Conv1d(64, FEATURES, 3, padding=1), nn.BatchNorm1d(FEATURES), nn.ReLU(inplace=True))
+            nn.Conv1d(channels, 16, 7, stride=2, padding=3), nn.BatchNorm1d(16), nn.ReLU(inplace=True), nn.MaxPool1d(2),
+            nn.Conv1d(16, 32, 5, padding=2), nn.BatchNorm1d(32), nn.ReLU(inplace=True), nn.MaxPool1d(2),
+            nn.Conv1d(32, FEATURES, 3, padding=1), nn.BatchNorm1d(FEATURES), nn.ReLU(inplace=True))
         self.head = nn.Linear(FEATURES, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,7 +53,7 @@ def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(x.detach().float().cpu().numpy()).tobytes())
     h.update(np.ascontiguousarray(y.detach().long().cpu().numpy()).tobytes())
-    h.update(f"{CLASSIFIER_SEED}-{CLASSIFIER_EPOCHS}-{CLASSIFIER_BATCH}-{CLASSIFIER_LR}-{FEATURES}".encode())
+    h.update(f"v2-{CLASSIFIER_SEED}-{CLASSIFIER_EPOCHS}-{CLASSIFIER_BATCH}-{CLASSIFIER_LR}-{FEATURES}".encode())
     return h.hexdigest()[:20]
 
 

@@ -68,8 +68,8 @@ def _toy_signals(n=96, length=32):
 
 def test_classifier_is_deterministic_and_learns():
     x, y = _toy_signals()
-    a = gs.train_classifier(x, y, 2, epochs=3)
-    b = gs.train_classifier(x, y, 2, epochs=3)
+    a = gs.train_classifier(x, y, 2, epochs=12)
+    b = gs.train_classifier(x, y, 2, epochs=12)
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
     with torch.no_grad():
