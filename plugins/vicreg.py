@@ -6,47 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.augment import two_views
 from workbench.config import setting
 from workbench.distributed import gather_with_grad
+from workbench.nn.losses import covariance_term, variance_term, vicreg_loss, vicreg_terms  # noqa: F401  (tests import them here)
 from workbench.views import ViewSettings, view_config
-
-
-def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
-    """Mean hinge max(0, γ − std) over dimensions; std = √(var + ε). Zero once every
-    dimension's standard deviation reaches γ; largest for a collapsed embedding."""
-    std = torch.sqrt(z.var(dim=0) + eps)
-    return F.relu(gamma - std).mean()
-
-
-def covariance_term(z: torch.Tensor) -> torch.Tensor:
-    """Sum of the squared off-diagonal covariances, divided by the dimension d."""
-    n, d = z.shape
-    z = z - z.mean(dim=0)
-    cov = (z.T @ z) / (n - 1)
-    off = cov - torch.diag(torch.diagonal(cov))
-    return off.pow(2).sum() / d
-
-
-def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, gamma: float = 1.0,
-                 eps: float = 1e-4) -> dict[str, torch.Tensor]:
-    """The three unweighted terms: invariance (MSE), variance and covariance (both averaged
-    over the two branches, as in the paper's code)."""
-    z1, z2 = z1.float(), z2.float()
-    return {"invariance": F.mse_loss(z1, z2),
-            "variance": (variance_term(z1, gamma, eps) + variance_term(z2, gamma, eps)) / 2,
-            "covariance": covariance_term(z1) + covariance_term(z2)}
-
-
-def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, lam: float = 25.0, mu: float = 25.0,
-                nu: float = 1.0, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
-    """λ·invariance + μ·variance + ν·covariance."""
-    t = vicreg_terms(z1, z2, gamma, eps)
-    return lam * t["invariance"] + mu * t["variance"] + nu * t["covariance"]
 
 
 def expander(in_dim: int, hidden: int, out: int, layers: int = 3) -> nn.Module:

@@ -1,8 +1,11 @@
 """VQ-VAE: an autoencoder whose code is a grid (images) or a sequence (spectrogram frames) of
 tokens from a learned codebook (van den Oord et al. 2017, "Neural discrete representation
-learning", arXiv:1711.00937)."""
+learning", arXiv:1711.00937), with the non-contrastive branch of Mathisen's thesis ("You're your own
+best teacher", 2024) on sequences: a VICReg loss between two augmented views' encodings, and a
+MaskGIT prior over the tokens (Chang et al. 2022, arXiv:2202.04200) that generates new signals."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -14,14 +17,25 @@ from torch import nn
 from workbench.api import Batch, Method, Preview, StepOutput
 from workbench.backbones import feature_trunk
 from workbench.config import setting
-from workbench.nn.losses import reconstruction_loss
+from workbench.nn.losses import reconstruction_loss, vicreg_terms
+from workbench.nn.maskgit import (CLASS_DROPOUT, MaskedTokenTransformer, condition_labels, maskgit_generate,
+                                  masked_token_loss, random_mask)
 from workbench.render import GOOD, bar_tile, heatmap_tile, line_tile
+from workbench.timeseries_augment import series_view
 
 USAGE_DECAY = 0.99  # the usage chart counts roughly the last 1 / (1 − 0.99) = 100 steps
 RECENT = 100  # a code is "in use" when it was picked in the last RECENT training steps
 EMA_EPS = 1e-5  # Laplace smoothing of the EMA cluster sizes: an unused code never divides by 0
 TILE = (64, 128)  # sequence preview tiles (H, W): signal, spectrograms and token strip alike
 USAGE_SIZE = (96, 256)  # the usage bar chart (H, W)
+# VICReg's own term weights (Bardes et al. 2022: λ = μ = 25, ν = 1); vicreg_weight scales the sum
+VIC_LAMBDA, VIC_MU, VIC_NU = 25.0, 25.0, 1.0
+EXPANDER_FACTOR = 4  # the VICReg expander's width, in multiples of the code size D
+PRIOR_HEADS = 4
+GRIFFIN_LIM_ITERS = 64  # phase-recovery iterations when generated spectrograms become signals
+GRIFFIN_LIM_MOMENTUM = 0.99
+GENERATED_PER_CLASS = 3  # the preview: one real signal and this many generated ones per class
+MEASURE_SAMPLES = 1000  # generated signals scored by IS / FID (at most the test split's size)
 
 
 # --- pure functions -----------------------------------------------------------------------
@@ -131,6 +145,27 @@ class ConvGridDecoder(nn.Module):
         return torch.sigmoid(y)
 
 
+def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop: int, length: int,
+                iters: int = GRIFFIN_LIM_ITERS, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Signals (N, length) whose Hann-window STFT magnitude approaches magnitude (N, n_fft/2 + 1,
+    frames): Griffin & Lim 1984, alternating between the wanted magnitudes with the current
+    phases and the phases of the signal they give, from random phases, with the momentum of
+    Perraudin et al. 2013's fast Griffin-Lim (plain iterations stall at about twice the error)."""
+    with torch.autocast(magnitude.device.type, enabled=False):
+        mag = magnitude.float()
+        window = torch.hann_window(n_fft, device=mag.device)
+        phase = torch.rand(mag.shape, generator=generator, device=mag.device) * 2 * math.pi
+        signal = torch.istft(torch.polar(mag, phase), n_fft, hop, window=window, center=True, length=length)
+        previous = torch.zeros_like(mag, dtype=torch.complex64)
+        for _ in range(iters):
+            rebuilt = torch.stft(signal, n_fft, hop, window=window, center=True, return_complex=True)
+            angles = rebuilt - GRIFFIN_LIM_MOMENTUM / (1 + GRIFFIN_LIM_MOMENTUM) * previous
+            previous = rebuilt
+            spec = mag * angles / angles.abs().clamp_min(1e-12)
+            signal = torch.istft(spec, n_fft, hop, window=window, center=True, length=length)
+    return signal
+
+
 def frame_net(c_in: int, width: int, c_out: int) -> nn.Sequential:
     """Per-frame network over a spectrogram (B, C_in, frames) -> (B, C_out, frames): two
     3-frame convolutions (each token sees its neighbours) and a 1×1 projection."""
@@ -138,6 +173,13 @@ def frame_net(c_in: int, width: int, c_out: int) -> nn.Sequential:
         nn.Conv1d(c_in, width, 3, padding=1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
         nn.Conv1d(width, width, 3, padding=1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
         nn.Conv1d(width, c_out, 1))
+
+
+def vicreg_expander(dim: int, hidden: int) -> nn.Sequential:
+    """VICReg's expander on the pooled encodings (Linear-BN-ReLU, then a Linear): the loss's
+    variance and covariance terms act on its wider output, as in the paper."""
+    return nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, hidden))
 
 
 class Quantised(NamedTuple):
@@ -297,6 +339,20 @@ class VQVAE(Method):
                                    min=4, max=8192, label="STFT window")
         stft_hop: int = setting(16, "Samples between STFT frames, i.e. per token (sequences only).",
                                 min=1, max=8192, label="STFT hop")
+        vicreg_weight: float = setting(0.0, "Weight of the non-contrastive branch (sequences only; "
+                                            "0 = the plain VQ-VAE): a VICReg loss between the "
+                                            "time-pooled encodings of two views made by amplitude "
+                                            "scaling, jitter, slicing and time warp (Mathisen 2024).",
+                                       min=0.0, max=100.0, label="VICReg branch weight")
+        prior_layers: int = setting(0, "Layers of the MaskGIT prior, a bidirectional Transformer "
+                                       "that learns the token sequences (masked token modelling, "
+                                       "class-conditional when the data has labels) and generates "
+                                       "new signals (sequences only; 0 = no prior).",
+                                    min=0, max=24, label="Prior layers")
+        prior_dim: int = setting(64, "Width of the prior's Transformer.", min=8, max=1024,
+                                 label="Prior width")
+        generation_steps: int = setting(8, "MaskGIT decoding steps for generated signals.",
+                                        min=1, max=256, label="Generation steps")
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -323,6 +379,20 @@ class VQVAE(Method):
             self.decoder = ConvGridDecoder(d, grid, data.input_shape, width)
             positions = grid[0] * grid[1]
         self.quantizer = VectorQuantizer(cfg.codebook_size, d, ema=cfg.codebook_update == "ema")
+        if cfg.vicreg_weight > 0:
+            if not self.sequence:
+                raise ValueError("vicreg_weight needs sequence data: its views are time-series "
+                                 "augmentations (amplitude scaling, jitter, slicing, time warp)")
+            # only built when on, so plain runs keep exactly their old weights and checkpoints
+            self.expander = vicreg_expander(d, EXPANDER_FACTOR * d)
+        if cfg.prior_layers > 0:
+            if not self.sequence:
+                raise ValueError("prior_layers needs sequence data: the prior generates signals "
+                                 "(a token per spectrogram frame)")
+            if cfg.prior_dim % PRIOR_HEADS:
+                raise ValueError(f"prior_dim must be a multiple of {PRIOR_HEADS} (its attention heads)")
+            self.prior = MaskedTokenTransformer(cfg.codebook_size, positions, cfg.prior_dim, cfg.prior_layers,
+                                                PRIOR_HEADS, data.num_classes)
         self.representation = cfg.representation
         if self.representation == "auto":
             self.representation = "bag" if self.sequence else "grid"
@@ -386,11 +456,86 @@ class VQVAE(Method):
             ortho = orthogonality_penalty(self.quantizer.codebook)
             loss = loss + cfg.ortho_weight * ortho
             logs["orthogonality"] = ortho.detach()
+        if cfg.prior_layers > 0:
+            prior_loss, accuracy = self._prior_step(out.idx.view(len(batch.x), -1), batch.y)
+            loss = loss + prior_loss
+            logs.update({"prior_loss": prior_loss.detach(), "prior_masked_acc": accuracy})
+        if cfg.vicreg_weight > 0:
+            t = self._vicreg_branch(batch.x)
+            vic = VIC_LAMBDA * t["invariance"] + VIC_MU * t["variance"] + VIC_NU * t["covariance"]
+            loss = loss + cfg.vicreg_weight * vic
+            logs.update({"vicreg": vic.detach(), **{f"vicreg_{k}": v.detach() for k, v in t.items()}})
         if self.training:
             # applied in on_step_end, i.e. only once the host has taken the optimiser step
             z_flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
             self._pending = (z_flat, out.idx.detach())
         return StepOutput(loss, logs)
+
+    def _vicreg_branch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """VICReg terms between the expanded, time-pooled encodings of two augmented views."""
+        views = torch.cat([series_view(x), series_view(x)])
+        pooled = self.encoder(self.target(views)).mean(2)
+        z1, z2 = self.expander(pooled).chunk(2)
+        return vicreg_terms(z1, z2)
+
+    def _prior_step(self, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked-token loss of the prior on this batch's tokens, and its accuracy on the masked ones.
+
+        The tokens are detached ids, so the prior learns the tokenizer's current vocabulary and
+        never pulls the tokenizer towards tokens that are easy to predict. It sees the class
+        labels (the class token) to generate per class; the representation never does.
+        """
+        ids = ids.detach()
+        mask = random_mask(len(ids), ids.shape[1], ids.device)
+        classes = condition_labels(labels, len(ids), self.data.num_classes, CLASS_DROPOUT, ids.device)
+        logits = self.prior(ids.masked_fill(mask, self.prior.mask_id), classes)
+        accuracy = (logits.detach()[mask].argmax(1) == ids[mask]).float().mean()
+        return masked_token_loss(logits, ids, mask), accuracy
+
+    @torch.no_grad()
+    def generate(self, classes: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """New signals (n, C, T) from the prior: MaskGIT-decoded tokens for these class ids
+        (num_classes = no class), their codewords through the decoder to a log spectrogram,
+        and Griffin-Lim back to a waveform."""
+        ids = maskgit_generate(self.prior, classes, self.cfg.generation_steps, generator=generator)
+        q = self.quantizer.codebook[ids].movedim(-1, 1)  # (n, D, frames)
+        log_mag = self.decoder(q).float()
+        channels, length = self.data.input_shape
+        n, bins = len(ids), self.cfg.stft_window // 2 + 1
+        mag = torch.expm1(log_mag.clamp_min(0)).reshape(n * channels, bins, -1)
+        signal = griffin_lim(mag, self.cfg.stft_window, self.cfg.stft_hop, length, generator=generator)
+        return signal.reshape(n, channels, length)
+
+    def _labelled(self) -> bool:
+        return self.data.num_classes > 1
+
+    def measures(self, batches) -> dict[str, float]:
+        """IS and FID of generated signals beside real-vs-real and noise baselines (prior on,
+        labelled data): workbench.generative_scores, with a classifier trained once per dataset."""
+        if self.cfg.prior_layers == 0 or not self._labelled():
+            return {}
+        from workbench.generative_scores import cached_classifier, posteriors_and_features, score_report
+        x_train, y_train = _gather(batches("train"))
+        x_test, y_test = _gather(batches("test"))
+        known = y_train >= 0
+        if known.sum() == 0 or len(x_test) == 0:
+            return {}
+        classifier = cached_classifier(x_train[known], y_train[known], self.data.num_classes)
+        n = min(MEASURE_SAMPLES, len(x_test))
+        g = torch.Generator().manual_seed(0)
+        # classes in the train split's proportions, as the real signals have them
+        classes = y_train[known][torch.randint(int(known.sum()), (n,), generator=g)]
+        device = self.quantizer.codebook.device
+        dev_g = torch.Generator(device=device).manual_seed(0)
+        generated = torch.cat([self.generate(c.to(device), dev_g).cpu() for c in classes.split(250)])
+        scores = score_report(classifier, generated, x_train[known], x_test)
+        probs, _ = posteriors_and_features(classifier, x_test)
+        labelled = y_test >= 0
+        scores["classifier test accuracy"] = float((torch.from_numpy(probs).argmax(1)[labelled]
+                                                    == y_test[labelled]).float().mean())
+        probs_gen, _ = posteriors_and_features(classifier, generated)
+        scores["generated class agreement"] = float((torch.from_numpy(probs_gen).argmax(1) == classes).float().mean())
+        return scores
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         if self._pending is not None:
@@ -413,7 +558,39 @@ class VQVAE(Method):
     def previews(self, batch: Batch) -> dict[str, Preview]:
         previews = self._sequence_previews(batch) if self.sequence else self._image_previews(batch)
         previews["codebook_usage"] = self._usage_preview()
+        if self.cfg.vicreg_weight > 0:
+            previews["views"] = self._views_preview(batch)
+        if self.cfg.prior_layers > 0:
+            previews["generated"] = self._generated_preview(batch)
         return previews
+
+    def _generated_preview(self, batch: Batch) -> Preview:
+        """Per class (when labelled): a real signal, then signals generated for that class."""
+        device = batch.x.device
+        g = torch.Generator(device=device).manual_seed(0)  # the same draws at every preview
+        names = self.data.class_names
+        rows = [c for c in range(self.data.num_classes) if (batch.y == c).any()] if self._labelled() else []
+        if rows:
+            reals = [batch.x[batch.y == c][0] for c in rows]
+            labels = [names[c] if c < len(names) else str(c) for c in rows]
+        else:  # unlabelled: unconditional samples
+            rows, reals, labels = [self.data.num_classes] * 2, list(batch.x[:2]), ["", ""]
+        classes = torch.tensor(rows, device=device).repeat_interleave(GENERATED_PER_CLASS)
+        generated = self.generate(classes, g).view(len(rows), GENERATED_PER_CLASS, *batch.x.shape[1:])
+        series, captions = [], []
+        for real, fake, label in zip(reals, generated, labels):
+            series += [real[0], *fake[:, 0]]
+            tag = f" · {label}" if label else ""
+            captions += [f"real{tag}"] + [f"generated{tag}"] * GENERATED_PER_CLASS
+        return Preview.from_series("Real signal, then signals generated by the MaskGIT prior (per class)",
+                                   torch.stack(series), captions, columns=1 + GENERATED_PER_CLASS, size=TILE)
+
+    def _views_preview(self, batch: Batch) -> Preview:
+        x = batch.x[:4]
+        v1, v2 = series_view(x), series_view(x)
+        tiles = torch.stack([x, v1, v2], 1).flatten(0, 1)[:, 0]  # first channel of each
+        return Preview.from_series("The branch's two views (input / view 1 / view 2)", tiles,
+                                   ["input", "view 1", "view 2"] * len(x), columns=3, size=TILE)
 
     def _image_previews(self, batch: Batch) -> dict[str, Preview]:
         x = batch.x[:8]
@@ -473,3 +650,14 @@ class VQVAE(Method):
                        f"perplexity {perplexity(self.quantizer.usage).item():.1f}")
         return Preview("Codebook usage, codes sorted by use", [bar_tile(order, USAGE_SIZE, colour=GOOD, gap=0)],
                        [caption], columns=1)
+
+
+def _gather(batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's inputs and labels from its batches, on the CPU."""
+    xs, ys = [], []
+    for b in batches:
+        xs.append(b.x.detach().float().cpu())
+        ys.append(b.y.detach().long().cpu())
+    if not xs:
+        return torch.zeros(0), torch.zeros(0, dtype=torch.long)
+    return torch.cat(xs), torch.cat(ys)

@@ -1,4 +1,4 @@
-"""Losses used by more than one method: pixel reconstruction and CPC's InfoNCE."""
+"""Losses used by more than one method: pixel reconstruction, CPC's InfoNCE and VICReg's terms."""
 from __future__ import annotations
 
 import torch
@@ -20,3 +20,36 @@ def cpc_loss(pred: torch.Tensor, codes: torch.Tensor, target: torch.Tensor) -> t
     as in the paper (log M for predictions that carry no information).
     """
     return F.cross_entropy(pred.float() @ codes.float().T, target)
+
+
+def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """Mean hinge max(0, γ − std) over dimensions; std = √(var + ε). Zero once every
+    dimension's standard deviation reaches γ; largest for a collapsed embedding."""
+    std = torch.sqrt(z.var(dim=0) + eps)
+    return F.relu(gamma - std).mean()
+
+
+def covariance_term(z: torch.Tensor) -> torch.Tensor:
+    """Sum of the squared off-diagonal covariances, divided by the dimension d."""
+    n, d = z.shape
+    z = z - z.mean(dim=0)
+    cov = (z.T @ z) / (n - 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return off.pow(2).sum() / d
+
+
+def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, gamma: float = 1.0,
+                 eps: float = 1e-4) -> dict[str, torch.Tensor]:
+    """The three unweighted terms: invariance (MSE), variance and covariance (both averaged
+    over the two branches, as in the paper's code)."""
+    z1, z2 = z1.float(), z2.float()
+    return {"invariance": F.mse_loss(z1, z2),
+            "variance": (variance_term(z1, gamma, eps) + variance_term(z2, gamma, eps)) / 2,
+            "covariance": covariance_term(z1) + covariance_term(z2)}
+
+
+def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, lam: float = 25.0, mu: float = 25.0,
+                nu: float = 1.0, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """λ·invariance + μ·variance + ν·covariance."""
+    t = vicreg_terms(z1, z2, gamma, eps)
+    return lam * t["invariance"] + mu * t["variance"] + nu * t["covariance"]
