@@ -173,7 +173,7 @@ def test_generation_survives_a_checkpoint_round_trip(make, tmp_path):
 def test_measures_report_is_and_fid_with_their_baselines(make, tmp_path, monkeypatch):
     from workbench import generative_scores
     from workbench.data.base import make_dataset
-    from workbench.measures import method_measures, split_reader
+    from workbench.measures import Splits, method_measures
     monkeypatch.setenv("SSL_WORKBENCH_CACHE", str(tmp_path))
     generative_scores._MEMO.clear()
     train, test = _waves(60), _waves(30)
@@ -185,5 +185,5 @@ def test_measures_report_is_and_fid_with_their_baselines(make, tmp_path, monkeyp
             "generated class agreement"} <= set(measures)
     assert measures["FID real (test vs train)"] < measures["FID noise vs train"]
     assert list((tmp_path / "generative-scores").glob("classifier-*.pt")), "the classifier is cached"
-    assert _sequence_method(make).measures(split_reader(data, torch.device("cpu"))) == {}  # no prior
+    assert _sequence_method(make).measures(Splits(data, torch.device("cpu"))) == {}  # no prior
     generative_scores._MEMO.clear()
