@@ -22,7 +22,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(spec: str, runs_root: Path, threads: int) -> dict:
+def measure(spec: str, runs_root: Path, threads: int, floors: bool = True) -> dict:
     from workbench.assess import evaluate_run
     from workbench.cli import main
     dataset, method, recipe = spec.split(":")
@@ -36,7 +36,7 @@ def measure(spec: str, runs_root: Path, threads: int) -> dict:
     row = {"recipe": spec, "exit": code, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
            "load": [round(load_before, 1), round(os.getloadavg()[0], 1)], "run": str(run_dir)}
     if code == 0:
-        result = evaluate_run(run_dir, "last", linear=True, floors=True, device="cpu")
+        result = evaluate_run(run_dir, "last", linear=True, floors=floors, device="cpu")
         model = result.get("model", {})
         row.update(knn=model.get("knn_top1"), linear=model.get("linear_top1"),
                    label_efficiency=model.get("label_efficiency"), rankme=model.get("rankme"),
@@ -54,9 +54,12 @@ def main() -> int:
     p.add_argument("specs", nargs="+", metavar="DATASET:METHOD:RECIPE")
     p.add_argument("--runs-root", type=Path, default=Path("runs/bench-recipes"))
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--no-floors", action="store_true",
+                   help="skip the raw-pixel and random-init floors (they do not change between runs of "
+                        "one dataset and backbone; `ssl-workbench floors RUN_DIR` prints them)")
     args = p.parse_args()
     for spec in args.specs:
-        row = measure(spec, args.runs_root, args.threads)
+        row = measure(spec, args.runs_root, args.threads, floors=not args.no_floors)
         print(json.dumps(row), flush=True)
     return 0
 

@@ -44,11 +44,28 @@ def _read(dataset: str) -> dict:
     return json.loads(text)
 
 
+_ENTRY_KEYS = frozenset({"settings", "measured"})
+
+
+def _checked(name: str, method: str, dataset: str, entry) -> Recipe:
+    """One recipe entry as a Recipe; a misspelt key or name would otherwise be dropped silently
+    and the run would train on defaults while claiming the recipe."""
+    where = f"recipe {name!r} for {method} in resources/recipes/{dataset}.json"
+    if name not in RECIPE_NAMES:
+        raise ConfigError(f"{where}: the name must be one of {', '.join(RECIPE_NAMES)}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("settings"), dict):
+        raise ConfigError(f"{where} has no \"settings\" object")
+    extra = sorted(set(entry) - _ENTRY_KEYS)
+    if extra:
+        raise ConfigError(f"{where} has unknown key{'s' if len(extra) > 1 else ''} {', '.join(extra)}; "
+                          f"allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+    return Recipe(name, method, dataset, dict(entry["settings"]), str(entry.get("measured", "")))
+
+
 def recipes_for(method: str, dataset: str) -> dict[str, Recipe]:
     """The recipes shipped for this method on this dataset, by name (empty when there are none)."""
     entries = _read(dataset).get("methods", {}).get(method, {})
-    return {name: Recipe(name, method, dataset, dict(entry.get("settings", {})), entry.get("measured", ""))
-            for name, entry in entries.items()}
+    return {name: _checked(name, method, dataset, entry) for name, entry in entries.items()}
 
 
 def find_recipe(name: str, method: str, dataset: str) -> Recipe:

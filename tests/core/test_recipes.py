@@ -78,3 +78,39 @@ def test_train_unknown_recipe_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "fastest" in err and "quick" in err
     assert not any(tmp_path.iterdir())
+
+
+def _with_file(monkeypatch, methods: dict) -> None:
+    import workbench.recipes as recipes
+    monkeypatch.setattr(recipes, "_read", lambda dataset: {"methods": methods})
+
+
+def test_misspelt_entry_key_is_refused_not_dropped(monkeypatch):
+    # before: {"setings": …} gave a recipe with no settings, so --recipe best trained on defaults
+    _with_file(monkeypatch, {"simclr": {"best": {"setings": {"epochs": 30}, "measured": "x"}}})
+    with pytest.raises(ConfigError, match="no \"settings\" object"):
+        find_recipe("best", "simclr", "mnist5k")
+    _with_file(monkeypatch, {"simclr": {"best": {"settings": {"epochs": 30}, "measure": "x"}}})
+    with pytest.raises(ConfigError, match="unknown key measure"):
+        find_recipe("best", "simclr", "mnist5k")
+
+
+def test_recipe_names_are_quick_or_best(monkeypatch):
+    _with_file(monkeypatch, {"simclr": {"Best": {"settings": {}}}})
+    with pytest.raises(ConfigError, match="must be one of quick, best"):
+        recipes_for("simclr", "mnist5k")
+
+
+@pytest.mark.parametrize("dataset, method, name", list(_shipped()))
+def test_every_shipped_recipe_says_what_it_measured(dataset, method, name):
+    recipe = find_recipe(name, method, dataset)
+    assert recipe.measured.strip(), "every recipe states its measured result (docs/BENCHMARKS.md)"
+    assert recipe.settings, "a recipe with no settings is the method's defaults under another name"
+
+
+def test_out_of_range_recipe_setting_is_caught_by_validation(monkeypatch):
+    _with_file(monkeypatch, {"simclr": {"best": {"settings": {"epochs": 0, "crop_min": 0.5}}}})
+    cls = get_method("simclr")
+    run_defaults, _ = recipe_defaults(find_recipe("best", "simclr", "mnist5k"), cls.run_defaults, {}, cls.Config)
+    with pytest.raises(ConfigError, match="epochs=0"):
+        validate(RunConfig(method="simclr", dataset="mnist5k", **run_defaults))
