@@ -63,8 +63,11 @@ class BertLite(Method):
                "document is held out for masked-word accuracy. The input word vectors go to the "
                "word explorer.")
     reference = "Devlin et al. 2019, NAACL-HLT, arXiv:1810.04805"
-    run_defaults = {"batch_size": 512, "lr": 2e-3, "weight_decay": 0.01, "grad_clip": 1.0,
-                    "warmup_epochs": 0.1}
+    # On a corpus as small as lee the Transformer first learns the word frequencies and only then
+    # the context: without weight decay or dropout and at lr 1e-3 its masked-word perplexity
+    # passes the unigram floor in the second epoch and keeps falling (docs/BENCHMARKS.md).
+    run_defaults = {"batch_size": 512, "lr": 1e-3, "weight_decay": 0.0, "grad_clip": 1.0,
+                    "warmup_epochs": 0.1, "epochs": 6}
 
     @dataclass
     class Config:
@@ -73,9 +76,9 @@ class BertLite(Method):
         layers: int = setting(2, "Transformer encoder layers.", min=1, max=12)
         heads: int = setting(4, "Attention heads per layer (must divide Dimensions).", min=1, max=16)
         context: int = setting(32, "Words the model reads at once (its window).", min=4, max=512)
-        coverage: float = setting(4.0, "Windows each word is in per epoch, on average (each epoch reads "
+        coverage: float = setting(16.0, "Windows each word is in per epoch, on average (each epoch reads "
                                   "coverage × the text).", min=0.1, max=64.0)
-        dropout: float = setting(0.1, "Dropout in the Transformer.", min=0.0, max=0.9)
+        dropout: float = setting(0.0, "Dropout in the Transformer.", min=0.0, max=0.9)
 
     def __init__(self, cfg: Config, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -178,10 +181,11 @@ class BertLite(Method):
                 nll += float(F.cross_entropy(logits, truth, reduction="sum"))
                 n += len(truth)
         test_words = np.concatenate(self.test_docs)
-        return {"masked-word accuracy": hits / n,
-                "most-frequent-word accuracy": float(np.mean(test_words == np.argmax(self.train_counts))),
-                "masked-word perplexity": math.exp(nll / n),
-                "unigram perplexity": unigram_perplexity(self.train_counts, test_words)}
+        # perplexity first: the headline a language model is read by, beside its unigram floor
+        return {"masked-word perplexity": math.exp(nll / n),
+                "unigram perplexity": unigram_perplexity(self.train_counts, test_words),
+                "masked-word accuracy": hits / n,
+                "most-frequent-word accuracy": float(np.mean(test_words == np.argmax(self.train_counts)))}
 
     # --- pictures ----------------------------------------------------------------------
     def previews(self, batch: Batch) -> dict[str, Preview]:

@@ -136,7 +136,7 @@ def test_measures_against_their_floors():
     corpus = _corpus()
     model = _model(corpus).eval()
     measures = model.measures(None)
-    assert list(measures)[:2] == ["masked-word accuracy", "most-frequent-word accuracy"]  # headline, its floor
+    assert list(measures)[:2] == ["masked-word perplexity", "unigram perplexity"]  # headline, its floor
     test_words = np.concatenate(model.test_docs)
     top = int(np.argmax(model.train_counts))
     assert measures["most-frequent-word accuracy"] == pytest.approx(float(np.mean(test_words == top)))
