@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default=",".join(RUNS), help="which runs to shoot (default: all three; '' for none)")
     parser.add_argument("--open", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="also open a finished run (e.g. one trained with --nproc 2) and shoot its "
-                             "dashboard as 1280x720/light/NAME-dashboard.png (repeatable)")
+                             "dashboard and its previews as 1280x720/light/NAME-dashboard.png and "
+                             "NAME-inspector.png (repeatable)")
     parser.add_argument("--tabs", default=",".join(TABS),
                         help=f"which tabs to shoot per run (default: all of {', '.join(TABS)})")
     parser.add_argument("--sizes", default=",".join(SIZES), help="which window sizes (default: all of "
@@ -96,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, _, run_dir in (item.partition("=") for item in args.open):
             window.resize(1280, 720)
             window.open_run(Path(run_dir))
-            window.tabs.setCurrentWidget(window.dashboard)
-            settle(app, 2.0)
-            shot(args.out / "1280x720" / "light" / f"{name}-dashboard.png")
+            for tab, page in (("dashboard", window.dashboard), ("inspector", window.inspector)):
+                window.tabs.setCurrentWidget(page)
+                settle(app, 2.0)
+                shot(args.out / "1280x720" / "light" / f"{name}-{tab}.png")
         for key in filter(None, args.runs.split(",")):
             spec = RUNS[key]
             settings_ = {k: v for k, v in spec.items() if k not in ("method", "dataset")}
