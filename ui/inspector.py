@@ -133,7 +133,9 @@ class PreviewCard(QFrame):
         self._labels: list[QLabel] = []
         self._side = MIN_TILE
         self.setObjectName("previewCard")
-        self.title_label = QLabel()
+        # long titles (a preview that says what each of its columns shows) wrap instead of
+        # widening the card past the window
+        self.title_label = QLabel(wordWrap=True)
         font = self.title_label.font()
         font.setBold(True)
         self.title_label.setFont(font)
@@ -144,9 +146,8 @@ class PreviewCard(QFrame):
         self.message = QLabel(wordWrap=True)
         self.message.hide()
         header = QHBoxLayout()
-        header.addWidget(self.title_label)
+        header.addWidget(self.title_label, 1)
         header.addWidget(self.step_label)
-        header.addStretch(1)
         header.addWidget(self.save_button)
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(SPACING)

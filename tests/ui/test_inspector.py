@@ -246,3 +246,17 @@ def test_theme_switch_recolours_captions(inspector, tmp_path):
         theme.apply_theme(QApplication.instance(), "light")
         inspector.apply_theme()
     assert _text_colours(card)[0] == theme.THEMES["light"]["ok_text"]
+
+
+def test_a_long_title_wraps_instead_of_widening_the_card(inspector, qtbot, tmp_path):
+    ev = write_preview(tmp_path, 5, ["a", "b", "c"])
+    ev["title"] = ("Signal with its masked frames shaded (orange: the samples those frames see) / cosine "
+                   "similarity of each masked frame's prediction (rows) with every masked frame's target")
+    inspector.resize(700, 600)
+    inspector.add_event(ev, tmp_path)
+    card = inspector.cards["guesses"]
+    lines = card.title_label.fontMetrics().lineSpacing()
+    qtbot.waitUntil(lambda: card.save_button.x() > 0, timeout=3000)  # laid out
+    assert 2 * lines <= card.title_label.height() < 5 * lines  # wrapped onto a few lines
+    assert card.width() <= inspector.width()
+    assert card.title_label.geometry().right() < card.save_button.geometry().left()
