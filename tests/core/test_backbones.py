@@ -12,14 +12,7 @@ FEAT_DIM = {"small_cnn": 128, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vi
 FAST = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 2}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # batches of two gain nothing from threads, and on a busy machine OpenMP workers waiting
-    # on each other made ResNet-18's backward pass ten times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_backbone_is_described():

@@ -10,13 +10,7 @@ import torch
 from workbench import generative_scores as gs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors gain nothing from threads, and on a busy machine they wait on each other
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_fid_is_zero_for_identical_sets():

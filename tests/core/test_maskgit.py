@@ -11,12 +11,7 @@ from workbench.nn.maskgit import (MaskedTokenTransformer, condition_labels, cosi
                                   masked_token_loss, random_mask)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_cosine_schedule_runs_from_all_masked_to_none():

@@ -14,13 +14,8 @@ IMAGE = (1, 28, 28)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors gain nothing from threads; on a busy two-core machine OpenMP workers waiting
-    # on each other made a 30-step loop of 4×8×16 tensors take over a minute
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Every plugin test module runs on one torch thread (tests/conftest.py)."""
 
 
 class Factory:
