@@ -17,29 +17,21 @@ def _cpu_cores() -> int:
 
 def _first_gpu() -> str | None:
     """'NVIDIA H100 (79.1 GiB)' for the first visible CUDA GPU, from NVML; None without one."""
-    from .launch import gpu_count
+    from .launch import gpu_count, nvml_session
     if gpu_count() == 0:
         return None
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     index = int(visible.split(",")[0]) if visible and visible.split(",")[0].strip().isdigit() else 0
-    try:
-        nvml = ctypes.CDLL("libnvidia-ml.so.1")
-        if nvml.nvmlInit_v2() != 0:
+    handle, name = ctypes.c_void_p(), ctypes.create_string_buffer(96)
+    memory = (ctypes.c_ulonglong * 3)()  # total, free, used
+    with nvml_session() as nvml:
+        if (nvml is None or nvml.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0
+                or nvml.nvmlDeviceGetName(handle, name, 96) != 0):
             return "CUDA GPU"
-        try:
-            handle = ctypes.c_void_p()
-            name = ctypes.create_string_buffer(96)
-            memory = (ctypes.c_ulonglong * 3)()  # total, free, used
-            if (nvml.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0
-                    or nvml.nvmlDeviceGetName(handle, name, 96) != 0):
-                return "CUDA GPU"
-            if nvml.nvmlDeviceGetMemoryInfo(handle, memory) != 0:
-                return name.value.decode(errors="replace")
-            return f"{name.value.decode(errors='replace')} ({memory[0] / 2**30:.1f} GiB)"
-        finally:
-            nvml.nvmlShutdown()
-    except (OSError, AttributeError):
-        return "CUDA GPU"
+        label = name.value.decode(errors="replace")
+        if nvml.nvmlDeviceGetMemoryInfo(handle, memory) != 0:
+            return label
+    return f"{label} ({memory[0] / 2**30:.1f} GiB)"
 
 
 def available_devices() -> list[tuple[str, str]]:

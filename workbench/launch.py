@@ -7,6 +7,8 @@ import ctypes
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .events import EventWriter, make_event, read_events
@@ -24,22 +26,32 @@ def worker_command(run_dir: Path, processes: int = 1, resume: bool = False, nice
     return args + (["--resume"] if resume else [])
 
 
+@contextmanager
+def nvml_session() -> Iterator[object | None]:
+    """The driver's NVML library (ctypes), initialised for the block and shut down after it;
+    None where there is no NVIDIA driver. Torch-free: the GUI asks before torch loads."""
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+        ready = nvml.nvmlInit_v2() == 0
+    except (OSError, AttributeError):
+        nvml, ready = None, False
+    if not ready:
+        yield None
+        return
+    try:
+        yield nvml
+    finally:
+        nvml.nvmlShutdown()
+
+
 def gpu_count() -> int:
     """How many CUDA GPUs this machine offers, without importing torch (the GUI asks): the
     driver's NVML library, narrowed by CUDA_VISIBLE_DEVICES; 0 without a driver."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    try:
-        nvml = ctypes.CDLL("libnvidia-ml.so.1")
-        count = ctypes.c_uint(0)
-        if nvml.nvmlInit_v2() != 0:
+    count = ctypes.c_uint(0)
+    with nvml_session() as nvml:
+        if nvml is None or nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
             return 0
-        try:
-            if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
-                return 0
-        finally:
-            nvml.nvmlShutdown()
-    except (OSError, AttributeError):
-        return 0
     if visible is not None:
         ids = [v for v in visible.split(",") if v.strip() and v.strip() != "-1"]
         return min(len(ids), count.value)

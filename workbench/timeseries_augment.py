@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .augment import _rand  # one set of draws per sequence, on x's device, as for images
+
 
 @dataclass
 class SeriesViewConfig:
@@ -29,10 +31,6 @@ class SeriesViewConfig:
 def _check(x: Tensor) -> None:
     if x.ndim != 3:
         raise ValueError(f"expected sequences (B, C, T), got shape {tuple(x.shape)}")
-
-
-def _rand(shape: tuple[int, ...], x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.rand(shape, generator=generator, device=x.device, dtype=torch.float32)
 
 
 def resample(x: Tensor, positions: Tensor) -> Tensor:
