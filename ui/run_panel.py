@@ -9,7 +9,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from workbench.backbone_rules import BACKBONES, backbone_problem
+from workbench.backbone_rules import BACKBONES, backbone_problem, method_backbone_problem
 from workbench.config import RunConfig, absolute_data_root, new_run_config
 from workbench.data import list_datasets
 from workbench.devices import available_devices
@@ -28,12 +28,6 @@ MAIN_FIELDS = ["epochs", "batch_size", "lr", "optimizer", "backbone", "seed"]
 ADVANCED_FIELDS = ["weight_decay", "momentum", "warmup_epochs", "grad_clip", "amp", "image_size", "data_path",
                    "eval_every", "checkpoint_every", "probe_size", "preview_interval",
                    "linear_probe", "threads", "lr_scaling", "lr_base_batch", "sync_bn"]
-
-
-def method_backbone_problem(info, backbone: str, modality: str, input_shape: tuple[int, ...] | None = None) -> str | None:
-    """Why the method cannot train with `backbone` on this data: its own refusal, then the backbone's
-    (workbench.build.method_backbone_problem, from the listing instead of the class)."""
-    return info.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)
 
 
 class RunPanel(QWidget):

@@ -47,3 +47,11 @@ def backbone_problem(name: str, modality: str,
             return (f"backbone {name!r} cuts {h}-px images into {patch}-px patches, so the side "
                     f"must be a multiple of {patch}; set image_size to {fit} or {fit + patch}")
     return None
+
+
+def method_backbone_problem(method, backbone: str, modality: str,
+                            input_shape: tuple[int, ...] | None = None) -> str | None:
+    """Why `method` (a Method class, or its listing's MethodInfo: both answer backbone_problem)
+    cannot train with `backbone` on data of `modality` (and input_shape, when known), in one
+    line, or None: the method's own refusal first, then the backbone's."""
+    return method.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .api import DataSpec, Method
-from .backbones import backbone_problem, build_backbone, load_backbone_weights
+from .backbone_rules import method_backbone_problem
+from .backbones import build_backbone, load_backbone_weights
 from .checkpoint import CheckpointError, load_checkpoint
 from .rundir import BEST, LAST, RunDir
 from .config import ConfigError, RunConfig, load_run_config, method_config, to_dict, validate
@@ -99,13 +100,6 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset, initial_weig
         raise ConfigError(problem)
     if initial_weights and run.backbone_weights and not Path(run.backbone_weights).expanduser().is_file():
         raise ConfigError(f"backbone_weights: no file {run.backbone_weights!r}")
-
-
-def method_backbone_problem(cls: type[Method], backbone: str, modality: str,
-                            input_shape: tuple[int, ...] | None = None) -> str | None:
-    """Why `cls` cannot train with `backbone` on data of `modality` (and input_shape, when
-    known) in one line, or None."""
-    return cls.backbone_problem(backbone, modality) or backbone_problem(backbone, modality, input_shape)
 
 
 def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
