@@ -329,10 +329,13 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
             self.compare_view.set_run(self._run_dir)
             self.compare_view.set_other_run(Path(other_run))
 
+    def _task_slots(self) -> tuple:
+        """Every background job of this page: projection, placing, Health (map, embeddings), colour-by."""
+        return self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot
+
     def is_busy(self) -> bool:
         """Whether any background job (projection, placing, Health, comparison) is still running."""
-        slots = (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot)
-        return (any(slot.is_busy() for slot in slots)
+        return (any(slot.is_busy() for slot in self._task_slots())
                 or self.compare_view.is_busy())
 
     def apply_theme(self) -> None:
@@ -473,14 +476,14 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         """
         self.stop()
         self._pending_place = None
-        for slot in (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot):
+        for slot in self._task_slots():
             slot.cancel()
         self.compare_view.cancel()
 
     def _reset(self) -> None:
         self.cancel_background()
         # forget them: their late results describe a source no longer shown, and are ignored
-        for slot in (self._compute, self._place, self._map_slot, self._emb_slot, self._group_slot):
+        for slot in self._task_slots():
             slot.forget()
         self._clear_health()
         self._source, self._reference, self._reference_title = None, None, ""
