@@ -14,7 +14,9 @@ paint event (what ui.app.main does: app, theme, MainWindow, show), wall and CPU,
 torch was imported by then (`--first-paint` prints only this). The run panel lists methods from
 workbench.method_listing's cache, which the first start after an install or an edit of the
 workbench writes (importing every plugin, so torch, once); the figure is for a start after that.
-Targets: < 50 ms per frame at 100k points, < 100 ms stall, < 1 s to first paint. `--trace` names what the GUI thread
+Actions: the longest stall from pressing Start (a 1-epoch run), switching the theme each way and
+opening the finished run (`--only-actions` measures only these).
+Targets: < 50 ms per frame at 100k points, < 100 ms stall (none above 250 ms at an action), < 1 s to first paint. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
 
 Like the app, the bench starts the projection process first (`--no-service`: tasks on threads in
@@ -279,6 +281,39 @@ def stall_during_training(app, seconds: float, trace: bool) -> tuple[dict, dict,
         return idle_result, busy_result, after_result, len(events), report
 
 
+def stall_at(app, action, settle: float = 2.0) -> dict:
+    """The longest stall from posting `action` to the event loop until `settle` seconds later."""
+    beat = Heartbeat()
+    done = []
+    beat.start()
+    QTimer.singleShot(0, lambda: (action(), done.append(len(beat.gaps))))  # run by the event loop, as a click is
+    pump(app, 60, until=lambda: bool(done))
+    pump(app, settle)  # the beats after it, which see how long it held the loop, and the work it posted
+    return beat.stop()
+
+
+def stall_at_actions(app) -> dict[str, dict]:
+    """Stalls when a person presses Start, switches the theme both ways and opens a finished run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        window = _window(app, tmp)
+        panel = window.panel
+        panel.select_method("rotation")
+        panel.select_dataset("digits")
+        panel.run_form.set_value("epochs", 1)
+        panel.run_form.set_value("batch_size", 64)
+        events = []
+        window.client.event.connect(events.append)
+        out = {"press Start": stall_at(app, panel.start_button.click, settle=3.0)}
+        pump(app, 180, until=lambda: not window.client.is_running())
+        run_dir = window.run_dir
+        out["switch to dark theme"] = stall_at(app, lambda: window.set_theme("dark"))
+        out["switch to light theme"] = stall_at(app, lambda: window.set_theme("light"))
+        window.tabs.setCurrentIndex(0)
+        out["open a finished run"] = stall_at(app, lambda: window.open_run(run_dir))
+        window.close()
+        return out
+
+
 def umap_first_use(app, open_seconds: float, service: bool, n: int = 2000) -> dict:
     """Seconds from asking an explorer, open `open_seconds`, for a UMAP map until it is drawn; longest stall."""
     from ui import tasks
@@ -363,6 +398,8 @@ def main() -> None:
     p.add_argument("--open-seconds", type=float, default=30.0, help="how long the explorer is open before UMAP")
     p.add_argument("--only-umap", action="store_true", help="measure only UMAP's first use")
     p.add_argument("--first-paint", action="store_true", help="measure only the time to first paint")
+    p.add_argument("--only-actions", action="store_true",
+                   help="measure only the stalls at Start, theme switches and opening a run")
     args = p.parse_args()
     paint = min((first_paint() for _ in range(3)), key=lambda r: r["wall"])
     print(f"first paint: {paint['wall']:.2f} s wall, {paint['cpu']:.2f} s CPU from interpreter start, "
@@ -372,7 +409,7 @@ def main() -> None:
     app = make_app([sys.argv[0]])
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    if not args.no_service:
+    if not args.no_service and not args.only_actions:
         ours = umap_first_use(app, args.open_seconds, service=True)
         before = umap_first_use(app, args.open_seconds, service=False)
         for what, r in (("projection process", ours), ("thread in the GUI (before)", before)):
@@ -385,6 +422,10 @@ def main() -> None:
         from ui.tasks import start_projection_service
 
         start_projection_service()  # as the app does, before the window
+    for what, r in stall_at_actions(app).items():
+        print(stall_line(what, r, "   (target: none above 250 ms)"))
+    if args.only_actions:
+        return
     import scatter as scatter_bench
     xy, cats = scatter_bench.clustered(args.points)
     frame = scatter_bench.ours(app, xy, cats, frames=20, queries=200)
