@@ -1,6 +1,6 @@
 """The MaskGIT prior's IS / FID on signals, two-stage: a stage-two run on a trained vq_vae run's frozen tokenizer.
 
-    python bench/vq_prior.py RUN_DIR [--epochs 3] [--layers 2] [--out DIR] [--preview out.png]
+    python bench/vq_prior.py RUN_DIR [--epochs 10] [--layers 2] [--out DIR] [--preview out.png]
 
 Trains the run a user starts with `ssl-workbench train --method vq_vae --set tokenizer_run=RUN_DIR
 --set prior_layers=2` (the tokenizer's settings copied from RUN_DIR's config): the normal
@@ -51,7 +51,7 @@ def stage_two_args(run_dir: Path, out: Path, epochs: int, layers: int, batch: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path, help="a trained vq_vae run on signals (its tokenizer is frozen)")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs of prior training (46 steps each at batch 128)")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs of prior training (46 steps each at batch 128)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
