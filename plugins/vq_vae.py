@@ -375,14 +375,14 @@ class VQVAE(Method):
             return "tokenizer_run freezes the tokenizer, so vicreg_weight and ortho_weight (which train it) must be 0"
         from workbench.build import named_run_config
         from workbench.config import ConfigError, method_config
+        where = f"tokenizer_run {cfg.tokenizer_run!r}"
         try:
             first = named_run_config(cfg.tokenizer_run, "tokenizer_run")
+            if first.method != cls.name:  # before reading its settings: they are another method's
+                return f"{where} is a {first.method} run, not a {cls.name} run"
             theirs = method_config(first, cls.Config)
         except ConfigError as exc:
             return str(exc)
-        where = f"tokenizer_run {cfg.tokenizer_run!r}"
-        if first.method != cls.name:
-            return f"{where} is a {first.method} run, not a {cls.name} run"
         if (first.dataset, first.data_root) != (run.dataset, run.data_root):
             return f"{where} was trained on dataset {first.dataset}, not this run's {run.dataset}"
         differ = [k for k in TOKENIZER_SETTINGS if getattr(theirs, k) != getattr(cfg, k)]

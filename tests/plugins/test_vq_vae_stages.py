@@ -33,7 +33,8 @@ def _run_folder(folder: Path, method: str = "vq_vae", dataset: str = "signals", 
                 **method_config) -> Path:
     """A run folder as the trainer leaves it: config.json and, given weights, checkpoints/last.pt."""
     RunDir(folder).checkpoints.mkdir(parents=True)
-    save_run_config(RunConfig(method=method, dataset=dataset, method_config={**TOKENIZER, **method_config}),
+    settings = {**TOKENIZER, **method_config} if method == "vq_vae" else method_config
+    save_run_config(RunConfig(method=method, dataset=dataset, method_config=settings),
                     RunDir(folder).config)
     if weights is not None:
         save_checkpoint({"model": weights, "step": 1, "epoch": 1}, RunDir(folder).checkpoints / LAST)
@@ -99,6 +100,8 @@ def test_a_fitting_run_folder_is_accepted(tmp_path):
     (lambda p: p / "nowhere", {}, ["no run folder", "nowhere"]),
     (lambda p: p, {}, ["is not a run folder", "config.json"]),  # a folder, but no run in it
     (lambda p: _run_folder(p / "rot", method="rotation"), {}, ["is a rotation run, not a vq_vae run"]),
+    (lambda p: _run_folder(p / "bert", method="bert_lite", dataset="lee", context=8), {},
+     ["is a bert_lite run, not a vq_vae run"]),  # named before its foreign settings are read
     (lambda p: _run_folder(p / "digits", dataset="digits"), {}, ["trained on dataset digits", "signals"]),
     (lambda p: _run_folder(p / "big", codebook_size=64, stft_hop=8), {},
      ["another tokenizer", "codebook_size 64", "--set codebook_size=64 stft_hop=8"]),
