@@ -1,81 +1,87 @@
-"""The MaskGIT prior's IS / FID on signals, two-stage: a trained vq_vae run's tokens, then the prior alone.
+"""The MaskGIT prior's IS / FID on signals, two-stage: a stage-two run on a trained vq_vae run's frozen tokenizer.
 
-    python bench/vq_prior.py RUN_DIR [--steps 150] [--preview out.png]
+    python bench/vq_prior.py RUN_DIR [--epochs 10] [--layers 2] [--out DIR] [--preview out.png]
 
-Loads RUN_DIR's VQ-VAE (weights_only), adds the prior of `--set prior_layers=2` (the same
-module a run with that setting trains alongside its tokenizer), tokenises the train split
-once, trains only the prior for --steps Adam steps on those tokens (MaskGIT's second stage),
-then prints the method's measures: IS and FID of 1,000 generated signals beside the real and
-noise baselines (workbench/generative_scores.py). Prints the load average: the figures come
-from a shared machine.
+Trains the run a user starts with `ssl-workbench train --method vq_vae --set tokenizer_run=RUN_DIR
+--set prior_layers=2` (the tokenizer's settings copied from RUN_DIR's config): the normal
+trainer, with RUN_DIR's tokenizer loaded (weights_only) and frozen and only the prior learning
+(MaskGIT's second stage). Then prints the run's measures from its last eval event (IS and FID of
+1,000 generated signals beside the real and noise baselines, workbench/generative_scores.py),
+the prior's loss and masked-token accuracy over its last step events, and the load average:
+the figures come from a shared machine.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import math
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from workbench.build import build_method, load_from_run
-from workbench.data.base import model_input
-from workbench.measures import method_measures
+from plugins.vq_vae import TOKENIZER_SETTINGS, VQVAE
+from workbench.build import named_run_config
+from workbench.cli import main as cli
+from workbench.config import method_config
+from workbench.events import read_events
+from workbench.rundir import RunDir
+
+
+def stage_two_args(run_dir: Path, out: Path, epochs: int, layers: int, batch: int, threads: int) -> list[str]:
+    """`ssl-workbench train` arguments for the prior on RUN_DIR's frozen tokenizer."""
+    first = named_run_config(run_dir, "RUN_DIR")
+    tokenizer = method_config(first, VQVAE.Config)
+    settings = {k: getattr(tokenizer, k) for k in TOKENIZER_SETTINGS}
+    settings.update(tokenizer_run=str(run_dir.resolve()), prior_layers=layers, threads=threads,
+                    linear_probe="false", eval_every=epochs)  # the tokenizer's kNN cannot move: one eval
+    args = ["train", "--method", "vq_vae", "--dataset", first.dataset, "--epochs", str(epochs),
+            "--batch-size", str(batch), "--seed", str(first.seed), "--device", "cpu", "--run-dir", str(out),
+            "--quiet"]
+    if first.data_root:
+        args += ["--data-root", first.data_root]
+    for key, value in settings.items():
+        args += ["--set", f"{key}={value}"]
+    return args
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("run_dir", type=Path, help="a trained vq_vae run on signals (its tokenizer is frozen)")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs of prior training (46 steps each at batch 128)")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--preview", type=Path, default=None, help="write the 'generated' preview here (PNG)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    ap.add_argument("--out", type=Path, default=None, help="the stage-two run folder (default: a temporary one)")
+    ap.add_argument("--preview", type=Path, default=None, help="copy the last 'generated' preview here (PNG)")
     args = ap.parse_args()
 
-    tokenizer = load_from_run(args.run_dir, "last", device="cpu")
-    run = dataclasses.replace(tokenizer.run, method_config={**tokenizer.run.method_config,
-                                                            "prior_layers": args.layers})
-    method = build_method(run, tokenizer.dataset, "cpu", initial_weights=False)
-    missing, unexpected = method.load_state_dict(tokenizer.method.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("prior.") for k in missing), (missing, unexpected)
-    data = tokenizer.dataset
-    x, y = model_input(data.x_train).float(), data.y_train
-
-    method.eval()  # the tokenizer is frozen: its BatchNorm statistics and codewords stay
+    out = args.out or Path(tempfile.mkdtemp(prefix="vq-prior-")) / "prior"
     started = time.time()
-    with torch.no_grad():
-        ids = torch.cat([method.quantise(method.encode(c))[2] for c in x.split(500)])
-    method.prior.train()
-    opt = torch.optim.Adam(method.prior.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    log = []
-    for step in range(args.steps):
-        pick = torch.randint(len(ids), (args.batch,), generator=g)
-        loss, acc = method._prior_step(ids[pick], y[pick])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        log.append((loss.item(), acc.item()))
-    trained = time.time() - started
-    method.eval()
-    started = time.time()
-    measures = method_measures(method, data, torch.device("cpu"))
-    scored = time.time() - started
-    last = np.mean(log[-20:], 0)
-    print(json.dumps({"run": str(args.run_dir), "prior_steps": args.steps, "prior_layers": args.layers,
-                      "prior_loss_last20": round(float(last[0]), 3), "prior_masked_acc_last20": round(float(last[1]), 3),
-                      "uniform_loss": round(float(np.log(method.cfg.codebook_size)), 3),
-                      "tokenise_and_train_s": round(trained, 1), "measures_s": round(scored, 1),
-                      "measures": measures}, indent=1))
+    code = cli(stage_two_args(args.run_dir, out, args.epochs, args.layers, args.batch, args.threads))
+    if code != 0:
+        sys.exit(code)
+    wall = time.time() - started
+    events = list(read_events(out))
+    steps = [e["logs"] for e in events if e["type"] == "step" and "prior_loss" in e.get("logs", {})]
+    measures = [e["measures"] for e in events if e["type"] == "eval" and "measures" in e]
+    started_event = next(e for e in events if e["type"] == "started")
+    last = np.mean([[s["prior_loss"], s["prior_masked_acc"]] for s in steps[-5:]], 0)
+    print(json.dumps({"tokenizer_run": str(args.run_dir), "prior_run": str(out), "epochs": args.epochs,
+                      "prior_steps": started_event["total_steps"], "prior_layers": args.layers,
+                      "trained_parameters": started_event["parameters"],
+                      "prior_loss_last_steps": round(float(last[0]), 3),
+                      "prior_masked_acc_last_steps": round(float(last[1]), 3),
+                      "uniform_loss": round(math.log(method_config(named_run_config(args.run_dir, "RUN_DIR"),
+                                                                   VQVAE.Config).codebook_size), 3),
+                      "run_wall_s": round(wall, 1), "measures": measures[-1] if measures else {}}, indent=1))
     if args.preview is not None:
-        from PIL import Image
-        from workbench.api import Batch
-        with torch.no_grad():
-            preview = method.previews(Batch(model_input(data.x_test[:64]).float(), data.y_test[:64],
-                                            torch.arange(64)))["generated"]
-        Image.fromarray(preview.grid()).save(args.preview)
+        shots = sorted(RunDir(out).previews.glob("*-generated.png"))
+        if shots:
+            shutil.copyfile(shots[-1], args.preview)
     print("load average:", open("/proc/loadavg").read().split()[:3])
 
 

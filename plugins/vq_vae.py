@@ -36,6 +36,9 @@ GRIFFIN_LIM_ITERS = 64  # phase-recovery iterations when generated spectrograms 
 GRIFFIN_LIM_MOMENTUM = 0.99
 GENERATED_PER_CLASS = 3  # the preview: one real signal and this many generated ones per class
 MEASURE_SAMPLES = 1000  # generated signals scored by IS / FID (at most the test split's size)
+# The settings that shape the tokenizer's weights: a tokenizer_run must have the same ones
+TOKENIZER_SETTINGS = ("codebook_size", "code_dim", "decoder_width", "stft_window", "stft_hop", "codebook_update")
+TOKENIZER_PARTS = ("encoder.", "decoder.", "quantizer.")  # its weights in the state dict
 
 
 # --- pure functions -----------------------------------------------------------------------
@@ -353,6 +356,54 @@ class VQVAE(Method):
                                  label="Prior width")
         generation_steps: int = setting(8, "MaskGIT decoding steps for generated signals.",
                                         min=1, max=256, label="Generation steps")
+        tokenizer_run: str | None = setting(None, "MaskGIT's second stage: a vq_vae run folder on the "
+                                                  "same data whose tokenizer (best checkpoint, else "
+                                                  "last) is loaded and frozen, so only the prior "
+                                                  "trains (needs prior_layers ≥ 1 and the run's "
+                                                  "tokenizer settings; empty = train both together).",
+                                            label="Tokenizer run")
+
+    @classmethod
+    def settings_problem(cls, cfg, run) -> str | None:
+        """A tokenizer_run that is missing, not a vq_vae run, on other data or with another
+        tokenizer shape (the message names the settings to copy)."""
+        if not cfg.tokenizer_run:
+            return None
+        if cfg.prior_layers == 0:
+            return "tokenizer_run trains only the MaskGIT prior; set prior_layers to 1 or more"
+        if cfg.vicreg_weight > 0 or cfg.ortho_weight > 0:
+            return "tokenizer_run freezes the tokenizer, so vicreg_weight and ortho_weight (which train it) must be 0"
+        from workbench.build import named_run_config
+        from workbench.config import ConfigError, method_config
+        where = f"tokenizer_run {cfg.tokenizer_run!r}"
+        try:
+            first = named_run_config(cfg.tokenizer_run, "tokenizer_run")
+            if first.method != cls.name:  # before reading its settings: they are another method's
+                return f"{where} is a {first.method} run, not a {cls.name} run"
+            theirs = method_config(first, cls.Config)
+        except ConfigError as exc:
+            return str(exc)
+        if (first.dataset, first.data_root) != (run.dataset, run.data_root):
+            return f"{where} was trained on dataset {first.dataset}, not this run's {run.dataset}"
+        differ = [k for k in TOKENIZER_SETTINGS if getattr(theirs, k) != getattr(cfg, k)]
+        if differ:
+            return (f"{where} has another tokenizer ({', '.join(f'{k} {getattr(theirs, k)}' for k in differ)}); "
+                    f"use its settings: --set {' '.join(f'{k}={getattr(theirs, k)}' for k in differ)}")
+        return None
+
+    def load_initial_weights(self) -> None:
+        """With tokenizer_run: its tokenizer's weights and codebook (the prior starts fresh)."""
+        if not self.cfg.tokenizer_run:
+            return
+        from workbench.build import named_run_weights
+        state, path = named_run_weights(self.cfg.tokenizer_run, "tokenizer_run")
+        own = self.state_dict()
+        keys = [k for k in own if k.startswith(TOKENIZER_PARTS)]
+        misfit = [k for k in keys if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+        if misfit:
+            raise ValueError(f"tokenizer_run: {path} does not fit this tokenizer ({misfit[0]} "
+                             f"{'is missing' if misfit[0] not in state else 'has another shape'})")
+        self.load_state_dict({k: state[k] for k in keys}, strict=False)
 
     def __init__(self, cfg, backbone, feat_dim, data):
         super().__init__(cfg, backbone, feat_dim, data)
@@ -398,6 +449,22 @@ class VQVAE(Method):
             self.representation = "bag" if self.sequence else "grid"
         self.feat_dim = d * positions if self.representation == "grid" else cfg.codebook_size + d
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        # MaskGIT's second stage: the tokenizer (and the unused host backbone) never learn, so
+        # the host's optimiser holds only the prior (it skips parameters without requires_grad)
+        self.frozen = bool(cfg.tokenizer_run)
+        if self.frozen:
+            for name, p in self.named_parameters():
+                p.requires_grad_(name.startswith("prior."))
+
+    def train(self, mode: bool = True) -> "VQVAE":
+        """As nn.Module.train, but a frozen tokenizer stays in eval mode: its BatchNorm
+        statistics are the first stage's."""
+        super().train(mode)
+        if self.frozen:
+            for name, child in self.named_children():
+                if name != "prior":
+                    child.train(False)
+        return self
 
     @staticmethod
     def _grid_shape(backbone: nn.Module, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -433,6 +500,8 @@ class VQVAE(Method):
 
     # --- the contract -----------------------------------------------------------------------
     def training_step(self, batch: Batch) -> StepOutput:
+        if self.frozen:
+            return self._prior_only_step(batch)
         cfg = self.cfg
         target = self.target(batch.x)
         z = self.encoder(target) if self.sequence else self.encode(batch.x)
@@ -470,6 +539,15 @@ class VQVAE(Method):
             z_flat = z.detach().float().movedim(1, -1).reshape(-1, z.shape[1])
             self._pending = (z_flat, out.idx.detach())
         return StepOutput(loss, logs)
+
+    def _prior_only_step(self, batch: Batch) -> StepOutput:
+        """MaskGIT's second stage: the frozen tokenizer's tokens, and the prior's loss on them."""
+        with torch.no_grad():
+            out, _, ids = self.quantise(self.encoder(self.target(batch.x)))
+        loss, accuracy = self._prior_step(ids.view(len(batch.x), -1), batch.y)
+        counts = code_counts(out.idx, self.cfg.codebook_size)
+        return StepOutput(loss, {"prior_loss": loss.detach(), "prior_masked_acc": accuracy,
+                                 "usage": (counts > 0).float().mean(), "perplexity": perplexity(counts)})
 
     def _vicreg_branch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """VICReg terms between the expanded, time-pooled encodings of two augmented views."""

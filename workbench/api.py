@@ -134,6 +134,19 @@ class Method(nn.Module):
         modality (one line, shown before a run starts), or None; by default its backbone_refusals."""
         return cls.backbone_refusals.get(backbone)
 
+    @classmethod
+    def settings_problem(cls, cfg: Any, run: Any) -> str | None:
+        """Why these method settings cannot start a new run of `run` (a workbench RunConfig), one
+        line, or None: e.g. a run folder a setting names is missing or does not fit. Checked
+        before a new run starts (`ssl-workbench train` refuses with it), not when a checkpoint
+        is reloaded. Default: no problem."""
+        return None
+
+    def load_initial_weights(self) -> None:
+        """Called once a model is built for a new run (and before a resumed run restores its
+        checkpoint), never when a finished run is reloaded: load the weights a setting names,
+        e.g. a frozen first stage. A ValueError is a user error. Default: nothing to load."""
+
     def __init__(self, cfg: Any, backbone: nn.Module, feat_dim: int, data: DataSpec):
         super().__init__()
         # The optimiser's learning rate for this step, set by the host before each training_step.

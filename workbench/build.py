@@ -100,6 +100,10 @@ def check_data(cls: type[Method], run: RunConfig, dataset: Dataset, initial_weig
         raise ConfigError(problem)
     if initial_weights and run.backbone_weights and not Path(run.backbone_weights).expanduser().is_file():
         raise ConfigError(f"backbone_weights: no file {run.backbone_weights!r}")
+    if initial_weights:
+        problem = cls.settings_problem(method_config(run, cls.Config), run)
+        if problem:
+            raise ConfigError(f"{run.method}: {problem}")
 
 
 def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
@@ -113,7 +117,8 @@ def host_backbone(name: str, spec: DataSpec, **kwargs) -> tuple[nn.Module, int]:
 def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = "cpu",
                  initial_weights: bool = True) -> Method:
     """The method on its backbone, seeded by run.seed so equal configs give equal weights.
-    initial_weights=False skips run.backbone_weights (a checkpoint will overwrite them anyway)."""
+    initial_weights=False skips run.backbone_weights and the method's load_initial_weights (a
+    checkpoint will overwrite them anyway)."""
     cls = get_method(run.method)
     cfg = method_config(run, cls.Config)
     check_data(cls, run, dataset, initial_weights)
@@ -122,10 +127,12 @@ def build_method(run: RunConfig, dataset: Dataset, device: torch.device | str = 
     if run.backbone_weights and initial_weights:  # before the method copies it (BYOL, MoCo)
         load_backbone_weights(backbone, run.backbone_weights)
     try:
-        method = cls(cfg, backbone, feat_dim, dataset.spec)
+        method = cls(cfg, backbone, feat_dim, dataset.spec).to(device)
+        if initial_weights:
+            method.load_initial_weights()
     except ValueError as exc:  # a method refusing these settings or this data is a user error
         raise ConfigError(f"{run.method}: {exc}") from None
-    return method.to(device)
+    return method
 
 
 def build(run: RunConfig) -> Built:
@@ -164,6 +171,31 @@ def resolve_checkpoint(run_dir: Path, which: str = "best") -> Path:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint {which!r} in {ck}")
     return path
+
+
+def named_run_config(folder: str | Path, setting: str) -> RunConfig:
+    """The RunConfig of the run folder that a setting names (e.g. a frozen first stage), or a
+    ConfigError starting with the setting's name that says why the folder is not one."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{setting}: no run folder {str(path)!r}")
+    config = RunDir(path).config
+    if not config.is_file():
+        raise ConfigError(f"{setting}: {str(path)!r} is not a run folder (it has no {config.name})")
+    try:
+        return load_run_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
+
+
+def named_run_weights(folder: str | Path, setting: str) -> tuple[dict, Path]:
+    """(model state dict, checkpoint path) of that run's best checkpoint, else its last, loaded
+    on the CPU with weights_only; a ConfigError naming the setting when it has none."""
+    try:
+        path = resolve_checkpoint(Path(folder).expanduser(), "best")
+        return load_checkpoint(path, map_location="cpu")["model"], path
+    except CheckpointError as exc:
+        raise ConfigError(f"{setting}: {exc}") from None
 
 
 def load_from_run(run_dir: Path, which: str = "best", device: str = "auto") -> Loaded:

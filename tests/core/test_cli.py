@@ -8,6 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from workbench.cli import main
 from workbench.export import read_export
@@ -203,3 +204,37 @@ def test_image_size_and_every_backbone_are_train_options(capsys, tmp_path):
                  "--run-dir", str(target), "--create-only"]) == 0
     config = json.loads((target / "config.json").read_text())
     assert config["image_size"] == 96 and config["backbone"] == "resnet50"
+
+
+@pytest.mark.slow  # two runs on signals, one of them scored by IS / FID: ~20 s on one core
+def test_a_prior_trains_on_a_saved_tokenizer_run(tmp_path, monkeypatch):
+    """MaskGIT's two stages from the command line: a vq_vae run, then `--set tokenizer_run=` it."""
+    import functools
+
+    import plugins.vq_vae
+    from workbench import generative_scores
+    from workbench.build import resolve_checkpoint
+    from workbench.checkpoint import load_checkpoint
+    from workbench.events import read_events
+    # the scores' classifier and sample count cut down: the test is about the path, not the figures
+    monkeypatch.setattr(generative_scores, "train_classifier",
+                        functools.partial(generative_scores.train_classifier, epochs=1))
+    monkeypatch.setattr(plugins.vq_vae, "MEASURE_SAMPLES", 60)
+    tiny = ["--dataset", "signals", "--epochs", "1", "--batch-size", "512", "--device", "cpu", "--quiet",
+            "--set", "codebook_size=16", "--set", "code_dim=8", "--set", "decoder_width=16",
+            "--set", "probe_size=64", "--set", "linear_probe=false", "--set", "threads=1"]
+    tokenizer, prior = tmp_path / "tokenizer", tmp_path / "prior"
+    assert main(["train", "--method", "vq_vae", "--run-dir", str(tokenizer), *tiny]) == 0
+    assert main(["train", "--method", "vq_vae", "--run-dir", str(prior), *tiny,
+                 "--set", f"tokenizer_run={tokenizer}", "--set", "prior_layers=1", "--set", "prior_dim=16",
+                 "--set", "generation_steps=2"]) == 0
+    first, second = ([e for e in read_events(run) if e["type"] == "started"][0] for run in (tokenizer, prior))
+    assert second["parameters"] < first["parameters"]  # the prior alone is trained
+    measures = [e["measures"] for e in read_events(prior) if e["type"] == "eval" and "measures" in e]
+    assert measures and {"IS generated", "FID generated vs train", "FID noise vs train"} <= set(measures[-1])
+    assert list((prior / "previews").glob("*-generated.png"))
+    loaded = load_checkpoint(resolve_checkpoint(tokenizer, "best"))["model"]
+    trained = load_checkpoint(prior / "checkpoints" / "last.pt")["model"]
+    tokenizer_keys = [k for k in loaded if k.startswith(("encoder.", "decoder.", "quantizer."))]
+    assert tokenizer_keys and all(torch.equal(loaded[k], trained[k]) for k in tokenizer_keys)
+    assert any(k.startswith("prior.") for k in trained)

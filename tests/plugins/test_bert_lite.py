@@ -102,7 +102,7 @@ def test_training_never_reads_a_held_out_word():
 
 def test_training_windows_sit_around_each_rows_word():
     corpus = np.arange(40) % 20  # one document: every window is plain text
-    model = _model(corpus, context=6, coverage=6.0)  # every row keeps its window
+    model = _model(corpus, context=6, coverage=6.0, mask_rate=0.15)  # every row keeps its window
     captured = []
     model.hidden = lambda tokens: captured.append(tokens) or torch.zeros(*tokens.shape, 8)
     x = torch.tensor([[corpus[10], 10], [corpus[0], 0]])
@@ -114,6 +114,20 @@ def test_training_windows_sit_around_each_rows_word():
     same = window == expected
     assert same.float().mean() > 0.7  # ~15 % of the words are corrupted
     assert ((window == expected) | (window == model.mask_id) | (window < 20)).all()
+
+
+@pytest.mark.parametrize("rate", [0.15, 0.6])
+def test_mask_rate_sets_the_share_of_training_words_to_predict(rate):
+    corpus = np.arange(400) % 20  # one document: every window is plain text
+    model = _model(corpus, context=6, coverage=6.0, mask_rate=rate)  # every row keeps its window
+    captured = []
+    model.hidden = lambda tokens: captured.append(tokens) or torch.zeros(*tokens.shape, 8)
+    rows = torch.arange(20, 380)
+    torch.manual_seed(0)
+    model.training_step(Batch(torch.stack([torch.from_numpy(corpus)[rows], rows], 1), torch.full((360,), -1),
+                              torch.arange(360)))
+    hidden = (captured[0] == model.mask_id).float().mean().item()
+    assert hidden == pytest.approx(0.8 * rate, abs=0.03)  # 80 % of the chosen words become [MASK]
 
 
 def test_evaluation_sees_the_same_model_as_training():

@@ -95,6 +95,16 @@ def test_a_sequence_run_config_is_complete(panel):
     assert panel._method_items["cpc_sequence"].flags() & Qt.ItemIsSelectable
 
 
+def test_a_prior_on_a_saved_tokenizer_run_is_set_in_the_method_form(panel, qtbot, tmp_path):
+    _pick(panel, method="vq_vae", dataset="signals")
+    assert panel.run_config().method_config["tokenizer_run"] is None  # empty: both stages together
+    panel.method_form.editor("prior_layers").setValue(2)
+    qtbot.keyClicks(panel.method_form.editor("tokenizer_run"), str(tmp_path / "tokenizer"))
+    run = panel.run_config()
+    assert run.method_config["tokenizer_run"] == str(tmp_path / "tokenizer")
+    assert run.method_config["prior_layers"] == 2 and panel.start_button.isEnabled()
+
+
 def _backbone_muted(panel, name) -> tuple[bool, str]:
     box = panel.run_form.editor("backbone")
     i = box.findData(name)
