@@ -6,7 +6,11 @@ training step allocates and frees the same large activations every step, so by d
 step maps, faults in and unmaps them again: tens of thousands of page faults and a large share
 of kernel time per step (docs/BENCHMARKS.md). Raising both thresholds to fixed, bounded values
 keeps those blocks in the heap between steps; the trim threshold caps how much freed memory
-the process may keep. Elsewhere (not glibc, not Linux) nothing is changed.
+the process may keep. It must exceed what one step frees at the top of the heap: at 256 MB a
+batch-256 step of the small CNN (a heap of ~0.9 GB) still had its top trimmed and faulted back
+in, 16,000-50,000 pages a step, in about half the runs (which ones depends on where the heap's
+blocks happen to lie). Keeping the top costs no peak memory: it is memory the step had just
+used. Elsewhere (not glibc, not Linux) nothing is changed.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ M_MMAP_THRESHOLD = -3
 # Blocks below this come from the heap and are reused across steps (a batch-256 step of the
 # small CNN frees blocks of up to ~100 MB); larger ones are still mapped and returned at once.
 MMAP_THRESHOLD = 128 * 2**20
-# At most this much freed memory stays with the process before glibc trims the heap top.
-TRIM_THRESHOLD = 256 * 2**20
+# At most this much freed memory stays with the process before glibc trims the heap top: more
+# than a step frees at once (so steps do not refault it), bounded for larger models.
+TRIM_THRESHOLD = 1024 * 2**20
 # Set to "0" to keep glibc's defaults (e.g. to compare).
 ENV_SWITCH = "SSL_WORKBENCH_MALLOC_TUNING"
 
