@@ -9,7 +9,7 @@ Other sizes (--sizes) take that many shapes images the same way.
 Ours are exactly what the app and `ssl-workbench export` run: workbench.embeddings.project
 with "pca" (numpy), "tsne" (openTSNE, perplexity 30; input wider than 50 dims is scaled to unit
 rows and reduced to 50 PCA dims first; below 10,000 points Barnes-Hut with theta 0.8, exact
-neighbours, 125 + 250 iterations on one thread, above FFT, Annoy, 250 + 500 iterations on every
+neighbours, 125 + 250 iterations on one thread, above FFT, Annoy, 250 + 250 iterations on every
 core: workbench.embeddings.tsne_settings) and "umap" (umap-learn: cosine, 15 neighbours, one thread, timed after warm_up_umap
 so numba compiling is not in the figure). Baseline: sklearn.manifold.TSNE with the same
 perplexity (30), metric (cosine) and 750 iterations (openTSNE's default 250 + 500; sklearn's own
@@ -170,6 +170,7 @@ def main() -> None:
 
     # imports and numba compiling happen here, before any clock starts
     import openTSNE  # noqa: F401
+    import pynndescent  # noqa: F401  (openTSNE imports it in every fit, to choose its approximate search)
     import sklearn.manifold  # noqa: F401
 
     from workbench.embeddings import warm_up_umap

@@ -26,8 +26,8 @@ def test_settings_follow_the_size():
     # small sets: the measured shorter schedule, coarser Barnes-Hut and one thread
     assert (small["early_exaggeration_iter"], small["n_iter"]) == (125, 250)
     assert small["theta"] == 0.8 and small["n_jobs"] == 1
-    # large sets: openTSNE's own schedule on every core
-    assert (large["early_exaggeration_iter"], large["n_iter"]) == (250, 500)
+    # large sets: a shortened schedule on every core
+    assert (large["early_exaggeration_iter"], large["n_iter"]) == (250, 250)
     assert large["n_jobs"] == E._n_cores()
     assert tsne_settings(E.TSNE_BH_BELOW - 1, 50)["n_jobs"] == 1
     assert tsne_settings(E.TSNE_BH_BELOW, 50)["negative_gradient_method"] == "fft"
