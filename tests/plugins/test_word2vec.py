@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.word2vec import (PAD, Word2Vec, gather_contexts, keep_probabilities, noise_distribution,
+from plugins.word2vec import (PAD, Word2Vec, alias_table, gather_contexts, keep_probabilities, noise_distribution,
                               sgns_loss)
 from workbench.api import Batch
 from workbench.data import load_dataset
@@ -68,6 +68,21 @@ def test_noise_distribution_and_draws(lee):
     assert draws.min() >= 0 and draws.max() < len(counts)
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[:20] == pytest.approx(p[:20], rel=0.1)  # the frequent words, where counts are large
+
+
+def test_alias_table_holds_the_distribution_exactly(lee):
+    p = noise_distribution(np.array(lee.spec.word_counts, dtype=float), 0.75)
+    prob, alias = alias_table(p)
+    # each column gives its own word with prob[i] and its alias with 1 - prob[i]
+    mass = prob.copy()
+    np.add.at(mass, alias, 1.0 - prob)
+    assert mass / len(p) == pytest.approx(p, rel=1e-9, abs=1e-15)
+    assert ((prob >= 0) & (prob <= 1)).all()
+    skewed = np.array([0.7, 0.2, 0.05, 0.05])
+    prob, alias = alias_table(skewed)
+    mass = prob.copy()
+    np.add.at(mass, alias, 1.0 - prob)
+    assert mass / 4 == pytest.approx(skewed)
 
 
 # --- context windows -----------------------------------------------------------------------------
