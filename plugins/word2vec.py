@@ -177,13 +177,14 @@ class Word2Vec(Method):
     def training_step(self, batch: Batch) -> StepOutput:
         cfg = self.cfg
         centre, positions = batch.x[:, 0], batch.x[:, 1]
-        n = len(centre)
-        reach = torch.randint(1, cfg.window + 1, (n,), device=centre.device)
         keep = self.keep if cfg.subsample > 0 else None
+        if keep is not None:  # a subsampled centre trains nothing this time: drop it before its
+            # contexts are gathered (27 % of the centres on lee at 1e-3), as gensim does
+            kept = torch.rand(len(centre), device=centre.device) < keep[centre]
+            centre, positions = centre[kept], positions[kept]
+        reach = torch.randint(1, cfg.window + 1, (len(centre),), device=centre.device)
         context = gather_contexts(self.corpus, positions, cfg.window, reach, keep)
         valid = context >= 0
-        if keep is not None:  # a subsampled centre trains nothing this time
-            valid &= (torch.rand(n, device=centre.device) < keep[centre])[:, None]
         if cfg.update == "sparse":
             return self._sparse_step(centre, context, valid)
         if cfg.mode == "skipgram":

@@ -153,6 +153,21 @@ def test_short_run_learns_and_scores_finite(lee, mode, update):
     assert all(math.isfinite(r.rho) and r.found >= 3 for r in results.values())
 
 
+def test_subsampled_centres_are_dropped_before_their_contexts_are_gathered(lee, monkeypatch):
+    import plugins.word2vec as W
+
+    method = _method(lee.spec, subsample=1e-3)
+    gathered = []
+    real = W.gather_contexts
+    monkeypatch.setattr(W, "gather_contexts", lambda corpus, positions, *a: gathered.append(len(positions))
+                        or real(corpus, positions, *a))
+    batch = Batch(lee.x_train[:2000], lee.y_train[:2000], torch.arange(2000))
+    torch.manual_seed(0)
+    method.training_step(batch)
+    expected = method.keep[lee.x_train[:2000, 0].long()].sum().item()  # centres kept on average
+    assert gathered and abs(gathered[0] - expected) < 4 * expected ** 0.5 and gathered[0] < 1900
+
+
 def test_all_centres_subsampled_gives_a_zero_step():
     ds = build_text_dataset("toy", [[f"w{i % 12}" for i in range(120)]], min_count=1)
     for update in ("sparse", "autograd"):
