@@ -7,12 +7,15 @@ Points (the same for every method):
 Other sizes (--sizes) take that many shapes images the same way.
 
 Ours are exactly what the app and `ssl-workbench export` run: workbench.embeddings.project
-with "pca" (numpy), "tsne" (openTSNE, perplexity 30, 250 + 500 iterations, every core; input
-wider than 50 dims is scaled to unit rows and reduced to 50 PCA dims first; Barnes-Hut and
-exact neighbours below 10,000 points, FFT and Annoy above: workbench.embeddings.tsne_settings) and "umap" (umap-learn: cosine, 15 neighbours, one thread, timed after warm_up_umap
+with "pca" (numpy), "tsne" (openTSNE, perplexity 30; input wider than 50 dims is scaled to unit
+rows and reduced to 50 PCA dims first; below 10,000 points Barnes-Hut with theta 0.8, exact
+neighbours, 125 + 250 iterations on one thread, above FFT, Annoy, 250 + 250 iterations on every
+core: workbench.embeddings.tsne_settings) and "umap" (umap-learn: cosine, 15 neighbours, one thread, timed after warm_up_umap
 so numba compiling is not in the figure). Baseline: sklearn.manifold.TSNE with the same
-perplexity, metric and iteration count (Barnes-Hut, PCA init), on the raw input. Every method
-runs with BLAS and OpenMP limited (threadpoolctl) to the t-SNE thread count, every core. Ratio = sklearn
+perplexity (30), metric (cosine) and 750 iterations (openTSNE's default 250 + 500; sklearn's own
+default is 1,000), Barnes-Hut (theta 0.5), PCA init, on the raw input. At each size every method
+runs with BLAS and OpenMP limited (threadpoolctl) to the thread count our t-SNE uses at that size
+(one below 10,000 points, every core above), sklearn's TSNE with that many jobs. Ratio = sklearn
 time ÷ method time (higher is faster). Imports are done before any clock starts. Wall and CPU
 seconds are both printed: on a shared machine CPU seconds (all threads of this process) are
 the steadier figure, and every method here runs on the same number of threads.
@@ -72,10 +75,10 @@ def points(n: int) -> tuple[str, np.ndarray]:
     return f"shapes images, random projection to {PROJECTED_DIM}-d", out
 
 
-def threads() -> int:
-    from workbench.embeddings import _n_cores
+def threads(n: int) -> int:
+    from workbench.embeddings import tsne_settings
 
-    return _n_cores()  # what our t-SNE uses; sklearn gets the same
+    return tsne_settings(n, 50)["n_jobs"]  # what our t-SNE uses for n points; sklearn gets the same
 
 
 TRUST_POINTS = 5_000
@@ -91,21 +94,21 @@ def trust(x: np.ndarray, layout: np.ndarray) -> float:
 
 def timed(method: str, x: np.ndarray) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, trustworthiness) of one projection of x, BLAS and OpenMP
-    held to threads()."""
+    held to threads(len(x))."""
     from threadpoolctl import threadpool_limits
 
     from workbench.embeddings import project
 
     # same threads for everyone; spare OpenMP threads spinning on a busy machine would
     # otherwise count against whoever happens to use OpenMP (sklearn's Barnes-Hut does)
-    with threadpool_limits(limits=threads()), warnings.catch_warnings():
+    with threadpool_limits(limits=threads(len(x))), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0, c0 = time.perf_counter(), time.process_time()
         if method == "sklearn":
             from sklearn.manifold import TSNE
 
             layout = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3.0), metric="cosine",
-                          init="pca", max_iter=750, random_state=0, n_jobs=threads()).fit_transform(x)
+                          init="pca", max_iter=750, random_state=0, n_jobs=threads(len(x))).fit_transform(x)
         else:
             layout = project(x, method, seed=0)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -167,13 +170,15 @@ def main() -> None:
 
     # imports and numba compiling happen here, before any clock starts
     import openTSNE  # noqa: F401
+    import pynndescent  # noqa: F401  (openTSNE imports it in every fit, to choose its approximate search)
     import sklearn.manifold  # noqa: F401
 
     from workbench.embeddings import warm_up_umap
 
     if "umap" in methods:
         warm_up_umap()
-    print(f"{os.cpu_count()} CPUs; t-SNE threads {threads()}; numpy {np.__version__}")
+    print(f"{os.cpu_count()} CPUs; t-SNE threads " + ", ".join(f"{threads(n)} at {n:,}" for n in sizes)
+          + f"; numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")
     results: dict[int, dict[str, float | None]] = {}
     for n in sizes:
         desc, x = points(n)
@@ -186,7 +191,7 @@ def main() -> None:
                 continue
             results[n][m] = timed(m, x)
             print(f"  {TITLES[m]:20} {results[n][m][0]:8.2f} s wall {results[n][m][1]:8.2f} s CPU "
-                  f"trustworthiness {results[n][m][2]:.4f}", flush=True)
+                  f"trustworthiness {results[n][m][2]:.4f} (load average {os.getloadavg()[0]:.1f})", flush=True)
 
     print()
     table(results, sizes, methods, 0, "wall time")

@@ -54,6 +54,23 @@ def noise_distribution(counts, power: float = 0.75) -> np.ndarray:
     return p / p.sum()
 
 
+def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias table (Vose's construction) of a distribution p over n outcomes: draw a
+    uniform column i, keep it with probability prob[i], else take alias[i]. Exact, and a draw
+    is O(1), where a binary search of the cumulative distribution costs log2(n) scattered reads."""
+    n = len(p)
+    scaled = np.asarray(p, dtype=np.float64) * n / np.sum(p)
+    prob, alias = np.ones(n), np.arange(n)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        prob[s], alias[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return prob, alias  # columns left in either list keep prob 1 (rounding)
+
+
 def gather_contexts(corpus: Tensor, positions: Tensor, window: int, reach: Tensor,
                     keep: Tensor | None = None) -> Tensor:
     """Context word ids (B, 2·window) around each position, −1 for empty slots.
@@ -133,9 +150,12 @@ class Word2Vec(Method):
         counts = np.asarray(data.word_counts, dtype=np.float64)
         self.register_buffer("keep", torch.tensor(keep_probabilities(counts, cfg.subsample),
                                                   dtype=torch.float32), persistent=False)
-        # Cumulative noise distribution: a draw is a binary search of a uniform number.
-        cdf = np.cumsum(noise_distribution(counts, cfg.ns_exponent))
-        self.register_buffer("noise_cdf", torch.tensor(cdf / cdf[-1], dtype=torch.float32), persistent=False)
+        # Noise words by alias table: 2.5x faster than searchsorted on the cumulative distribution
+        # (8 against 20 ms for 300k draws over 9,000 words, one thread), a third of the
+        # compiled step's time before.
+        prob, alias = alias_table(noise_distribution(counts, cfg.ns_exponent))
+        self.register_buffer("noise_prob", torch.tensor(prob, dtype=torch.float32), persistent=False)
+        self.register_buffer("noise_alias", torch.tensor(alias, dtype=torch.int64), persistent=False)
         self.probes = self._pick_probes(data.vocab)
         if cfg.update == "sparse" and torch.distributed.is_available() and torch.distributed.is_initialized():
             raise ValueError("word2vec's sparse update trains in one process; set update to autograd "
@@ -157,13 +177,14 @@ class Word2Vec(Method):
     def training_step(self, batch: Batch) -> StepOutput:
         cfg = self.cfg
         centre, positions = batch.x[:, 0], batch.x[:, 1]
-        n = len(centre)
-        reach = torch.randint(1, cfg.window + 1, (n,), device=centre.device)
         keep = self.keep if cfg.subsample > 0 else None
+        if keep is not None:  # a subsampled centre trains nothing this time: drop it before its
+            # contexts are gathered (27 % of the centres on lee at 1e-3), as gensim does
+            kept = torch.rand(len(centre), device=centre.device) < keep[centre]
+            centre, positions = centre[kept], positions[kept]
+        reach = torch.randint(1, cfg.window + 1, (len(centre),), device=centre.device)
         context = gather_contexts(self.corpus, positions, cfg.window, reach, keep)
         valid = context >= 0
-        if keep is not None:  # a subsampled centre trains nothing this time
-            valid &= (torch.rand(n, device=centre.device) < keep[centre])[:, None]
         if cfg.update == "sparse":
             return self._sparse_step(centre, context, valid)
         if cfg.mode == "skipgram":
@@ -272,9 +293,10 @@ class Word2Vec(Method):
         return StepOutput(torch.tensor(loss / pairs), logs)
 
     def draw_noise(self, shape: tuple[int, ...]) -> Tensor:
-        """Word ids drawn from the unigram^ns_exponent distribution."""
-        u = torch.rand(shape, device=self.noise_cdf.device)
-        return torch.searchsorted(self.noise_cdf, u).clamp_(max=len(self.noise_cdf) - 1)
+        """Word ids drawn from the unigram^ns_exponent distribution (through its alias table)."""
+        column = torch.randint(len(self.noise_prob), shape, device=self.noise_prob.device)
+        keep = torch.rand(shape, device=self.noise_prob.device) < self.noise_prob[column]
+        return torch.where(keep, column, self.noise_alias[column])
 
     def embed(self, x: Tensor) -> Tensor:
         """The input vector of each row's word (column 0): train rows give their centre word."""

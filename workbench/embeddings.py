@@ -177,6 +177,18 @@ TSNE_PCA_DIMS = 50
 # Below this many points Barnes-Hut beats the FFT-interpolated gradient and an exact neighbour
 # search beats building Annoy trees; above it the FFT method and Annoy win (openTSNE's docs).
 TSNE_BH_BELOW = 10_000
+# Small sets: (early exaggeration, normal) iterations, Barnes-Hut's theta, threads. With PCA
+# init and openTSNE's learning rate (N / 12) 5,000 points settle by 125 + 250 iterations
+# (trustworthiness 0.9906 vs 0.9919 at 250 + 500), theta 0.8 cuts the gradient's CPU by a
+# third at the same trustworthiness, and one thread: an iteration is ~20 ms of work, and a
+# second OpenMP thread waiting at each of its barriers on a busy 2-core machine spent 2.9x the
+# CPU of one thread (docs/BENCHMARKS.md, Projections).
+TSNE_SMALL = dict(early_exaggeration_iter=125, n_iter=250, theta=0.8, n_jobs=1)
+# Large sets: 250 + 250 iterations on every core. At 50,000 points the last 250 of openTSNE's
+# default 250 + 500 cost 40 % of the CPU (the layout has spread, so the FFT grid is largest)
+# and moved trustworthiness by 0.0001; a second thread costs ~10 % more CPU there for half
+# the wait.
+TSNE_LARGE_ITERS = dict(early_exaggeration_iter=250, n_iter=250)
 
 
 class _CosineReducer:
@@ -193,17 +205,19 @@ class _CosineReducer:
 
 def tsne_settings(n: int, dim: int) -> dict[str, Any]:
     """openTSNE's parameters for n points of dim dimensions (after any reduction): cosine on
-    the raw input, or Euclidean on its unit-length PCA; Barnes-Hut and exact neighbours for
-    small sets, FFT and Annoy for large; every core."""
+    the raw input, or Euclidean on its unit-length PCA; small sets (< TSNE_BH_BELOW): Barnes-Hut,
+    exact neighbours and TSNE_SMALL; large sets: FFT, Annoy, openTSNE's iterations, every core."""
+    small = n < TSNE_BH_BELOW
     return dict(
         n_components=2,
         # openTSNE needs perplexity well below N; 30 is the usual choice for larger sets.
         perplexity=min(30.0, (n - 1) / 3.0),
         metric="cosine" if dim <= TSNE_PCA_DIMS else "euclidean",
-        negative_gradient_method="bh" if n < TSNE_BH_BELOW else "fft",
-        neighbors="exact" if n < TSNE_BH_BELOW else "annoy",
-        # every core: t-SNE belongs outside the GUI process (the projection process, the CLI)
-        n_jobs=_n_cores(),
+        negative_gradient_method="bh" if small else "fft",
+        neighbors="exact" if small else "annoy",
+        # every core for large sets: t-SNE belongs outside the GUI process (the projection
+        # process, the CLI)
+        **(TSNE_SMALL if small else dict(TSNE_LARGE_ITERS, n_jobs=_n_cores())),
     )
 
 

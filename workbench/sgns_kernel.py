@@ -16,17 +16,21 @@ from numba import njit  # noqa: E402
 def _pair(w_out, h, neu1e, word, label, lr):
     """One (hidden, word) score: update the word's output row, add to the hidden's error; loss, σ."""
     out = w_out[word]
-    f = 0.0
+    # float32 throughout the vector loops (a float64 accumulator or step doubled their width and
+    # cost ~25 % of the pair rate); the scalar σ and loss stay in float64
+    f = np.float32(0.0)
     for d in range(h.shape[0]):
         f += h[d] * out[d]
-    s = 1.0 / (1.0 + math.exp(-f))
-    g = (label - s) * lr
+    e = math.exp(-f)
+    s = 1.0 / (1.0 + e)
+    g = np.float32((label - s) * lr)
     for d in range(h.shape[0]):
         neu1e[d] += g * out[d]
         out[d] += g * h[d]
-    # −log σ(f) for a true word, −log σ(−f) for a noise word, computed without overflow
+    # −log σ(f) for a true word, −log σ(−f) for a noise word: softplus(z) = max(z, 0) +
+    # log1p(exp(−|z|)), with exp(−|f|) taken from the σ's exponential instead of a second exp
     z = -f if label > 0 else f
-    loss = max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    loss = max(z, 0.0) + math.log1p(e if f >= 0 else 1.0 / e)
     return loss, s
 
 

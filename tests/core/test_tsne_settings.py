@@ -23,7 +23,14 @@ def test_settings_follow_the_size():
     small, large = tsne_settings(5_000, 50), tsne_settings(50_000, 50)
     assert (small["negative_gradient_method"], small["neighbors"]) == ("bh", "exact")
     assert (large["negative_gradient_method"], large["neighbors"]) == ("fft", "annoy")
-    assert small["n_jobs"] == large["n_jobs"] == E._n_cores()  # every core
+    # small sets: the measured shorter schedule, coarser Barnes-Hut and one thread
+    assert (small["early_exaggeration_iter"], small["n_iter"]) == (125, 250)
+    assert small["theta"] == 0.8 and small["n_jobs"] == 1
+    # large sets: a shortened schedule on every core
+    assert (large["early_exaggeration_iter"], large["n_iter"]) == (250, 250)
+    assert large["n_jobs"] == E._n_cores()
+    assert tsne_settings(E.TSNE_BH_BELOW - 1, 50)["n_jobs"] == 1
+    assert tsne_settings(E.TSNE_BH_BELOW, 50)["negative_gradient_method"] == "fft"
     assert small["perplexity"] == 30.0 and tsne_settings(31, 16)["perplexity"] == 10.0
     assert tsne_settings(100, 16)["metric"] == "cosine"
 
@@ -56,3 +63,25 @@ def test_reduction_keeps_cosine_structure(wide_blobs):
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     cos = unit @ unit.T
     assert np.corrcoef(cos[0, 1:], -d[0, 1:])[0, 1] > 0.9
+
+
+def test_the_small_schedule_reaches_openTSNE(monkeypatch):
+    """What tsne_settings picks is what openTSNE is built with, and progress counts its iterations."""
+    import openTSNE
+
+    built, seen = [], []
+    real = openTSNE.TSNE
+
+    def spy(**kwargs):
+        built.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(openTSNE, "TSNE", spy)
+    x = np.random.default_rng(0).standard_normal((120, 8)).astype(np.float32)
+    E.project(x, "tsne", progress=seen.append)
+    (params,) = built
+    for key, value in tsne_settings(120, 8).items():
+        assert params[key] == value, key
+    # 375 iterations reported every 25: 15 steps up to 1.0, none beyond
+    steps = [p for p in seen if p < 1.0]
+    assert len(steps) == 14 and steps[-1] == pytest.approx(350 / 375)

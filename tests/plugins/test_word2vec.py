@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.word2vec import (PAD, Word2Vec, gather_contexts, keep_probabilities, noise_distribution,
+from plugins.word2vec import (PAD, Word2Vec, alias_table, gather_contexts, keep_probabilities, noise_distribution,
                               sgns_loss)
 from workbench.api import Batch
 from workbench.data import load_dataset
@@ -68,6 +68,21 @@ def test_noise_distribution_and_draws(lee):
     assert draws.min() >= 0 and draws.max() < len(counts)
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[:20] == pytest.approx(p[:20], rel=0.1)  # the frequent words, where counts are large
+
+
+def test_alias_table_holds_the_distribution_exactly(lee):
+    p = noise_distribution(np.array(lee.spec.word_counts, dtype=float), 0.75)
+    prob, alias = alias_table(p)
+    # each column gives its own word with prob[i] and its alias with 1 - prob[i]
+    mass = prob.copy()
+    np.add.at(mass, alias, 1.0 - prob)
+    assert mass / len(p) == pytest.approx(p, rel=1e-9, abs=1e-15)
+    assert ((prob >= 0) & (prob <= 1)).all()
+    skewed = np.array([0.7, 0.2, 0.05, 0.05])
+    prob, alias = alias_table(skewed)
+    mass = prob.copy()
+    np.add.at(mass, alias, 1.0 - prob)
+    assert mass / 4 == pytest.approx(skewed)
 
 
 # --- context windows -----------------------------------------------------------------------------
@@ -136,6 +151,21 @@ def test_short_run_learns_and_scores_finite(lee, mode, update):
     assert 0 < float(out.logs["p_context"]) < 1
     results = similarity_scores(method.in_vectors.weight.detach().numpy(), lee.spec.vocab)
     assert all(math.isfinite(r.rho) and r.found >= 3 for r in results.values())
+
+
+def test_subsampled_centres_are_dropped_before_their_contexts_are_gathered(lee, monkeypatch):
+    import plugins.word2vec as W
+
+    method = _method(lee.spec, subsample=1e-3)
+    gathered = []
+    real = W.gather_contexts
+    monkeypatch.setattr(W, "gather_contexts", lambda corpus, positions, *a: gathered.append(len(positions))
+                        or real(corpus, positions, *a))
+    batch = Batch(lee.x_train[:2000], lee.y_train[:2000], torch.arange(2000))
+    torch.manual_seed(0)
+    method.training_step(batch)
+    expected = method.keep[lee.x_train[:2000, 0].long()].sum().item()  # centres kept on average
+    assert gathered and abs(gathered[0] - expected) < 4 * expected ** 0.5 and gathered[0] < 1900
 
 
 def test_all_centres_subsampled_gives_a_zero_step():
