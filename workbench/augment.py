@@ -20,6 +20,7 @@ class ViewConfig:
     crop_scale: tuple[float, float] = (0.2, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
+    rotate: float = 0.0  # largest turn of the crop either way, degrees (0 = upright crops)
     jitter_p: float = 0.8
     brightness: float = 0.4
     contrast: float = 0.4
@@ -111,8 +112,10 @@ def _crop_boxes(
     return x0, y0, w, h
 
 
-def _sample_boxes(x: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor, flip: Tensor | None) -> Tensor:
-    """Resample each box to the full H×W with one batched affine_grid + grid_sample."""
+def _sample_boxes(x: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor, flip: Tensor | None,
+                  angle: Tensor | None = None) -> Tensor:
+    """Resample each box to the full H×W with one batched affine_grid + grid_sample, turned
+    about its centre by `angle` (radians, per sample) when given."""
     B, _, H, W = x.shape
     # With align_corners=False, normalised -1 and 1 are the outer pixel *edges*, so the box
     # [x0, x0+w] maps to [-1, 1] by scale w/W and centre (2*x0 + w)/W - 1; the identity box
@@ -124,12 +127,22 @@ def _sample_boxes(x: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor, flip:
     tx = (2 * x0 + w) / W - 1
     ty = (2 * y0 + h) / H - 1
     theta = torch.zeros(B, 2, 3, device=x.device, dtype=torch.float32)
-    theta[:, 0, 0] = sx
     theta[:, 0, 2] = tx
-    theta[:, 1, 1] = sy
     theta[:, 1, 2] = ty
+    if angle is None:
+        theta[:, 0, 0] = sx
+        theta[:, 1, 1] = sy
+    else:
+        # the rotation acts in pixels, not in normalised coordinates (which stretch a
+        # non-square image), hence the H/W and W/H factors on the off-diagonal terms
+        cos, sin = angle.cos(), angle.sin()
+        theta[:, 0, 0] = cos * sx
+        theta[:, 0, 1] = -sin * sy * (H / W)
+        theta[:, 1, 0] = sin * sx * (W / H)
+        theta[:, 1, 1] = cos * sy
     grid = F.affine_grid(theta.to(x.dtype), [B, x.shape[1], H, W], align_corners=False)
-    # boxes lie inside the image, so "border" only guards against last-bit rounding; the
+    # upright boxes lie inside the image, so "border" only guards against last-bit rounding
+    # (a turned box's corners may leave it: they repeat the edge pixels, background on digits); the
     # clamp keeps [0, 1] exact when the bilinear weights round to a hair above 1
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.clamp_(0, 1)
@@ -300,14 +313,19 @@ def gaussian_blur(
 
 
 def random_view(x: Tensor, cfg: ViewConfig | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """One random view per sample: crop -> flip -> colour jitter -> grayscale -> blur."""
+    """One random view per sample: crop (turned by up to cfg.rotate degrees) -> flip -> colour
+    jitter -> grayscale -> blur."""
     _check_images(x)
     cfg = cfg or ViewConfig()
     # Crop and flip share one grid_sample: a flip is a negative x-scale of the crop's affine
     # map, so folding it in saves a full pass over the batch.
     boxes = _crop_boxes(x, cfg.crop_scale, cfg.crop_ratio, generator)
     flip = _coin(x.shape[0], cfg.flip_p, x, generator) if cfg.flip_p > 0 else None
-    out = _sample_boxes(x, *boxes, flip=flip)
+    angle = None
+    if cfg.rotate > 0:
+        turn = math.radians(cfg.rotate)
+        angle = _uniform(x.shape[0], -turn, turn, x, generator)
+    out = _sample_boxes(x, *boxes, flip=flip, angle=angle)
     out = color_jitter(out, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, cfg.jitter_p, generator)
     out = random_grayscale(out, cfg.gray_p, generator)
     out = gaussian_blur(out, cfg.blur_sigma, cfg.blur_p, generator)

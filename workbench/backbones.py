@@ -64,6 +64,16 @@ def small_cnn(input_shape: tuple[int, ...], width: int = 32) -> tuple[nn.Module,
     return nn.Sequential(*layers), chans[-1]
 
 
+def small_cnn_grid(input_shape: tuple[int, int, int], width: int = 32, grid: int = 3) -> tuple[nn.Module, int]:
+    """small_cnn with its last map average-pooled to grid x grid cells and flattened instead of
+    to one cell (4·width·grid² features: 1,152 at the defaults). The global average throws away
+    where in the image each feature fired, which is what tells digits apart; a coarse grid keeps
+    it (random init on mnist5k: kNN 0.93 against 0.79 with the global average)."""
+    net, dim = small_cnn(input_shape, width)
+    net[-2] = nn.AdaptiveAvgPool2d(grid)
+    return net, dim * grid * grid
+
+
 def _resnet(arch: str, input_shape: tuple[int, int, int]) -> tuple[nn.Module, int]:
     """torchvision ResNet (random init) without its classifier. Below IMAGENET_STEM_MIN_SIDE
     px it gets the CIFAR stem SimCLR uses on small images (a 3x3 stride-1 first conv, no
@@ -196,6 +206,7 @@ def mlp(input_shape: tuple[int, ...], hidden: int = 512, out_dim: int = 256) -> 
 
 _BUILDERS: dict[str, Callable[..., tuple[nn.Module, int]]] = {
     "small_cnn": small_cnn,
+    "small_cnn_grid": small_cnn_grid,
     "resnet18": resnet18,
     "mlp": mlp,
     "resnet50": resnet50,
@@ -267,15 +278,19 @@ def build_backbone(name: str, input_shape: tuple[int, ...], **kwargs) -> tuple[n
 
 def feature_trunk(backbone: nn.Module) -> Callable[[Tensor], Tensor] | None:
     """The backbone up to its global average pooling, i.e. a function giving its last feature
-    map (B, C, h, w); None for a backbone without one (mlp).
+    map (B, C, h, w); None for a backbone without one (mlp) or whose output is not its average
+    (small_cnn_grid).
 
     Averaging the returned map over space gives exactly backbone(x). The function is built on
     the fly from the backbone's own modules rather than stored, so no module is registered
     twice in a state dict. Methods that read feature maps (colour prediction, VQ-VAE) use this
     instead of looking inside the backbones.
     """
+    # small_cnn_grid pools to a grid, not an average: its output is no summary of one map's
+    # channels, so it counts as a backbone without a map (like mlp) for the methods that read one
     if (isinstance(backbone, nn.Sequential) and len(backbone) >= 3
-            and isinstance(backbone[-2], nn.AdaptiveAvgPool2d) and isinstance(backbone[-1], nn.Flatten)):
+            and isinstance(backbone[-2], nn.AdaptiveAvgPool2d) and backbone[-2].output_size in (1, (1, 1))
+            and isinstance(backbone[-1], nn.Flatten)):
         return backbone[:-2]
     if isinstance(backbone, nn.Sequential) and len(backbone) == 2 and type(backbone[1]).__name__ == "ResNet":
         norm, r = backbone[0], backbone[1]

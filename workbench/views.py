@@ -19,6 +19,12 @@ class ViewSettings:
                               min=0.01, max=1.0, label="Smallest crop")
     jitter: float = setting(0.4, "Strength of brightness/contrast/saturation jitter.",
                             min=0.0, max=1.0)
+    hue: float = setting(0.1, "Largest hue turn of the colour jitter, as a fraction of the colour "
+                              "wheel either way, at jitter 0.4 and above (less below it); 0.5 lets "
+                              "any colour become any other.", min=0.0, max=0.5, label="Hue range")
+    rotate: float = setting(0.0, "Largest random rotation of a view either way, in degrees "
+                                 "(small turns suit digits and handwriting).", min=0.0, max=180.0,
+                            label="Rotation")
     flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
                                 "images are other shapes).")
     blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
@@ -26,11 +32,14 @@ class ViewSettings:
 
 
 def view_config(cfg, channels: int) -> ViewConfig:
-    """SimCLR's view recipe; colour terms only where there is colour to change."""
+    """SimCLR's view recipe; colour terms only where there is colour to change. The hue range
+    grows with the jitter up to jitter 0.4 (SimCLR's strength), so jitter 0 still means no
+    colour change and the default range (0.1) gives SimCLR's min(0.1, jitter / 4)."""
     colour = channels == 3
     return ViewConfig(crop_scale=(cfg.crop_min, 1.0), flip_p=0.5 if cfg.flip else 0.0,
-                      jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
-                      saturation=cfg.jitter if colour else 0.0, hue=min(0.1, cfg.jitter / 4) if colour else 0.0,
+                      rotate=cfg.rotate, jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
+                      saturation=cfg.jitter if colour else 0.0,
+                      hue=cfg.hue * min(1.0, cfg.jitter / 0.4) if colour else 0.0,
                       gray_p=0.2 if colour else 0.0, blur_p=cfg.blur_p)
 
 

@@ -1,6 +1,8 @@
 """Batched augmentation: geometry, colour properties, per-sample randomness, determinism."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -258,3 +260,47 @@ def test_bad_inputs_get_clear_errors():
         A.random_view(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="crop scale"):
         A.random_resized_crop(images(), scale=(0.0, 1.0))
+
+
+# --- rotation of the crop ---------------------------------------------------------------------
+
+
+def _whole_box(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    B, _, H, W = x.shape
+    return torch.zeros(B), torch.zeros(B), torch.full((B,), float(W)), torch.full((B,), float(H))
+
+
+def test_a_quarter_turn_of_the_whole_image_is_rot90():
+    x = images(2, 3, 8, 8)
+    turned = A._sample_boxes(x, *_whole_box(x), flip=None, angle=torch.full((2,), math.pi / 2))
+    torch.testing.assert_close(turned, torch.rot90(x, 1, dims=(2, 3)), atol=1e-5, rtol=0)
+
+
+def test_rotation_turns_pixels_not_normalised_coordinates():
+    # a square box of a 8x16 image turned by a quarter: the square's rot90, then stretched to
+    # the output's 8x16 like any crop; turning in normalised coordinates would shear it instead
+    x = images(2, 1, 8, 16)
+    B = 2
+    turned = A._sample_boxes(x, torch.full((B,), 4.0), torch.zeros(B), torch.full((B,), 8.0),
+                             torch.full((B,), 8.0), flip=None, angle=torch.full((B,), math.pi / 2))
+    square = torch.rot90(x[:, :, :, 4:12], 1, dims=(2, 3))
+    want = torch.nn.functional.interpolate(square, size=(8, 16), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(turned, want, atol=1e-5, rtol=0)
+
+
+def test_view_rotation_stays_within_its_range_and_zero_changes_nothing():
+    x = images(64, 1, 16, 16)
+    # rotate=0 draws nothing extra: the same views as before rotation existed
+    torch.testing.assert_close(A.random_view(x, ViewConfig(rotate=0.0), gen(5)),
+                               A.random_view(x, ViewConfig(), gen(5)))
+    # a centred bright bar: a view turned by at most 15 degrees keeps it near horizontal,
+    # while up to 90 degrees turns some of them well off it
+    bar = torch.zeros(64, 1, 16, 16)
+    bar[:, :, 7:9, 2:14] = 1.0
+
+    def tilt(rotate):
+        v = A.random_view(bar, ViewConfig(**{**OFF, "rotate": rotate}), gen(1))
+        return (v[:, 0, :4].sum((1, 2)) + v[:, 0, -4:].sum((1, 2)))  # ink far from the middle rows
+
+    assert tilt(15.0).max() < 0.5 < tilt(90.0).max()
+    assert tilt(0.0).abs().max() < 1e-6

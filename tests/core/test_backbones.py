@@ -6,7 +6,7 @@ import torch
 
 from workbench.backbones import BACKBONES, build_backbone
 
-FEAT_DIM = {"small_cnn": 128, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vit_tiny": 192,
+FEAT_DIM = {"small_cnn": 128, "small_cnn_grid": 1152, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vit_tiny": 192,
             "vit_small": 384}
 # ViTs with two of their twelve blocks: the same code path, a sixth of the time
 FAST = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 2}}
@@ -58,6 +58,32 @@ def test_small_cnn_width_and_larger_inputs():
     net, dim = build_backbone("small_cnn", (3, 64, 64), width=8)
     assert dim == 32
     assert net(torch.rand(2, 3, 64, 64)).shape == (2, 32)
+
+
+def test_small_cnn_grid_is_the_small_cnn_map_pooled_to_a_grid():
+    torch.manual_seed(0)
+    net, dim = build_backbone("small_cnn_grid", (1, 28, 28), width=8, grid=2)
+    assert dim == 32 * 4
+    x = torch.rand(3, 1, 28, 28)
+    fmap = net.eval()[:-2](x)  # the small_cnn trunk: 7x7 maps on 28 px
+    assert fmap.shape == (3, 32, 7, 7)
+    want = torch.nn.functional.adaptive_avg_pool2d(fmap, 2).flatten(1)
+    torch.testing.assert_close(net(x), want)
+    # the grid keeps where things are: a mirrored image gets other features, while the global
+    # average of the same map (what small_cnn gives) barely tells the two apart
+    mirrored = net(x.flip(3))
+    avg, avg_mirrored = fmap.mean((2, 3)), net[:-2](x.flip(3)).mean((2, 3))
+    assert (net(x) - mirrored).norm() > 2 * (avg - avg_mirrored).norm()
+
+
+def test_small_cnn_grid_is_for_images_and_has_no_map_for_map_readers():
+    from workbench.backbones import feature_trunk
+    from workbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot encode sequences"):
+        build_backbone("small_cnn_grid", (1, 256))
+    assert feature_trunk(build_backbone("small_cnn_grid", (1, 28, 28))[0]) is None
+    assert feature_trunk(build_backbone("small_cnn", (1, 28, 28))[0]) is not None
 
 
 def test_unknown_name_lists_the_allowed_ones():

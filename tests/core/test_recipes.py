@@ -63,6 +63,7 @@ def test_train_recipe_applies_it_and_explicit_flags_win(tmp_path, capsys):
     assert run.epochs != best["epochs"] and best["temperature"] != 0.3
     assert run.batch_size == best["batch_size"] and run.lr == best["lr"]  # the rest is the recipe's
     assert run.method_config["crop_min"] == best["crop_min"] and run.method_config["jitter"] == best["jitter"]
+    assert run.backbone == best["backbone"] == "small_cnn_grid" and run.method_config["rotate"] == best["rotate"]
 
 
 def test_train_without_recipe_keeps_the_method_defaults(tmp_path):

@@ -129,6 +129,17 @@ def test_backbone_list_greys_what_does_not_fit_the_data(panel):
     assert "cannot encode sequences" in _backbone_muted(panel, "vit_tiny")[1]
 
 
+def test_the_grid_backbone_is_offered_for_images_and_refused_where_it_cannot_work(panel):
+    _pick(panel, method="simclr", dataset="mnist5k", backbone="small_cnn_grid")
+    assert panel.problems() == [] and panel.run_config().backbone == "small_cnn_grid"
+    assert "3x3 grid" in _backbone_muted(panel, "small_cnn_grid")[1]
+    _pick(panel, method="vq_vae")
+    assert "small_cnn_grid gives a pooled grid" in panel.problem.text() and not panel.start_button.isEnabled()
+    _pick(panel, method="simclr", dataset="signals")
+    muted, tip = _backbone_muted(panel, "small_cnn_grid")
+    assert muted and "cannot encode sequences" in tip
+
+
 def test_processes_default_to_one_and_go_into_the_run_config(panel):
     _pick(panel, method="simclr", dataset="digits")
     assert panel.processes.value() == 1 and panel.run_config().processes == 1

@@ -36,5 +36,6 @@ def test_choosing_best_fills_the_forms_and_later_edits_win(panel):
     assert run.epochs == best["epochs"] and run.batch_size == best["batch_size"] and run.lr == best["lr"]
     assert run.method_config["temperature"] == best["temperature"]
     assert run.method_config["crop_min"] == best["crop_min"]
+    assert run.method_config["rotate"] == best["rotate"] and run.backbone == best["backbone"] == "small_cnn_grid"
     panel.run_form.set_value("epochs", 4)  # the user's own setting after the recipe wins
     assert panel.run_config().epochs == 4
