@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QPen
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
@@ -28,11 +28,12 @@ REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never onc
 MAX_REDRAW_MS = 1000
 BUSY_SHARE = 0.2     # redraws (and their paints) may take at most this share of the GUI thread
 LOG_LINES = 2000
-# Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
+# Overlay colours skip index 0 (this run) and 3 (linear probe marker). Curves take theme.curve_color: the
+# palette's colour, moved toward the plot's foreground where it would fade into the ground.
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
 # Evaluation scores: dashed with diamonds, unlike overlays; not this run's colour (0) nor the probe's (3).
 SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 1)
-# Method terms: any colour but yellow (6, faint on white); chosen by the term's name (colour_index).
+# Method terms: chosen by the term's name (colour_index).
 TERM_COLOURS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
 
 
@@ -59,12 +60,13 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._overlays: list[dict] = []
         self._drawn: dict[int, int] = {}           # id(series) -> version last drawn
         self._term_curves: dict[str, pg.PlotDataItem] = {}
+        self._term_scale: dict[str, tuple[int, str]] = {}     # term -> (series version, its scale) (_split_terms)
         self._score_curves: dict[str, pg.PlotDataItem] = {}
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
         self._legend_text: dict[int, str] = {}                 # id(plot) -> its legend as text under it, when cramped
-        self._step_notes: dict[int, str] = {}                  # id(plot) -> its step axis's label and notes
+        self._step_notes: dict[int, list] = {}                 # id(plot) -> the notes under its step axis
         self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
@@ -151,8 +153,10 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             for curve in curves.values():
                 self._line_only.discard(curve)
                 legend.removeItem(curve)
-                plot.removeItem(curve)
+                (self.terms_right if getattr(curve, "on_right", False) else plot).removeItem(curve)
             curves.clear()
+        self._term_scale.clear()
+        self._split_terms()  # no terms: one axis again
         self._show_scores_title(False)
         self._legend_columns()
         for _, curve in self._bindings:
@@ -180,6 +184,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             if p is not self.collapse_plot:  # its y range is set in redraw, to keep the 1.0 line in view
                 p.enableAutoRange(axis="y")
         self.rank_view.setYRange(0, 1, padding=0)  # not the last run's ranks (see _fit_ratio_axes)
+        self.terms_right.enableAutoRange(axis="y")
         self._schedule()
 
     def add_event(self, ev: dict) -> None:
@@ -214,10 +219,11 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         label = label or run_dir.name
         other = RunCurves.from_events(read_events(run_dir))
         index = colour_index(label, OVERLAY_COLOURS, {ov["colour_index"] for ov in self._overlays})
-        color = pg.mkColor(theme.series_color(index))
+        color = pg.mkColor(theme.curve_color(index))
         loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
                                  symbolBrush=color, symbolPen=None, name=label)
+        loss.colour_index = knn.colour_index = index
         # The loss legend names every run; listing them again here would cover the kNN points.
         self.knn_legend.removeItem(knn)
         self._overlays.append({"label": label, "path": run_dir, "loss": loss, "knn": knn, "colour_index": index,
@@ -249,6 +255,20 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             legend.setPen(pg.mkPen(c["grid"]))
         self.terms_text.setColor(c["muted"])
         self.loss_curve.setPen(self._faint_pen())
+        curves = [*self._term_curves.values(), *self._score_curves.values()]
+        curves += [ov[k] for ov in self._overlays for k in ("loss", "knn")]
+        for curve in curves:  # each in its colour made readable on the new ground (theme.curve_color)
+            index = getattr(curve, "colour_index", None)
+            if index is None:
+                continue
+            colour = pg.mkColor(theme.curve_color(index))
+            pen = QPen(pg.mkPen(curve.opts["pen"]))
+            pen.setColor(colour)
+            curve.setPen(pen)
+            if curve.opts.get("symbolBrush") is not None and curve.opts.get("symbol") is not None:
+                curve.setSymbolBrush(colour)
+        for legend in (self.loss_legend, self.terms_legend, self.knn_legend):
+            legend.update()
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
         theme.set_look(self.state_label, state=self.data.state)
@@ -287,15 +307,15 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         d = self.data
         for key in [k for k in d.terms if k not in self._term_curves]:  # colour by name: the same live and replayed
             index = colour_index(key, TERM_COLOURS, {c.colour_index for c in self._term_curves.values()})
-            color = theme.series_color(index)
+            color = theme.curve_color(index)
             if key in d.measure_keys:  # an evaluation (test NLL, perplexity): one diamond per evaluation
-                curve = self.terms_plot.plot(
-                    pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), name=key, symbol="d", symbolSize=7,
-                    symbolBrush=pg.mkColor(color), symbolPen=None)
+                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), symbol="d",
+                                        symbolSize=7, symbolBrush=pg.mkColor(color), symbolPen=None)
             else:
-                curve = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
+                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=2), **DENSE)
                 self._line_only.add(curve)
             curve.colour_index = index
+            curve.on_right = None  # placed on its axis, and named in the legend, by _split_terms
             self._term_curves[key] = curve
         for key in [k for k in d.scores if k not in self._score_curves]:
             self._add_score_curve(key)
@@ -307,6 +327,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 curve.setData(*series.data())
                 if curve in self._line_only:
                     self._mark_few(curve, series.n)
+        self._split_terms()
         self._show_gpu(d.gpu_mem.n > 0)
         self._show_scores_title(bool(d.scores))
         if d.loss.n:
@@ -316,21 +337,26 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             (x0, x1), (y0, y1) = self.terms_plot.vb.viewRange()
             self.terms_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self.terms_text.setVisible(no_terms)
-        self.terms_legend.setVisible(bool(self._term_curves))  # an empty legend is a stray box
+        # an empty legend is a stray box; one written under the plot (cramped) is not shown twice
+        self.terms_legend.setVisible(bool(self._term_curves) and not self._legend_text.get(id(self.terms_plot)))
         self._draw_linear()
         self._draw_context()
         self._place_legend(self.loss_legend, self.loss_plot,
                            [d.loss, d.ema], [ov["loss_xy"] for ov in self._overlays])
-        self._place_legend(self.terms_legend, self.terms_plot, list(d.terms.values()))
+        terms_left, terms_right = self._terms_sides()
+        self._place_legend(self.terms_legend, self.terms_plot, terms_left, terms_right)
         knn_extra = [ov["knn_xy"] for ov in self._overlays]
         if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
             span = np.linspace(*self._step_span(), 24)
             knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
         self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
+        # a word run lists no kNN curves: until its first scores its legend would be an empty box
+        self.knn_legend.setVisible(bool(self.knn_legend.items) and not self._legend_text.get(id(self.knn_plot)))
         self._fit_ratio_axes()
         for plot, series in ((self.loss_plot, [d.loss, d.ema]), (self.speed_plot, [d.img_s]),
                              (self.lr_plot, [d.lr]), (self.gpu_plot, [d.gpu_mem]),
-                             (self.terms_plot, list(d.terms.values()))):
+                             (self.terms_plot, [d.terms[k] for k, c in self._term_curves.items() if not c.on_right]),
+                             (self.terms_right, [d.terms[k] for k, c in self._term_curves.items() if c.on_right])):
             self._fit_flat(plot, series)
         # Settle auto-ranges (and the shared step axis) now rather than in the paint, where a range
         # change would ask for a second paint of the whole grid.
@@ -365,7 +391,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         "· colour", which keeps the legend narrow enough not to cover the points.
         """
         index = colour_index(key, SCORE_COLOURS, {c.colour_index for c in self._score_curves.values()})
-        color = pg.mkColor(theme.series_color(index))
+        color = pg.mkColor(theme.curve_color(index))
         parent = score_parent(key, self.data.scores)
         name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
         self._score_curves[key] = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine),

@@ -72,10 +72,10 @@ class ContextMixin:
         else:
             bits = []
         self.context_note = " · ".join(bits + [note] if note else bits)
-        # one short line per note under "step": a long one-line axis label widened this plot's column
-        # past the view and cut off the plots beside it at 1280 px
-        notes = "".join(f"<br><span style='font-size:8pt'>{bit}</span>" for bit in bits + ([note] if note else []))
-        self._step_notes[id(self.knn_plot)] = "step" + notes
+        # notes under "step", on lines that fit the plot (_set_step_label): a long one-line axis label widened
+        # this plot's column past the view and cut off the plots beside it at 1280 px
+        parts = coverage_notes(self.data.coverage) if modality == "text" else [note] if note else []
+        self._step_notes[id(self.knn_plot)] = bits + parts
         self._set_step_label(self.knn_plot)
         unit = self.unit()
         self.speed_plot.setLabel("left", unit.replace("/", " / "))
