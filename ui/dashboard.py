@@ -37,6 +37,15 @@ SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 1)
 TERM_COLOURS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
 
 
+# What _build_plots and _build_context make: asking for one of them builds the grid (Dashboard.__getattr__).
+PLOT_PARTS = frozenset({
+    "plots", "loss_plot", "loss_legend", "loss_curve", "ema_curve", "step_extent", "terms_plot", "terms_legend",
+    "terms_text", "terms_right", "knn_plot", "knn_legend", "knn_curve", "best_curve", "linear_marker",
+    "linear_line", "collapse_plot", "std_curve", "even_line", "rank_view", "rank_curve", "speed_plot",
+    "speed_curve", "lr_plot", "lr_curve", "gpu_plot", "gpu_curve", "_row2", "_gpu_shown", "_followers",
+    "_syncing_x", "_bindings", "_line_only", "floor_lines", "floor_extent"})
+
+
 def gpu_text(gpu: dict[str, float]) -> str:
     """'GPU 812 / 1,024 MB · 97%' from a step's GPU fields; '' for CPU runs."""
     parts = []
@@ -74,16 +83,14 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._timer.timeout.connect(self._on_timer)
         self._build_header()
-        self._build_plots()
-        # line-only curves (no markers of their own): they get markers while they have few points
-        self._line_only = {self.loss_curve, self.ema_curve, self.speed_curve, self.lr_curve, self.gpu_curve}
-        self._build_context()
+        self._init_context()
+        self._plots_built = False  # the plot grid is built on first show or first use (_ensure_plots)
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(LOG_LINES)
         self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.log_view.setPlaceholderText("Run messages (start, checkpoints, warnings, finish) appear here.")
-        split = QSplitter(Qt.Vertical)
-        split.addWidget(self.plots)
+        self._split = split = QSplitter(Qt.Vertical)
+        split.addWidget(QWidget())  # the plot grid's place until it is built
         split.addWidget(self.log_view)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 1)
@@ -96,6 +103,30 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._update_header()
 
     # --- construction ------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        """A plot, curve or legend asked for before the grid exists builds the grid (a replay, an overlay or a test
+        on a dashboard never shown); names that are not the grid's are missing as usual."""
+        if name in PLOT_PARTS and not self.__dict__.get("_plots_built", True):
+            self._ensure_plots()
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _ensure_plots(self) -> None:
+        """Build the plot grid, once: on first show or first use. Ten plots cost a few hundred ms of start-up,
+        while the first screen (the welcome page) shows none of them."""
+        if self._plots_built:
+            return
+        self._plots_built = True
+        self._build_plots()
+        # line-only curves (no markers of their own): they get markers while they have few points
+        self._line_only = {self.loss_curve, self.ema_curve, self.speed_curve, self.lr_curve, self.gpu_curve}
+        self._build_context()
+        self._split.replaceWidget(0, self.plots).deleteLater()
+        self._split.setStretchFactor(0, 5)  # a stretch factor is the widget's: the placeholder's left with it
+        self._split.setSizes([640, 120])
+        self._theme_plots()
+        self._schedule()
+
     def _build_header(self) -> None:
         """Two rows: what the run is (and its state), then where it is (progress, speed, ETA)."""
         self.header = QWidget()
@@ -148,6 +179,11 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self.run_name = Path(run_dir).name if run_dir else ""
         self.run_dir = Path(run_dir) if run_dir else None
         self._context_key = None
+        self._log.clear()
+        self.log_view.clear()
+        if not self._plots_built:  # the grid will be built clean
+            self._update_header()
+            return
         for curves, plot, legend in ((self._term_curves, self.terms_plot, self.terms_legend),
                                      (self._score_curves, self.knn_plot, self.knn_legend)):
             for curve in curves.values():
@@ -169,8 +205,6 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._flat_key.clear()
         for room in self._legend_room.values():
             room.set_values(())
-        self._log.clear()
-        self.log_view.clear()
         self._show_gpu(False)
         self.step_extent.set_step(None)
         for p in (self.loss_plot, *self._followers):
@@ -240,6 +274,14 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._schedule()
 
     def apply_theme(self) -> None:
+        if self._plots_built:  # else they take the theme when built
+            self._theme_plots()
+        theme.set_look(self.state_label, state=self.data.state)
+        for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
+            theme.set_look(label, tone="muted")
+        self._render_log()
+
+    def _theme_plots(self) -> None:
         c = theme.colors()
         theme.style_plot(self.plots)
         self._style_plot_items([self.speed_plot, self.lr_plot, self.gpu_plot])
@@ -269,19 +311,21 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 curve.setSymbolBrush(colour)
         for legend in (self.loss_legend, self.terms_legend, self.knn_legend):
             legend.update()
+        self._legend_key.clear()  # a legend written under its plot is written again in the new colours
+        self._schedule()
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
-        theme.set_look(self.state_label, state=self.data.state)
         self._context_key = None  # floor lines take the new muted colour
         self._draw_context()
-        for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
-            theme.set_look(label, tone="muted")
-        self._render_log()
 
     # --- drawing -----------------------------------------------------------------------------
     def showEvent(self, event) -> None:
+        self._ensure_plots()
         super().showEvent(event)
-        self._schedule()  # legends are placed by pixel size, known only once shown; hidden, nothing was drawn
+        # legends are placed by pixel size, known only once shown; hidden, nothing was drawn. At once, not after
+        # the slowed-down interval of a costly redraw (up to MAX_REDRAW_MS), which is for streaming
+        self._dirty = True
+        self._timer.start(0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -292,7 +336,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         if not self._timer.isActive():
             # Never back to back: the gap before the next redraw grows with what the last one cost,
             # its paint included (tens of ms on long runs), so redraws keep to BUSY_SHARE of the thread.
-            cost = self._redraw_ms + self.plots.paint_ms
+            cost = self._redraw_ms + (self.plots.paint_ms if self._plots_built else 0.0)
             self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost / BUSY_SHARE))))
             self._timer.start()
 

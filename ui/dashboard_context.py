@@ -28,13 +28,17 @@ def noise_text(info: dict, coverage: dict, modality: str | None) -> str:
 class ContextMixin:
     """Part of Dashboard: draws floors on `knn_plot`, says what is noise, names throughput units."""
 
-    def _build_context(self) -> None:
+    def _init_context(self) -> None:
+        """What the context knows before the plots exist (see Dashboard._ensure_plots)."""
         self.run_dir: Path | None = None
+        self._context_key: tuple | None = None
+        self.context_note = ""  # what the evaluation plot's step axis says besides "step"
+
+    def _build_context(self) -> None:
         self.floor_lines: dict[str, pg.InfiniteLine] = {}
         self.floor_extent = ValueExtent()
         self.knn_plot.addItem(self.floor_extent)
-        self._context_key: tuple | None = None
-        self.context_note = ""  # what the evaluation plot's step axis says besides "step"
+        self._context_key = None
         service().changed.connect(self._schedule)
 
     @property

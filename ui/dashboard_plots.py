@@ -156,7 +156,7 @@ def _pack_lines(texts: list[str], width: float, gap: str = "    ") -> list[list[
 
 def _legend_html(legend, width: float) -> str:
     """A legend's entries as lines of coloured names ('■ last  ■ best  ■ analogy top-1 …') that fit `width` px."""
-    entries = [(f"■ {label.text}", _entry_colour(sample.item)) for sample, label in legend.items]
+    entries = [(f"■ {label.text}", theme.readable_on_plot(_entry_colour(sample.item))) for sample, label in legend.items]
     colours = dict(entries)
     lines = _pack_lines([text for text, _ in entries], width)
     return "".join("<br><span style='font-size:8pt'>" + "&nbsp;&nbsp;".join(

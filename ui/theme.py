@@ -66,6 +66,7 @@ def series_color(i: int) -> str:
 
 
 CURVE_CONTRAST = 3.0  # WCAG's minimum for graphics: a thin line or a small marker under it fades into the ground
+TEXT_CONTRAST = 4.5   # WCAG's minimum for small text
 
 
 def _luminance(c: QColor) -> float:
@@ -83,9 +84,15 @@ def curve_color(i: int) -> str:
     """series_color(i) for a line on the current plot ground: moved toward the plot's foreground until it has
     CURVE_CONTRAST against the ground (the palette's dark green and wine vanish on the dark theme, its yellow
     on white); the same hue, so a series keeps its colour, readable in either theme."""
-    c, fg, bg = series_color(i), QColor(colors()["plot_fg"]), colors()["plot_bg"]
+    return readable_on_plot(series_color(i), CURVE_CONTRAST)
+
+
+def readable_on_plot(colour_: str, minimum: float = TEXT_CONTRAST) -> str:
+    """colour_ moved toward the plot's foreground until it has `minimum` contrast against the plot's ground
+    (TEXT_CONTRAST for names written in their curve's colour)."""
+    c, fg, bg = colour_, QColor(colors()["plot_fg"]), colors()["plot_bg"]
     base, share = QColor(c), 0.0
-    while contrast(c, bg) < CURVE_CONTRAST and share < 1.0:
+    while contrast(c, bg) < minimum and share < 1.0:
         share += 0.1
         c = QColor(*(round(x * (1 - share) + y * share) for x, y in
                      ((base.red(), fg.red()), (base.green(), fg.green()), (base.blue(), fg.blue())))).name()

@@ -163,3 +163,38 @@ def test_a_word_run_shows_no_empty_legend_before_its_first_scores(dash, qtbot):
     qtbot.waitUntil(lambda: dash.loss_curve.xData is not None and len(dash.loss_curve.xData) == 10, timeout=3000)
     dash.redraw()
     assert not dash.knn_legend.items and not dash.knn_legend.isVisible()
+
+
+def test_names_written_under_a_cramped_plot_are_readable_after_a_theme_switch(qtbot):
+    import re
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)  # the dashboard's share of a 1280×720 window: legends go under their plots
+    dash.show()
+    for ev in bert_events():
+        dash.add_event(ev)
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 5, timeout=3000)
+    app = QApplication.instance()
+    try:
+        theme.apply_theme(app, "dark")
+        dash.apply_theme()
+        bg = theme.colors()["plot_bg"]
+
+        def readable() -> bool:
+            colours = re.findall(r"color:(#[0-9a-fA-F]{6})'>■", dash.terms_plot.getAxis("bottom").labelText)
+            return len(colours) == 5 and all(theme.contrast(c, bg) >= theme.TEXT_CONTRAST for c in colours)
+        qtbot.waitUntil(readable, timeout=3000)
+    finally:
+        theme.apply_theme(app, "light")
+        dash.apply_theme()
+
+
+def test_a_dashboard_shown_again_redraws_at_once(dash, qtbot):
+    """Redraws slow down when they are costly (streaming); showing the tab again must not wait for that."""
+    dash.hide()
+    dash._redraw_ms = 800.0  # a costly last redraw: the next would come a second later
+    dash.add_event(started(10))
+    for s in range(1, 11):
+        dash.add_event(step(s))
+    dash.show()
+    qtbot.waitUntil(lambda: dash.loss_curve.xData is not None and len(dash.loss_curve.xData) == 10, timeout=400)
