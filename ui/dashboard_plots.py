@@ -32,6 +32,8 @@ LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
 # five): the same picture, with a fifth of the antialiased segments to paint.
 DENSE = {"autoDownsampleFactor": 1.0}
 TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
+RATIO_TICK_SAMPLE = "0.00"  # the std-ratio axis's widest usual tick label
+COLUMN_GAP = 16  # px between the grid's columns
 
 
 def step_ceiling(step: float, total: float | None = None) -> float:
@@ -210,12 +212,15 @@ class CurvePlotsMixin:
         """Start a y axis wide enough for usual labels and let it only grow: a width that follows the
         labels re-lays out and repaints the whole grid whenever a label gains or loses a digit."""
         font = axis.style["tickFont"] or QApplication.font()
-        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(TICK_TEXT_SAMPLE)) + 2
+        sample = getattr(axis, "tick_sample", TICK_TEXT_SAMPLE)
+        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(sample)) + 2
         axis.setStyle(autoReduceTextSpace=False)  # also re-applies the width
 
     def _build_plots(self) -> None:
         self.plots = PlotGrid()
         self.plots.setMinimumHeight(360)
+        # a gap between the columns: a right-hand plot's axis label otherwise touched the plot on its left
+        self.plots.ci.layout.setHorizontalSpacing(COLUMN_GAP)
         c0 = pg.mkColor(theme.series_color(0))
         self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
         self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
@@ -255,6 +260,10 @@ class CurvePlotsMixin:
         # No legend here: the two axis labels carry their curve's colour, so nothing covers the data.
         self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio ● · effective rank ▲",
                                             "std ratio")
+        # std ratios read 0.5, 1.0, 1.25: an axis as wide as "-0.000" left its label nearer the plot beside it
+        # (the evaluation plot) than its own ticks
+        self.collapse_plot.getAxis("left").tick_sample = RATIO_TICK_SAMPLE
+        self._reset_axis_width(self.collapse_plot.getAxis("left"))
         c1 = pg.mkColor(theme.series_color(1))
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                                  symbolBrush=c0, symbolPen=None)
@@ -281,6 +290,7 @@ class CurvePlotsMixin:
         # Row 2 is its own sub-grid so a third plot (GPU memory) can join it on CUDA runs.
         self._row2 = self.plots.addLayout(row=2, col=0, colspan=2)
         self._row2.setContentsMargins(0, 0, 0, 0)
+        self._row2.layout.setHorizontalSpacing(COLUMN_GAP)
         self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
         self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
         self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)

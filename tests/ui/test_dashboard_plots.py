@@ -198,3 +198,20 @@ def test_a_dashboard_shown_again_redraws_at_once(dash, qtbot):
         dash.add_event(step(s))
     dash.show()
     qtbot.waitUntil(lambda: dash.loss_curve.xData is not None and len(dash.loss_curve.xData) == 10, timeout=400)
+
+
+def test_the_collapse_plots_axis_label_sits_by_its_own_ticks(dash, qtbot):
+    """'std ratio ●' touched the evaluation plot on its left, 35 px from the collapse plot itself."""
+    dash.resize(940, 600)
+    dash.add_event(started(20, dataset="shapes"))
+    for s in range(1, 21):
+        dash.add_event(step(s))
+    dash.add_event({"type": "eval", "t": 1100.0, "step": 20, "epoch": 1, "knn_top1": 0.6, "knn_best": 0.6,
+                    "collapse_std_ratio": 0.8, "effective_rank": 20.0})
+    qtbot.waitUntil(lambda: dash.std_curve.xData is not None and len(dash.std_curve.xData) == 1, timeout=3000)
+    dash.redraw()
+    QApplication.processEvents()
+    label = dash.collapse_plot.getAxis("left").label.sceneBoundingRect()
+    to_neighbour = label.left() - dash.knn_plot.vb.sceneBoundingRect().right()
+    to_own_plot = dash.collapse_plot.vb.sceneBoundingRect().left() - label.right()
+    assert to_neighbour >= 12 and to_own_plot <= 36  # its ticks' labels (~20 px) and their offsets between
