@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QPen
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
@@ -28,12 +28,22 @@ REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never onc
 MAX_REDRAW_MS = 1000
 BUSY_SHARE = 0.2     # redraws (and their paints) may take at most this share of the GUI thread
 LOG_LINES = 2000
-# Overlay colours skip index 0 (this run), 3 (linear probe marker) and 6 (yellow, faint on white).
+# Overlay colours skip index 0 (this run) and 3 (linear probe marker). Curves take theme.curve_color: the
+# palette's colour, moved toward the plot's foreground where it would fade into the ground.
 OVERLAY_COLOURS = (1, 2, 4, 5, 7, 8, 9, 10, 11)
 # Evaluation scores: dashed with diamonds, unlike overlays; not this run's colour (0) nor the probe's (3).
 SCORE_COLOURS = (4, 9, 2, 7, 5, 8, 1)
-# Method terms: any colour but yellow (6, faint on white); chosen by the term's name (colour_index).
+# Method terms: chosen by the term's name (colour_index).
 TERM_COLOURS = (0, 1, 2, 3, 4, 5, 7, 8, 9)
+
+
+# What _build_plots and _build_context make: asking for one of them builds the grid (Dashboard.__getattr__).
+PLOT_PARTS = frozenset({
+    "plots", "loss_plot", "loss_legend", "loss_curve", "ema_curve", "step_extent", "terms_plot", "terms_legend",
+    "terms_text", "terms_right", "knn_plot", "knn_legend", "knn_curve", "best_curve", "linear_marker",
+    "linear_line", "collapse_plot", "std_curve", "even_line", "rank_view", "rank_curve", "speed_plot",
+    "speed_curve", "lr_plot", "lr_curve", "gpu_plot", "gpu_curve", "_row2", "_gpu_shown", "_followers",
+    "_syncing_x", "_bindings", "_line_only", "floor_lines", "floor_extent"})
 
 
 def gpu_text(gpu: dict[str, float]) -> str:
@@ -59,12 +69,13 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._overlays: list[dict] = []
         self._drawn: dict[int, int] = {}           # id(series) -> version last drawn
         self._term_curves: dict[str, pg.PlotDataItem] = {}
+        self._term_scale: dict[str, tuple[int, str]] = {}     # term -> (series version, its scale) (_split_terms)
         self._score_curves: dict[str, pg.PlotDataItem] = {}
         self._legend_corner: dict[int, tuple[int, int]] = {}  # id(legend) -> (right, bottom)
         self._legend_key: dict[int, tuple] = {}                # id(legend) -> what it was last placed for
         self._legend_room: dict[int, object] = {}              # id(plot) -> ValueExtent making room for its legend
         self._legend_text: dict[int, str] = {}                 # id(plot) -> its legend as text under it, when cramped
-        self._step_notes: dict[int, str] = {}                  # id(plot) -> its step axis's label and notes
+        self._step_notes: dict[int, list] = {}                 # id(plot) -> the notes under its step axis
         self._flat_key: dict[int, tuple] = {}                  # id(plot) -> series versions last checked for flatness
         self._dirty = False
         self._redraw_ms = 0.0                                  # cost of the last redraw, before its paint
@@ -72,16 +83,14 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._timer.timeout.connect(self._on_timer)
         self._build_header()
-        self._build_plots()
-        # line-only curves (no markers of their own): they get markers while they have few points
-        self._line_only = {self.loss_curve, self.ema_curve, self.speed_curve, self.lr_curve, self.gpu_curve}
-        self._build_context()
+        self._init_context()
+        self._plots_built = False  # the plot grid is built on first show or first use (_ensure_plots)
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(LOG_LINES)
         self.log_view.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.log_view.setPlaceholderText("Run messages (start, checkpoints, warnings, finish) appear here.")
-        split = QSplitter(Qt.Vertical)
-        split.addWidget(self.plots)
+        self._split = split = QSplitter(Qt.Vertical)
+        split.addWidget(QWidget())  # the plot grid's place until it is built
         split.addWidget(self.log_view)
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 1)
@@ -94,6 +103,30 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._update_header()
 
     # --- construction ------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        """A plot, curve or legend asked for before the grid exists builds the grid (a replay, an overlay or a test
+        on a dashboard never shown); names that are not the grid's are missing as usual."""
+        if name in PLOT_PARTS and not self.__dict__.get("_plots_built", True):
+            self._ensure_plots()
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _ensure_plots(self) -> None:
+        """Build the plot grid, once: on first show or first use. Ten plots cost a few hundred ms of start-up,
+        while the first screen (the welcome page) shows none of them."""
+        if self._plots_built:
+            return
+        self._plots_built = True
+        self._build_plots()
+        # line-only curves (no markers of their own): they get markers while they have few points
+        self._line_only = {self.loss_curve, self.ema_curve, self.speed_curve, self.lr_curve, self.gpu_curve}
+        self._build_context()
+        self._split.replaceWidget(0, self.plots).deleteLater()
+        self._split.setStretchFactor(0, 5)  # a stretch factor is the widget's: the placeholder's left with it
+        self._split.setSizes([640, 120])
+        self._theme_plots()
+        self._schedule()
+
     def _build_header(self) -> None:
         """Two rows: what the run is (and its state), then where it is (progress, speed, ETA)."""
         self.header = QWidget()
@@ -146,13 +179,20 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self.run_name = Path(run_dir).name if run_dir else ""
         self.run_dir = Path(run_dir) if run_dir else None
         self._context_key = None
+        self._log.clear()
+        self.log_view.clear()
+        if not self._plots_built:  # the grid will be built clean
+            self._update_header()
+            return
         for curves, plot, legend in ((self._term_curves, self.terms_plot, self.terms_legend),
                                      (self._score_curves, self.knn_plot, self.knn_legend)):
             for curve in curves.values():
                 self._line_only.discard(curve)
                 legend.removeItem(curve)
-                plot.removeItem(curve)
+                (self.terms_right if getattr(curve, "on_right", False) else plot).removeItem(curve)
             curves.clear()
+        self._term_scale.clear()
+        self._split_terms()  # no terms: one axis again
         self._show_scores_title(False)
         self._legend_columns()
         for _, curve in self._bindings:
@@ -165,8 +205,6 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._flat_key.clear()
         for room in self._legend_room.values():
             room.set_values(())
-        self._log.clear()
-        self.log_view.clear()
         self._show_gpu(False)
         self.step_extent.set_step(None)
         for p in (self.loss_plot, *self._followers):
@@ -180,6 +218,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             if p is not self.collapse_plot:  # its y range is set in redraw, to keep the 1.0 line in view
                 p.enableAutoRange(axis="y")
         self.rank_view.setYRange(0, 1, padding=0)  # not the last run's ranks (see _fit_ratio_axes)
+        self.terms_right.enableAutoRange(axis="y")
         self._schedule()
 
     def add_event(self, ev: dict) -> None:
@@ -214,10 +253,11 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         label = label or run_dir.name
         other = RunCurves.from_events(read_events(run_dir))
         index = colour_index(label, OVERLAY_COLOURS, {ov["colour_index"] for ov in self._overlays})
-        color = pg.mkColor(theme.series_color(index))
+        color = pg.mkColor(theme.curve_color(index))
         loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
                                  symbolBrush=color, symbolPen=None, name=label)
+        loss.colour_index = knn.colour_index = index
         # The loss legend names every run; listing them again here would cover the kNN points.
         self.knn_legend.removeItem(knn)
         self._overlays.append({"label": label, "path": run_dir, "loss": loss, "knn": knn, "colour_index": index,
@@ -234,6 +274,14 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._schedule()
 
     def apply_theme(self) -> None:
+        if self._plots_built:  # else they take the theme when built
+            self._theme_plots()
+        theme.set_look(self.state_label, state=self.data.state)
+        for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
+            theme.set_look(label, tone="muted")
+        self._render_log()
+
+    def _theme_plots(self) -> None:
         c = theme.colors()
         theme.style_plot(self.plots)
         self._style_plot_items([self.speed_plot, self.lr_plot, self.gpu_plot])
@@ -249,19 +297,35 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             legend.setPen(pg.mkPen(c["grid"]))
         self.terms_text.setColor(c["muted"])
         self.loss_curve.setPen(self._faint_pen())
+        curves = [*self._term_curves.values(), *self._score_curves.values()]
+        curves += [ov[k] for ov in self._overlays for k in ("loss", "knn")]
+        for curve in curves:  # each in its colour made readable on the new ground (theme.curve_color)
+            index = getattr(curve, "colour_index", None)
+            if index is None:
+                continue
+            colour = pg.mkColor(theme.curve_color(index))
+            pen = QPen(pg.mkPen(curve.opts["pen"]))
+            pen.setColor(colour)
+            curve.setPen(pen)
+            if curve.opts.get("symbolBrush") is not None and curve.opts.get("symbol") is not None:
+                curve.setSymbolBrush(colour)
+        for legend in (self.loss_legend, self.terms_legend, self.knn_legend):
+            legend.update()
+        self._legend_key.clear()  # a legend written under its plot is written again in the new colours
+        self._schedule()
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
-        theme.set_look(self.state_label, state=self.data.state)
         self._context_key = None  # floor lines take the new muted colour
         self._draw_context()
-        for label in (self.info_label, self.position_label, self.speed_label, self.eta_label):
-            theme.set_look(label, tone="muted")
-        self._render_log()
 
     # --- drawing -----------------------------------------------------------------------------
     def showEvent(self, event) -> None:
+        self._ensure_plots()
         super().showEvent(event)
-        self._schedule()  # legends are placed by pixel size, known only once shown; hidden, nothing was drawn
+        # legends are placed by pixel size, known only once shown; hidden, nothing was drawn. At once, not after
+        # the slowed-down interval of a costly redraw (up to MAX_REDRAW_MS), which is for streaming
+        self._dirty = True
+        self._timer.start(0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -272,7 +336,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         if not self._timer.isActive():
             # Never back to back: the gap before the next redraw grows with what the last one cost,
             # its paint included (tens of ms on long runs), so redraws keep to BUSY_SHARE of the thread.
-            cost = self._redraw_ms + self.plots.paint_ms
+            cost = self._redraw_ms + (self.plots.paint_ms if self._plots_built else 0.0)
             self._timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, cost / BUSY_SHARE))))
             self._timer.start()
 
@@ -287,15 +351,15 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         d = self.data
         for key in [k for k in d.terms if k not in self._term_curves]:  # colour by name: the same live and replayed
             index = colour_index(key, TERM_COLOURS, {c.colour_index for c in self._term_curves.values()})
-            color = theme.series_color(index)
+            color = theme.curve_color(index)
             if key in d.measure_keys:  # an evaluation (test NLL, perplexity): one diamond per evaluation
-                curve = self.terms_plot.plot(
-                    pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), name=key, symbol="d", symbolSize=7,
-                    symbolBrush=pg.mkColor(color), symbolPen=None)
+                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), symbol="d",
+                                        symbolSize=7, symbolBrush=pg.mkColor(color), symbolPen=None)
             else:
-                curve = self.terms_plot.plot(pen=pg.mkPen(color, width=2), name=key, **DENSE)
+                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=2), **DENSE)
                 self._line_only.add(curve)
             curve.colour_index = index
+            curve.on_right = None  # placed on its axis, and named in the legend, by _split_terms
             self._term_curves[key] = curve
         for key in [k for k in d.scores if k not in self._score_curves]:
             self._add_score_curve(key)
@@ -307,6 +371,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 curve.setData(*series.data())
                 if curve in self._line_only:
                     self._mark_few(curve, series.n)
+        self._split_terms()
         self._show_gpu(d.gpu_mem.n > 0)
         self._show_scores_title(bool(d.scores))
         if d.loss.n:
@@ -316,21 +381,26 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             (x0, x1), (y0, y1) = self.terms_plot.vb.viewRange()
             self.terms_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
         self.terms_text.setVisible(no_terms)
-        self.terms_legend.setVisible(bool(self._term_curves))  # an empty legend is a stray box
+        # an empty legend is a stray box; one written under the plot (cramped) is not shown twice
+        self.terms_legend.setVisible(bool(self._term_curves) and not self._legend_text.get(id(self.terms_plot)))
         self._draw_linear()
         self._draw_context()
         self._place_legend(self.loss_legend, self.loss_plot,
                            [d.loss, d.ema], [ov["loss_xy"] for ov in self._overlays])
-        self._place_legend(self.terms_legend, self.terms_plot, list(d.terms.values()))
+        terms_left, terms_right = self._terms_sides()
+        self._place_legend(self.terms_legend, self.terms_plot, terms_left, terms_right)
         knn_extra = [ov["knn_xy"] for ov in self._overlays]
         if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
             span = np.linspace(*self._step_span(), 24)
             knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
         self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
+        # a word run lists no kNN curves: until its first scores its legend would be an empty box
+        self.knn_legend.setVisible(bool(self.knn_legend.items) and not self._legend_text.get(id(self.knn_plot)))
         self._fit_ratio_axes()
         for plot, series in ((self.loss_plot, [d.loss, d.ema]), (self.speed_plot, [d.img_s]),
                              (self.lr_plot, [d.lr]), (self.gpu_plot, [d.gpu_mem]),
-                             (self.terms_plot, list(d.terms.values()))):
+                             (self.terms_plot, [d.terms[k] for k, c in self._term_curves.items() if not c.on_right]),
+                             (self.terms_right, [d.terms[k] for k, c in self._term_curves.items() if c.on_right])):
             self._fit_flat(plot, series)
         # Settle auto-ranges (and the shared step axis) now rather than in the paint, where a range
         # change would ask for a second paint of the whole grid.
@@ -365,7 +435,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         "· colour", which keeps the legend narrow enough not to cover the points.
         """
         index = colour_index(key, SCORE_COLOURS, {c.colour_index for c in self._score_curves.values()})
-        color = pg.mkColor(theme.series_color(index))
+        color = pg.mkColor(theme.curve_color(index))
         parent = score_parent(key, self.data.scores)
         name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
         self._score_curves[key] = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine),

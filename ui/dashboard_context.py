@@ -28,13 +28,17 @@ def noise_text(info: dict, coverage: dict, modality: str | None) -> str:
 class ContextMixin:
     """Part of Dashboard: draws floors on `knn_plot`, says what is noise, names throughput units."""
 
-    def _build_context(self) -> None:
+    def _init_context(self) -> None:
+        """What the context knows before the plots exist (see Dashboard._ensure_plots)."""
         self.run_dir: Path | None = None
+        self._context_key: tuple | None = None
+        self.context_note = ""  # what the evaluation plot's step axis says besides "step"
+
+    def _build_context(self) -> None:
         self.floor_lines: dict[str, pg.InfiniteLine] = {}
         self.floor_extent = ValueExtent()
         self.knn_plot.addItem(self.floor_extent)
-        self._context_key: tuple | None = None
-        self.context_note = ""  # what the evaluation plot's step axis says besides "step"
+        self._context_key = None
         service().changed.connect(self._schedule)
 
     @property
@@ -72,10 +76,10 @@ class ContextMixin:
         else:
             bits = []
         self.context_note = " · ".join(bits + [note] if note else bits)
-        # one short line per note under "step": a long one-line axis label widened this plot's column
-        # past the view and cut off the plots beside it at 1280 px
-        notes = "".join(f"<br><span style='font-size:8pt'>{bit}</span>" for bit in bits + ([note] if note else []))
-        self._step_notes[id(self.knn_plot)] = "step" + notes
+        # notes under "step", on lines that fit the plot (_set_step_label): a long one-line axis label widened
+        # this plot's column past the view and cut off the plots beside it at 1280 px
+        parts = coverage_notes(self.data.coverage) if modality == "text" else [note] if note else []
+        self._step_notes[id(self.knn_plot)] = bits + parts
         self._set_step_label(self.knn_plot)
         unit = self.unit()
         self.speed_plot.setLabel("left", unit.replace("/", " / "))

@@ -12,6 +12,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontMetricsF, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
+from workbench.term_units import FRACTION, OTHER, term_scale
+
 from . import theme
 
 EVEN_STD_RATIO = 1.0  # a reference, not a threshold: features spread evenly over all directions
@@ -21,6 +23,7 @@ KNN_TITLE = "kNN top-1, train → test (%)"
 EVAL_TITLE = "kNN top-1, train → test (%) · scores ×100"
 WORDS_TITLE = "Word similarity: Spearman ρ"
 LEGEND_MAX_SHARE = 0.6  # a legend taller than this share of its plot is not given room of its own
+LEGEND_MARGIN = 12  # px between a legend's box and its plot's edge: its 8-px offset and a 4-px gap to the data
 FEW_POINTS = 5   # a curve of this many points or fewer gets markers: a single point has no line to draw
 RANK_HEADROOM = 1.25  # effective rank is drawn from 0 with this room above its peak: a change of 0.3 stays small
 TERMS_EMPTY = "no extra terms for this method"
@@ -29,6 +32,8 @@ LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
 # five): the same picture, with a fifth of the antialiased segments to paint.
 DENSE = {"autoDownsampleFactor": 1.0}
 TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
+RATIO_TICK_SAMPLE = "0.00"  # the std-ratio axis's widest usual tick label
+COLUMN_GAP = 16  # px between the grid's columns
 
 
 def step_ceiling(step: float, total: float | None = None) -> float:
@@ -136,27 +141,48 @@ def _entry_colour(item) -> str:
     return pg.mkBrush(brush).color().name() if brush is not None else theme.colors()["plot_fg"]
 
 
-def _legend_html(legend, width: float) -> str:
-    """A legend's entries as lines of coloured names ('━ last  ━ best  ◆ analogy top-1 …') that fit `width` px."""
+def _pack_lines(texts: list[str], width: float, gap: str = "    ") -> list[list[str]]:
+    """`texts` in order, as few lines as fit `width` px at 8 pt (at least one text a line)."""
     font = QApplication.font()
     font.setPointSizeF(8)
     measure = QFontMetricsF(font).horizontalAdvance
     room = max(120.0, 0.92 * width)  # measured text, with a margin for the axis label's own padding
-    lines, line = [], ""
-    for sample, label in legend.items:
-        text = f"■ {label.text}"
-        if line and measure(f"{line}    {text}") > room:
-            lines.append(line)
-            line = ""
-        line = f"{line}  {text}" if line else text
-    lines.append(line)
-    colours = {f"■ {label.text}": _entry_colour(sample.item) for sample, label in legend.items}
-    out = []
-    for ln in lines:
-        parts = [p for p in ln.split("  ") if p]
-        out.append("&nbsp;&nbsp;".join(f"<span style='color:{colours.get(p, '')}'>{html.escape(p)}</span>"
-                                       for p in parts))
-    return "".join(f"<br><span style='font-size:8pt'>{ln}</span>" for ln in out)
+    lines: list[list[str]] = []
+    for text in texts:
+        if lines and measure(gap.join(lines[-1] + [text])) <= room:
+            lines[-1].append(text)
+        else:
+            lines.append([text])
+    return lines
+
+
+def _legend_html(legend, width: float) -> str:
+    """A legend's entries as lines of coloured names ('■ last  ■ best  ■ analogy top-1 …') that fit `width` px."""
+    entries = [(f"■ {label.text}", theme.readable_on_plot(_entry_colour(sample.item))) for sample, label in legend.items]
+    colours = dict(entries)
+    lines = _pack_lines([text for text, _ in entries], width)
+    return "".join("<br><span style='font-size:8pt'>" + "&nbsp;&nbsp;".join(
+        f"<span style='color:{colours[t]}'>{html.escape(t)}</span>" for t in line) + "</span>" for line in lines)
+
+
+def _notes_html(notes: list[str], width: float) -> str:
+    """Notes under a plot's step axis ('random init floor: measuring…', 'wordsim353 on 60 pairs: ±0.25 is
+    noise'), joined by ' · ' on lines that fit `width` px: a line wider than the plot runs under its neighbour."""
+    return "".join(f"<br><span style='font-size:8pt'>{html.escape(' · '.join(line))}</span>"
+                   for line in _pack_lines(notes, width, " · "))
+
+
+def _along_lines(x, y, points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Points along a curve's line, not only its vertices: a sketch of at most ~2,000 points of a long curve,
+    and `points` spread along the segments of a short one, whose lines cross a legend's corner while both
+    ends of a segment lie outside it (a few steps, two evaluations)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) > points or len(x) < 2:
+        stride = max(1, len(x) // 2000)
+        return x[::stride], y[::stride]
+    at = np.linspace(0, len(x) - 1, points)
+    index = np.arange(len(x))
+    return np.interp(at, index, x), np.interp(at, index, y)
 
 
 class CurvePlotsMixin:
@@ -172,7 +198,8 @@ class CurvePlotsMixin:
         p.setDownsampling(auto=True, mode="peak")
         p.setMenuEnabled(False)
         if ylabel != "lr":
-            p.getAxis("left").enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
+            for name in ("left", "right"):
+                p.getAxis(name).enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
         for name in ("left", "right"):
             self._reset_axis_width(p.getAxis(name))
         for name in ("left", "bottom", "right", "top"):
@@ -185,12 +212,15 @@ class CurvePlotsMixin:
         """Start a y axis wide enough for usual labels and let it only grow: a width that follows the
         labels re-lays out and repaints the whole grid whenever a label gains or loses a digit."""
         font = axis.style["tickFont"] or QApplication.font()
-        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(TICK_TEXT_SAMPLE)) + 2
+        sample = getattr(axis, "tick_sample", TICK_TEXT_SAMPLE)
+        axis.textWidth = math.ceil(QFontMetricsF(font).horizontalAdvance(sample)) + 2
         axis.setStyle(autoReduceTextSpace=False)  # also re-applies the width
 
     def _build_plots(self) -> None:
         self.plots = PlotGrid()
         self.plots.setMinimumHeight(360)
+        # a gap between the columns: a right-hand plot's axis label otherwise touched the plot on its left
+        self.plots.ci.layout.setHorizontalSpacing(COLUMN_GAP)
         c0 = pg.mkColor(theme.series_color(0))
         self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
         self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
@@ -204,6 +234,14 @@ class CurvePlotsMixin:
         self.terms_text = pg.TextItem(TERMS_EMPTY, anchor=(0.5, 0.5))
         self.terms_plot.addItem(self.terms_text, ignoreBounds=True)
         self.terms_text.hide()
+        # Fractions (accuracies, 0…1) beside perplexities or losses go on a right axis in their own ViewBox:
+        # on one axis, a perplexity of 400 flattens an accuracy of 0.09 into the zero line (see _split_terms).
+        self.terms_right = pg.ViewBox()
+        self.terms_plot.scene().addItem(self.terms_right)
+        self.terms_plot.getAxis("right").linkToView(self.terms_right)
+        self.terms_right.setXLink(self.terms_plot)
+        self.terms_right.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
+        self.terms_plot.vb.sigResized.connect(self._sync_terms_right)
 
         self.knn_plot = self._new_plot(1, 0, KNN_TITLE, "top-1 (%)")
         self.knn_legend = self.knn_plot.addLegend(offset=(-8, -8), **LEGEND)
@@ -222,6 +260,10 @@ class CurvePlotsMixin:
         # No legend here: the two axis labels carry their curve's colour, so nothing covers the data.
         self.collapse_plot = self._new_plot(1, 1, "Collapse: std ratio ● · effective rank ▲",
                                             "std ratio")
+        # std ratios read 0.5, 1.0, 1.25: an axis as wide as "-0.000" left its label nearer the plot beside it
+        # (the evaluation plot) than its own ticks
+        self.collapse_plot.getAxis("left").tick_sample = RATIO_TICK_SAMPLE
+        self._reset_axis_width(self.collapse_plot.getAxis("left"))
         c1 = pg.mkColor(theme.series_color(1))
         self.std_curve = self.collapse_plot.plot(pen=pg.mkPen(c0, width=2), symbol="o", symbolSize=6,
                                                  symbolBrush=c0, symbolPen=None)
@@ -248,6 +290,7 @@ class CurvePlotsMixin:
         # Row 2 is its own sub-grid so a third plot (GPU memory) can join it on CUDA runs.
         self._row2 = self.plots.addLayout(row=2, col=0, colspan=2)
         self._row2.setContentsMargins(0, 0, 0, 0)
+        self._row2.layout.setHorizontalSpacing(COLUMN_GAP)
         self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
         self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
         self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)
@@ -284,6 +327,59 @@ class CurvePlotsMixin:
                     p.vb.setXRange(*x_range, padding=0)
         finally:
             self._syncing_x = False
+
+    def _sync_terms_right(self) -> None:
+        self.terms_right.setGeometry(self.terms_plot.vb.sceneBoundingRect())
+        self.terms_right.linkedViewChanged(self.terms_plot.vb, self.terms_right.XAxis)
+
+    def _split_terms(self) -> None:
+        """Each term curve on the axis of its scale (workbench.term_units): fractions on the right axis when
+        the plot also holds another scale (perplexity, NLL, loss terms), everything on the left otherwise.
+        A curve moves when a new scale arrives (an evaluation's perplexity after the steps' accuracy)."""
+        d = self.data
+        scales = {}
+        for key in self._term_curves:
+            series = d.terms[key]
+            cached = self._term_scale.get(key)
+            if cached is None or cached[0] != series.version:
+                self._term_scale[key] = cached = (series.version, term_scale(key, series.y[:series.n]))
+            scales[key] = cached[1]
+        split = FRACTION in scales.values() and len(set(scales.values())) > 1
+        for key, curve in self._term_curves.items():
+            right = split and scales[key] == FRACTION
+            if getattr(curve, "on_right", None) == right:
+                continue
+            if getattr(curve, "on_right", None) is not None:
+                self.terms_legend.removeItem(curve)
+                (self.terms_right if curve.on_right else self.terms_plot).removeItem(curve)
+            (self.terms_right if right else self.terms_plot).addItem(curve)
+            self.terms_legend.addItem(curve, f"{key} (right)" if right else key)
+            curve.on_right = right
+            self._legend_key.pop(id(self.terms_legend), None)
+        shown = self.terms_plot.getAxis("right").isVisible()
+        if split != shown:
+            self.terms_plot.setLabel("right", "fraction (0–1)" if split else "")  # shows the axis: first
+            self.terms_plot.showAxis("right", split)
+            self._reset_axis_width(self.terms_plot.getAxis("right"))
+        left = {scales[k] for k in scales if not (split and scales[k] == FRACTION)}
+        label = next(iter(left)) if len(left) == 1 else ""
+        label = {OTHER: "value", FRACTION: "fraction (0–1)"}.get(label, label) or "value"
+        if self.terms_plot.getAxis("left").labelText != label:
+            self.terms_plot.setLabel("left", label)
+
+    def _terms_sides(self) -> tuple[list, list]:
+        """The term series drawn on the left axis, and the right axis's as (x, y) in left-axis units (for
+        legend placement, which counts points in one coordinate system)."""
+        left, right = [], []
+        (l0, l1), (r0, r1) = self.terms_plot.vb.viewRange()[1], self.terms_right.viewRange()[1]
+        for key, curve in self._term_curves.items():
+            series = self.data.terms[key]
+            if getattr(curve, "on_right", False):
+                x, y = series.data()
+                right.append((x, l0 + (np.asarray(y, float) - r0) / ((r1 - r0) or 1.0) * (l1 - l0)))
+            else:
+                left.append(series)
+        return left, right
 
     def _sync_rank_view(self) -> None:
         self.rank_view.setGeometry(self.collapse_plot.vb.sceneBoundingRect())
@@ -344,6 +440,7 @@ class CurvePlotsMixin:
     def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
         """A plot whose points are all one value (a first step, a constant lr) gets a range around that value,
         ±10 %, rather than auto-range's ±0.5, which reads −400…400 (×0.001) for an lr of 1e-3."""
+        view = getattr(plot, "vb", plot)  # a PlotItem or a ViewBox of its own (the terms' right axis)
         key = tuple(s.version for s in series)
         if self._flat_key.get(id(plot)) == key:  # unchanged since the last look: nothing to scan again
             return
@@ -359,10 +456,10 @@ class CurvePlotsMixin:
         flat = hi - lo <= 1e-9 * max(abs(hi), 1e-30)
         if flat:
             pad = 0.1 * abs(hi) or 1.0
-            if plot.vb.state["targetRange"][1] != [lo - pad, hi + pad]:
-                plot.setYRange(lo - pad, hi + pad, padding=0)
-        elif not plot.vb.state["autoRange"][1]:
-            plot.enableAutoRange(axis="y")
+            if view.state["targetRange"][1] != [lo - pad, hi + pad]:
+                view.setYRange(lo - pad, hi + pad, padding=0)
+        elif not view.state["autoRange"][1]:
+            view.enableAutoRange(axis="y")
 
     def _fit_ratio_axes(self) -> None:
         """std ratio from 0 with the 1.0 line in view; effective rank from 0 with headroom: autoscale would
@@ -386,17 +483,20 @@ class CurvePlotsMixin:
         """
         view, box = plot.vb.boundingRect(), legend.boundingRect()
         key = (tuple(s.version for s in series), len(self._overlays), self.data.linear, self.step_extent.step,
-               view.width(), view.height(), box.width(), box.height())
+               view.width(), view.height(), box.width(), box.height(),
+               tuple((len(y), float(y[-1]) if len(y) else None) for _, y in extra))
         if self._legend_key.get(id(legend)) == key:
             return
         self._legend_key[id(legend)] = key
         arrays = [(x, y) for x, y in [s.data() for s in series] + list(extra) if len(x)]
         if not arrays or view.width() < 1 or view.height() < 1:
             return
-        fw, fh = min(box.width() / view.width(), 1.0), min(box.height() / view.height(), 1.0)
-        stride = lambda a: a[::max(1, len(a) // 2000)]  # a sketch of the curve is enough to count
-        x = np.concatenate([stride(a[0]) for a in arrays])
-        y = np.concatenate([stride(a[1]) for a in arrays])
+        # the share of the view the legend takes from its corner: its box, its 8-px offset and a 4-px gap
+        fw = min((box.width() + LEGEND_MARGIN) / view.width(), 1.0)
+        fh = min((box.height() + LEGEND_MARGIN) / view.height(), 1.0)
+        sketches = [_along_lines(*a) for a in arrays]
+        x = np.concatenate([a[0] for a in sketches])
+        y = np.concatenate([a[1] for a in sketches])
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]
         if not len(x):
@@ -418,13 +518,13 @@ class CurvePlotsMixin:
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
             scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
-        fits = (box.height() + 12) / view.height() < LEGEND_MAX_SHARE
+        fits = fh < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
         if covered and fits:
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
             under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
-            reach = (box.height() + 12) / view.height()  # the legend, its 8-px offset and a gap, as a share
+            reach = fh
             q = (1 - reach) * (1 + 2 * pad) - pad  # the highest (lowest) share of the range data may reach
             if corner[1]:
                 q = reach * (1 + 2 * pad) - pad
@@ -441,13 +541,15 @@ class CurvePlotsMixin:
         when it fits. Text in the step axis's label, so the plot's own grid lays it out."""
         html = _legend_html(legend, plot.vb.boundingRect().width()) if under else ""
         legend.setVisible(not under)
-        if self._legend_text.get(id(plot), "") != html:
-            self._legend_text[id(plot)] = html
-            self._set_step_label(plot)
+        self._legend_text[id(plot)] = html
+        self._set_step_label(plot)  # also when only the width changed: notes are wrapped to it
 
     def _set_step_label(self, plot: pg.PlotItem) -> None:
         """'step', the plot's notes (dashboard_context) and its legend when it sits under the plot."""
-        plot.setLabel("bottom", self._step_notes.get(id(plot), "step") + self._legend_text.get(id(plot), ""))
+        notes = _notes_html(self._step_notes.get(id(plot), []), plot.vb.boundingRect().width())
+        text = "step" + notes + self._legend_text.get(id(plot), "")
+        if plot.getAxis("bottom").labelText != text:
+            plot.setLabel("bottom", text)
 
     def _step_span(self) -> tuple[float, float]:
         """The step range every plot shows: this run's steps and the overlays'."""

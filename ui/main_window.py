@@ -19,7 +19,6 @@ from .caption_search import CaptionSearch
 from .dashboard import Dashboard
 from .estimator import Estimator
 from .explorer import Explorer
-from .export_dialog import ExportDialog
 from .inspector import Inspector
 from .page_tabs import PageTabs
 from .run_follower import RunFollower
@@ -284,6 +283,8 @@ class MainWindow(QMainWindow):
         if self.run_dir is None:
             self.banner.show_message("Open or train a run first, then export its embeddings.", "warning")
             return
+        from .export_dialog import ExportDialog  # here: it brings h5py, which start-up does not need
+
         dialog = ExportDialog(self.run_dir, self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         dialog.open()

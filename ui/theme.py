@@ -65,6 +65,40 @@ def series_color(i: int) -> str:
     return palette[i % len(palette)]
 
 
+CURVE_CONTRAST = 3.0  # WCAG's minimum for graphics: a thin line or a small marker under it fades into the ground
+TEXT_CONTRAST = 4.5   # WCAG's minimum for small text
+
+
+def _luminance(c: QColor) -> float:
+    lin = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in (c.redF(), c.greenF(), c.blueF())]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours, 1 (same) to 21 (black on white)."""
+    la, lb = sorted((_luminance(QColor(a)), _luminance(QColor(b))))
+    return (lb + 0.05) / (la + 0.05)
+
+
+def curve_color(i: int) -> str:
+    """series_color(i) for a line on the current plot ground: moved toward the plot's foreground until it has
+    CURVE_CONTRAST against the ground (the palette's dark green and wine vanish on the dark theme, its yellow
+    on white); the same hue, so a series keeps its colour, readable in either theme."""
+    return readable_on_plot(series_color(i), CURVE_CONTRAST)
+
+
+def readable_on_plot(colour_: str, minimum: float = TEXT_CONTRAST) -> str:
+    """colour_ moved toward the plot's foreground until it has `minimum` contrast against the plot's ground
+    (TEXT_CONTRAST for names written in their curve's colour)."""
+    c, fg, bg = colour_, QColor(colors()["plot_fg"]), colors()["plot_bg"]
+    base, share = QColor(c), 0.0
+    while contrast(c, bg) < minimum and share < 1.0:
+        share += 0.1
+        c = QColor(*(round(x * (1 - share) + y * share) for x, y in
+                     ((base.red(), fg.red()), (base.green(), fg.green()), (base.blue(), fg.blue())))).name()
+    return c
+
+
 def ordered_colours(n: int) -> list[str]:
     """n colours evenly along the theme's ordered palette (a viridis stretch that grows more salient
     on the theme's background): for binned measures, low to high."""

@@ -284,7 +284,8 @@ def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtb
     names = [l.text for _, l in dash.knn_legend.items]
     assert len(names) >= 6 and all(f"■ {n}" in label for n in names)
     colour = dash.knn_curve.opts["pen"].color().name()
-    assert f"color:{colour}'>■ last<" in label  # each name in its curve's colour
+    # each name in its curve's colour, as dark (light) as small text needs on the plot's ground
+    assert f"color:{theme.readable_on_plot(colour)}'>■ last<" in label
     view = dash.knn_plot.vb.sceneBoundingRect()
     assert view.height() > 30  # the text does not squeeze the plot away
     import re

@@ -176,3 +176,37 @@ def test_opening_a_run_replays_it(window, qtbot, tmp_path):
     assert "reconstructions" in window.inspector.cards
     window.tabs.setCurrentWidget(window.explorer)
     qtbot.waitUntil(lambda: window.explorer.scatter.count() > 0, timeout=TIMEOUT)
+
+
+def test_pages_off_the_first_screen_are_built_when_first_shown(window, qtbot):
+    """The welcome page is the first screen: the dashboard's plots and the explorer's comparison page are built
+    when first shown, in the theme of that moment, and a run's events streamed before then reach the plots."""
+    from ui import theme
+    dash = window.dashboard
+    assert window.pages.currentWidget() is window.welcome
+    assert not dash._plots_built and window.explorer._compare_view is None
+    window.set_theme("dark")
+    events = [{"type": "started", "t": 1000.0, "step": 0, "epoch": 0, "method": "rotation", "title": "RotNet",
+               "dataset": "digits", "device": "CPU", "steps_per_epoch": 50, "total_steps": 50, "epochs": 1,
+               "batch_size": 64, "resumed": False}]
+    events += [{"type": "step", "t": 1000.0 + s, "step": s, "epoch": 0, "loss": 2.0 - s / 50, "lr": 1e-3,
+                "img_s": 500.0, "logs": {"rotation_acc": s / 50}} for s in range(1, 51)]
+    events.append({"type": "eval", "t": 1100.0, "step": 50, "epoch": 1, "knn_top1": 0.6, "knn_best": 0.6,
+                   "collapse_std_ratio": 0.5, "effective_rank": 20.0})
+    for ev in events:
+        dash.add_event(ev)
+    qtbot.wait(300)  # the redraw timer fires on a dashboard not yet built: nothing is built for it
+    assert not dash._plots_built
+    window.pages.setCurrentWidget(window.tabs)
+    window.tabs.setCurrentWidget(dash)
+    qtbot.waitUntil(lambda: dash._plots_built and dash.loss_curve.xData is not None
+                    and len(dash.loss_curve.xData) == 50, timeout=5000)
+    assert list(dash.knn_curve.yData) == [60.0]
+    assert len(dash._term_curves["rotation_acc"].xData) == 50
+    assert dash.plots.backgroundBrush().color().name().upper() == theme.THEMES["dark"]["plot_bg"]
+    assert dash.name_label.text() == "rotation · digits"
+    # the comparison page: built on first use, in the current theme, and themed again on a switch
+    view = window.explorer.compare_view
+    assert window.explorer.compare_view is view and window.explorer.pages.indexOf(view.parentWidget().parentWidget()) == 1
+    window.set_theme("light")
+    assert view.scatter_a.backgroundBrush().color().name().upper() == theme.THEMES["light"]["plot_bg"]

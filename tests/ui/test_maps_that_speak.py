@@ -145,6 +145,7 @@ def test_search_by_dataset_index_and_thumbnails_when_zoomed_in(qtbot, explorer):
     np.testing.assert_allclose(view_centre(explorer.scatter), explorer.scatter.positions()[17], atol=1e-6)
     overlay = explorer.scatter.overlay
     assert len(overlay.thumbnailed()) == 0
+    assert explorer.images_check.text() == "Thumbnails"  # signals get them too: no image wording
     explorer.images_check.setChecked(True)
     shown = overlay.thumbnailed()
     assert 0 < len(shown) <= 120 and 17 in shown

@@ -24,7 +24,7 @@ class ReadingMixin:
         self.search_edit.setToolTip("A word of a word map, a row number, or #N (the dataset index in captions): "
                                     "centres the map on it and shows its neighbours")
         self.search_edit.returnPressed.connect(lambda: self.find(self.search_edit.text()))
-        self.images_check = QCheckBox("Images")
+        self.images_check = QCheckBox("Thumbnails")  # of images or signals alike: not "Images" on a signals map
         self.images_check.setToolTip("Draw the items in view as thumbnails instead of dots (as many as fit "
                                      "without overlapping; zoom in for more)")
         self.images_check.toggled.connect(lambda on: self.scatter.overlay.set_show_images(on))

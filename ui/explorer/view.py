@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgr
                                QSizePolicy, QSlider, QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from ui import theme
-from ui.compare_view import CompareView
 from ui.page_tabs import scrolling
 from ui.explorer.health import KNN_CORRECT, HealthMixin
 from ui.explorer.items import ItemsMixin
@@ -204,11 +203,9 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
-        self.compare_view = CompareView()
-        self.compare_view.back_requested.connect(self.close_compare)
+        self._compare_view = None  # the comparison page, built when first opened (compare_view)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.map_page)
-        self.pages.addWidget(scrolling(self.compare_view))  # its controls row scrolls, never widens the window
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.pages)
@@ -309,6 +306,18 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
             return
         self._request_place(path)
 
+    @property
+    def compare_view(self):
+        """The comparison page (ui.compare_view.CompareView), built on first use: two scatters and their controls
+        that most sessions never open cost start-up time."""
+        if self._compare_view is None:
+            from ui.compare_view import CompareView
+
+            self._compare_view = CompareView()
+            self._compare_view.back_requested.connect(self.close_compare)
+            self.pages.addWidget(scrolling(self._compare_view))  # its controls row scrolls, never widens the window
+        return self._compare_view
+
     def open_compare(self) -> None:
         """Show the comparison page for this run; the first time, compare two of its snapshots with PCA."""
         if self._run_dir is None:
@@ -336,12 +345,13 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
     def is_busy(self) -> bool:
         """Whether any background job (projection, placing, Health, comparison) is still running."""
         return (any(slot.is_busy() for slot in self._task_slots())
-                or self.compare_view.is_busy())
+                or self._compare_view is not None and self._compare_view.is_busy())
 
     def apply_theme(self) -> None:
         self.scatter.apply_theme()
         self.health.apply_theme()
-        self.compare_view.apply_theme()
+        if self._compare_view is not None:  # else it is built in the current theme
+            self._compare_view.apply_theme()
         if self._source is not None and self.colour_combo.currentText() == KNN_CORRECT:
             self._draw(reset_view=False)  # the muted "unlabelled" colour follows the theme
         theme.set_look(self.status, tone="muted")
@@ -478,7 +488,8 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self._pending_place = None
         for slot in self._task_slots():
             slot.cancel()
-        self.compare_view.cancel()
+        if self._compare_view is not None:
+            self._compare_view.cancel()
 
     def _reset(self) -> None:
         self.cancel_background()

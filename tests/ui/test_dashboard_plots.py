@@ -1,0 +1,217 @@
+"""Dashboard plots: legends that never cover a line, method terms split by scale, notes that fit, readable colours."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QApplication
+
+from ui import theme
+from ui.dashboard import Dashboard
+from workbench.term_units import FRACTION, PERPLEXITY, term_scale
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def dash(qtbot):
+    d = Dashboard()
+    qtbot.addWidget(d)
+    d.resize(1200, 800)
+    d.show()
+    return d
+
+
+def started(steps: int, dataset: str = "lee") -> dict:
+    return {"type": "started", "t": 1000.0, "step": 0, "epoch": 0, "method": "bert_lite", "title": "BERT-lite",
+            "dataset": dataset, "device": "CPU", "steps_per_epoch": steps, "total_steps": steps, "epochs": 1,
+            "batch_size": 64, "resumed": False}
+
+
+def step(s: int, logs: dict | None = None) -> dict:
+    return {"type": "step", "t": 1000.0 + s, "step": s, "epoch": 0, "loss": 7.0 - s / 100, "lr": 1e-3,
+            "img_s": 300.0, "logs": logs or {}}
+
+
+def points_along(curve, n: int = 400) -> np.ndarray:
+    """Scene positions along a curve's drawn line (its vertices and the segments between them)."""
+    x, y = curve.xData, curve.yData
+    at = np.linspace(0, len(x) - 1, n)
+    xs, ys = np.interp(at, np.arange(len(x)), x), np.interp(at, np.arange(len(x)), y)
+    return np.array([[p.x(), p.y()] for p in (curve.mapToScene(QPointF(a, b)) for a, b in zip(xs, ys))])
+
+
+def covered(legend, curves) -> int:
+    rect = legend.sceneBoundingRect()
+    return sum(int(rect.contains(QPointF(*p))) for c in curves for p in points_along(c))
+
+
+def test_a_legend_never_covers_a_line_between_two_points(dash, qtbot):
+    """No vertex lies in the top-right corner, but the line from the peak down to the last point crosses it:
+    counting vertices alone put the legend over that line."""
+    dash.add_event(started(200))
+    term_a = {1: 0.5, 130: 1.0, 200: 0.7}
+    term_b = {1: 0.0, 200: 0.0}
+    for s in range(1, 201):
+        logs = {**({"term a": term_a[s]} if s in term_a else {}), **({"term b": term_b[s]} if s in term_b else {})}
+        dash.add_event(step(s, logs))
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 2 and dash._term_curves["term a"].xData is not None
+                    and len(dash._term_curves["term a"].xData) == 3, timeout=3000)
+    for _ in range(3):  # ranges settle (the room made for the legend) over a redraw or two
+        dash.redraw()
+        QApplication.processEvents()
+    assert dash.terms_legend.isVisible()
+    assert covered(dash.terms_legend, dash._term_curves.values()) == 0
+
+
+def bert_events() -> list[dict]:
+    """A masked language model's run: its train accuracy each step, then perplexities and accuracies."""
+    evs = [started(96)]
+    evs += [step(s, {"masked-word accuracy (train)": min(0.09, s / 1000)}) for s in range(1, 97)]
+    evs.append({"type": "eval", "t": 2000.0, "step": 96, "epoch": 1,
+                "measures": {"masked-word perplexity": 474.6, "unigram perplexity": 461.1,
+                             "masked-word accuracy": 0.0868, "most-frequent-word accuracy": 0.0868}})
+    return evs
+
+
+def drawn_height(curve) -> float:
+    ys = points_along(curve)[:, 1]
+    return float(ys.max() - ys.min())
+
+
+def test_fractions_beside_perplexities_get_their_own_axis(dash, qtbot):
+    for ev in bert_events():
+        dash.add_event(ev)
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 5, timeout=3000)
+    dash.redraw()
+    QApplication.processEvents()
+    plot_height = dash.terms_plot.vb.sceneBoundingRect().height()
+    # the train accuracy (0 → 0.09) spans much of the plot instead of lying flat under 470 on one axis
+    assert drawn_height(dash._term_curves["masked-word accuracy (train)"]) > 0.4 * plot_height
+    assert dash.terms_plot.getAxis("right").isVisible()
+    assert dash.terms_plot.getAxis("left").labelText == "perplexity"
+    assert "fraction" in dash.terms_plot.getAxis("right").labelText
+    names = [label.text for _, label in dash.terms_legend.items]
+    assert "masked-word perplexity" in names and "masked-word accuracy (right)" in names
+    # a new run without a second scale: one axis again, the left one
+    dash.clear()
+    dash.redraw()
+    assert not dash.terms_plot.getAxis("right").isVisible()
+
+
+def test_one_scale_stays_on_one_axis(dash, qtbot):
+    """word2vec's two probabilities: no second axis for a plot of one scale."""
+    dash.add_event(started(20))
+    for s in range(1, 21):
+        dash.add_event(step(s, {"p_context": 0.4 - s / 100, "p_noise": 0.4 - s / 90}))
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 2, timeout=3000)
+    dash.redraw()
+    assert not dash.terms_plot.getAxis("right").isVisible()
+    assert not any(c.on_right for c in dash._term_curves.values())
+
+
+def test_term_scale_reads_names_then_values():
+    assert term_scale("masked-word perplexity") == PERPLEXITY
+    assert term_scale("test NLL (nats/image)") == "nats/image"
+    assert term_scale("masked-word accuracy (train)") == FRACTION
+    assert term_scale("p_noise", [0.2, 0.4]) == FRACTION
+    assert term_scale("invariance", [3.0, 1.2]) == ""
+
+
+def test_notes_under_the_evaluation_plot_fit_its_width(dash, qtbot):
+    """The word benchmarks' noise notes, one line once, ran past a narrow plot under its neighbour."""
+    dash.resize(900, 700)
+    dash.add_event(started(12))
+    for s in range(1, 13):
+        dash.add_event(step(s))
+    dash.add_event({"type": "eval", "t": 1100.0, "step": 12, "epoch": 1,
+                    "scores": {"wordsim353 ρ": 0.1, "simlex999 ρ": 0.05},
+                    "coverage": {"wordsim353": [60, 353], "simlex999": [96, 999]}})
+    qtbot.waitUntil(lambda: len(dash._score_curves) == 2, timeout=3000)
+    dash.redraw()
+    QApplication.processEvents()
+    label = dash.knn_plot.getAxis("bottom").label
+    assert "simlex999 on 96 pairs" in label.toPlainText()
+    assert label.boundingRect().width() <= dash.knn_plot.vb.sceneBoundingRect().width()
+
+
+def test_curves_stay_readable_on_the_dark_ground(dash, qtbot):
+    """The palette's dark green and wine are kept for the light ground and lifted on the dark one, also for
+    curves drawn before the switch."""
+    app = QApplication.instance()
+    for ev in bert_events():
+        dash.add_event(ev)
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 5, timeout=3000)
+    try:
+        theme.apply_theme(app, "dark")
+        dash.apply_theme()
+        bg = theme.colors()["plot_bg"]
+        for curve in dash._term_curves.values():
+            assert theme.contrast(curve.opts["pen"].color().name(), bg) >= theme.CURVE_CONTRAST
+        assert all(theme.contrast(theme.curve_color(i), bg) >= theme.CURVE_CONTRAST for i in range(10))
+    finally:
+        theme.apply_theme(app, "light")
+        dash.apply_theme()
+    bg = theme.colors()["plot_bg"]
+    assert all(theme.contrast(theme.curve_color(i), bg) >= theme.CURVE_CONTRAST for i in range(10))
+
+
+def test_a_word_run_shows_no_empty_legend_before_its_first_scores(dash, qtbot):
+    dash.add_event(started(20))
+    for s in range(1, 11):
+        dash.add_event(step(s))
+    qtbot.waitUntil(lambda: dash.loss_curve.xData is not None and len(dash.loss_curve.xData) == 10, timeout=3000)
+    dash.redraw()
+    assert not dash.knn_legend.items and not dash.knn_legend.isVisible()
+
+
+def test_names_written_under_a_cramped_plot_are_readable_after_a_theme_switch(qtbot):
+    import re
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)  # the dashboard's share of a 1280×720 window: legends go under their plots
+    dash.show()
+    for ev in bert_events():
+        dash.add_event(ev)
+    qtbot.waitUntil(lambda: len(dash._term_curves) == 5, timeout=3000)
+    app = QApplication.instance()
+    try:
+        theme.apply_theme(app, "dark")
+        dash.apply_theme()
+        bg = theme.colors()["plot_bg"]
+
+        def readable() -> bool:
+            colours = re.findall(r"color:(#[0-9a-fA-F]{6})'>■", dash.terms_plot.getAxis("bottom").labelText)
+            return len(colours) == 5 and all(theme.contrast(c, bg) >= theme.TEXT_CONTRAST for c in colours)
+        qtbot.waitUntil(readable, timeout=3000)
+    finally:
+        theme.apply_theme(app, "light")
+        dash.apply_theme()
+
+
+def test_a_dashboard_shown_again_redraws_at_once(dash, qtbot):
+    """Redraws slow down when they are costly (streaming); showing the tab again must not wait for that."""
+    dash.hide()
+    dash._redraw_ms = 800.0  # a costly last redraw: the next would come a second later
+    dash.add_event(started(10))
+    for s in range(1, 11):
+        dash.add_event(step(s))
+    dash.show()
+    qtbot.waitUntil(lambda: dash.loss_curve.xData is not None and len(dash.loss_curve.xData) == 10, timeout=400)
+
+
+def test_the_collapse_plots_axis_label_sits_by_its_own_ticks(dash, qtbot):
+    """'std ratio ●' touched the evaluation plot on its left, 35 px from the collapse plot itself."""
+    dash.resize(940, 600)
+    dash.add_event(started(20, dataset="shapes"))
+    for s in range(1, 21):
+        dash.add_event(step(s))
+    dash.add_event({"type": "eval", "t": 1100.0, "step": 20, "epoch": 1, "knn_top1": 0.6, "knn_best": 0.6,
+                    "collapse_std_ratio": 0.8, "effective_rank": 20.0})
+    qtbot.waitUntil(lambda: dash.std_curve.xData is not None and len(dash.std_curve.xData) == 1, timeout=3000)
+    dash.redraw()
+    QApplication.processEvents()
+    label = dash.collapse_plot.getAxis("left").label.sceneBoundingRect()
+    to_neighbour = label.left() - dash.knn_plot.vb.sceneBoundingRect().right()
+    to_own_plot = dash.collapse_plot.vb.sceneBoundingRect().left() - label.right()
+    assert to_neighbour >= 12 and to_own_plot <= 36  # its ticks' labels (~20 px) and their offsets between
