@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from .app import make_app
     app = make_app([sys.argv[0]])
     from workbench.config import new_run_config
+    from .dashboard import MAX_REDRAW_MS
     from .main_window import MainWindow
     from .welcome import Welcome
     Welcome.measure_on_show = False  # the example's time is measured by a real window, not by this script
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
 
         def shot(path: Path, widget=None) -> None:
-            settle(app, 0.4)
+            # past the dashboard's slowest redraw interval (MAX_REDRAW_MS): its legends are placed for the
+            # plots' final sizes on the redraw after a resize, and an earlier grab caught them half-placed
+            settle(app, MAX_REDRAW_MS / 1000 + 0.2)
             path.parent.mkdir(parents=True, exist_ok=True)
             (widget or window).grab().save(str(path))
             print(f"saved {path}")

@@ -206,7 +206,7 @@ class _CosineReducer:
 def tsne_settings(n: int, dim: int) -> dict[str, Any]:
     """openTSNE's parameters for n points of dim dimensions (after any reduction): cosine on
     the raw input, or Euclidean on its unit-length PCA; small sets (< TSNE_BH_BELOW): Barnes-Hut,
-    exact neighbours and TSNE_SMALL; large sets: FFT, Annoy, openTSNE's iterations, every core."""
+    exact neighbours and TSNE_SMALL; large sets: FFT, Annoy, TSNE_LARGE_ITERS, every core."""
     small = n < TSNE_BH_BELOW
     return dict(
         n_components=2,

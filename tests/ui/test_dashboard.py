@@ -13,7 +13,8 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from ui import theme
-from ui.dashboard import EVAL_TITLE, KNN_TITLE, MAX_REDRAW_MS, REDRAW_MS, TERMS_EMPTY, Dashboard, step_ceiling
+from ui.dashboard import (EVAL_TITLE, KNN_TITLE, MAX_REDRAW_MS, PLOT_PARTS, REDRAW_MS, TERMS_EMPTY, Dashboard,
+                          step_ceiling)
 from workbench.events import read_events
 
 pytestmark = pytest.mark.timeout(120)
@@ -109,6 +110,17 @@ def dash(qtbot):
     d.resize(1200, 800)
     d.show()  # the redraw timer skips a hidden dashboard (another tab); showing it catches up
     return d
+
+
+def test_plot_parts_name_exactly_what_building_the_grid_makes(qtbot):
+    """Dashboard.__getattr__ builds the grid when one of PLOT_PARTS is asked for: a part the list
+    misses would be an AttributeError on a dashboard never shown, a name it keeps after a rename a
+    grid built for nothing."""
+    d = Dashboard()
+    qtbot.addWidget(d)
+    before = set(d.__dict__)
+    d._ensure_plots()
+    assert set(d.__dict__) - before == PLOT_PARTS
 
 
 def test_streamed_events_reach_the_curves_on_the_timer(dash, qtbot):
