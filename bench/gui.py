@@ -353,10 +353,8 @@ FIRST_PAINT = """
 import json, sys, tempfile, time
 from pathlib import Path
 from PySide6.QtCore import QEvent, QObject
-from ui.app import make_app  # first, as `ssl-workbench gui` does: the ui package imports pyqtgraph its own way
-import pyqtgraph as pg
+from ui.app import make_app  # first, as `ssl-workbench gui` does
 app = make_app([sys.argv[0]])
-pg.setConfigOptions(antialias=True)
 from ui.main_window import MainWindow
 painted = []
 class Watch(QObject):
@@ -366,7 +364,7 @@ class Watch(QObject):
         return False
 watch = Watch()
 app.installEventFilter(watch)
-window = MainWindow(Path(tempfile.mkdtemp(prefix="bench-runs-")))
+window = MainWindow(Path(tempfile.mkdtemp(prefix="bench-runs-")), antialias=True)
 window.show()
 while not painted:
     app.processEvents()

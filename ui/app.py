@@ -52,13 +52,11 @@ def main(runs_root: Path | None = None) -> int:
     if problem:
         print(f"ssl-workbench: {problem}", file=sys.stderr)
         return 2
-    import pyqtgraph as pg
-
     app = make_app()
-    pg.setConfigOptions(antialias=True)
     from .main_window import MainWindow
 
-    window = MainWindow(runs_root)
+    # pyqtgraph and the pages with plots come after the first paint (MainWindow.paintEvent)
+    window = MainWindow(runs_root, antialias=True)
     window.show()
     # maps, neighbours and map quality run in their own process, which warms UMAP up now
     from .tasks import start_projection_service, stop_projection_service

@@ -111,6 +111,13 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             return object.__getattribute__(self, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def build_plots(self) -> bool:
+        """Build the plot grid now if it is not yet (the main window does, at idle after its first paint);
+        True when this call built it."""
+        built = not self._plots_built
+        self._ensure_plots()
+        return built
+
     def _ensure_plots(self) -> None:
         """Build the plot grid, once: on first show or first use. Ten plots cost a few hundred ms of start-up,
         while the first screen (the welcome page) shows none of them."""

@@ -1,6 +1,8 @@
 """The main window: run panel, live dashboard, inspector, explorer, analogies and the runs browser."""
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -14,11 +16,8 @@ from workbench.folder_check import image_folder_problem
 from workbench.runs import RunDir, create_run_dir, default_runs_root, is_run_dir, worker_alive
 
 from . import theme
-from .analogy_panel import AnalogyPanel
 from .caption_search import CaptionSearch
-from .dashboard import Dashboard
 from .estimator import Estimator
-from .explorer import Explorer
 from .inspector import Inspector
 from .page_tabs import PageTabs
 from .run_follower import RunFollower
@@ -28,6 +27,12 @@ from .welcome import Welcome
 from .worker_client import WorkerClient
 
 TABS = ("Dashboard", "Inspector", "Explorer", "Analogies", "Runs")
+# Pages built after the first paint (the first screen, the welcome page, shows none of them), one per turn
+# of the event loop, or at once when something asks for one: name -> tab index.
+LATER = {"dashboard": 0, "explorer": 2, "analogies": 3}
+# What those pages import, imported on a thread after the first paint: pyqtgraph alone is ~0.4 s of CPU
+# (it copies every PySide6 class), which the GUI thread then does not spend. No Qt objects are made there.
+LATER_IMPORTS = ("numpy.ma", "pyqtgraph", "workbench.curves", "workbench.analysis", "workbench.explore")
 
 
 class Banner(QFrame):
@@ -60,8 +65,12 @@ class Banner(QFrame):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, runs_root: Path | None = None, settings: QSettings | None = None):
+    _imported = Signal()  # LATER_IMPORTS are in (emitted from the importing thread)
+
+    def __init__(self, runs_root: Path | None = None, settings: QSettings | None = None,
+                 antialias: bool = False):
         super().__init__()
+        self._antialias = antialias  # pyqtgraph's option, set before the first plot is built
         self.settings = settings or QSettings()
         self.setWindowTitle("SSL Workbench")
         self.setWindowIcon(theme.app_icon())
@@ -74,10 +83,9 @@ class MainWindow(QMainWindow):
         self.client = WorkerClient(self)
         self.follower = RunFollower(self)
         self.panel = RunPanel()
-        self.dashboard = Dashboard()
         self.inspector = Inspector()
-        self.explorer = Explorer()
-        self.analogies = AnalogyPanel()
+        self._built: dict[str, QWidget] = {}  # the LATER pages built so far
+        self._later_started = False
         self.browser = RunsBrowser()
         self.browser.set_root(self.runs_root)
         self.banner = Banner()
@@ -87,9 +95,9 @@ class MainWindow(QMainWindow):
 
         self.tabs = PageTabs()  # pages scroll rather than widen the window (it fits 1280×720)
         self.tabs.setDocumentMode(True)
-        for widget, name in zip((self.dashboard, self.inspector, self.explorer, self.analogies,
-                                 self.browser), TABS):
-            self.tabs.addTab(widget, name)
+        for index, name in enumerate(TABS):  # a LATER page's tab holds an empty page until it is built
+            self.tabs.addTab(self.inspector if name == "Inspector" else self.browser if name == "Runs"
+                             else QWidget(), name)
         self.caption_search = CaptionSearch()  # image–text runs (clip); others get a one-line note
         self.tabs.addTab(self.caption_search, "Captions")
         central = QWidget()
@@ -137,14 +145,100 @@ class MainWindow(QMainWindow):
         self.browser.compare_runs.connect(self.compare_runs)
         self.browser.resume_run.connect(self.resume_run)
         self.browser.root_changed.connect(self._set_root)
-        self.explorer.source_changed.connect(self.analogies.set_source)
-        self.explorer.point_clicked.connect(self.analogies.pick)
-        self.analogies.pick_prompt.connect(self.explorer.set_pick_prompt)
-        self.analogies.query_made.connect(self._highlight_analogy)
+        self.tabs.currentChanged.connect(self._tab_shown)
+        self.pages.currentChanged.connect(lambda: self._tab_shown(self.tabs.currentIndex()))
+        self._imported.connect(self._build_next)
         self.tabs.page_requested.connect(lambda: self.pages.setCurrentWidget(self.tabs))
         self.welcome.start_example.connect(self._start_example)
         self.welcome.open_requested.connect(self.open_run_dialog)
         self.welcome.runs_requested.connect(lambda: self.tabs.setCurrentWidget(self.browser))
+
+    # --- pages built after the first paint ---------------------------------------------------
+    @property
+    def dashboard(self):
+        return self._page("dashboard")
+
+    @property
+    def explorer(self):
+        return self._page("explorer")
+
+    @property
+    def analogies(self):
+        return self._page("analogies")
+
+    def _page(self, name: str) -> QWidget:
+        """A LATER page, built now if it is not yet (a tab clicked, a run shown, a theme switched before the
+        idle build came to it)."""
+        page = self._built.get(name)
+        if page is None:
+            self._plots_ready()
+            page = self._built[name] = getattr(self, f"_build_{name}")()
+            self.tabs.put(LATER[name], page)
+        return page
+
+    def _plots_ready(self) -> None:
+        if self._antialias:
+            import pyqtgraph as pg
+
+            pg.setConfigOptions(antialias=True)
+            self._antialias = False  # once
+
+    def _build_dashboard(self) -> QWidget:
+        from .dashboard import Dashboard
+
+        return Dashboard()
+
+    def _build_explorer(self) -> QWidget:
+        from .explorer import Explorer
+
+        explorer = Explorer()
+        # through the properties: the analogies page is built when the explorer first has something for it
+        explorer.source_changed.connect(lambda source: self.analogies.set_source(source))
+        explorer.point_clicked.connect(lambda index: self.analogies.pick(index))
+        return explorer
+
+    def _build_analogies(self) -> QWidget:
+        from .analogy_panel import AnalogyPanel
+
+        analogies = AnalogyPanel()
+        analogies.pick_prompt.connect(lambda text: self.explorer.set_pick_prompt(text))
+        analogies.query_made.connect(self._highlight_analogy)
+        return analogies
+
+    def _tab_shown(self, index: int) -> None:
+        if self.pages.currentWidget() is self.tabs:
+            for name, at in LATER.items():
+                if at == index:
+                    self._page(name)
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._later_started:  # the window is on screen: now the pages it does not show yet
+            self._later_started = True
+            threading.Thread(target=self._import_later, name="page imports", daemon=True).start()
+
+    def _import_later(self) -> None:
+        """LATER_IMPORTS, on a thread: the GUI thread stays free meanwhile (a click on a tab imports what
+        its page needs itself, waiting for the thread's import of the same module if it is under way)."""
+        for module in LATER_IMPORTS:
+            importlib.import_module(module)
+        try:
+            self._imported.emit()  # queued to the GUI thread
+        except RuntimeError:  # the window was deleted meanwhile
+            pass
+
+    def _build_next(self) -> None:
+        """Build one more LATER page (the dashboard's plot grid as a step of its own), then yield to the event
+        loop: no single turn holds it for long, and Start finds the dashboard ready."""
+        for name in LATER:
+            if name not in self._built:
+                self._page(name)
+                break
+            if name == "dashboard" and self.dashboard.build_plots():
+                break
+        else:
+            return
+        QTimer.singleShot(0, self, self._build_next)
 
     def _menus(self) -> None:
         bar = self.menuBar()
@@ -349,7 +443,7 @@ class MainWindow(QMainWindow):
     def set_theme(self, name: str) -> None:
         theme.apply_theme(QApplication.instance(), name)
         self.dark_action.setChecked(name == "dark")
-        for w in (self.dashboard, self.inspector, self.explorer, self.analogies, self.browser):
+        for w in (self.inspector, self.browser, *self._built.values()):  # the others are built in this theme
             w.apply_theme()
         self.settings.setValue("theme", name)
 

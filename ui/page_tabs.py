@@ -28,6 +28,10 @@ class PageTabs(QTabWidget):
     def addTab(self, page: QWidget, label: str) -> int:
         return super().addTab(scrolling(page), label)
 
+    def put(self, index: int, page: QWidget) -> None:
+        """Put `page` in tab `index` in place of what it held (a page built after the window was shown)."""
+        super().widget(index).setWidget(page)  # the scroll area deletes the page it held
+
     def widget(self, index: int) -> QWidget | None:
         area = super().widget(index)
         return area.widget() if isinstance(area, QScrollArea) else area

@@ -190,6 +190,9 @@ def app_icon() -> QIcon:
     return result
 
 
+FUSION_SET = "workbenchFusion"  # an application property: apply_theme has set the Fusion style
+
+
 def apply_theme(app: QApplication, name: str) -> None:
     """Set the Qt palette (Fusion style) and the style sheet, and remember the theme for plots drawn later.
 
@@ -200,10 +203,12 @@ def apply_theme(app: QApplication, name: str) -> None:
         name = "light"
     _current = name
     c = THEMES[name]
-    if app.style().name().lower() != "fusion":
-        # once: setting a style again re-creates it and re-polishes every widget, which is slow and
-        # crashed Qt (segfault in setStyle) after many windows had come and gone in one process
+    if not app.property(FUSION_SET):
+        # once: setting a style again re-creates it and re-polishes every widget, which is slow (0.2 s of
+        # a theme switch) and crashed Qt (segfault in setStyle) after many windows had come and gone in one
+        # process. Not told by app.style().name(): under a style sheet that is Qt's sheet style, named "".
         app.setStyle("Fusion")
+        app.setProperty(FUSION_SET, True)
     pal = QPalette()
     roles = {QPalette.Window: c["window"], QPalette.WindowText: c["text"], QPalette.Base: c["base"],
              QPalette.AlternateBase: c["alternate_base"], QPalette.Text: c["text"], QPalette.Button: c["button"],

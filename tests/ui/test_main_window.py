@@ -178,13 +178,15 @@ def test_opening_a_run_replays_it(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.explorer.scatter.count() > 0, timeout=TIMEOUT)
 
 
-def test_pages_off_the_first_screen_are_built_when_first_shown(window, qtbot):
-    """The welcome page is the first screen: the dashboard's plots and the explorer's comparison page are built
-    when first shown, in the theme of that moment, and a run's events streamed before then reach the plots."""
+def test_pages_off_the_first_screen_are_built_after_the_first_paint(window, qtbot):
+    """The welcome page is the first screen: the pages with plots are built after the window's first paint, one
+    per turn of the event loop and without being shown (Start then finds the dashboard's grid ready), in the
+    theme of that moment; a run's events streamed before then reach the plots."""
     from ui import theme
-    dash = window.dashboard
-    assert window.pages.currentWidget() is window.welcome
-    assert not dash._plots_built and window.explorer._compare_view is None
+    from ui.main_window import LATER
+    assert window._built == {}  # shown, not yet painted
+    dash = window.dashboard  # asked for: built now; its grid waits for the build after the first paint
+    assert list(window._built) == ["dashboard"] and not dash._plots_built
     window.set_theme("dark")
     events = [{"type": "started", "t": 1000.0, "step": 0, "epoch": 0, "method": "rotation", "title": "RotNet",
                "dataset": "digits", "device": "CPU", "steps_per_epoch": 50, "total_steps": 50, "epochs": 1,
@@ -195,8 +197,10 @@ def test_pages_off_the_first_screen_are_built_when_first_shown(window, qtbot):
                    "collapse_std_ratio": 0.5, "effective_rank": 20.0})
     for ev in events:
         dash.add_event(ev)
-    qtbot.wait(300)  # the redraw timer fires on a dashboard not yet built: nothing is built for it
-    assert not dash._plots_built
+    qtbot.waitUntil(lambda: set(window._built) == set(LATER) and dash._plots_built, timeout=20_000)
+    assert window.pages.currentWidget() is window.welcome and not dash.isVisible()
+    assert window.explorer._compare_view is None  # built on first use
+    assert [window.tabs.widget(i) for i in LATER.values()] == [window.dashboard, window.explorer, window.analogies]
     window.pages.setCurrentWidget(window.tabs)
     window.tabs.setCurrentWidget(dash)
     qtbot.waitUntil(lambda: dash._plots_built and dash.loss_curve.xData is not None
@@ -210,3 +214,31 @@ def test_pages_off_the_first_screen_are_built_when_first_shown(window, qtbot):
     assert window.explorer.compare_view is view and window.explorer.pages.indexOf(view.parentWidget().parentWidget()) == 1
     window.set_theme("light")
     assert view.scatter_a.backgroundBrush().color().name().upper() == theme.THEMES["light"]["plot_bg"]
+
+
+def test_a_tab_clicked_before_its_page_is_built_builds_it_then(window, qtbot, tmp_path):
+    """A page asked for before the build after the first paint reaches it is built at once, once; the pages
+    built in either order still talk to each other (map → analogies, analogies → map)."""
+    import numpy as np
+
+    from workbench.explore import EmbeddingSource
+    assert window._built == {}
+    window.pages.setCurrentWidget(window.tabs)
+    bar = window.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.LeftButton, pos=bar.tabRect(2).center())  # Explorer
+    explorer = window.explorer
+    assert "explorer" in window._built and window.tabs.currentWidget() is explorer
+    qtbot.waitUntil(explorer.isVisible)
+    n = 30
+    source = EmbeddingSource(run_dir=tmp_path, label="test", step=0,
+                             embeddings=np.random.default_rng(0).standard_normal((n, 4)).astype(np.float32),
+                             labels=np.arange(n) % 3, indices=np.arange(n), images=np.zeros((n, 8, 8, 3), np.uint8),
+                             class_names=["a", "b", "c"])
+    explorer.source_changed.emit(source)  # reaches the analogies page, built for it
+    if "analogies" in window._built:  # the build after the paint may have come first
+        assert window.analogies._source is source
+    qtbot.waitUntil(lambda: len(window._built) == 3 and window.dashboard._plots_built, timeout=20_000)
+    assert window.explorer is explorer and window.tabs.widget(2) is explorer
+    assert window.analogies._source is source
+    window.analogies.pick_prompt.emit("Click a point for A")
+    assert explorer.pick_cue.text() == "Click a point for A"
