@@ -88,7 +88,9 @@ class Estimator(QObject):
         self._process = process
         process.start()
 
-    def cancel(self, keep_next: bool = False) -> None:
+    def cancel(self, keep_next: bool = False, wait: bool = False) -> None:
+        """Stop the measurement under way. Not waited for unless `wait` (the app closing): Start cancels it,
+        and waiting for the killed process held the GUI thread up to 0.1 s there; it is deleted once it exits."""
         process, self._process, self._asked = self._process, None, None
         if not keep_next:
             self._next = None
@@ -96,8 +98,11 @@ class Estimator(QObject):
         if process is not None:
             process.finished.disconnect()
             process.kill()
-            process.waitForFinished(2000)
-            process.deleteLater()
+            if wait:
+                process.waitForFinished(2000)
+                process.deleteLater()
+            else:
+                process.finished.connect(process.deleteLater)
 
     def _done(self, process: QProcess, code: int) -> None:
         if process is not self._process:

@@ -525,5 +525,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.follower.stop()
-        self.estimator.cancel()
+        self.estimator.cancel(wait=True)
         super().closeEvent(event)

@@ -112,3 +112,24 @@ def test_polite_requests_wait_for_the_measurement_under_way(qtbot, settings, tmp
     est.estimate(runs["rotation"], wait=True)  # nothing under way: measured at once
     qtbot.waitUntil(lambda: len(answered) == 3, timeout=30_000)
     assert answered[-1] == setup_key(runs["rotation"])
+
+
+def test_cancel_does_not_wait_for_the_killed_measurement(qtbot, settings, tmp_path, monkeypatch):
+    """Start cancels a measurement under way: the GUI thread no longer waits there for the process to exit;
+    it is reaped and deleted when it does."""
+    import ui.estimator as estimator_module
+    from PySide6.QtCore import QProcess
+    (tmp_path / "slow_estimate.py").write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(estimator_module, "MEASURE_MODULE", "slow_estimate")
+    est = Estimator(settings)
+    est.estimate(new_run_config("rotation", "digits", epochs=1))
+    process = est._process
+    assert process.waitForStarted(20_000)
+    waits = []
+    monkeypatch.setattr(QProcess, "waitForFinished", lambda *a: waits.append(a) or True)
+    est.cancel()
+    assert waits == [] and not est.is_measuring()
+    monkeypatch.undo()
+    with qtbot.waitSignal(process.destroyed, timeout=20_000):
+        pass
