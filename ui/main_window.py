@@ -441,11 +441,21 @@ class MainWindow(QMainWindow):
         self.set_theme("dark" if theme.current() == "light" else "light")
 
     def set_theme(self, name: str) -> None:
+        """Palette and style sheet now, the pages' plots at the next turn of the event loop, the window not
+        painted in between (no frame shows half a switch): two turns of ~0.1 s of the GUI thread, not one of 0.2."""
         theme.apply_theme(QApplication.instance(), name)
         self.dark_action.setChecked(name == "dark")
+        self.settings.setValue("theme", name)
+        if self.isVisible():
+            self.setUpdatesEnabled(False)
+            QTimer.singleShot(0, self, self._theme_pages)
+        else:
+            self._theme_pages()
+
+    def _theme_pages(self) -> None:
         for w in (self.inspector, self.browser, *self._built.values()):  # the others are built in this theme
             w.apply_theme()
-        self.settings.setValue("theme", name)
+        self.setUpdatesEnabled(True)  # and one paint of the whole window
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")

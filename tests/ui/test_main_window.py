@@ -212,8 +212,9 @@ def test_pages_off_the_first_screen_are_built_after_the_first_paint(window, qtbo
     # the comparison page: built on first use, in the current theme, and themed again on a switch
     view = window.explorer.compare_view
     assert window.explorer.compare_view is view and window.explorer.pages.indexOf(view.parentWidget().parentWidget()) == 1
-    window.set_theme("light")
-    assert view.scatter_a.backgroundBrush().color().name().upper() == theme.THEMES["light"]["plot_bg"]
+    window.set_theme("light")  # the plots follow at the next turn of the event loop
+    qtbot.waitUntil(lambda: view.scatter_a.backgroundBrush().color().name().upper()
+                    == theme.THEMES["light"]["plot_bg"], timeout=5000)
 
 
 def test_a_tab_clicked_before_its_page_is_built_builds_it_then(window, qtbot, tmp_path):

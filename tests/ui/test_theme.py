@@ -148,3 +148,17 @@ def test_a_theme_switch_sets_the_fusion_style_only_once(qapp, monkeypatch):
     finally:
         theme.apply_theme(qapp, "light")
     assert calls == []
+
+
+def test_a_theme_switch_restyles_the_plots_a_turn_later_without_painting_between(window, qtbot):
+    """The palette and style sheet at once, the pages' plots at the next turn of the event loop (two shorter
+    holds of the GUI thread); the window paints nothing until both are done."""
+    dash = window.dashboard
+    try:
+        window.set_theme("dark")
+        assert theme.current() == "dark" and not window.updatesEnabled()
+        qtbot.waitUntil(window.updatesEnabled, timeout=5000)
+        assert dash.plots.backgroundBrush().color().name().upper() == theme.THEMES["dark"]["plot_bg"]
+    finally:
+        window.set_theme("light")
+        qtbot.waitUntil(window.updatesEnabled, timeout=5000)
