@@ -213,6 +213,7 @@ def _window(app, tmp: str):
     window.resize(1500, 950)
     window.show()
     pump(app, 2.0)
+    pump(app, 60, until=window.pages_built)  # the pages built after the first paint (longer on a busy machine)
     return window
 
 

@@ -205,6 +205,10 @@ class MainWindow(QMainWindow):
         analogies.query_made.connect(self._highlight_analogy)
         return analogies
 
+    def pages_built(self) -> bool:
+        """Whether every LATER page, the dashboard's plot grid included, is built."""
+        return len(self._built) == len(LATER) and self._built["dashboard"]._plots_built
+
     def _tab_shown(self, index: int) -> None:
         if self.pages.currentWidget() is self.tabs:
             for name, at in LATER.items():

@@ -197,7 +197,8 @@ def test_pages_off_the_first_screen_are_built_after_the_first_paint(window, qtbo
                    "collapse_std_ratio": 0.5, "effective_rank": 20.0})
     for ev in events:
         dash.add_event(ev)
-    qtbot.waitUntil(lambda: set(window._built) == set(LATER) and dash._plots_built, timeout=20_000)
+    qtbot.waitUntil(window.pages_built, timeout=20_000)
+    assert set(window._built) == set(LATER) and dash._plots_built
     assert window.pages.currentWidget() is window.welcome and not dash.isVisible()
     assert window.explorer._compare_view is None  # built on first use
     assert [window.tabs.widget(i) for i in LATER.values()] == [window.dashboard, window.explorer, window.analogies]
@@ -238,7 +239,7 @@ def test_a_tab_clicked_before_its_page_is_built_builds_it_then(window, qtbot, tm
     explorer.source_changed.emit(source)  # reaches the analogies page, built for it
     if "analogies" in window._built:  # the build after the paint may have come first
         assert window.analogies._source is source
-    qtbot.waitUntil(lambda: len(window._built) == 3 and window.dashboard._plots_built, timeout=20_000)
+    qtbot.waitUntil(window.pages_built, timeout=20_000)
     assert window.explorer is explorer and window.tabs.widget(2) is explorer
     assert window.analogies._source is source
     window.analogies.pick_prompt.emit("Click a point for A")
