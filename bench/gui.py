@@ -418,9 +418,14 @@ def main() -> None:
     if args.only_umap:
         return
     if not args.no_service:
-        from ui.tasks import start_projection_service
+        import atexit
+
+        from ui.tasks import start_projection_service, stop_projection_service
 
         start_projection_service()  # as the app does, before the window
+        # stopped before multiprocessing's exit handler ends it: its watcher took that for a crash and started
+        # another, which outlived the bench
+        atexit.register(stop_projection_service)
     for what, r in stall_at_actions(app).items():
         print(stall_line(what, r, "   (target: none above 250 ms)"))
     if args.only_actions:
