@@ -217,9 +217,10 @@ class MainWindow(QMainWindow):
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
-        if not self._later_started:  # the window is on screen: now the pages it does not show yet
+        if not self._later_started:  # once this paint is done (the next turn): the pages it does not show yet
             self._later_started = True
-            threading.Thread(target=self._import_later, name="page imports", daemon=True).start()
+            QTimer.singleShot(0, self, lambda: threading.Thread(target=self._import_later, name="page imports",
+                                                                daemon=True).start())
 
     def _import_later(self) -> None:
         """LATER_IMPORTS, on a thread: the GUI thread stays free meanwhile (a click on a tab imports what
