@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QPen
+from PySide6.QtGui import QFontDatabase, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
@@ -56,6 +56,27 @@ def gpu_text(gpu: dict[str, float]) -> str:
     if "gpu_util" in gpu:
         parts.append(f"{gpu['gpu_util']:.0f}%" if parts else f"GPU {gpu['gpu_util']:.0f}%")
     return " · ".join(parts)
+
+
+class ElidedLabel(QLabel):
+    """One line of text cut with '…' where the row is too narrow (the full text on hover), never widening it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def shown_text(self) -> str:
+        """The text as drawn at the current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, max(0, self.contentsRect().width()))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(Qt.AlignLeft | Qt.AlignVCenter), self.palette(),
+                                  self.isEnabled(), self.shown_text(), QPalette.WindowText)
 
 
 class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
@@ -136,9 +157,9 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.name_label.setFont(font)
         self.name_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.info_label = QLabel()
-        # Long device names may be cut rather than widen the window; the tooltip keeps the full text.
-        self.info_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        # Long method and device names are cut with '…' rather than widen the window (or be cut mid-word);
+        # the tooltip keeps the full text.
+        self.info_label = ElidedLabel()
         self.position_label = QLabel()
         self.progress_bar = QProgressBar(maximum=1000, textVisible=False)
         self.progress_bar.setMaximumWidth(320)
@@ -451,7 +472,6 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         bits = [info.get("title") or info.get("method"), info.get("dataset"), info.get("device"),
                 info.get("data_path") and f"data: {info['data_path']}"]  # memory or stream (the data path taken)
         self.info_label.setText("  ·  ".join(str(b) for b in bits if b))
-        self.info_label.setToolTip(self.info_label.text())
         epochs, total = info.get("epochs"), info.get("total_steps")
         if info:
             epoch = min(d.epoch + 1, epochs) if epochs else d.epoch + 1
