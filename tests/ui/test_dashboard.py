@@ -438,3 +438,28 @@ def test_a_replayed_run_whose_worker_is_gone_reads_interrupted_in_its_status_col
     dash.load_run(tmp_path)  # killed without a word: the one status derivation says so
     assert dash.state_label.text() == "interrupted"
     assert dash.state_label.property("state") == "interrupted"  # its look: resources/style.qss
+
+
+def test_a_long_header_line_is_cut_with_an_ellipsis_and_shown_whole_on_hover(qtbot):
+    """At 1280 px "CPC on sequences · signals · CPU (2 threads) · data: memory" was cut mid-word ("memor")."""
+    d = Dashboard()
+    qtbot.addWidget(d)
+    d.resize(940, 600)  # the dashboard's share of a 1280-px window
+    d.show()
+    ev = synthetic_events(steps=100)[0] | {"title": "CPC on sequences", "dataset": "signals",
+                                           "device": "CPU (2 threads)", "data_path": "memory"}
+    d.add_event(ev)
+    d.redraw()
+    full = "CPC on sequences  ·  signals  ·  CPU (2 threads)  ·  data: memory"
+    assert d.info_label.text() == full and d.info_label.toolTip() == full
+    d.run_name = "20261203-071315-cpc_sequence-signals"
+    d.add_event(ev | {"type": "step", "step": 1, "loss": 1.0})
+    d.redraw()
+    qtbot.wait(20)
+    assert d.info_label.contentsRect().width() > 100
+    shown = d.info_label.shown_text()
+    assert shown.endswith("…") and full.startswith(shown[:-1])
+    assert d.info_label.fontMetrics().horizontalAdvance(shown) <= d.info_label.contentsRect().width()
+    d.resize(1900, 600)
+    qtbot.wait(20)
+    assert d.info_label.shown_text() == full
