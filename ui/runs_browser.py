@@ -17,6 +17,7 @@ from .floors import service as floors_service
 from .runs_table import COL, PATH_ROLE, STATUS_ROLE, RunsFilter, RunsModel, StatusBadge  # noqa: F401  (COL: for tests)
 
 REFRESH_MS = 2000
+NAME_CHARS = 30  # the run-name column's starting width, in average characters
 
 
 class _ScanResult(QObject):
@@ -97,7 +98,13 @@ class RunsBrowser(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(COL["Name"], QHeaderView.Stretch)
+        # Names are long ("20261203-071315-cpc_sequence-signals"): a stretched name column pushed "vs floor" and
+        # "Score" off a 1280-px window. It starts as wide as NAME_CHARS characters, cut in the middle (the date
+        # and the method stay; full path on hover), can be widened by hand; the last column takes spare width.
+        header.setSectionResizeMode(COL["Name"], QHeaderView.Interactive)
+        header.resizeSection(COL["Name"], self.table.fontMetrics().averageCharWidth() * NAME_CHARS)
+        header.setStretchLastSection(True)
+        self.table.setTextElideMode(Qt.ElideMiddle)
         header.setHighlightSections(False)
         self.table.setItemDelegateForColumn(COL["Status"], StatusBadge(self.table))
         self.table.doubleClicked.connect(self._emit_open)
