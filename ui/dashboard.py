@@ -422,9 +422,10 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         terms_left, terms_right = self._terms_sides()
         self._place_legend(self.terms_legend, self.terms_plot, terms_left, terms_right)
         knn_extra = [ov["knn_xy"] for ov in self._overlays]
-        if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
-            span = np.linspace(*self._step_span(), 24)
-            knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
+        # the probe's and the floors' lines run across the plot: count them like curves, or the legend box sits on them
+        span = np.linspace(*self._step_span(), 24)
+        across = ([100 * d.linear[1]] if d.linear is not None else []) + list(self.floor_extent.values)
+        knn_extra += [(span, np.full(len(span), v)) for v in across]
         shown = [d.scores[k] for k, c in self._score_curves.items() if self._score_shown(c)]
         self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *shown], knn_extra)
         # a word run lists no kNN curves: until its first scores its legend would be an empty box

@@ -405,3 +405,25 @@ def test_the_evaluation_legend_keeps_most_of_the_plot_at_720_px(qtbot):
     for _ in range(4):
         settle(dash, qtbot)
     assert plot_share() > 0.8 and not any(c.isVisible() for c in hidden)
+
+
+def test_the_evaluation_legend_box_keeps_off_the_floor_lines(qtbot, tmp_path):
+    """At full HD the legend box fits in a corner: it sat in the top corner, over the floors' lines there."""
+    from PySide6.QtCore import QPointF
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1600, 1000)
+    dash.show()
+    events = [started(dataset="shapes")] + [step(s, 2.0 - s / 50) for s in range(1, 24)]
+    events.append({"type": "eval", "t": 1010.0, "step": 23, "epoch": 1, "knn_top1": 0.378, "knn_best": 0.378,
+                   "scores": {"analogy top-1": 0.086, "online probe top-1": 0.386}})
+    run = make_run(tmp_path / "floors-on-top", events, dataset="shapes")
+    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.44}, {"name": "random init", "knn_top1": 0.43}])
+    dash.load_run(run)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert dash.knn_legend.isVisible()
+    box = dash.knn_legend.sceneBoundingRect()
+    for v in (44.0, 43.0):
+        y = dash.knn_plot.vb.mapViewToScene(QPointF(10.0, v)).y()
+        assert not box.top() - 2 <= y <= box.bottom() + 2, (v, y, box)
