@@ -46,7 +46,9 @@ class CompareView(QWidget):
         self.back_button.clicked.connect(self.back_requested)
         self.combo_a, self.combo_b = QComboBox(), QComboBox()
         for combo in (self.combo_a, self.combo_b):
-            combo.setMinimumContentsLength(16)
+            # 12 characters: the row fits the explorer's page of a 1280-px window (16 pushed "Compare" off it);
+            # the open list shows whole names
+            combo.setMinimumContentsLength(12)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.combo_a.setToolTip("The first embedding: a probe snapshot or a checkpoint of this run")
         self.combo_b.setToolTip("The second embedding: of this run, or of another run on the same data")
