@@ -534,6 +534,8 @@ class CurvePlotsMixin:
         fits = fh < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
+        if not fits and room.values:
+            room.set_values(())  # room made for a box that has gone under the plot (a smaller window) is no use
         if covered and fits:
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
             under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]

@@ -427,3 +427,23 @@ def test_the_evaluation_legend_box_keeps_off_the_floor_lines(qtbot, tmp_path):
     for v in (44.0, 43.0):
         y = dash.knn_plot.vb.mapViewToScene(QPointF(10.0, v)).y()
         assert not box.top() - 2 <= y <= box.bottom() + 2, (v, y, box)
+
+
+def test_room_made_for_a_legend_box_goes_when_the_legend_goes_under_the_plot(qtbot):
+    """A run trained in a full-HD window made room above its points for the legend box; at 1280×720 the legend
+    went under the plot but the room stayed, and the evaluation plot read 0–170 % with its points squeezed low."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1600, 1000)
+    dash.show()
+    dash.factors_check.setChecked(True)
+    for ev in eval_run_with_scores():
+        dash.add_event(ev)
+    for _ in range(4):
+        settle(dash, qtbot)
+    dash.resize(940, 600)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert not dash.knn_legend.isVisible()  # under the plot
+    top = dash.knn_plot.vb.viewRange()[1][1]
+    assert top < 60, top  # the highest point is kNN 50 %: no empty band above it
