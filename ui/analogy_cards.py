@@ -11,6 +11,12 @@ from workbench.explore import EmbeddingSource
 from workbench.map_reading import unknown_word_message
 
 
+# Four cards (A, B, C and the expected answer) side by side fit the page of a 1280-px window: at 96 px and a
+# 130-px text the row was ~1,000 px wide and pushed the expected card and "Random example" out of view.
+CARD_IMAGE = 80
+CARD_TEXT = 100
+
+
 class _Card(QFrame):
     """A thumbnail beside a heading and a description; `self.right` takes more rows."""
 
@@ -20,11 +26,11 @@ class _Card(QFrame):
         self.setFrameShape(QFrame.StyledPanel)
         self.heading = QLabel(heading)
         self.image = QLabel()
-        self.image.setFixedSize(96, 96)
+        self.image.setFixedSize(CARD_IMAGE, CARD_IMAGE)
         self.image.setAlignment(Qt.AlignCenter)
         self.text = QLabel("—")
         self.text.setWordWrap(True)
-        self.text.setMinimumWidth(130)
+        self.text.setMinimumWidth(CARD_TEXT)
         self.text.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.right = QVBoxLayout()
         self.right.addWidget(self.heading)
@@ -104,7 +110,7 @@ class OperandCard(_Card):
             self.text.setText("—")
             self.word.clear()
             return
-        self.image.setPixmap(thumbnail(self.source.images[i], 96))
+        self.image.setPixmap(thumbnail(self.source.images[i], CARD_IMAGE))
         self.text.setText(self.source.describe(i))
         if self.source.words:
             self.word.setText(self.source.words[i])
@@ -133,5 +139,5 @@ class ExpectedCard(_Card):
         if image is None:
             self.image.clear()
         else:
-            self.image.setPixmap(thumbnail(image, 96, theme.agreement()[0]))
+            self.image.setPixmap(thumbnail(image, CARD_IMAGE, theme.agreement()[0]))
         self.text.setText(text or "—")

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 
 from ui import theme
 from ui.gallery import thumbnail
-from ui.map_colours import category_colours, change_categories
+from ui.map_colours import change_categories, option_colours
 from ui.marked_scatter import MarkedScatter
 from ui.tasks import TaskSlot
 from workbench.analysis import CHANGE_K, PROJECTION_NAMES, Comparison, compare, list_sources
@@ -46,7 +46,9 @@ class CompareView(QWidget):
         self.back_button.clicked.connect(self.back_requested)
         self.combo_a, self.combo_b = QComboBox(), QComboBox()
         for combo in (self.combo_a, self.combo_b):
-            combo.setMinimumContentsLength(16)
+            # 12 characters: the row fits the explorer's page of a 1280-px window (16 pushed "Compare" off it);
+            # the open list shows whole names
+            combo.setMinimumContentsLength(12)
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.combo_a.setToolTip("The first embedding: a probe snapshot or a checkpoint of this run")
         self.combo_b.setToolTip("The second embedding: of this run, or of another run on the same data")
@@ -309,7 +311,7 @@ class CompareView(QWidget):
             codes, names, colours = change_categories(r.change)
         else:
             codes, names = categories(r.a, by)
-            colours = category_colours(names)
+            colours = option_colours(by, names)
         for view, xy in ((self.scatter_a, r.xy_a), (self.scatter_b, r.xy_b)):
             view.set_points(xy, codes, names, colours, reset_view=reset_view)
 

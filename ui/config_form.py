@@ -145,6 +145,11 @@ class ConfigForm(QWidget):
     def editor(self, name: str) -> QWidget:
         return self._editors[name]
 
+    def set_row_visible(self, name: str, visible: bool) -> None:
+        """Show or hide a field's row (label and editor); its value is still read."""
+        if name in self._editors:
+            self._layout.setRowVisible(self._editors[name], visible)
+
     def set_value(self, name: str, value: Any) -> None:
         """Set one field programmatically (e.g. a method's preferred batch size)."""
         editor = self._editors.get(name)

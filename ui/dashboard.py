@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFontDatabase, QPen
-from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtGui import QFontDatabase, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (QApplication, QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 from workbench.curves import SCORE_PART, RunCurves, format_duration, score_parent, summarize_event
@@ -43,7 +43,7 @@ PLOT_PARTS = frozenset({
     "terms_text", "terms_right", "knn_plot", "knn_legend", "knn_curve", "best_curve", "linear_marker",
     "linear_line", "collapse_plot", "std_curve", "even_line", "rank_view", "rank_curve", "speed_plot",
     "speed_curve", "lr_plot", "lr_curve", "gpu_plot", "gpu_curve", "_row2", "_gpu_shown", "_followers",
-    "_syncing_x", "_bindings", "_line_only", "floor_lines", "floor_extent"})
+    "_syncing_x", "_bindings", "_line_only", "floor_lines", "floor_extent", "line_labels"})
 
 
 def gpu_text(gpu: dict[str, float]) -> str:
@@ -56,6 +56,27 @@ def gpu_text(gpu: dict[str, float]) -> str:
     if "gpu_util" in gpu:
         parts.append(f"{gpu['gpu_util']:.0f}%" if parts else f"GPU {gpu['gpu_util']:.0f}%")
     return " · ".join(parts)
+
+
+class ElidedLabel(QLabel):
+    """One line of text cut with '…' where the row is too narrow (the full text on hover), never widening it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def shown_text(self) -> str:
+        """The text as drawn at the current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, max(0, self.contentsRect().width()))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(Qt.AlignLeft | Qt.AlignVCenter), self.palette(),
+                                  self.isEnabled(), self.shown_text(), QPalette.WindowText)
 
 
 class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
@@ -143,9 +164,9 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.name_label.setFont(font)
         self.name_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.info_label = QLabel()
-        # Long device names may be cut rather than widen the window; the tooltip keeps the full text.
-        self.info_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        # Long method and device names are cut with '…' rather than widen the window (or be cut mid-word);
+        # the tooltip keeps the full text.
+        self.info_label = ElidedLabel()
         self.position_label = QLabel()
         self.progress_bar = QProgressBar(maximum=1000, textVisible=False)
         self.progress_bar.setMaximumWidth(320)
@@ -155,6 +176,14 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self.gpu_label = QLabel()
         self.gpu_label.setToolTip("GPU memory allocated / reserved by PyTorch, and utilisation")
         self.eta_label = QLabel()
+        # Per-factor scores (analogy top-1 · colour, · shape, … online probe · rotation, …) are up to a dozen
+        # more curves and legend entries: a legend that took a third of the evaluation plot at 720 px. Each
+        # family's mean is drawn; its factors on demand (all of them are in the log).
+        self.factors_check = QCheckBox("scores per factor")
+        self.factors_check.setToolTip("Also draw each factor's score (colour, shape, …) beside its family's "
+                                      "mean on the evaluation plot; the log lists them all")
+        self.factors_check.hide()
+        self.factors_check.toggled.connect(lambda _: self._list_scores())
         self.state_label = QLabel()
         self.state_label.setObjectName("runState")  # a pill coloured by its "state" (resources/style.qss)
         self.state_label.setAlignment(Qt.AlignCenter)
@@ -173,6 +202,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         for w in (self.position_label, self.progress_bar, self.speed_label, self.gpu_label, self.eta_label):
             bottom.addWidget(w)
         bottom.addStretch(1)
+        bottom.addWidget(self.factors_check)
         rows = QVBoxLayout(self.header)
         rows.setContentsMargins(4, 2, 4, 2)
         rows.setSpacing(4)
@@ -198,6 +228,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 legend.removeItem(curve)
                 (self.terms_right if getattr(curve, "on_right", False) else plot).removeItem(curve)
             curves.clear()
+        self.factors_check.hide()
         self._term_scale.clear()
         self._split_terms()  # no terms: one axis again
         self._show_scores_title(False)
@@ -323,6 +354,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self.even_line.setPen(pg.mkPen(c["muted"], width=1, style=Qt.DashLine))
         self.even_line.label.setColor(c["muted"])
         self._context_key = None  # floor lines take the new muted colour
+        self._linear_drawn = None  # and the probe's name its colour on the new ground
         self._draw_context()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -397,10 +429,12 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         terms_left, terms_right = self._terms_sides()
         self._place_legend(self.terms_legend, self.terms_plot, terms_left, terms_right)
         knn_extra = [ov["knn_xy"] for ov in self._overlays]
-        if d.linear is not None:  # the probe's line runs across the plot: count it like a curve
-            span = np.linspace(*self._step_span(), 24)
-            knn_extra.append((span, np.full(len(span), 100 * d.linear[1])))
-        self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *d.scores.values()], knn_extra)
+        # the probe's and the floors' lines run across the plot: count them like curves, or the legend box sits on them
+        span = np.linspace(*self._step_span(), 24)
+        across = ([100 * d.linear[1]] if d.linear is not None else []) + list(self.floor_extent.values)
+        knn_extra += [(span, np.full(len(span), v)) for v in across]
+        shown = [d.scores[k] for k, c in self._score_curves.items() if self._score_shown(c)]
+        self._place_legend(self.knn_legend, self.knn_plot, [d.knn, d.knn_best, *shown], knn_extra)
         # a word run lists no kNN curves: until its first scores its legend would be an empty box
         self.knn_legend.setVisible(bool(self.knn_legend.items) and not self._legend_text.get(id(self.knn_plot)))
         self._fit_ratio_axes()
@@ -424,32 +458,55 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         if linear is not None:
             step, v = linear
             self.linear_marker.setData([step], [100 * v])
-            self.linear_line.show()  # first: a hidden line's label ignores new text
-            self.linear_line.label.setFormat(f"linear probe {100 * v:.1f}%")
+            self.linear_line.show()
             self.linear_line.setPos(100 * v)
-            if self.knn_legend.getLabel(self.linear_marker) is None:
-                self.knn_legend.addItem(self.linear_marker, "linear probe")
         else:
             self.linear_marker.setData([], [])
             self.linear_line.hide()
-            self.knn_legend.removeItem(self.linear_marker)
-        self._legend_columns()
+        # named right of the plot (its star and line share the name's colour), not in the legend: one name fewer
+        # under a cramped plot
+        colour = theme.readable_on_plot(theme.series_color(3))
+        self.line_labels.set_labels("linear", [] if linear is None else [(100 * v, f"linear probe {100 * v:.1f} %",
+                                                                           colour)])
 
     def _add_score_curve(self, key: str) -> None:
         """A curve for one evaluation score (×100) in the evaluation plot, named in its legend.
 
         A score that refines another ("analogy top-1 · colour" of "analogy top-1") is listed as
-        "· colour", which keeps the legend narrow enough not to cover the points.
+        "· colour" after its family, and drawn only while "scores per factor" is checked.
         """
         index = colour_index(key, SCORE_COLOURS, {c.colour_index for c in self._score_curves.values()})
         color = pg.mkColor(theme.curve_color(index))
         parent = score_parent(key, self.data.scores)
-        name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
-        self._score_curves[key] = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine),
-                                                     symbol="d", symbolSize=7, symbolBrush=color,
-                                                     symbolPen=None, name=name)
-        self._score_curves[key].colour_index = index
+        curve = self.knn_plot.plot(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), symbol="d", symbolSize=7,
+                                   symbolBrush=color, symbolPen=None)
+        curve.colour_index = index
+        curve.score_name = "·" + key[len(parent) + len(SCORE_PART) - 1:] if parent else key
+        curve.is_factor = parent is not None
+        self._score_curves[key] = curve
+        self._list_scores()
+
+    def _score_shown(self, curve) -> bool:
+        return not curve.is_factor or self.factors_check.isChecked()
+
+    def _list_scores(self) -> None:
+        """Show the score curves that are wanted and list them in the legend in order, each family's factors after
+        it (so the text under a cramped plot puts a family on a line of its own)."""
+        if not self._plots_built:
+            return
+        legend = self.knn_legend
+        factors = any(c.is_factor for c in self._score_curves.values())
+        self.factors_check.setVisible(factors)
+        for curve in self._score_curves.values():
+            legend.removeItem(curve)
+        for curve in self._score_curves.values():
+            shown = self._score_shown(curve)
+            curve.setVisible(shown)
+            if shown:
+                legend.addItem(curve, curve.score_name)
         self._legend_columns()
+        self._legend_key.pop(id(legend), None)
+        self._schedule()
 
     def _update_header(self) -> None:
         d, info = self.data, self.data.info
@@ -458,7 +515,6 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         bits = [info.get("title") or info.get("method"), info.get("dataset"), info.get("device"),
                 info.get("data_path") and f"data: {info['data_path']}"]  # memory or stream (the data path taken)
         self.info_label.setText("  ·  ".join(str(b) for b in bits if b))
-        self.info_label.setToolTip(self.info_label.text())
         epochs, total = info.get("epochs"), info.get("total_steps")
         if info:
             epoch = min(d.epoch + 1, epochs) if epochs else d.epoch + 1

@@ -13,9 +13,7 @@ from workbench.floors import RANDOM_NAME, RAW_NAMES, floors_text, modality_of, t
 from . import theme
 from .dashboard_plots import ValueExtent
 from .floors import MEASURING, QUEUED, service
-
-FLOOR_LABEL_AT = 0.97   # floor labels sit at the right end of their line, away from the first points
-FLOOR_LABEL_STEP = 0.35  # each lower floor's label this share of the width left of the one above
+from .line_labels import LineLabels
 
 
 def noise_text(info: dict, coverage: dict, modality: str | None) -> str:
@@ -38,6 +36,15 @@ class ContextMixin:
         self.floor_lines: dict[str, pg.InfiniteLine] = {}
         self.floor_extent = ValueExtent()
         self.knn_plot.addItem(self.floor_extent)
+        # the floors' and the linear probe's names, right of the plot: inside it they covered each other and the
+        # last evaluation's markers (the view's row, a column after the right axis)
+        self.line_labels = LineLabels(self.knn_plot.vb)
+        self.knn_plot.layout.addItem(self.line_labels, 2, 3)
+        self.knn_plot.side_column = self.line_labels  # text under the plot may run under it (_text_width)
+        # the title spans the view, the right axis and the column: in the view's column alone its width was added
+        # to the column's, and the grid grew wider than a 1280-px window
+        self.knn_plot.layout.removeItem(self.knn_plot.titleLabel)
+        self.knn_plot.layout.addItem(self.knn_plot.titleLabel, 0, 1, 1, 3)
         self._context_key = None
         service().changed.connect(self._schedule)
 
@@ -98,27 +105,19 @@ class ContextMixin:
                 wanted[name] = (v, f"{name} {v:.1f} %")
             for label, value in floor.get("scores", {}).items():
                 if modality == "text" and label.startswith("wordsim353"):  # the score best.pt follows
-                    wanted[f"{name} {label}"] = (100 * float(value), f"{name} {label} {value:.2f}")
+                    wanted[f"{name} {label}"] = (100 * float(value), f"{name} ρ {value:.2f}")
         for name in [n for n in self.floor_lines if n not in wanted]:
             self.knn_plot.removeItem(self.floor_lines.pop(name))
-        for rank, (name, (v, text)) in enumerate(sorted(wanted.items(), key=lambda kv: -kv[1][0])):
+        for name, (v, text) in wanted.items():
             line = self.floor_lines.get(name)
             if line is None:
                 style = Qt.DotLine if name.startswith(RANDOM_NAME) else Qt.DashLine
-                line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(muted, width=1.2, style=style),
-                                       label=text, labelOpts={"position": FLOOR_LABEL_AT, "color": muted,
-                                                              "anchors": [(1, 1), (1, 1)]})
+                line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(muted, width=1.2, style=style))
                 self.knn_plot.addItem(line, ignoreBounds=True)
                 self.floor_lines[name] = line
             line.setPen(pg.mkPen(muted, width=1.2, style=line.pen.style()))
-            line.label.setColor(muted)
-            line.label.setFormat(text)
-            # floors are often a few points apart: each label a step further left than the one above, so no
-            # two sit on each other; below its line in the upper half of the view, above it in the lower
-            # half (pyqtgraph picks), so a line near the top or bottom edge keeps its label in view
-            line.label.anchors = [(1, 0), (1, 1)]
-            line.label.setPosition(max(FLOOR_LABEL_AT - FLOOR_LABEL_STEP * rank, 0.3))
             line.setPos(v)
+        self.line_labels.set_labels("floors", [(v, text, muted) for v, text in wanted.values()])
         self.floor_extent.set_values(v for v, _ in wanted.values())
         tip = floors_text(floors) if floors else ""
         self.knn_plot.setToolTip(f"Floors (measured once for this data and backbone): {tip}" if tip else "")

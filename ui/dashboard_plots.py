@@ -157,12 +157,26 @@ def _pack_lines(texts: list[str], width: float, gap: str = "    ") -> list[list[
 
 
 def _legend_html(legend, width: float) -> str:
-    """A legend's entries as lines of coloured names ('■ last  ■ best  ■ analogy top-1 …') that fit `width` px."""
+    """A legend's entries as lines of coloured names ('■ last  ■ best  ■ analogy top-1 …') that fit `width` px;
+    a family listed with its factors ('■ analogy top-1  ■ · colour  ■ · shape') starts a line of its own."""
     entries = [(f"■ {label.text}", theme.readable_on_plot(_entry_colour(sample.item))) for sample, label in legend.items]
-    colours = dict(entries)
-    lines = _pack_lines([text for text, _ in entries], width)
+    blocks: list[list[tuple[str, str]]] = []  # runs of single entries, and each family with its factors
+    for i, (text, colour) in enumerate(entries):
+        factor = text.startswith("■ ·")
+        has_factors = i + 1 < len(entries) and entries[i + 1][0].startswith("■ ·")
+        plain = bool(blocks) and not any(t.startswith("■ ·") for t, _ in blocks[-1])
+        if factor or (plain and not has_factors):
+            blocks[-1].append((text, colour))
+        else:
+            blocks.append([(text, colour)])
+    lines = []
+    for block in blocks:  # packed by text, then each text given back its own colour (two "· colour"s differ)
+        at = 0
+        for line in _pack_lines([t for t, _ in block], width):
+            lines.append(block[at:at + len(line)])
+            at += len(line)
     return "".join("<br><span style='font-size:8pt'>" + "&nbsp;&nbsp;".join(
-        f"<span style='color:{colours[t]}'>{html.escape(t)}</span>" for t in line) + "</span>" for line in lines)
+        f"<span style='color:{c}'>{html.escape(t)}</span>" for t, c in line) + "</span>" for line in lines)
 
 
 def _notes_html(notes: list[str], width: float) -> str:
@@ -250,10 +264,9 @@ class CurvePlotsMixin:
         self.best_curve = self.knn_plot.plot(pen=pg.mkPen(c0, width=1.5, style=Qt.DashLine), name="best")
         lin = theme.series_color(3)
         self.linear_marker = pg.ScatterPlotItem(symbol="star", size=16, brush=lin, pen=None)
-        self.knn_plot.addItem(self.linear_marker)  # listed in the legend once a probe result arrives
-        self.linear_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(lin, width=1, style=Qt.DotLine),
-                                           label="", labelOpts={"position": 0.1, "color": lin,
-                                                                "anchors": [(0, 1), (0, 1)]})
+        self.knn_plot.addItem(self.linear_marker)
+        # named in the column right of the plot (Dashboard.line_labels), with the floors
+        self.linear_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(lin, width=1, style=Qt.DotLine))
         self.knn_plot.addItem(self.linear_line, ignoreBounds=True)
         self.linear_line.hide()
 
@@ -521,6 +534,8 @@ class CurvePlotsMixin:
         fits = fh < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
+        if not fits and room.values:
+            room.set_values(())  # room made for a box that has gone under the plot (a smaller window) is no use
         if covered and fits:
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
             under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
@@ -539,14 +554,22 @@ class CurvePlotsMixin:
         """A legend too tall to sit in an empty corner (a short plot on a 720-px screen) becomes a few lines of
         text under the plot, each name in its curve's colour, instead of a box over the curves; a box again
         when it fits. Text in the step axis's label, so the plot's own grid lays it out."""
-        html = _legend_html(legend, plot.vb.boundingRect().width()) if under else ""
+        html = _legend_html(legend, self._text_width(plot)) if under else ""
         legend.setVisible(not under)
         self._legend_text[id(plot)] = html
         self._set_step_label(plot)  # also when only the width changed: notes are wrapped to it
 
+    @staticmethod
+    def _text_width(plot: pg.PlotItem) -> float:
+        """How wide text under a plot may be: its view's width, and the evaluation plot's column of line names
+        beside it (the text is centred under the view; the empty corner under the y axis takes the other half)."""
+        margin = getattr(plot, "side_column", None)
+        extra = 0.0 if margin is None else min(margin.boundingRect().width(), 2 * plot.getAxis("left").width())
+        return plot.vb.boundingRect().width() + extra
+
     def _set_step_label(self, plot: pg.PlotItem) -> None:
         """'step', the plot's notes (dashboard_context) and its legend when it sits under the plot."""
-        notes = _notes_html(self._step_notes.get(id(plot), []), plot.vb.boundingRect().width())
+        notes = _notes_html(self._step_notes.get(id(plot), []), self._text_width(plot))
         text = "step" + notes + self._legend_text.get(id(plot), "")
         if plot.getAxis("bottom").labelText != text:
             plot.setLabel("bottom", text)

@@ -1,10 +1,11 @@
-"""Colours for embedding maps: categories (labels, factors), kNN correctness and neighbour change."""
+"""Colours for embedding maps: categories (labels, factors), binned measures, kNN correctness and neighbour change."""
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QColor
 
 from ui import theme
+from workbench.explore import ordered_option
 
 # Neighbour change in five steps: unchanged in a faint grey that recedes, then the theme's ordered
 # palette, which grows more salient on its background as the change grows.
@@ -29,6 +30,12 @@ def category_colours(names: list[str]) -> list[str]:
     else:
         colours = [theme.series_color(i) for i in range(len(names))]
     return [theme.colors()["muted"] if n == "unlabelled" else c for n, c in zip(names, colours)]
+
+
+def option_colours(by: str, names: list[str]) -> list[str]:
+    """Colours for the categories of a colour-by: an ordered scale, low to high, for binned measures (word
+    frequency); distinct colours for classes and factors."""
+    return theme.ordered_colours(len(names)) if ordered_option(by) else category_colours(names)
 
 
 def knn_categories(correct: np.ma.MaskedArray) -> tuple[np.ndarray, list[str], list[str]]:

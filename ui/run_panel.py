@@ -148,6 +148,7 @@ class RunPanel(QWidget):
         dv.addWidget(self.dataset)
         dv.addWidget(self.root_row)
         dv.addWidget(add_folder)
+        self.add_folder_button = add_folder
         train_box = QGroupBox("Training")
         tv = QVBoxLayout(train_box)
         recipe_row = QHBoxLayout()
@@ -255,6 +256,7 @@ class RunPanel(QWidget):
             self.advanced_form.set_dataclass(RunConfig, values, only=ADVANCED_FIELDS)
             self._built = True
         self.method_form.set_dataclass(cls.Config)
+        self._show_for_modality()  # the rebuilt form shows every field again
         self.method_box.setTitle(f"{cls.title} settings")
         self._refresh_recipes()
         self._update_start()
@@ -262,9 +264,19 @@ class RunPanel(QWidget):
     def _on_dataset(self, *_):
         info = self._infos.get(self.dataset_name())
         self.root_row.setVisible(bool(info and info.needs_root))
+        self._show_for_modality()
         self._mark_methods(info.modality if info else None)
         self._refresh_recipes()
         self._update_start()
+
+    def _show_for_modality(self) -> None:
+        """Text data has no backbone (word methods own their tables) and no use for an image folder: neither is
+        shown while it is chosen (the image-folder button and backbone field did nothing for a word run)."""
+        info = self._infos.get(self.dataset_name())
+        text = bool(info and info.modality == "text")
+        self.add_folder_button.setVisible(not text)
+        if hasattr(self, "_built"):
+            self.run_form.set_row_visible("backbone", not text)
 
     def _refresh_recipes(self) -> None:
         """List the recipes shipped for the chosen method and data ("quick", "best")."""

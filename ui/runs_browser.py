@@ -17,6 +17,7 @@ from .floors import service as floors_service
 from .runs_table import COL, PATH_ROLE, STATUS_ROLE, RunsFilter, RunsModel, StatusBadge  # noqa: F401  (COL: for tests)
 
 REFRESH_MS = 2000
+NAME_CHARS = 30  # the run-name column's starting width, in average characters
 
 
 class _ScanResult(QObject):
@@ -97,7 +98,13 @@ class RunsBrowser(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 14)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(COL["Name"], QHeaderView.Stretch)
+        # Names are long ("20261203-071315-cpc_sequence-signals"): a stretched name column pushed "vs floor" and
+        # "Score" off a 1280-px window. It is at least NAME_CHARS characters wide, cut in the middle (the date
+        # and the method stay; full path on hover), and whole where the window has the room (_fit_name_column).
+        header.setSectionResizeMode(COL["Name"], QHeaderView.Interactive)
+        header.resizeSection(COL["Name"], self.table.fontMetrics().averageCharWidth() * NAME_CHARS)
+        header.setStretchLastSection(True)
+        self.table.setTextElideMode(Qt.ElideMiddle)
         header.setHighlightSections(False)
         self.table.setItemDelegateForColumn(COL["Status"], StatusBadge(self.table))
         self.table.doubleClicked.connect(self._emit_open)
@@ -188,6 +195,7 @@ class RunsBrowser(QWidget):
         if current:
             self._cache = cache
             self.model.set_rows(rows)
+            QTimer.singleShot(0, self._fit_name_column)  # once the other columns have fitted their new contents
             for row in rows:  # floors are measured once per data and backbone, for runs with a score to compare
                 if row.summary.best_knn is not None or row.summary.last_knn is not None or row.summary.scores:
                     floors_service().request(row.summary.path)
@@ -207,6 +215,22 @@ class RunsBrowser(QWidget):
     def hideEvent(self, event) -> None:
         super().hideEvent(event)
         self._timer.stop()  # nobody is looking: no need to keep reading the disk
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._fit_name_column)
+
+    def _fit_name_column(self) -> None:
+        """The name column as wide as its longest name where the other columns leave that much room, else
+        what they leave, never under NAME_CHARS characters (then cut in the middle)."""
+        header, name = self.table.horizontalHeader(), COL["Name"]
+        others = sum(header.sectionSize(c) for c in range(header.count()) if c != name and c != header.count() - 1)
+        last = header.count() - 1  # stretched: it takes what is left, so count what it needs
+        others += max(self.table.sizeHintForColumn(last), header.sectionSizeHint(last))
+        floor = self.table.fontMetrics().averageCharWidth() * NAME_CHARS
+        width = max(floor, min(self.table.sizeHintForColumn(name), self.table.viewport().width() - others))
+        if header.sectionSize(name) != width:
+            header.resizeSection(name, width)
 
     # --- display -------------------------------------------------------------------------
     def _filter_changed(self, text: str) -> None:

@@ -1,9 +1,9 @@
 """`python -m ui.screenshots [OUT]`: train an image, a word and a signals run offscreen and save every tab at 1280×720 and 1920×1080.
 
-What it writes (about 50 PNGs): OUT/1280x720/{light,dark}/ and OUT/1920x1080/light/, each with
+What it writes (about 70 PNGs): OUT/1280x720/{light,dark}/ and OUT/1920x1080/{light,dark}/, each with
 welcome.png and, per run (image, words, signals), <run>-<tab>.png for the five tabs; plus
-compare.png and export.png at 1280×720 (light). Both themes at the laptop size, where most
-layout problems show; one theme at full HD keeps the set small.
+compare.png and export.png at 1280×720 (light). Both themes at both sizes: a colour that fades
+into the dark ground shows at full HD as well as on a laptop.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ RUNS = {  # short real runs, one per modality: minutes on a busy CPU
     "words": dict(method="word2vec", dataset="lee", epochs=1, linear_probe=False),
     "signals": dict(method="cpc_sequence", dataset="signals", epochs=1, probe_size=500, linear_probe=False),
 }
-SIZES = {"1280x720": (1280, 720, ("light", "dark")), "1920x1080": (1920, 1080, ("light",))}
+SIZES = {"1280x720": (1280, 720, ("light", "dark")), "1920x1080": (1920, 1080, ("light", "dark"))}
 TABS = ("dashboard", "inspector", "explorer", "analogies", "runs")
 
 
@@ -53,13 +53,17 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"which tabs to shoot per run (default: all of {', '.join(TABS)})")
     parser.add_argument("--sizes", default=",".join(SIZES), help="which window sizes (default: all of "
                         f"{', '.join(SIZES)}); e.g. --runs image --tabs explorer --sizes 1280x720 after a fix")
+    parser.add_argument("--themes", default="light,dark", help="which themes (default: light,dark)")
     parser.add_argument("--no-extras", action="store_true", help="skip the welcome page, comparison and export shots")
     args = parser.parse_args(argv)
     tabs_wanted = [t for t in args.tabs.split(",") if t]
-    sizes = {k: v for k, v in SIZES.items() if k in args.sizes.split(",")}
-    unknown = sorted(set(tabs_wanted) - set(TABS)) + sorted(set(args.sizes.split(",")) - set(SIZES))
+    themes = [t for t in args.themes.split(",") if t]
+    sizes = {k: (w, h, tuple(t for t in looks if t in themes))
+             for k, (w, h, looks) in SIZES.items() if k in args.sizes.split(",")}
+    unknown = (sorted(set(tabs_wanted) - set(TABS)) + sorted(set(args.sizes.split(",")) - set(SIZES))
+               + sorted(set(themes) - {"light", "dark"}))
     if unknown:
-        parser.error(f"unknown tab or size: {', '.join(unknown)}")
+        parser.error(f"unknown tab, size or theme: {', '.join(unknown)}")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6.QtCore import QSettings

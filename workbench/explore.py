@@ -14,6 +14,8 @@ from .runs import CONFIG_FILE, EMBEDDINGS
 from .wordtiles import WordTiles
 
 SPARKLINE_SIZE = (48, 96)  # thumbnail of a sequence, (height, width) in pixels
+WORD_FREQUENCY = "word frequency"  # colour-by for words: how often each occurs in the corpus, in ordered bins
+FREQUENCY_STEPS = (1, 2, 5)  # bin edges at 1, 2, 5 × 10^k occurrences: a log scale that reads in round numbers
 
 
 @dataclass
@@ -33,6 +35,7 @@ class EmbeddingSource:
     dataset: str = ""
     method: str = ""
     words: list[str] = field(default_factory=list)  # text: the word of each item (images are word tiles)
+    word_counts: np.ndarray | None = None  # text: how often each item's word occurs in the corpus (N,)
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -105,11 +108,14 @@ def _source(run_dir: Path, label: str, step: int, emb: np.ndarray, indices: np.n
     data, dataset, method = _dataset_for(run_dir)
     idx = np.asarray(indices, dtype=np.int64)
     # Text: test rows are [word id, -1]; words are drawn as tiles on demand, not held as pixels.
-    words = [data.spec.vocab[int(w)] for w in data.x_test[idx, 0]] if data.spec.modality == "text" else []
+    ids = [int(w) for w in data.x_test[idx, 0]] if data.spec.modality == "text" else []
+    words = [data.spec.vocab[w] for w in ids]
+    counts = data.spec.word_counts
+    word_counts = np.asarray([counts[w] for w in ids], np.int64) if ids and len(counts) == len(data.spec.vocab) else None
     return EmbeddingSource(
         run_dir=Path(run_dir), label=label, step=step, embeddings=np.asarray(emb, np.float32),
         labels=data.y_test.numpy()[idx], indices=idx,
-        images=WordTiles(words) if words else thumbnails(data.x_test, idx), words=words,
+        images=WordTiles(words) if words else thumbnails(data.x_test, idx), words=words, word_counts=word_counts,
         class_names=list(data.spec.class_names),
         factors={k: np.asarray(v)[idx] for k, v in data.factors_test.items()},
         factor_values=dict(data.spec.factors), dataset=dataset, method=method)
@@ -167,15 +173,39 @@ def snapshot_like(source: EmbeddingSource, path: Path) -> EmbeddingSource:
 
 
 def colour_options(source: EmbeddingSource) -> list[str]:
-    """What a map of this source can be coloured by: "label", then each ground-truth factor."""
-    return ["label", *source.factors]
+    """What a map of this source can be coloured by: "label" (only where some items have one, or nothing else
+    is known: all "unlabelled" says nothing), each ground-truth factor, and a word's frequency in the corpus."""
+    others = [*source.factors] + ([WORD_FREQUENCY] if source.word_counts is not None else [])
+    labelled = bool((np.asarray(source.labels) >= 0).any())
+    return ["label", *others] if labelled or not others else others
+
+
+def ordered_option(by: str) -> bool:
+    """Whether a colour-by's categories are ordered bins of a measure (an ordered colour scale), not classes."""
+    return by == WORD_FREQUENCY
+
+
+def frequency_bins(counts: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes (N,) and names ("1 time", "2–4 times", …, "1,000–1,999 times") of log-spaced bins of occurrence counts,
+    from the bin of the rarest word to that of the most frequent (every bin between them named)."""
+    counts = np.maximum(np.asarray(counts, np.int64), 1)
+    top = int(counts.max()) if len(counts) else 1
+    edges = [m * 10 ** k for k in range(len(str(top)) + 1) for m in FREQUENCY_STEPS]
+    edges = [e for e in edges if e <= top] + [next(e for e in edges if e > top)]
+    codes = np.searchsorted(edges, counts, side="right") - 1
+    first = int(codes.min()) if len(codes) else 0
+    names = [f"{a:,}–{b - 1:,} times" if b - 1 > a else "1 time" if a == 1 else f"{a:,} times"
+             for a, b in zip(edges[first:-1], edges[first + 1:])]
+    return (codes - first).astype(np.int64), names
 
 
 def categories(source: EmbeddingSource, by: str = "label") -> tuple[np.ndarray, list[str]]:
-    """Category codes (N,) and their names for colouring by "label" or a factor name.
+    """Category codes (N,) and their names for colouring by "label", a factor name or word frequency.
 
     Unlabelled items (label -1) get their own last category, "unlabelled".
     """
+    if by == WORD_FREQUENCY and source.word_counts is not None:
+        return frequency_bins(source.word_counts)
     if by in source.factors:
         return np.asarray(source.factors[by], np.int64), list(source.factor_values[by])
     if by != "label":

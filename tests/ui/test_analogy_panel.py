@@ -275,3 +275,13 @@ def test_analogy_test_floor_is_the_runs_raw_input(qtbot, panel, monkeypatch):
     assert calls and calls[0][0] == src.run_dir and np.array_equal(calls[0][1], src.indices)
     assert done.args[0]["floor_raw_pixels"]["3cosadd"]["overall"]["top1"] == 1.0
     assert "(raw 100.0 %)" in panel.test_table.item(3, 0).text()
+
+
+def test_the_three_operands_and_the_expected_answer_fit_a_1280_px_window(qtbot, panel):
+    """At 1280×720 the page has ~930 px: four cards of a 96-px thumbnail and 130-px text needed ~1,000 and the
+    expected card and "Random example" were cut off behind a horizontal scroll bar."""
+    panel.set_source(factor_source(copies=3))
+    with qtbot.waitSignal(panel.query_made, timeout=5000):
+        qtbot.mouseClick(panel.random_button, Qt.LeftButton)
+    assert panel.expected_slot.isVisible()
+    assert panel.minimumSizeHint().width() <= 930, panel.minimumSizeHint()

@@ -145,3 +145,8 @@ def test_comparing_two_runs_in_the_runs_browser_sets_up_their_embeddings(qtbot, 
     view = window.explorer.compare_view
     assert view.run_dir() == real_run
     assert view.combo_b.currentText().startswith("other-run · snapshot step")
+
+
+def test_the_comparison_fits_the_explorer_page_of_a_1280_px_window(view):
+    """Its row of controls was ~960 px wide: "Compare" and the right map's legend were cut off at 1280×720."""
+    assert view.minimumSizeHint().width() <= 920, view.minimumSizeHint()

@@ -143,8 +143,7 @@ def test_streamed_events_reach_the_curves_on_the_timer(dash, qtbot):
     assert curve_len(dash.std_curve) == 5 and curve_len(dash.rank_curve) == 5
     mx, my = dash.linear_marker.getData()
     assert list(my) == [97.0] and list(mx) == [500]
-    assert dash.linear_line.isVisible() and "97.0%" in dash.linear_line.label.toPlainText()
-    assert "linear probe" in legend_names(dash.knn_legend)
+    assert dash.linear_line.isVisible() and "linear probe 97.0 %" in dash.line_labels.texts()
     assert dash.state_label.text() == "finished"
     assert dash.position_label.text() == "epoch 5 / 5 · step 500 / 500"
     assert dash.progress_bar.value() == dash.progress_bar.maximum()
@@ -169,7 +168,7 @@ def test_live_header_shows_rate_and_eta(dash, qtbot):
     assert dash.speed_label.text() == "617 img/s"
     assert dash.eta_label.text() == "ETA 21 s"  # 83 steps left at 4 steps per second
     assert dash.progress_bar.value() == 585
-    assert "linear probe" not in legend_names(dash.knn_legend) and not dash.linear_line.isVisible()
+    assert not dash.line_labels.texts() and not dash.linear_line.isVisible()
 
 
 def test_resumed_run_drops_points_past_its_checkpoint(dash, qtbot):
@@ -335,9 +334,11 @@ def test_eval_scores_are_plotted_with_knn(dash, qtbot, tmp_path):
     np.testing.assert_allclose(xy(top)[1], [10, 20, 30, 40, 50])  # ×100, like kNN top-1 (%)
     np.testing.assert_allclose(xy(colour)[1], [-10] * 5)
     assert top.opts["pen"].color() != colour.opts["pen"].color() != dash.knn_curve.opts["pen"].color()
-    names = legend_names(dash.knn_legend)
-    assert names[:4] == ["last", "best", "analogy top-1", "· colour"] and "linear probe" in names
-    assert dash.knn_legend.columnCount == 2  # five entries: two columns keep the legend short
+    assert legend_names(dash.knn_legend) == ["last", "best", "analogy top-1"]  # per factor: on demand
+    assert not colour.isVisible() and dash.factors_check.isVisible()
+    dash.factors_check.setChecked(True)
+    assert colour.isVisible() and legend_names(dash.knn_legend) == ["last", "best", "analogy top-1", "· colour"]
+    assert dash.knn_legend.columnCount == 1  # four entries: one column
     assert dash.knn_plot.titleLabel.text == EVAL_TITLE
     assert "analogy top-1 50.0% (colour -10.0%)" in dash.log_view.toPlainText()
     # A replayed run and an overlay of it: scores come back, overlays still show their kNN points.
@@ -350,6 +351,7 @@ def test_eval_scores_are_plotted_with_knn(dash, qtbot, tmp_path):
     dash.redraw()
     assert dash._score_curves == {} and dash.knn_plot.titleLabel.text == KNN_TITLE
     assert legend_names(dash.knn_legend) == ["last", "best"] and dash.knn_legend.columnCount == 1
+    assert not dash.factors_check.isVisible()
 
 
 def test_step_ceiling_is_round_close_and_capped():
@@ -438,3 +440,28 @@ def test_a_replayed_run_whose_worker_is_gone_reads_interrupted_in_its_status_col
     dash.load_run(tmp_path)  # killed without a word: the one status derivation says so
     assert dash.state_label.text() == "interrupted"
     assert dash.state_label.property("state") == "interrupted"  # its look: resources/style.qss
+
+
+def test_a_long_header_line_is_cut_with_an_ellipsis_and_shown_whole_on_hover(qtbot):
+    """At 1280 px "CPC on sequences · signals · CPU (2 threads) · data: memory" was cut mid-word ("memor")."""
+    d = Dashboard()
+    qtbot.addWidget(d)
+    d.resize(940, 600)  # the dashboard's share of a 1280-px window
+    d.show()
+    ev = synthetic_events(steps=100)[0] | {"title": "CPC on sequences", "dataset": "signals",
+                                           "device": "CPU (2 threads)", "data_path": "memory"}
+    d.add_event(ev)
+    d.redraw()
+    full = "CPC on sequences  ·  signals  ·  CPU (2 threads)  ·  data: memory"
+    assert d.info_label.text() == full and d.info_label.toolTip() == full
+    d.run_name = "20261203-071315-cpc_sequence-signals"
+    d.add_event(ev | {"type": "step", "step": 1, "loss": 1.0})
+    d.redraw()
+    qtbot.wait(20)
+    assert d.info_label.contentsRect().width() > 100
+    shown = d.info_label.shown_text()
+    assert shown.endswith("…") and full.startswith(shown[:-1])
+    assert d.info_label.fontMetrics().horizontalAdvance(shown) <= d.info_label.contentsRect().width()
+    d.resize(1900, 600)
+    qtbot.wait(20)
+    assert d.info_label.shown_text() == full

@@ -128,7 +128,7 @@ def test_floors_are_drawn_on_the_evaluation_plot(dash, qtbot, tmp_path):
     settle(dash, qtbot)
     assert set(dash.floor_lines) == {"raw pixels", "random init"}
     raw = dash.floor_lines["raw pixels"]
-    assert raw.value() == pytest.approx(94.6) and raw.label.format == "raw pixels 94.6 %"
+    assert raw.value() == pytest.approx(94.6) and "raw pixels 94.6 %" in dash.line_labels.texts()
     assert dash.floor_lines["random init"].value() == pytest.approx(31.2)
     lo, hi = dash.knn_plot.vb.viewRange()[1]
     assert lo < 31.2 and hi > 94.6  # both floors in view, the run's kNN (50–75 %) below raw pixels
@@ -275,6 +275,7 @@ def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtb
     qtbot.addWidget(dash)
     dash.resize(940, 600)  # the dashboard's share of a 1280×720 window
     dash.show()
+    dash.factors_check.setChecked(True)  # each factor's score too: six names
     for ev in eval_run_with_scores():
         dash.add_event(ev)
     for _ in range(4):
@@ -310,19 +311,28 @@ def test_a_cramped_evaluation_legend_goes_under_the_plot_not_over_its_points(qtb
 
 
 def test_floor_labels_close_together_do_not_overlap(qtbot, tmp_path):
+    """Floors a point apart and the linear probe: their names stack right of the plot, none over another or
+    over the data, each in the column beside its line's height."""
     dash = Dashboard()
     qtbot.addWidget(dash)
     dash.resize(940, 600)
     dash.show()
-    run = make_run(tmp_path / "close", image_run(knn0=0.2))
-    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.43}, {"name": "random init", "knn_top1": 0.40}])
+    events = image_run(knn0=0.2)
+    events.append({"type": "eval", "t": 1200.0, "step": 500, "epoch": 5, "linear_top1": 0.425})
+    run = make_run(tmp_path / "close", events)
+    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.43}, {"name": "random init", "knn_top1": 0.42}])
     dash.load_run(run)
     for _ in range(3):
         settle(dash, qtbot)
-    raw, rand = (dash.floor_lines[n].label for n in ("raw pixels", "random init"))
-    assert raw.isVisible() and rand.isVisible()
-    assert not raw.sceneBoundingRect().intersects(rand.sceneBoundingRect()), \
-        (raw.sceneBoundingRect(), rand.sceneBoundingRect())
+    assert dash.line_labels.texts() == ["raw pixels 43.0 %", "linear probe 42.5 %", "random init 42.0 %"]
+    rects = dash.line_labels.label_rects()
+    view = dash.knn_plot.vb.sceneBoundingRect()
+    plot = dash.knn_plot.sceneBoundingRect()
+    for i, a in enumerate(rects):
+        assert a.left() >= view.right() and a.right() <= plot.right() + 1, (a, view, plot)  # beside the data
+        assert a.top() >= view.top() - 1 and a.bottom() <= view.bottom() + 1, (a, view)
+        for b in rects[i + 1:]:
+            assert not a.intersects(b), (a, b)
 
 
 def test_the_evenly_spread_label_is_inside_the_collapse_plot(qtbot):
@@ -336,3 +346,104 @@ def test_the_evenly_spread_label_is_inside_the_collapse_plot(qtbot):
         settle(dash, qtbot)
     label, view = dash.even_line.label.sceneBoundingRect(), dash.collapse_plot.vb.sceneBoundingRect()
     assert view.contains(label), (label, view)
+
+
+def two_family_run() -> list[dict]:
+    """kNN, best, analogy top-1 with three factors, an online probe with six and a linear probe: 14 names."""
+    evs = [started(dataset="shapes")]
+    for s in range(1, 201):
+        evs.append(step(s, 2.0 - s / 200))
+        if s % 20 == 0:
+            scores = {"analogy top-1": 0.09 + s / 2000}
+            scores |= {f"analogy top-1 · {f}": 0.05 + i / 20 for i, f in enumerate(("colour", "shape", "size"))}
+            scores["online probe top-1"] = 0.4
+            scores |= {f"online probe top-1 · {f}": 0.3 + i / 10
+                       for i, f in enumerate(("colour", "rotation", "shape", "size", "x", "y"))}
+            evs.append({"type": "eval", "t": 1000 + s / 4, "step": s, "epoch": s // 100, "knn_top1": 0.3 + s / 1000,
+                        "knn_best": 0.3 + s / 1000, "collapse_std_ratio": 0.55, "effective_rank": 90.0,
+                        "scores": scores})
+    evs.append({"type": "eval", "t": 1100.0, "step": 200, "epoch": 2, "linear_top1": 0.6})
+    return evs
+
+
+def test_the_evaluation_legend_keeps_most_of_the_plot_at_720_px(qtbot):
+    """Thirteen names took three lines under a plot ~130 px tall at 1280×720. Each family's mean is listed; its
+    factors on demand, each family then on a line of its own, and the legend still leaves most of the plot."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(940, 600)  # the dashboard's share of a 1280×720 window
+    dash.show()
+    for ev in two_family_run():
+        dash.add_event(ev)
+    for _ in range(4):
+        settle(dash, qtbot)
+
+    def plot_share() -> float:
+        """The evaluation view's height against the collapse plot's beside it (same row, no legend)."""
+        return dash.knn_plot.vb.sceneBoundingRect().height() / dash.collapse_plot.vb.sceneBoundingRect().height()
+
+    names = [label.text for _, label in dash.knn_legend.items]
+    assert names == ["last", "best", "analogy top-1", "online probe top-1"]
+    assert dash.factors_check.isVisible() and not dash.factors_check.isChecked()
+    hidden = [c for k, c in dash._score_curves.items() if " · " in k]
+    assert len(hidden) == 9 and not any(c.isVisible() for c in hidden)
+    assert plot_share() > 0.8, plot_share()
+
+    dash.factors_check.setChecked(True)
+    for _ in range(4):
+        settle(dash, qtbot)
+    names = [label.text for _, label in dash.knn_legend.items]
+    assert names[:6] == ["last", "best", "analogy top-1", "· colour", "· shape", "· size"]
+    assert names[-1] == "· y" and all(c.isVisible() for c in hidden)
+    label = dash.knn_plot.getAxis("bottom").labelText
+    if "■" in label:  # written under the plot: each family starts its own line
+        import re
+        lines = [re.sub(r"<[^>]+>", "", line).replace("&nbsp;", " ") for line in label.split("<br>")[1:]]
+        assert any(line.startswith("■ analogy top-1") for line in lines), lines
+        assert any(line.startswith("■ online probe top-1") for line in lines), lines
+    dash.factors_check.setChecked(False)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert plot_share() > 0.8 and not any(c.isVisible() for c in hidden)
+
+
+def test_the_evaluation_legend_box_keeps_off_the_floor_lines(qtbot, tmp_path):
+    """At full HD the legend box fits in a corner: it sat in the top corner, over the floors' lines there."""
+    from PySide6.QtCore import QPointF
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1600, 1000)
+    dash.show()
+    events = [started(dataset="shapes")] + [step(s, 2.0 - s / 50) for s in range(1, 24)]
+    events.append({"type": "eval", "t": 1010.0, "step": 23, "epoch": 1, "knn_top1": 0.378, "knn_best": 0.378,
+                   "scores": {"analogy top-1": 0.086, "online probe top-1": 0.386}})
+    run = make_run(tmp_path / "floors-on-top", events, dataset="shapes")
+    cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.44}, {"name": "random init", "knn_top1": 0.43}])
+    dash.load_run(run)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert dash.knn_legend.isVisible()
+    box = dash.knn_legend.sceneBoundingRect()
+    for v in (44.0, 43.0):
+        y = dash.knn_plot.vb.mapViewToScene(QPointF(10.0, v)).y()
+        assert not box.top() - 2 <= y <= box.bottom() + 2, (v, y, box)
+
+
+def test_room_made_for_a_legend_box_goes_when_the_legend_goes_under_the_plot(qtbot):
+    """A run trained in a full-HD window made room above its points for the legend box; at 1280×720 the legend
+    went under the plot but the room stayed, and the evaluation plot read 0–170 % with its points squeezed low."""
+    dash = Dashboard()
+    qtbot.addWidget(dash)
+    dash.resize(1600, 1000)
+    dash.show()
+    dash.factors_check.setChecked(True)
+    for ev in eval_run_with_scores():
+        dash.add_event(ev)
+    for _ in range(4):
+        settle(dash, qtbot)
+    dash.resize(940, 600)
+    for _ in range(4):
+        settle(dash, qtbot)
+    assert not dash.knn_legend.isVisible()  # under the plot
+    top = dash.knn_plot.vb.viewRange()[1][1]
+    assert top < 60, top  # the highest point is kNN 50 %: no empty band above it

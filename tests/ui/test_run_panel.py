@@ -167,3 +167,14 @@ def test_the_data_path_is_an_advanced_setting(panel):
     assert [editor.itemData(i) for i in range(editor.count())] == ["auto", "memory", "stream"]
     panel.advanced_form.set_value("data_path", "stream")
     assert panel.run_config().data_path == "stream"
+
+
+def test_text_data_shows_no_backbone_and_no_image_folder_button(panel):
+    """Word methods own their tables and read a corpus: a backbone field and an image-folder button did nothing."""
+    _pick(panel, method="word2vec", dataset="lee")
+    backbone = panel.run_form.editor("backbone")
+    assert not backbone.isVisibleTo(panel) and not panel.add_folder_button.isVisibleTo(panel)
+    _pick(panel, method="simclr", dataset="shapes")  # the method's form is rebuilt: the field is back for images
+    assert panel.run_form.editor("backbone").isVisibleTo(panel) and panel.add_folder_button.isVisibleTo(panel)
+    _pick(panel, dataset="lee", method="word2vec")  # in the other order too
+    assert not panel.run_form.editor("backbone").isVisibleTo(panel)

@@ -263,3 +263,21 @@ def test_change_folder_picks_a_new_root(qtbot, browser, runs, tmp_path, monkeypa
     assert changed.args[0] == other and browser.root == other
     qtbot.waitUntil(lambda: browser.stack.currentWidget() is browser.empty_label, timeout=10_000)
     assert browser.model.rowCount() == 0 and str(other) in browser.root_label.text()
+
+
+def test_the_floor_and_score_columns_are_in_view_at_1280_px(browser, qtbot):
+    """The run-name column stretched over half the table pushed "vs floor" and "Score" out of a 1280-px window;
+    the floor comparison is read at a glance, without scrolling."""
+    browser.resize(1900, 500)  # a full-HD window made smaller
+    qtbot.wait(50)
+    browser.resize(930, 500)  # the table's share of a 1280×720 window
+    qtbot.wait(50)
+    header = browser.table.horizontalHeader()
+    right = browser.table.viewport().width()
+    for name in ("Best kNN", "vs floor"):
+        col = COL[name]
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= right, name
+    assert header.sectionSize(COL["Name"]) < right / 3
+    browser.resize(1900, 500)  # room again: names whole, not cut in the middle
+    qtbot.wait(50)
+    assert header.sectionSize(COL["Name"]) >= browser.table.sizeHintForColumn(COL["Name"])

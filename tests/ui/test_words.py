@@ -98,3 +98,22 @@ def test_the_textfile_dataset_asks_for_a_file(qtbot, monkeypatch, tmp_path):
     panel._browse_root()
     assert panel.root.text() == str(story) and not panel.problems()
     assert panel.run_config().data_root == str(story)
+
+
+def test_a_word_map_is_coloured_by_word_frequency_on_an_ordered_scale(qtbot, explorer, word_run):
+    """Words have no labels: "label" made every word grey and "unlabelled (200)". Frequency in the corpus is
+    offered instead, chosen at once, in ordered bins (rare to frequent) on the theme's ordered scale."""
+    from ui import theme
+    from workbench.explore import WORD_FREQUENCY
+    src = open_run(qtbot, explorer, word_run)
+    options = [explorer.colour_combo.itemText(i) for i in range(explorer.colour_combo.count())]
+    assert "label" not in options and options[0] == WORD_FREQUENCY
+    assert explorer.colour_combo.currentText() == WORD_FREQUENCY
+    counts = load_dataset("lee").spec.word_counts
+    assert list(src.word_counts) == counts[:PROBE]
+    entries = explorer.scatter.legend_entries()
+    assert len(entries) >= 3 and not any("unlabelled" in e for e in entries)
+    low, high = (int(e.split("–")[0].split()[0].replace(",", "")) for e in (entries[0], entries[-1]))
+    assert low <= min(counts[:PROBE]) and high <= max(counts[:PROBE]) and low < high  # rare first, frequent last
+    colours = [b.color().name().upper() for b in explorer.scatter.brushes()]
+    assert colours == theme.ordered_colours(len(entries))

@@ -18,12 +18,12 @@ from ui.explorer.sources import SourcesMixin
 from ui.explorer.timeline import TimelineMixin
 from ui.gallery import Gallery
 from ui.health_panel import HealthPanel
-from ui.map_colours import category_colours, knn_categories
+from ui.map_colours import knn_categories, option_colours
 from ui.marked_scatter import MarkedScatter
 from ui.tasks import TaskSlot, run_task
 from workbench.analysis import PROJECTION_NAMES, QUALITY_K, SourceRef, load_source, project, source_title
 from workbench.embeddings import ReferenceMap, warm_up_umap
-from workbench.explore import EmbeddingSource, categories, colour_options
+from workbench.explore import EmbeddingSource, categories, colour_options, ordered_option
 
 # UMAP compiles (numba) on its first use in a process; one warm-up for all explorers.
 _umap = {"warm": False, "task": None}
@@ -352,8 +352,9 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         self.health.apply_theme()
         if self._compare_view is not None:  # else it is built in the current theme
             self._compare_view.apply_theme()
-        if self._source is not None and self.colour_combo.currentText() == KNN_CORRECT:
-            self._draw(reset_view=False)  # the muted "unlabelled" colour follows the theme
+        by = self.colour_combo.currentText()
+        if self._source is not None and (by == KNN_CORRECT or ordered_option(by)):
+            self._draw(reset_view=False)  # the muted "unlabelled" colour and the ordered scale follow the theme
         theme.set_look(self.status, tone="muted")
         theme.set_look(self.progress_label, tone="muted")
 
@@ -362,7 +363,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
         old = self._source
         self._source, self._xy = src, np.asarray(xy)
         same_items = old is not None and old.indices.shape == src.indices.shape and np.array_equal(old.indices, src.indices)
-        if old is None or old.factors.keys() != src.factors.keys():
+        if old is None or colour_options(old) != colour_options(src):
             self._fill_colour_options(src)
         if not same_items or fresh:  # a recomputed map: what was selected or listed belongs to the old one
             self.scatter.clear_selection()
@@ -421,7 +422,7 @@ class Explorer(SourcesMixin, TimelineMixin, HealthMixin, ItemsMixin, ReadingMixi
                 codes, names, colours = knn_categories(health.knn_correct)
         else:
             codes, names = categories(src, by)
-            colours = category_colours(names)
+            colours = option_colours(by, names)
         self.scatter.set_points(self._xy, codes, names, colours, reset_view=reset_view)
         if self._clicked >= 0:
             self._highlight_neighbours()
