@@ -21,6 +21,7 @@ class ViewConfig:
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
     rotate: float = 0.0  # largest turn of the crop either way, degrees (0 = upright crops)
+    shift: float = 0.0  # largest move of the crop either way, as a fraction of the image side
     jitter_p: float = 0.8
     brightness: float = 0.4
     contrast: float = 0.4
@@ -142,7 +143,7 @@ def _sample_boxes(x: Tensor, x0: Tensor, y0: Tensor, w: Tensor, h: Tensor, flip:
         theta[:, 1, 1] = cos * sy
     grid = F.affine_grid(theta.to(x.dtype), [B, x.shape[1], H, W], align_corners=False)
     # upright boxes lie inside the image, so "border" only guards against last-bit rounding
-    # (a turned box's corners may leave it: they repeat the edge pixels, background on digits); the
+    # (a turned or shifted box may leave it: it repeats the edge pixels, background on digits); the
     # clamp keeps [0, 1] exact when the bilinear weights round to a hair above 1
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.clamp_(0, 1)
@@ -312,9 +313,23 @@ def gaussian_blur(
 # views
 
 
+def _shift_boxes(x: Tensor, boxes, shift: float, generator):
+    """Move each crop box by up to `shift` of the image side either way, each axis on its own, without
+    resizing it: the content moves and keeps its size, so views differ in where an object lies but not
+    in how large it is (a smaller crop changes both). The box may leave the image; the edge pixels fill
+    in there (the background, on centred data)."""
+    if not 0 <= shift <= 0.5:
+        raise ValueError(f"shift must be in [0, 0.5], got {shift}")
+    x0, y0, w, h = boxes
+    B, _, H, W = x.shape
+    dx = _uniform(B, -shift, shift, x, generator) * W
+    dy = _uniform(B, -shift, shift, x, generator) * H
+    return x0 + dx, y0 + dy, w, h
+
+
 def random_view(x: Tensor, cfg: ViewConfig | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """One random view per sample: crop (turned by up to cfg.rotate degrees) -> flip -> colour
-    jitter -> grayscale -> blur."""
+    """One random view per sample: crop (turned by up to cfg.rotate degrees, moved by up to cfg.shift
+    of the side) -> flip -> colour jitter -> grayscale -> blur."""
     _check_images(x)
     cfg = cfg or ViewConfig()
     # Crop and flip share one grid_sample: a flip is a negative x-scale of the crop's affine
@@ -325,6 +340,8 @@ def random_view(x: Tensor, cfg: ViewConfig | None = None, generator: torch.Gener
     if cfg.rotate > 0:
         turn = math.radians(cfg.rotate)
         angle = _uniform(x.shape[0], -turn, turn, x, generator)
+    if cfg.shift > 0:
+        boxes = _shift_boxes(x, boxes, cfg.shift, generator)
     out = _sample_boxes(x, *boxes, flip=flip, angle=angle)
     out = color_jitter(out, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, cfg.jitter_p, generator)
     out = random_grayscale(out, cfg.gray_p, generator)

@@ -25,6 +25,10 @@ class ViewSettings:
     rotate: float = setting(0.0, "Largest random rotation of a view either way, in degrees "
                                  "(small turns suit digits and handwriting).", min=0.0, max=180.0,
                             label="Rotation")
+    shift: float = setting(0.0, "Largest random move of a view either way, as a fraction of the "
+                                "image side, without resizing it (views differ in where an object "
+                                "lies, not in its size; the edge pixels fill in).", min=0.0, max=0.5,
+                           label="Shift")
     flip: bool = setting(False, "Random horizontal flips (off for digits, whose mirror "
                                 "images are other shapes).")
     blur_p: float = setting(0.0, "Probability of Gaussian blur per view.", min=0.0, max=1.0,
@@ -37,7 +41,7 @@ def view_config(cfg, channels: int) -> ViewConfig:
     colour change and the default range (0.1) gives SimCLR's min(0.1, jitter / 4)."""
     colour = channels == 3
     return ViewConfig(crop_scale=(cfg.crop_min, 1.0), flip_p=0.5 if cfg.flip else 0.0,
-                      rotate=cfg.rotate, jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
+                      rotate=cfg.rotate, shift=cfg.shift, jitter_p=0.8, brightness=cfg.jitter, contrast=cfg.jitter,
                       saturation=cfg.jitter if colour else 0.0,
                       hue=cfg.hue * min(1.0, cfg.jitter / 0.4) if colour else 0.0,
                       gray_p=0.2 if colour else 0.0, blur_p=cfg.blur_p)

@@ -304,3 +304,22 @@ def test_view_rotation_stays_within_its_range_and_zero_changes_nothing():
 
     assert tilt(15.0).max() < 0.5 < tilt(90.0).max()
     assert tilt(0.0).abs().max() < 1e-6
+
+
+def test_view_shift_moves_content_within_its_range_without_resizing_it():
+    x = images(64, 1, 16, 16)
+    # shift=0 draws nothing extra: the same views as before shifts existed
+    torch.testing.assert_close(A.random_view(x, ViewConfig(shift=0.0), gen(5)),
+                               A.random_view(x, ViewConfig(), gen(5)))
+    dot = torch.zeros(64, 1, 16, 16)
+    dot[:, :, 7:9, 7:9] = 1.0  # a 2x2 dot in the middle, its centre at (8, 8) in pixel edges
+    v = A.random_view(dot, ViewConfig(**{**OFF, "shift": 0.25}), gen(1))[:, 0]
+    mass = v.sum((1, 2))
+    torch.testing.assert_close(mass, torch.full_like(mass, 4.0), atol=1e-4, rtol=0)  # same size
+    grid = torch.arange(16, dtype=torch.float32) + 0.5
+    cy, cx = (v.sum(2) * grid).sum(1) / mass, (v.sum(1) * grid).sum(1) / mass
+    moved = torch.stack([cx - 8, cy - 8], 1).abs()
+    assert moved.max() <= 0.25 * 16 + 1e-4  # at most a quarter of the side either way
+    assert moved.max() > 2 and (moved[:, 0] - moved[:, 1]).abs().max() > 0.5  # each axis on its own
+    with pytest.raises(ValueError, match="shift"):
+        A.random_view(dot, ViewConfig(shift=0.6), gen(1))

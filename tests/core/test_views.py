@@ -26,3 +26,8 @@ def test_grey_data_gets_no_colour_terms_whatever_the_hue_range():
 def test_rotation_passes_through_and_is_off_by_default():
     assert view_config(ViewSettings(), 1).rotate == 0.0
     assert view_config(ViewSettings(rotate=15.0), 1).rotate == 15.0
+
+
+def test_shift_passes_through_and_is_off_by_default():
+    assert view_config(ViewSettings(), 3).shift == 0.0
+    assert view_config(ViewSettings(shift=0.2), 1).shift == 0.2
