@@ -103,12 +103,15 @@ def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, t
                                                                    float | None, bool]:
     """(headline label, its value, the method's own floor as (label, value) or None, the random-init
     value of the headline, whether the headline beats its floor). The headline is the first
-    measure; the own floor is the second when the random-init model has the same value (it reads
-    no weights: the unigram model, independent pixels, the most frequent word). A measure with a
+    measure; the own floor is the second when it is the same quantity (the labels end alike:
+    "… perplexity", "… NLL (nats/image)") and the random-init model has the same value (it reads
+    no weights: the unigram model, independent pixels, the most frequent word); a chance-level
+    zero-shot factor equal in both models is no floor. A measure with a
     floor of its own is judged against that floor (the issue's "NLL below the independent-pixels
     baseline", "perplexity below the unigram baseline"), one without against random init."""
     (label, value), *rest = measures.items()
-    own = rest[0] if rest and random_measures.get(rest[0][0]) == rest[0][1] else None
+    own = rest[0] if (rest and random_measures.get(rest[0][0]) == rest[0][1]
+                      and rest[0][0].split()[-1] == label.split()[-1]) else None
     random = random_measures.get(label)
     floor = own[1] if own else random
     if floor is None:

@@ -125,6 +125,11 @@ def test_zero_shot_accuracy_decides_against_random_init(bench):
     assert bench.verdict(row) == bench.Verdict(True, "zero_shot_mean 0.6 > 0.25 (random init)")
     row.measures["zero_shot_mean"] = 0.25
     assert bench.verdict(row).beats is False
+    # a factor at chance in both models (the same value) is not a floor of the mean
+    row = _image(bench, method="clip", dataset="shapes",
+                 measures={"zero_shot_mean": 0.6, "zero_shot_size": 0.5, "zero_shot_colour": 0.9},
+                 random_measures={"zero_shot_mean": 0.3, "zero_shot_size": 0.5, "zero_shot_colour": 0.17})
+    assert bench.verdict(row) == bench.Verdict(True, "zero_shot_mean 0.6 > 0.3 (random init)")
 
 
 def test_text_model_is_judged_by_its_measure_not_by_noisy_rho(bench):
