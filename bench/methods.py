@@ -119,6 +119,26 @@ def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, t
     return label, value, own, random, value < floor if lower_is_better(label) else value > floor
 
 
+def own_floors(measures: dict, random_measures: dict) -> list[tuple[str, float, str, float]]:
+    """Every (measure, value, floor label, floor value) where a measure is followed by its own
+    no-weights floor (the same quantity, equal in the random-init model), in order: BERT-lite's
+    perplexity against the unigram model's and its accuracy against the most frequent word's."""
+    items, pairs, used = list(measures.items()), [], set()
+    for i, ((label, value), (floor, floor_value)) in enumerate(zip(items, items[1:])):
+        if i in used or random_measures.get(floor) != floor_value or floor.split()[-1] != label.split()[-1]:
+            continue
+        pairs.append((label, value, floor, floor_value))
+        used.add(i + 1)
+    return pairs
+
+
+def _compare(label: str, value: float, floor_value: float, floor: str) -> tuple[bool, str]:
+    """(whether the measure beats the floor, the comparison as text)."""
+    beats = value < floor_value if lower_is_better(label) else value > floor_value
+    sign = ("<" if beats else "≥") if lower_is_better(label) else (">" if beats else "≤")
+    return beats, f"{label} {value:.4g} {sign} {floor_value:.4g} ({floor})"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a scored row beats its floor, and the comparison that decided it. `beats` is None
@@ -129,16 +149,21 @@ class Verdict:
 
 
 def verdict(row: Row) -> Verdict:
-    """One figure decides, in this order: the method's own measure (NLL or perplexity against its
-    no-weights floor, else against random init: zero-shot accuracy); otherwise kNN top-1 against
+    """One kind of figure decides, in this order: the method's own measures (each NLL, perplexity
+    or accuracy against its no-weights floor, all of them beaten; a measure without one against
+    random init: zero-shot accuracy); otherwise kNN top-1 against
     the random-init encoder; otherwise (text without a measure) WordSim-353 ρ against random-init
     vectors, which must clear ρ's noise band to count either way."""
+    pairs = own_floors(row.measures, row.random_measures)
+    if pairs:  # every measure with a floor of its own must beat it
+        compared = [_compare(label, value, floor_value, floor) for label, value, floor, floor_value in pairs]
+        return Verdict(all(b for b, _ in compared), "; ".join(text for _, text in compared))
     if row.measures:
-        label, value, own, random, beats = measure_floors(row.measures, row.random_measures)
-        if own or random is not None:
-            sign = ("<" if beats else "≥") if lower_is_better(label) else (">" if beats else "≤")
-            floor = f"{own[1]:.4g} ({own[0]})" if own else f"{random:.4g} (random init)"
-            return Verdict(beats, f"{label} {value:.4g} {sign} {floor}")
+        (label, value), *_ = row.measures.items()
+        random = row.random_measures.get(label)
+        if random is not None:
+            beats, text = _compare(label, value, random, "random init")
+            return Verdict(beats, text)
     if row.knn is not None and row.random_knn is not None:
         beats = row.knn > row.random_knn
         return Verdict(beats, f"kNN {pct(row.knn)} {'>' if beats else '≤'} {pct(row.random_knn)} (random init)")

@@ -146,6 +146,23 @@ def test_text_model_is_judged_by_its_measure_not_by_noisy_rho(bench):
     assert bench.verdict(bert).beats is False  # a high ρ does not rescue it
 
 
+def test_every_own_floor_must_be_beaten(bench):
+    # perplexity a hair under the unigram model's, accuracy level with the most frequent word: no
+    bert = _text(bench, method="bert_lite",
+                 measures={"masked-word perplexity": 459.6, "unigram perplexity": 461.1,
+                           "masked-word accuracy": 0.0868, "most-frequent-word accuracy": 0.0868},
+                 random_measures={"masked-word perplexity": 1800.0, "unigram perplexity": 461.1,
+                                  "masked-word accuracy": 0.0004, "most-frequent-word accuracy": 0.0868})
+    assert bench.own_floors(bert.measures, bert.random_measures) == [
+        ("masked-word perplexity", 459.6, "unigram perplexity", 461.1),
+        ("masked-word accuracy", 0.0868, "most-frequent-word accuracy", 0.0868)]
+    assert bench.verdict(bert) == bench.Verdict(
+        False, "masked-word perplexity 459.6 < 461.1 (unigram perplexity); "
+               "masked-word accuracy 0.0868 ≤ 0.0868 (most-frequent-word accuracy)")
+    bert.measures["masked-word accuracy"] = 0.1383
+    assert bench.verdict(bert).beats is True
+
+
 def test_rho_alone_decides_only_outside_its_noise_band(bench):
     within = _text(bench, rho=0.30, random_rho=0.05)  # gap 0.25 < 0.267 over 60 pairs
     v = bench.verdict(within)
