@@ -70,11 +70,12 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
 
 
 def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
-                 floors: bool = True, device: str = "auto") -> dict:
+                 floors: bool = True, device: str = "auto", factors: bool = True) -> dict:
     """kNN (k=20, 200), linear-probe top-1, label efficiency (the probe with 1 %, 10 %, 100 % of
-    the labels), RankMe and, on data with factors, a probe per factor, of a run's checkpoint,
-    with honest floors: raw pixels, and a random-init encoder of the same architecture and
-    seed. Text runs get word benchmarks instead (_evaluate_words)."""
+    the labels), RankMe and, on data with factors, a probe per factor (factors=False leaves them
+    out: a probe per factor on the raw pixels is most of the time on `shapes`), of a run's
+    checkpoint, with honest floors: raw pixels, and a random-init encoder of the same
+    architecture and seed. Text runs get word benchmarks instead (_evaluate_words)."""
     loaded = load_from_run(run_dir, checkpoint, device)
     d, run = loaded.dataset, loaded.run
     if d.spec.modality == "text":  # unlabelled words: word benchmarks instead of kNN and the probe
@@ -103,7 +104,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
         _add_measures(result["floor_random_init"], fresh, loaded)
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
-    if d.factors_test and d.factors_train and linear:  # what was learnt, factor by factor
+    if d.factors_test and d.factors_train and linear and factors:  # what was learnt, factor by factor
         result["factors"] = _factor_probes(train, test, d, run.seed)
         result["factors_chance"] = factor_chance(d.factors_test)
         if floors:

@@ -64,44 +64,141 @@ def test_a_failing_method_gets_a_row_with_the_reason(bench, tmp_path):
     assert "kept" in text and "## Methods" in text
 
 
+def test_threads_also_bound_the_scoring_in_this_process(bench, tmp_path):
+    import torch
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        bench.main(["--methods", "no_such_method", "--out", str(tmp_path / "B.md"), "--threads", "1"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def _args(methods):
     import argparse
-    return argparse.Namespace(methods=methods, epochs=2, backbone="small_cnn", seed=0, checkpoint="last")
+    return argparse.Namespace(methods=methods, epochs=2, backbone="small_cnn", seed=0, checkpoint="last", threads=1)
 
 
-def test_a_measure_without_a_floor_of_its_own_is_read_against_random_init(bench):
-    row = bench.Row("clip", dataset="shapes", batch_size=128, knn=0.5, linear=0.6, raw_knn=0.4, raw_linear=0.5,
-                    random_knn=0.3, random_linear=0.4, beats_floor=True, seconds=10.0, img_s=100.0, load="3.1",
-                    measures={"zero_shot_mean": 0.6, "zero_shot_colour": 0.9},
-                    random_measures={"zero_shot_mean": 0.25, "zero_shot_colour": 0.17})
-    text = bench.render([row], _args("clip"), "test machine", 60.0)
-    assert "| `clip` | shapes | 128 | 50.0 % |" in text  # its kNN row
-    assert "| `clip` | shapes | zero_shot_mean | 0.6 | – | 0.25 | yes | zero_shot_colour 0.9 | 10 | 3.1 |" in text
+def _image(bench, **kw):
+    base = dict(dataset="mnist5k", batch_size=128, knn=0.85, linear=0.9, raw_knn=0.9, raw_linear=0.8,
+                random_knn=0.77, random_linear=0.9, seconds=10.0, img_s=100.0, load="3.1")
+    return bench.Row(kw.pop("method", "autoencoder"), **{**base, **kw})
 
 
-def test_a_measure_with_its_own_floor_must_beat_it_and_random_init(bench):
-    measures = {"test NLL (nats/image)": 120.5, "independent pixels NLL (nats/image)": 265.7}
+def _text(bench, **kw):
+    base = dict(dataset="lee", batch_size=256, rho=0.2, simlex=0.0, random_rho=0.05, rho_pairs=60,
+                seconds=100.0, img_s=1000.0, load="2.0")
+    return bench.Row(kw.pop("method", "word2vec"), **{**base, **kw})
+
+
+NLL = "test NLL (nats/image)", "independent pixels NLL (nats/image)"
+
+
+def test_rho_noise_band_over_60_pairs_is_about_a_quarter(bench):
+    assert bench.rho_noise(60) == pytest.approx(1.96 * (1.06 / 57) ** 0.5) == pytest.approx(0.267, abs=1e-3)
+    assert bench.rho_noise(1003) < 0.07 and bench.rho_noise(3) == float("inf")
+
+
+def test_knn_decides_an_image_method_without_measures(bench):
+    assert bench.verdict(_image(bench)) == bench.Verdict(True, "kNN 85.0 % > 77.0 % (random init)")
+    v = bench.verdict(_image(bench, knn=0.77))  # level with random init is not above it
+    assert v.beats is False and v.decided_by == "kNN 77.0 % ≤ 77.0 % (random init)"
+
+
+def test_nll_decides_against_independent_pixels_not_knn(bench):
+    # a worse kNN than random init does not fail a density model that beats independent pixels
+    row = _image(bench, method="nade", knn=0.70, measures={NLL[0]: 120.5, NLL[1]: 265.7},
+                 random_measures={NLL[0]: 540.0, NLL[1]: 265.7})
+    assert bench.verdict(row) == bench.Verdict(
+        True, "test NLL (nats/image) 120.5 < 265.7 (independent pixels NLL (nats/image))")
+    # better than random init (540) but above independent pixels: no
+    row.measures[NLL[0]] = 300.0
+    v = bench.verdict(row)
+    assert v.beats is False and v.decided_by.startswith("test NLL (nats/image) 300 ≥ 265.7")
+
+
+def test_zero_shot_accuracy_decides_against_random_init(bench):
+    row = _image(bench, method="clip", dataset="shapes", knn=0.5, random_knn=0.6,
+                 measures={"zero_shot_mean": 0.6, "zero_shot_colour": 0.9},
+                 random_measures={"zero_shot_mean": 0.25, "zero_shot_colour": 0.17})
+    assert bench.verdict(row) == bench.Verdict(True, "zero_shot_mean 0.6 > 0.25 (random init)")
+    row.measures["zero_shot_mean"] = 0.25
+    assert bench.verdict(row).beats is False
+    # a factor at chance in both models (the same value) is not a floor of the mean
+    row = _image(bench, method="clip", dataset="shapes",
+                 measures={"zero_shot_mean": 0.6, "zero_shot_size": 0.5, "zero_shot_colour": 0.9},
+                 random_measures={"zero_shot_mean": 0.3, "zero_shot_size": 0.5, "zero_shot_colour": 0.17})
+    assert bench.verdict(row) == bench.Verdict(True, "zero_shot_mean 0.6 > 0.3 (random init)")
+
+
+def test_text_model_is_judged_by_its_measure_not_by_noisy_rho(bench):
+    # ρ well below random init (−0.3 vs 0.2) yet the perplexity beats the unigram model: yes
+    lstm = _text(bench, method="lstm_lm", rho=-0.1, random_rho=0.2,
+                 measures={"test perplexity": 281.7, "unigram perplexity": 461.1},
+                 random_measures={"test perplexity": 1750.0, "unigram perplexity": 461.1})
+    assert bench.verdict(lstm) == bench.Verdict(True, "test perplexity 281.7 < 461.1 (unigram perplexity)")
+    lstm.measures["test perplexity"] = 461.1  # level with the unigram model: no
+    assert bench.verdict(lstm).beats is False and bench.below_a_floor(lstm)
+    bert = _text(bench, method="bert_lite", rho=0.5, random_rho=0.0,
+                 measures={"masked-word perplexity": 470.0, "unigram perplexity": 461.1},
+                 random_measures={"masked-word perplexity": 9000.0, "unigram perplexity": 461.1})
+    assert bench.verdict(bert).beats is False  # a high ρ does not rescue it
+
+
+def test_every_own_floor_must_be_beaten(bench):
+    # perplexity a hair under the unigram model's, accuracy level with the most frequent word: no
+    bert = _text(bench, method="bert_lite",
+                 measures={"masked-word perplexity": 459.6, "unigram perplexity": 461.1,
+                           "masked-word accuracy": 0.0868, "most-frequent-word accuracy": 0.0868},
+                 random_measures={"masked-word perplexity": 1800.0, "unigram perplexity": 461.1,
+                                  "masked-word accuracy": 0.0004, "most-frequent-word accuracy": 0.0868})
+    assert bench.own_floors(bert.measures, bert.random_measures) == [
+        ("masked-word perplexity", 459.6, "unigram perplexity", 461.1),
+        ("masked-word accuracy", 0.0868, "most-frequent-word accuracy", 0.0868)]
+    assert bench.verdict(bert) == bench.Verdict(
+        False, "masked-word perplexity 459.6 < 461.1 (unigram perplexity); "
+               "masked-word accuracy 0.0868 ≤ 0.0868 (most-frequent-word accuracy)")
+    bert.measures["masked-word accuracy"] = 0.1383
+    assert bench.verdict(bert).beats is True
+
+
+def test_rho_alone_decides_only_outside_its_noise_band(bench):
+    within = _text(bench, rho=0.30, random_rho=0.05)  # gap 0.25 < 0.267 over 60 pairs
+    v = bench.verdict(within)
+    assert v.beats is None and "noise ±0.27 over 60 pairs" in v.decided_by
+    assert bench.below_a_floor(within)  # within noise is not a pass
+    assert bench.verdict(_text(bench, rho=0.40, random_rho=0.05)).beats is True
+    assert bench.verdict(_text(bench, rho=-0.30, random_rho=0.05)).beats is False
+    assert bench.verdict(_text(bench, rho=0.30, random_rho=0.05, rho_pairs=1000)).beats is True
+    assert bench.verdict(_text(bench, rho=None)) == bench.Verdict(None, "no floor measured")
+
+
+def test_measure_floors_prefers_the_own_floor(bench):
     label, value, own, random, beats = bench.measure_floors(
-        measures, {"test NLL (nats/image)": 540.0, "independent pixels NLL (nats/image)": 265.7})
-    assert (label, value, own, random, beats) == ("test NLL (nats/image)", 120.5,
-                                                 ("independent pixels NLL (nats/image)", 265.7), 540.0, True)
+        {NLL[0]: 120.5, NLL[1]: 265.7}, {NLL[0]: 540.0, NLL[1]: 265.7})
+    assert (label, value, own, random, beats) == (NLL[0], 120.5, (NLL[1], 265.7), 540.0, True)
     # masked-word accuracy level with its most-frequent-word floor does not beat it
     accuracy = {"masked-word accuracy": 0.0868, "most-frequent-word accuracy": 0.0868}
     assert bench.measure_floors(accuracy, {"masked-word accuracy": 0.001, "most-frequent-word accuracy": 0.0868})[4] is False
     assert bench.lower_is_better("test perplexity") and not bench.lower_is_better("masked-word accuracy")
 
 
-def test_text_methods_get_their_rho_and_measures_rows(bench):
-    lstm = bench.Row("lstm_lm", dataset="lee", batch_size=256, rho=0.2047, simlex=-0.016, random_rho=0.05,
-                     beats_floor=True, seconds=833.0, img_s=120.0, load="14.2",
-                     measures={"test perplexity": 281.7, "unigram perplexity": 461.1},
-                     random_measures={"test perplexity": 1750.0, "unigram perplexity": 461.1})
-    w2v = bench.Row("word2vec", dataset="lee", batch_size=4096, rho=0.31, simlex=0.1, random_rho=0.02,
-                    beats_floor=True, seconds=20.0, img_s=5000.0, load="2.0")
-    text = bench.render([lstm, w2v], _args("lstm_lm,word2vec"), "cpu", 60.0)
-    assert "| `lstm_lm` | lee | 256 | 0.2047 | 0.05 | -0.016 | yes | 833 | 120 | 14.2 |" in text
-    assert "| `word2vec` | lee | 4096 | 0.31 | 0.02 | 0.1 | yes | 20 | 5000 | 2.0 |" in text
-    assert "| `lstm_lm` | lee | test perplexity | 281.7 | 461.1 (unigram perplexity) | 1750 | yes | – | 833 | 14.2 |" in text
-    assert not bench.below_a_floor(lstm) and not bench.below_a_floor(w2v)
-    lstm.measures["test perplexity"] = 500.0
-    assert bench.below_a_floor(lstm)  # above its unigram floor
+def test_rows_show_the_verdict_and_the_figure_that_decided_it(bench):
+    clip = _image(bench, method="clip", dataset="shapes", knn=0.5, random_knn=0.6,
+                  measures={"zero_shot_mean": 0.6, "zero_shot_colour": 0.9},
+                  random_measures={"zero_shot_mean": 0.25, "zero_shot_colour": 0.17})
+    lstm = _text(bench, method="lstm_lm", rho=0.2047, simlex=-0.016, random_rho=0.05, seconds=833.0,
+                 img_s=120.0, load="14.2", measures={"test perplexity": 281.7, "unigram perplexity": 461.1},
+                 random_measures={"test perplexity": 1750.0, "unigram perplexity": 461.1})
+    w2v = _text(bench, rho=0.0514, random_rho=0.0736, batch_size=4096)
+    text = bench.render([clip, lstm, w2v], _args("clip,lstm_lm,word2vec"), "cpu", 60.0)
+    assert "`python bench/methods.py --methods clip,lstm_lm,word2vec --epochs 2 --threads 1`" in text
+    assert ("| `clip` | shapes | 128 | 50.0 % | 90.0 % | 90.0 % / 80.0 % | 60.0 % / 90.0 % | yes "
+            "| zero_shot_mean 0.6 > 0.25 (random init) | 10 | 100 | 3.1 |") in text
+    assert ("| `lstm_lm` | lee | 256 | 0.2047 ± 0.27 (60 pairs) | 0.05 | -0.016 | yes "
+            "| test perplexity 281.7 < 461.1 (unigram perplexity) | 833 | 120 | 14.2 |") in text
+    assert ("| `word2vec` | lee | 4096 | 0.0514 ± 0.27 (60 pairs) | 0.0736 | 0 | **within noise** "
+            "| WordSim ρ 0.051 vs 0.074 (random init), noise ±0.27 over 60 pairs | 100 | 1000 | 2.0 |") in text
+    assert "| `lstm_lm` | lee | test perplexity | 281.7 | 461.1 (unigram perplexity) | 1750 | – |" in text
+    assert "| `clip` | shapes | zero_shot_mean | 0.6 | – | 0.25 | zero_shot_colour 0.9 |" in text

@@ -71,6 +71,20 @@ def test_methods_and_datasets_list(capsys):
     assert "mnist5k" in out and "shapes" in out and "cifar10" in out
 
 
+def test_methods_lists_the_lecture_and_thesis_methods_in_their_families(capsys):
+    assert main(["methods"]) == 0
+    families = {}
+    for line in capsys.readouterr().out.splitlines():
+        name, family, *_ = line.split()
+        families[name] = family
+    assert {m: families.get(m) for m in ("fvsbn", "nade", "pixelcnn", "lstm_lm", "bert_lite", "wav2vec2",
+                                         "clip", "exemplar_cnn", "context_encoder", "vq_vae")} == {
+        "fvsbn": "autoregressive", "nade": "autoregressive", "pixelcnn": "autoregressive",
+        "lstm_lm": "autoregressive", "bert_lite": "masked-modelling", "wav2vec2": "masked-modelling",
+        "clip": "image-text", "exemplar_cnn": "pretext", "context_encoder": "reconstruction",
+        "vq_vae": "reconstruction"}
+
+
 def test_validate_runs_one_step(capsys):
     assert main(["validate", "rotation"]) == 0
     assert "ok   rotation" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from workbench import assess
@@ -77,6 +78,24 @@ def test_eval_reports_the_measures_once_for_the_model_and_its_random_init_floor(
     assert result["measures"] == {"rows seen": 40.0}
     assert result["floor_random_init"]["measures"] == {"rows seen": 20.0}
     assert "rows seen" not in result["model"] and "measures" not in result["floor_raw_pixels"]  # once, not twice
+
+
+def test_eval_leaves_the_per_factor_probes_out_when_asked(monkeypatch, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.arange(40) % 2
+    codes = {"size": (np.arange(40) // 2 % 2)}
+    data = make_dataset("toy", x, y, x[:20], y[:20], ["a", "b"], factors={"size": ["small", "large"]},
+                        factors_train=codes, factors_test={"size": codes["size"][:20]})
+    run = new_run_config("toy", "toy", {}, epochs=1)
+    loaded = Loaded(run, _FromDataset(None, torch.nn.Identity(), 64, data.spec), data, torch.device("cpu"),
+                    tmp_path / "last.pt", 5, 1)
+    monkeypatch.setattr(assess, "load_from_run", lambda *a, **k: loaded)
+    monkeypatch.setattr(assess, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
+    assert "factors" in assess.evaluate_run(tmp_path, "last", linear=True, floors=True, device="cpu")
+    result = assess.evaluate_run(tmp_path, "last", linear=True, floors=True, device="cpu", factors=False)
+    assert "factors" not in result and "factors" not in result["floor_raw_pixels"]
+    assert "linear_top1" in result["model"] and "linear_top1" in result["floor_raw_pixels"]
 
 
 def test_base_method_has_no_measures():
