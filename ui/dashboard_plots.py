@@ -24,6 +24,8 @@ EVAL_TITLE = "kNN top-1, train → test (%) · scores ×100"
 WORDS_TITLE = "Word similarity: Spearman ρ"
 LEGEND_MAX_SHARE = 0.6  # a legend taller than this share of its plot is not given room of its own
 LEGEND_MARGIN = 12  # px between a legend's box and its plot's edge: its 8-px offset and a 4-px gap to the data
+MIN_RELATIVE_SPAN = 0.02  # a y range never narrower than this share of the values' size: noise is drawn as noise
+FLAT_PADDING = 0.1        # one value (a first step, a constant lr) is drawn ±10 % around it
 FEW_POINTS = 5   # a curve of this many points or fewer gets markers: a single point has no line to draw
 RANK_HEADROOM = 1.25  # effective rank is drawn from 0 with this room above its peak: a change of 0.3 stays small
 TERMS_EMPTY = "no extra terms for this method"
@@ -451,8 +453,11 @@ class CurvePlotsMixin:
                 curve.setSymbolPen(None)
 
     def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
-        """A plot whose points are all one value (a first step, a constant lr) gets a range around that value,
-        ±10 %, rather than auto-range's ±0.5, which reads −400…400 (×0.001) for an lr of 1e-3."""
+        """A plot whose points (nearly) share one value gets a range around it rather than auto-range's.
+
+        Auto-range stretches any spread over the whole height: a first step or a constant lr read
+        −400…400 (×0.001), and a word2vec loss wobbling between 4.148 and 4.152 looked like training.
+        """
         view = getattr(plot, "vb", plot)  # a PlotItem or a ViewBox of its own (the terms' right axis)
         key = tuple(s.version for s in series)
         if self._flat_key.get(id(plot)) == key:  # unchanged since the last look: nothing to scan again
@@ -466,11 +471,13 @@ class CurvePlotsMixin:
         if not len(y):
             return
         lo, hi = float(y.min()), float(y.max())
-        flat = hi - lo <= 1e-9 * max(abs(hi), 1e-30)
-        if flat:
-            pad = 0.1 * abs(hi) or 1.0
-            if view.state["targetRange"][1] != [lo - pad, hi + pad]:
-                view.setYRange(lo - pad, hi + pad, padding=0)
+        least = MIN_RELATIVE_SPAN * max(abs(lo), abs(hi))
+        if hi - lo < least or hi == lo:
+            mid = (lo + hi) / 2
+            half = FLAT_PADDING * abs(mid) if hi - lo <= 1e-9 * abs(hi) else 0.55 * least
+            half = half or 1.0
+            if view.state["targetRange"][1] != [mid - half, mid + half]:
+                view.setYRange(mid - half, mid + half, padding=0)
         elif not view.state["autoRange"][1]:
             view.enableAutoRange(axis="y")
 

@@ -121,6 +121,24 @@ def test_a_single_point_is_visible(dash, qtbot):
     assert dash.loss_curve.opts["symbol"] is None  # a line once there are enough points
 
 
+def test_a_loss_that_barely_moves_is_not_stretched_over_the_plot(dash, qtbot):
+    # a word2vec loss wobbling by 0.1 % (and its terms at 0.4999 ± 0.0001) looked like training under auto-range
+    dash.add_event(started())
+    for s in range(1, 40):
+        wobble = 0.002 * (-1) ** s
+        dash.add_event(step(s, loss=4.15 + wobble, logs={"p_context": 0.5 + wobble / 20}))
+    settle(dash, qtbot)
+    lo, hi = dash.loss_plot.vb.viewRange()[1]
+    assert lo < 4.148 and 4.152 < hi and hi - lo >= 0.02 * 4.15
+    lo, hi = dash.terms_plot.vb.viewRange()[1]
+    assert hi - lo >= 0.02 * 0.5
+    for s in range(40, 60):  # a real fall in the loss gets auto-range back
+        dash.add_event(step(s, loss=4.15 - (s - 39) / 10))
+    settle(dash, qtbot)
+    lo, hi = dash.loss_plot.vb.viewRange()[1]
+    assert lo < 2.2 and hi < 4.5
+
+
 def test_floors_are_drawn_on_the_evaluation_plot(dash, qtbot, tmp_path):
     run = make_run(tmp_path / "below-raw", image_run(knn0=0.5))
     cache_floors(run, [{"name": "raw pixels", "knn_top1": 0.946}, {"name": "random init", "knn_top1": 0.312}])
