@@ -178,12 +178,13 @@ TSNE_PCA_DIMS = 50
 # search beats building Annoy trees; above it the FFT method and Annoy win (openTSNE's docs).
 TSNE_BH_BELOW = 10_000
 # Small sets: (early exaggeration, normal) iterations, Barnes-Hut's theta, threads. With PCA
-# init and openTSNE's learning rate (N / 12) 5,000 points settle by 125 + 250 iterations
-# (trustworthiness 0.9906 vs 0.9919 at 250 + 500), theta 0.8 cuts the gradient's CPU by a
-# third at the same trustworthiness, and one thread: an iteration is ~20 ms of work, and a
+# init and openTSNE's learning rate (N / 12) 5,000 points settle by 100 + 200 iterations
+# (trustworthiness 0.9911 against 0.9919 at 250 + 500 and 0.9907 at 125 + 250, which left the
+# CPU ratio to scikit-learn at 2.6-3.1x), theta 0.8 cuts the gradient's CPU by a third at the
+# same trustworthiness, and one thread: an iteration is ~20 ms of work, and a
 # second OpenMP thread waiting at each of its barriers on a busy 2-core machine spent 2.9x the
 # CPU of one thread (docs/BENCHMARKS.md, Projections).
-TSNE_SMALL = dict(early_exaggeration_iter=125, n_iter=250, theta=0.8, n_jobs=1)
+TSNE_SMALL = dict(early_exaggeration_iter=100, n_iter=200, theta=0.8, n_jobs=1)
 # Large sets: 250 + 250 iterations on every core. At 50,000 points the last 250 of openTSNE's
 # default 250 + 500 cost 40 % of the CPU (the layout has spread, so the FFT grid is largest)
 # and moved trustworthiness by 0.0001; a second thread costs ~10 % more CPU there for half

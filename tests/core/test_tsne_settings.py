@@ -24,7 +24,7 @@ def test_settings_follow_the_size():
     assert (small["negative_gradient_method"], small["neighbors"]) == ("bh", "exact")
     assert (large["negative_gradient_method"], large["neighbors"]) == ("fft", "annoy")
     # small sets: the measured shorter schedule, coarser Barnes-Hut and one thread
-    assert (small["early_exaggeration_iter"], small["n_iter"]) == (125, 250)
+    assert (small["early_exaggeration_iter"], small["n_iter"]) == (100, 200)
     assert small["theta"] == 0.8 and small["n_jobs"] == 1
     # large sets: a shortened schedule on every core
     assert (large["early_exaggeration_iter"], large["n_iter"]) == (250, 250)
@@ -82,6 +82,6 @@ def test_the_small_schedule_reaches_openTSNE(monkeypatch):
     (params,) = built
     for key, value in tsne_settings(120, 8).items():
         assert params[key] == value, key
-    # 375 iterations reported every 25: 15 steps up to 1.0, none beyond
+    # 300 iterations reported every 25: 12 steps up to 1.0, none beyond
     steps = [p for p in seen if p < 1.0]
-    assert len(steps) == 14 and steps[-1] == pytest.approx(350 / 375)
+    assert len(steps) == 11 and steps[-1] == pytest.approx(275 / 300)
