@@ -56,6 +56,16 @@ def eval_passes(n: int, rate: float = MASK_RATE, seed: int = EVAL_SEED) -> np.nd
     return np.random.default_rng(seed).integers(0, passes, n)
 
 
+def windows_per_row(rows: int, rate: float, device: torch.device | str = "cpu") -> Tensor:
+    """How many windows each of `rows` rows gets: floor(rate), plus one more with probability
+    rate − floor(rate), so the mean is `rate` for any rate (also above 1); at least one window in all."""
+    whole = math.floor(rate)
+    counts = whole + (torch.rand(rows, device=device) < rate - whole).long()
+    if rows and not counts.any():
+        counts[0] = 1  # a step with no window would have nothing to learn from
+    return counts
+
+
 class BertLite(Method):
     name = "bert_lite"
     title = "BERT-lite (masked language model)"
@@ -132,12 +142,12 @@ class BertLite(Method):
 
     def training_step(self, batch: Batch) -> StepOutput:
         positions = batch.x[:, 1]
-        # a window around about coverage / context of the rows, at random: each word is read
-        # `coverage` times per epoch (a window per row would read it `context` times)
-        keep = torch.rand(len(positions), device=positions.device) < self.cfg.coverage / self.cfg.context
-        keep[0] = True
+        # coverage / context windows per row on average: a window per row reads each word `context`
+        # times, so each word is read `coverage` times per epoch (below or above `context`)
+        starts = positions.repeat_interleave(windows_per_row(len(positions), self.cfg.coverage / self.cfg.context,
+                                                             positions.device))
         offsets = torch.arange(self.cfg.context, device=positions.device)
-        window = self.train_text[positions[keep, None] + self.window_start + offsets]
+        window = self.train_text[starts[:, None] + self.window_start + offsets]
         inputs, chosen = mask_tokens(window, window < self.vocab_size, self.mask_id, self.vocab_size,
                                      self.cfg.mask_rate)
         logits = self.word_logits(self.hidden(inputs)[chosen])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugins.bert_lite import BertLite, eval_passes, mask_tokens, masked_lm_loss
+from plugins.bert_lite import BertLite, eval_passes, mask_tokens, masked_lm_loss, windows_per_row
 from workbench.api import Batch, DataSpec
 from workbench.nn.text import held_out_positions
 
@@ -114,6 +114,29 @@ def test_training_windows_sit_around_each_rows_word():
     same = window == expected
     assert same.float().mean() > 0.7  # ~15 % of the words are corrupted
     assert ((window == expected) | (window == model.mask_id) | (window < 20)).all()
+
+
+@pytest.mark.parametrize("coverage", [3.0, 8.0, 20.0])
+def test_each_word_is_read_coverage_times_per_epoch_also_above_the_window(coverage):
+    # coverage was a probability of keeping a row's window, so anything at or above the window
+    # (8) read each word 8 times; now it reads each word `coverage` times per epoch on average
+    corpus = np.arange(2000) % 20  # one document: every window is plain text
+    model = _model(corpus, context=8, coverage=coverage)
+    captured = []
+    model.hidden = lambda tokens: captured.append(tokens) or torch.zeros(*tokens.shape, 8)
+    rows = torch.arange(len(corpus))
+    torch.manual_seed(0)
+    model.training_step(Batch(torch.stack([torch.from_numpy(corpus)[rows], rows], 1), torch.full((len(rows),), -1),
+                              torch.arange(len(rows))))
+    words_read = captured[0].numel()  # an epoch: every row once
+    assert words_read / len(corpus) == pytest.approx(coverage, rel=0.05)
+
+
+def test_windows_per_row_has_the_asked_mean_and_never_none():
+    torch.manual_seed(0)
+    counts = windows_per_row(20_000, 2.5)
+    assert set(counts.unique().tolist()) == {2, 3} and counts.float().mean().item() == pytest.approx(2.5, abs=0.02)
+    assert windows_per_row(5, 1e-9).sum().item() == 1  # a step always has a window
 
 
 @pytest.mark.parametrize("rate", [0.15, 0.6])
