@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from workbench.assess import evaluate_run  # noqa: E402
 from workbench.config import new_run_config, validate  # noqa: E402
 from workbench.events import read_events  # noqa: E402
+from workbench.floors import rho_noise as floors_rho_noise  # noqa: E402
 from workbench.registry import discover  # noqa: E402
 from workbench.runs import create_run_dir  # noqa: E402
 
@@ -93,10 +94,11 @@ def lower_is_better(label: str) -> bool:
 
 
 def rho_noise(pairs: int) -> float:
-    """Half-width of the 95 % band of a Spearman ρ over `pairs` pairs: 1.96 standard errors of
-    Fisher's z, √(1.06 / (n − 3)) for Spearman's ρ (Fieller, Hartley & Pearson 1957); about
-    ±0.27 over the 60 WordSim-353 pairs in `lee`'s vocabulary. Infinite below 4 pairs."""
-    return 1.96 * math.sqrt(1.06 / (pairs - 3)) if pairs > 3 else math.inf
+    """ρ's 95 % noise band over `pairs` pairs: workbench.floors.rho_noise (what the dashboard, the
+    log and the Runs table show; ±0.26 over the 60 WordSim-353 pairs in `lee`'s vocabulary), infinite
+    below 4 pairs (no interval: nothing is outside it)."""
+    band = floors_rho_noise(pairs)
+    return math.inf if band is None else band
 
 
 def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, tuple[str, float] | None,

@@ -182,7 +182,7 @@ def _legend_html(legend, width: float) -> str:
 
 
 def _notes_html(notes: list[str], width: float) -> str:
-    """Notes under a plot's step axis ('random init floor: measuring…', 'wordsim353 on 60 pairs: ±0.25 is
+    """Notes under a plot's step axis ('random init floor: measuring…', 'wordsim353 on 60 pairs: ±0.26 is
     noise'), joined by ' · ' on lines that fit `width` px: a line wider than the plot runs under its neighbour."""
     return "".join(f"<br><span style='font-size:8pt'>{html.escape(' · '.join(line))}</span>"
                    for line in _pack_lines(notes, width, " · "))

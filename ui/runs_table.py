@@ -53,7 +53,7 @@ def _score_text(name: str, value: float) -> str:
 
 
 def _rho_noise_suffix(s: RunSummary, label: str) -> str:
-    """' ±0.25' after a word score that rests on few pairs."""
+    """' ±0.26' after a word score that rests on few pairs."""
     key = label.split(" ")[0]
     note = next((n for n in coverage_notes({key: s.coverage[key]}) if "±" in n), "") if key in s.coverage else ""
     return " ±" + note.split("±")[1].split(" ")[0] if note else ""

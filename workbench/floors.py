@@ -139,10 +139,15 @@ def floors_text(floors: dict) -> str:
 Z95 = 1.96
 
 
+SPEARMAN_VARIANCE = 1.06  # Var(Fisher z of Spearman's ρ) ≈ 1.06 / (n − 3) (Fieller, Hartley & Pearson 1957)
+
+
 def rho_noise(pairs: int) -> float | None:
-    """Half-width of a 95 % interval of Spearman ρ over `pairs` pairs (Fisher z, at ρ = 0): differences
-    smaller than this are noise. ~0.26 for the 60 WordSim pairs the Lee corpus covers."""
-    return math.tanh(Z95 / math.sqrt(pairs - 3)) if pairs > 3 else None
+    """Half-width of a 95 % interval of Spearman ρ over `pairs` pairs (Fisher z with Spearman's variance,
+    at ρ = 0, back in ρ's units): differences smaller than this are noise. ±0.26 for the 60 WordSim pairs
+    the Lee corpus covers, ±0.06 for all 1,000 of a large vocabulary; None below 4 pairs (no interval).
+    The one band of the dashboard, the log, the Runs table and bench/methods.py's verdict."""
+    return math.tanh(Z95 * math.sqrt(SPEARMAN_VARIANCE / (pairs - 3))) if pairs > 3 else None
 
 
 def accuracy_noise(n: int, p: float = 0.5) -> float | None:

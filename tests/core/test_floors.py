@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -22,7 +23,9 @@ def test_floors_are_keyed_by_data_and_backbone_not_by_method_or_seed():
 
 
 def test_noise_of_small_evaluations():
-    assert rho_noise(60) == pytest.approx(0.25, abs=0.01)  # the Lee corpus covers 60 WordSim pairs
+    # Fisher's z with Spearman's variance 1.06 / (n − 3), back in ρ's units: the Lee corpus covers 60 WordSim pairs
+    assert rho_noise(60) == pytest.approx(math.tanh(1.96 * (1.06 / 57) ** 0.5)) == pytest.approx(0.261, abs=1e-3)
+    assert rho_noise(1003) == pytest.approx(0.064, abs=1e-3)
     assert rho_noise(3) is None
     assert accuracy_noise(359) == pytest.approx(0.052, abs=0.001)
 

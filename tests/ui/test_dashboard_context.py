@@ -188,9 +188,9 @@ def test_a_word_run_reads_in_words_and_rho_and_says_what_is_noise(dash, qtbot):
     assert dash.knn_plot.titleLabel.text == WORDS_TITLE and dash.knn_plot.getAxis("left").labelText == "ρ"
     names = [label.text for _, label in dash.knn_legend.items]
     assert "last" not in names and "wordsim353 ρ" in names  # no kNN legend entries on a word run
-    assert "wordsim353 on 60 pairs: ±0.25 is noise" in dash.knn_plot.getAxis("bottom").labelText
+    assert "wordsim353 on 60 pairs: ±0.26 is noise" in dash.knn_plot.getAxis("bottom").labelText
     log = dash.log_view.toPlainText()
-    assert "wordsim353 on 60 pairs: ±0.25 is noise" in log and "kNN –" not in log
+    assert "wordsim353 on 60 pairs: ±0.26 is noise" in log and "kNN –" not in log
 
 
 def test_a_sequence_run_counts_sequences(dash, qtbot):
