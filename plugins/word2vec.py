@@ -1,6 +1,7 @@
 """word2vec: skip-gram and CBOW with negative sampling and subsampling of frequent words (Mikolov et al. 2013)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 
 from workbench.api import Batch, DataSpec, Method, Preview, StepOutput
 from workbench.config import setting
+from workbench.nn.text import held_out_documents, held_out_positions, training_counts, unigram_perplexity
 from workbench.wordtiles import BACKGROUND, word_tile
 
 MAX_WINDOW = 20
@@ -105,7 +107,8 @@ class Word2Vec(Method):
     family = "language"
     modality = "text"
     summary = ("Predict the words around each word (skip-gram) or a word from its neighbours "
-               "(CBOW) against random noise words; words used alike end up close.")
+               "(CBOW) against random noise words; words used alike end up close. Every 10th "
+               "document is held out: how well the vectors predict its words' neighbours.")
     reference = "Mikolov et al. 2013, arXiv:1301.3781 and arXiv:1310.4546"
     # The sparse update is plain SGD; 0.1 (4× gensim's 0.025), cosine-decayed by the trainer, reached
     # WordSim-353 ρ 0.51 on the wiki corpus in 3 epochs where 0.05 gave 0.37 (docs/BENCHMARKS.md).
@@ -144,10 +147,16 @@ class Word2Vec(Method):
         # score then moves from the first step, and it trained better (docs/METHODS.md).
         nn.init.uniform_(self.in_vectors.weight, -0.5 / d ** 0.5, 0.5 / d ** 0.5)
         nn.init.uniform_(self.out_vectors.weight, -0.5 / d ** 0.5, 0.5 / d ** 0.5)
-        corpus = torch.from_numpy(np.asarray(data.corpus, dtype=np.int32))
+        text = np.asarray(data.corpus, dtype=np.int64)
+        # Every 10th document is held out for the measures, as the language models do: training
+        # reads it as a document break (no pair reaches into it), and counts only the rest.
+        self.test_docs = held_out_documents(text)
+        self.train_counts = training_counts(text, v)
+        corpus = torch.from_numpy(np.where(held_out_positions(text), -1, text).astype(np.int32))
         # Derived from the data, not learned: rebuilt on load, so kept out of checkpoints.
         self.register_buffer("corpus", F.pad(corpus, (PAD, PAD), value=-1), persistent=False)
-        counts = np.asarray(data.word_counts, dtype=np.float64)
+        counts = self.train_counts.astype(np.float64) + (self.train_counts == 0)  # a word seen only in
+        # the held-out text keeps a count of one: never subsampled, rarely a noise word
         self.register_buffer("keep", torch.tensor(keep_probabilities(counts, cfg.subsample),
                                                   dtype=torch.float32), persistent=False)
         # Noise words by alias table: 2.5x faster than searchsorted on the cumulative distribution
@@ -301,6 +310,64 @@ class Word2Vec(Method):
     def embed(self, x: Tensor) -> Tensor:
         """The input vector of each row's word (column 0): train rows give their centre word."""
         return self.in_vectors(x[:, 0].long())
+
+    # --- evaluation ------------------------------------------------------------------------
+    def held_out_windows(self) -> tuple[Tensor, Tensor]:
+        """(centres (N,), contexts (N, 2·window)) for every word of the held-out documents: the
+        words at most `window` away in the same document, −1 where there is none."""
+        w, centres, contexts = self.cfg.window, [], []
+        for doc in self.test_docs:
+            padded = np.concatenate([np.full(w, -1), doc, np.full(w, -1)])
+            offsets = np.r_[np.arange(-w, 0), np.arange(1, w + 1)]
+            centres.append(doc)
+            contexts.append(padded[np.arange(len(doc))[:, None] + w + offsets])
+        if not centres:
+            return torch.zeros(0, dtype=torch.long), torch.zeros(0, 2 * w, dtype=torch.long)
+        return (torch.from_numpy(np.concatenate(centres).astype(np.int64)),
+                torch.from_numpy(np.concatenate(contexts).astype(np.int64)))
+
+    def log_prior(self) -> Tensor:
+        """log q(c) − log keep(c) (V,): what the loss divides out of a score. At the negative-sampling
+        optimum exp(u_c · v_w) = p(w, c) / (p(w) q(c) k) for the pairs it trains on, and subsampling
+        keeps a pair at keep(c) of its context word's rate, so q(c) exp(u_c · v_w) / keep(c),
+        normalised over c, is the conditional p(c | w) the vectors imply (Levy & Goldberg 2014)."""
+        counts = self.train_counts.astype(np.float64) + 1.0  # add-one, like the unigram floor
+        q = noise_distribution(counts, self.cfg.ns_exponent)
+        return torch.from_numpy(np.log(q) - np.log(keep_probabilities(counts, self.cfg.subsample))).float()
+
+    @torch.no_grad()
+    def measures(self, batches) -> dict[str, float]:
+        """Perplexity of the held-out documents' words under the conditional the vectors imply
+        (log_prior): skip-gram's context words given their centre (every pair within `window`),
+        CBOW's centre words given the mean of their window's input vectors; beside the floor that
+        reads no context, the training text's unigram model on the same words."""
+        centres, contexts = self.held_out_windows()
+        w_in, w_out = self.in_vectors.weight.float(), self.out_vectors.weight.float()
+        valid = contexts >= 0
+        if self.cfg.mode == "skipgram":
+            rows, cols = valid.nonzero(as_tuple=True)
+            sources, targets = centres[rows], contexts[rows, cols]
+            label = "context-word perplexity"
+        else:
+            keep = valid.any(1)
+            sources, targets = None, centres[keep]
+            mask = valid[keep].unsqueeze(-1).float()
+            label = "centre-word perplexity"
+        if not len(targets):
+            return {}
+        prior = self.log_prior().to(w_in.device)
+        nll = 0.0
+        for start in range(0, len(targets), 4096):  # bounded memory on a large vocabulary
+            part = slice(start, start + 4096)
+            if sources is not None:
+                hidden = w_in[sources[part].to(w_in.device)]
+            else:
+                m = mask[part].to(w_in.device)
+                hidden = (w_in[contexts[keep][part].clamp(min=0).to(w_in.device)] * m).sum(1) / m.sum(1)
+            logp = torch.log_softmax(hidden @ w_out.T + prior, -1)
+            nll -= float(logp.gather(1, targets[part, None].to(w_in.device)).sum())
+        return {label: math.exp(nll / len(targets)),
+                "unigram perplexity": unigram_perplexity(self.train_counts, targets.numpy())}
 
     # --- pictures --------------------------------------------------------------------------
     def _word(self, i: int) -> str:

@@ -251,8 +251,11 @@ def test_cli_train_eval_export_on_lee(tmp_path, capsys):
                  "--device", "cpu", "--run-dir", str(run_dir), "--quiet", "--set", "dim=16",
                  "--set", "threads=1", "--set", "probe_size=300"]) == 0
     events = list(read_events(run_dir))
-    evals = [e for e in events if e["type"] == "eval"]
+    evals = [e for e in events if e["type"] == "eval" and "scores" in e]
     assert len(evals) == 2 and all("wordsim353 ρ" in e["scores"] for e in evals)
+    measured = [e["measures"] for e in events if e["type"] == "eval" and "measures" in e]
+    assert len(measured) == 2 and all(m["context-word perplexity"] > 0 and m["unigram perplexity"] > 0
+                                      for m in measured)  # the held-out measure, each epoch
     assert evals[0]["coverage"]["wordsim353"][1] == 353
     assert (run_dir / "checkpoints" / "best.pt").is_file()  # follows the WordSim-353 ρ
     finished = events[-1]
@@ -266,6 +269,9 @@ def test_cli_train_eval_export_on_lee(tmp_path, capsys):
         assert -1 <= report[row]["wordsim353_rho"] <= 1
         assert report[row]["analogy_questions"][0] > 0 and 0 <= report[row]["analogy_top1"] <= 1
     assert isinstance(report["beats_random_init"], bool)
+    for measures in (report["measures"], report["floor_random_init"]["measures"]):  # the held-out measure
+        assert list(measures) == ["context-word perplexity", "unigram perplexity"]
+    assert report["measures"]["unigram perplexity"] == report["floor_random_init"]["measures"]["unigram perplexity"]
 
     out = tmp_path / "words.h5"
     assert main(["export", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
@@ -317,3 +323,64 @@ def test_a_resumed_text_run_continues_exactly(tmp_path):
     for key in ("in_vectors.weight", "out_vectors.weight"):
         assert torch.equal(resumed["model"][key], expected["model"][key]), key
     assert resumed["best_score"] == expected["best_score"]
+
+
+# --- the held-out measure -------------------------------------------------------------------
+def _documents(docs: int = 20, length: int = 30) -> list[list[str]]:
+    """Documents of word pairs that always come together ('a3 b3'): the context says a lot."""
+    rng = np.random.default_rng(0)
+    return [[w for k in rng.integers(0, 12, length // 2) for w in (f"a{k}", f"b{k}")] for _ in range(docs)]
+
+
+def test_training_never_reads_a_held_out_document():
+    ds = build_text_dataset("toy", _documents(), min_count=1)
+    method = _method(ds.spec)
+    corpus = np.asarray(ds.spec.corpus)
+    text = method.corpus[PAD:-PAD].numpy()
+    held = (np.cumsum(corpus < 0) % 10 == 9) & (corpus >= 0)  # the words of documents 9 and 19
+    assert held.sum() == 60 and (text[held] == -1).all() and (text[~held] == corpus[~held]).all()
+    assert [len(d) for d in method.test_docs] == [30, 30]
+    assert method.train_counts.sum() == (corpus >= 0).sum() - 60
+
+
+def test_held_out_windows_hold_every_word_within_the_window():
+    ds = build_text_dataset("toy", _documents(), min_count=1)
+    method = _method(ds.spec, window=2)
+    centres, contexts = method.held_out_windows()
+    doc = method.test_docs[0]
+    assert torch.equal(centres[:30], torch.from_numpy(doc.astype(np.int64)))
+    assert contexts[0].tolist() == [-1, -1, doc[1], doc[2]] and contexts[5].tolist() == list(doc[[3, 4, 6, 7]])
+    assert contexts[29].tolist() == [doc[27], doc[28], -1, -1]  # never across a document break
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_a_model_that_learnt_nothing_is_the_unigram_model(mode):
+    # zero vectors: every score is 0, so the implied conditional is the prior q(c) / keep(c),
+    # which with counts^1 and no subsampling is the (add-one) unigram model: the floor, exactly
+    ds = build_text_dataset("toy", _documents(), min_count=1)
+    method = _method(ds.spec, mode=mode, ns_exponent=1.0, subsample=0.0)
+    method.in_vectors.weight.data.zero_()
+    measures = method.measures(None)
+    label = "context-word perplexity" if mode == "skipgram" else "centre-word perplexity"
+    assert list(measures) == [label, "unigram perplexity"]
+    assert measures[label] == pytest.approx(measures["unigram perplexity"], rel=1e-5)
+    # the floor by hand: skip-gram predicts each word once per neighbour within the window
+    counts = method.train_counts + 1.0
+    centres, contexts = method.held_out_windows()
+    targets = contexts[contexts >= 0].numpy() if mode == "skipgram" else centres.numpy()
+    assert measures["unigram perplexity"] == pytest.approx(np.exp(-np.log(counts[targets] / counts.sum()).mean()))
+
+
+@pytest.mark.parametrize("mode", ["skipgram", "cbow"])
+def test_a_model_that_learnt_the_text_beats_the_unigram_floor(mode):
+    ds = build_text_dataset("toy", _documents(docs=60), min_count=1)
+    method = _method(ds.spec, mode=mode, dim=16, window=1, subsample=0.0)
+    method.learning_rate = 0.05 if mode == "skipgram" else 0.2
+    before = method.measures(None)
+    for _ in range(40):
+        idx = torch.randperm(len(ds.x_train))[:256]
+        method.training_step(Batch(ds.x_train[idx], ds.y_train[idx], idx))
+    after = method.measures(None)
+    label = next(iter(after))
+    assert after[label] < 0.8 * after["unigram perplexity"] and after[label] < before[label]
+    assert after["unigram perplexity"] == before["unigram perplexity"]  # the floor reads no weights
