@@ -17,6 +17,7 @@ its floor.
     python bench/methods.py --threads 1                       # every method, 2 epochs
     python bench/methods.py --methods autoencoder,rotation --epochs 1 --out /tmp/b.md
     python bench/methods.py --methods lstm_lm,bert_lite,word2vec --epochs 2 --threads 1
+    python bench/methods.py --render-from a.json b.json  # one section from runs saved with --json
 """
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -303,20 +305,60 @@ def load_average() -> str:
         return "unknown"
 
 
-def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unknown") -> str:
-    """The Methods section (between the markers) as markdown."""
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+def command_line(methods: str | None, epochs: int, threads: int) -> str:
+    return (f"python bench/methods.py{' --methods ' + methods if methods else ''}"
+            f" --epochs {epochs}{f' --threads {threads}' if threads else ''}")
+
+
+def utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def run_info(args, machine: str, started: float, ended: float, load: str) -> dict:
+    """What the JSON and the section's header say about one benchmark run: its command, settings,
+    machine, start and end (Unix time, UTC) and the 1-minute load average at its start and end."""
     threads = getattr(args, "threads", 0)
-    command = (f"python bench/methods.py{' --methods ' + args.methods if args.methods else ''}"
-               f" --epochs {args.epochs}{f' --threads {threads}' if threads else ''}")
+    return {"command": command_line(args.methods, args.epochs, threads), "methods": args.methods,
+            "epochs": args.epochs, "threads": threads, "backbone": args.backbone, "seed": args.seed,
+            "checkpoint": args.checkpoint, "machine": machine, "started": started, "ended": ended,
+            "seconds": round(ended - started, 1), "load": load}
+
+
+def _run_line(run: dict) -> str:
+    """'`command`: 2026-12-03 11:00 UTC – 11:40 UTC (40.0 min), 2 epochs, 1 thread, load 2.1 / 5.3; machine'."""
+    threads = run.get("threads")
+    settings = [f"{run['epochs']} epoch{'s' if run['epochs'] != 1 else ''}" if run.get("epochs") else
+                "epochs not recorded",
+                f"{threads} thread{'s' if threads != 1 else ''}" if threads else "torch's default threads"]
+    span = f"{utc(run['started'])} – {utc(run['ended'])[11:]}" if run.get("started") else "time not recorded"
+    return (f"`{run['command']}`: {span}{run.get('time_note', '')} ({run['seconds'] / 60:.1f} min), "
+            f"{', '.join(settings)}, 1-minute load average at start and end {run.get('load') or 'unknown'}; "
+            f"{run['machine']}")
+
+
+def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unknown",
+           runs: list[dict] | None = None) -> str:
+    """The Methods section (between the markers) as markdown; `runs` (run_info of each run the rows
+    come from, --render-from) names every run in the header, else this one run is named."""
+    if not runs:
+        now = time.time()
+        runs = [run_info(args, machine, now - total_s, now, load)]
+    one = len(runs) == 1
+    epochs = {r.get("epochs") for r in runs}
+    epochs_text = (f"for {runs[0]['epochs']} epoch{'s' if runs[0]['epochs'] != 1 else ''}" if len(epochs) == 1
+                   and runs[0].get("epochs") else "for the epochs named per run below")
+    if one:
+        run = runs[0]
+        intro = (f"`{run['command']}` trained "
+                 f"{'the methods below' if run.get('methods') else 'every image, sequence and text method in the registry'} ")
+    else:
+        intro = (f"The rows come from {len(runs)} runs of `bench/methods.py`, listed below (where two runs have a row "
+                 f"for the same method, the later run's is shown), which trained the methods ")
     lines = [
         BEGIN,
         "## Methods",
         "",
-        f"`{command}` trained "
-        f"{'the methods below' if args.methods else 'every image, sequence and text method in the registry'} "
-        f"for {args.epochs} epoch"
-        f"{'s' if args.epochs != 1 else ''} on the `{args.backbone}` backbone (seed {args.seed}) "
+        f"{intro}{epochs_text} on the `{args.backbone}` backbone (seed {args.seed}) "
         f"through the real worker, with each method's preferred batch size and learning rate; "
         f"methods that need colour on `{COLOUR_DATASET}` (label: the shape, 4 classes), the rest "
         f"on `{GREY_DATASET}` (10 digits), sequence methods on `{SEQUENCE_DATASET}` (6 waveforms; "
@@ -335,9 +377,14 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
         f"(start, data, training, per-epoch kNN); img/s is the training throughput from its epoch "
         f"events; load is the 1-minute load average when the method's run ended.",
         "",
-        f"Machine: {machine}. Measured {when}; the whole benchmark took {total_s / 60:.1f} min "
-        f"(1-minute load average at start and end: {load}).",
-        "",
+    ]
+    if one:
+        lines += [f"Machine: {runs[0]['machine']}. Measured {utc(runs[0]['ended'])}; the whole benchmark took "
+                  f"{runs[0]['seconds'] / 60:.1f} min (1-minute load average at start and end: "
+                  f"{runs[0].get('load') or 'unknown'}).", ""]
+    else:
+        lines += ["Runs:", ""] + [f"{i}. {_run_line(r)}" for i, r in enumerate(runs, 1)] + [""]
+    lines += [
         "| method | dataset | batch | kNN top-1 | linear top-1 | raw pixels kNN / linear "
         "| random init kNN / linear | beats floor | decided by | seconds | img/s | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -396,6 +443,53 @@ def render(rows: list[Row], args, machine: str, total_s: float, load: str = "unk
     return "\n".join(lines) + "\n"
 
 
+def read_run(path: Path) -> tuple[dict, list[Row]]:
+    """(run_info, rows) of a --json file. Files written before the run was recorded hold only the
+    machine and the seconds: their end is the file's time, their threads come from the machine
+    line, their epochs from the rows' checkpoints and their load from the rows' (said so)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Row)}
+    rows = [Row(**{k: v for k, v in r.items() if k in known}) for r in data.get("rows", [])]
+    if "run" in data:
+        return data["run"], rows
+    ended = path.stat().st_mtime
+    threads = re.search(r"with (\d+) thread", data.get("machine", ""))
+    epochs = {r.extra.get("epoch") for r in rows if not r.error and r.extra.get("epoch")}
+    loads = sorted(float(r.load) for r in rows if re.fullmatch(r"[\d.]+", r.load or ""))
+    methods = ",".join(r.method for r in rows)
+    run = {"command": command_line(methods, max(epochs) if epochs else 0, int(threads[1]) if threads else 0),
+           "methods": methods, "epochs": max(epochs) if len(epochs) == 1 else None,
+           "threads": int(threads[1]) if threads else 0, "machine": data.get("machine", "machine not recorded"),
+           "started": ended - data.get("seconds", 0), "ended": ended, "seconds": data.get("seconds", 0),
+           "time_note": " (end from the file's time)",
+           "load": f"not recorded; {loads[0]:.1f}–{loads[-1]:.1f} when its methods ended" if loads else None}
+    return run, rows
+
+
+def merge_runs(runs: list[tuple[dict, list[Row]]], order: list[str]) -> list[Row]:
+    """Every method's row from the runs, a later run's row replacing an earlier one's, in `order`
+    (registry order; methods not in it last, by name)."""
+    latest: dict[str, Row] = {}
+    for _, rows in runs:
+        for row in rows:
+            latest[row.method] = row
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(latest.values(), key=lambda r: (rank.get(r.method, len(rank)), r.method))
+
+
+def render_from(paths: list[Path], out: Path, order: list[str]) -> list[Row]:
+    """Write the section from saved --json files (merge_runs), naming each run; returns the rows."""
+    runs = sorted((read_run(p) for p in paths), key=lambda run: run[0].get("ended") or 0)
+    rows = merge_runs(runs, order)
+    first = runs[0][0] if runs else {}
+    settings = argparse.Namespace(methods=None, epochs=first.get("epochs") or 0, threads=first.get("threads", 0),
+                                  backbone=first.get("backbone", "small_cnn"), seed=first.get("seed", 0),
+                                  checkpoint=first.get("checkpoint", "last"))
+    infos = [info for info, _ in runs]
+    write_section(out, render(rows, settings, first.get("machine", ""), 0.0, runs=infos))
+    return rows
+
+
 def write_section(path: Path, section: str) -> None:
     """Replace the text between our markers (or append it), keeping the rest of the file."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
@@ -423,9 +517,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     p.add_argument("--json", type=Path, help="also write every row as JSON here")
     p.add_argument("--runs-root", type=Path, help="keep the runs here (default: a temporary folder)")
+    p.add_argument("--render-from", type=Path, nargs="+", metavar="JSON",
+                   help="train nothing: write the section from rows saved by earlier --json runs (registry "
+                        "order; a later run's row for the same method replaces an earlier one's)")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
+    if args.render_from:
+        missing = [str(f) for f in args.render_from if not f.is_file()]
+        if missing:
+            p.error(f"no such file: {', '.join(missing)}")
+        rows = render_from(args.render_from, args.out, sorted(discover()))
+        below = [r.method for r in rows if not r.error and below_a_floor(r)]
+        failed = [r.method for r in rows if r.error]
+        print(f"{len(rows)} rows from {len(args.render_from)} runs{', below floor: ' + ', '.join(below) if below else ''}"
+              f"{', failed: ' + ', '.join(failed) if failed else ''}; wrote {args.out}", flush=True)
+        return 1 if failed or below else 0
     if args.threads:  # the scoring runs here, in this process: it keeps to the same threads as training
         torch.set_num_threads(args.threads)
     wanted = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
@@ -434,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skip {r.method}: {r.error}", flush=True)
     machine = machine_line(args)
     print(f"{len(methods)} method(s), {args.epochs} epoch(s) each on {args.backbone}; {machine}", flush=True)
-    t0, load_start = time.perf_counter(), load_average()
+    t0, load_start, started = time.perf_counter(), load_average(), time.time()
     with tempfile.TemporaryDirectory(prefix="bench-methods-") as tmp:
         # a fresh folder per benchmark, so kept runs never collide with an earlier one's
         runs_root = args.runs_root / time.strftime("%Y%m%d-%H%M%S") if args.runs_root else Path(tmp)
@@ -456,9 +563,10 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t0
     order = {name: i for i, (name, _) in enumerate(methods)}
     rows.sort(key=lambda r: order.get(r.method, len(order)))  # registry order; unloadable ones last
-    write_section(args.out, render(rows, args, machine, total, f"{load_start} / {load_average()}"))
-    if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "seconds": round(total, 1),
+    run = run_info(args, machine, started, time.time(), f"{load_start} / {load_average()}")
+    write_section(args.out, render(rows, args, machine, total, run["load"], runs=[run]))
+    if args.json:  # --render-from reads these back: the run (times, settings, load) and its rows
+        args.json.write_text(json.dumps({"machine": machine, "seconds": round(total, 1), "run": run,
                                          "rows": [asdict(r) for r in rows]}, indent=2))
     below = [r.method for r in rows if not r.error and below_a_floor(r)]
     failed = [r.method for r in rows if r.error]

@@ -203,3 +203,58 @@ def test_rows_show_the_verdict_and_the_figure_that_decided_it(bench):
             "| WordSim ρ 0.051 vs 0.074 (random init), noise ±0.26 over 60 pairs | 100 | 1000 | 2.0 |") in text
     assert "| `lstm_lm` | lee | test perplexity | 281.7 | 461.1 (unigram perplexity) | 1750 | – |" in text
     assert "| `clip` | shapes | zero_shot_mean | 0.6 | – | 0.25 | zero_shot_colour 0.9 |" in text
+
+
+def _save(bench, path, rows, run=None, mtime=None):
+    import json
+    import os
+    from dataclasses import asdict
+    data = {"machine": "AMD EPYC, 2 logical cores, torch 2 on cpu with 1 thread, Python 3.11", "seconds": 600.0,
+            "rows": [asdict(r) for r in rows]}
+    if run:
+        data["run"] = run
+    path.write_text(json.dumps(data))
+    if mtime:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_one_section_from_several_saved_runs(bench, tmp_path):
+    # 2026-12-03 10:00–10:40 UTC (recorded) and a file of an older format that ended at 11:30 UTC
+    a = _save(bench, tmp_path / "a.json",
+              [_image(bench, method="vicreg", extra={"epoch": 2}), _text(bench, rho=0.0, random_rho=0.07)],
+              run=bench.run_info(_args("vicreg,word2vec"), "AMD EPYC, 2 cores", 1796292000.0, 1796294400.0,
+                                 "1.5 / 6.2"))
+    bert = _text(bench, method="bert_lite", batch_size=128, load="7.0", extra={"epoch": 2},
+                 measures={"masked-word perplexity": 257.3, "unigram perplexity": 461.1},
+                 random_measures={"masked-word perplexity": 1798.0, "unigram perplexity": 461.1})
+    w2v = _text(bench, rho=0.0, random_rho=0.07, load="5.0", extra={"epoch": 2},  # ρ within noise, but measured
+                measures={"context-word perplexity": 423.9, "unigram perplexity": 462.5},
+                random_measures={"context-word perplexity": 900.0, "unigram perplexity": 462.5})
+    b = _save(bench, tmp_path / "b.json", [w2v, bert], mtime=1796297400.0)
+    out = tmp_path / "B.md"
+    rows = bench.render_from([b, a], out, ["autoencoder", "bert_lite", "vicreg", "word2vec"])
+    assert [r.method for r in rows] == ["bert_lite", "vicreg", "word2vec"]  # registry order
+    assert rows[2].measures["context-word perplexity"] == 423.9  # the later run's row wins
+    text = out.read_text()
+    assert "The rows come from 2 runs of `bench/methods.py`" in text
+    assert ("1. `python bench/methods.py --methods vicreg,word2vec --epochs 2 --threads 1`: "
+            "2026-12-03 10:00 UTC – 10:40 UTC (40.0 min), 2 epochs, 1 thread, 1-minute load average at start "
+            "and end 1.5 / 6.2; AMD EPYC, 2 cores") in text
+    assert ("2. `python bench/methods.py --methods word2vec,bert_lite --epochs 2 --threads 1`: 2026-12-03 "
+            "11:20 UTC – 11:30 UTC (end from the file's time) (10.0 min), 2 epochs, 1 thread, 1-minute load "
+            "average at start and end not recorded; 5.0–7.0 when its methods ended") in text
+    assert "| `word2vec` | lee | 256 | 0 ± 0.26 (60 pairs) | 0.07 | 0 | yes | context-word perplexity 423.9 < 462.5" in text
+    assert text.index("| `bert_lite` | lee") < text.index("| `word2vec` | lee")
+    assert "| `vicreg` | mnist5k | 128 | 85.0 % |" in text
+
+
+def test_render_from_writes_the_section_and_exits_on_a_row_below_its_floor(bench, tmp_path):
+    out = tmp_path / "B.md"
+    out.write_text(f"# Benchmarks\n\nkept\n\n{bench.BEGIN}\nold\n{bench.END}\n\n## After\n")
+    below = _save(bench, tmp_path / "a.json", [_text(bench, rho=0.0, random_rho=0.07)])  # within noise
+    assert bench.main(["--render-from", str(below), "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "kept" in text and "## After" in text and "old" not in text and "**within noise**" in text
+    with pytest.raises(SystemExit):
+        bench.main(["--render-from", str(tmp_path / "missing.json"), "--out", str(out)])
