@@ -6,7 +6,8 @@
     python bench/word2vec.py --corpus my_text.txt
 
 Both see the very same token stream: the dataset's corpus (words below min_count already
-removed, documents kept apart) is handed to gensim as its sentences, with min_count=1 so it
+removed, documents kept apart, the documents ours holds out for its measure left out) is
+handed to gensim as its sentences, with min_count=1 so it
 keeps the same vocabulary. Both train single-threaded by default (gensim workers=1, torch
 threads=1). Ours runs through the real trainer (a run directory in a temp folder, Adam with
 a cosine schedule, batches of centre words); words/s counts running words × epochs over the
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.data import load_dataset  # noqa: E402
 from workbench.data.text import gensim_datapath  # noqa: E402
+from workbench.nn.text import HELD_OUT_EVERY, held_out_positions  # noqa: E402
 from workbench.wordsim import analogy_accuracy, similarity_scores  # noqa: E402
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -56,7 +58,8 @@ def wiki_text(cache: Path) -> Path:
 
 
 def sentences(spec) -> list[list[str]]:
-    """The dataset's corpus as gensim sentences: one list of words per document."""
+    """The text ours trains on as gensim sentences: one list of words per document, without the
+    documents our word2vec holds out for its measure (every 10th), so both read the same words."""
     vocab, docs, current = spec.vocab, [], []
     for t in spec.corpus.tolist():
         if t < 0:
@@ -65,7 +68,7 @@ def sentences(spec) -> list[list[str]]:
         else:
             current.append(vocab[t])
     docs.append(current)
-    return docs
+    return [d for i, d in enumerate(docs) if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1]
 
 
 def scores(vectors: np.ndarray, vocab: list[str], analogies: bool) -> dict:
@@ -168,7 +171,7 @@ def main() -> None:
                 else Path(args.corpus)
             dataset, root = "textfile", str(path)
         spec = load_dataset(dataset, root=root).spec
-        words = int((spec.corpus >= 0).sum())
+        words = int(((spec.corpus >= 0) & ~held_out_positions(spec.corpus)).sum())  # the words both train on
         ours, floor, our_s = run_ours(dataset, root, args, folder)
         docs = sentences(spec)
         wv, gensim_s = run_gensim(docs, args)
