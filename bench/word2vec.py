@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.data import load_dataset  # noqa: E402
 from workbench.data.text import gensim_datapath  # noqa: E402
-from workbench.nn.text import HELD_OUT_EVERY, held_out_positions  # noqa: E402
+from workbench.nn.text import HELD_OUT_EVERY, held_out_positions, training_counts  # noqa: E402
 from workbench.wordsim import analogy_accuracy, similarity_scores  # noqa: E402
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -82,13 +82,24 @@ def scores(vectors: np.ndarray, vocab: list[str], analogies: bool) -> dict:
     return out
 
 
-def run_gensim(docs, args, epochs: int | None = None):
+def word_counts(spec) -> dict[str, int]:
+    """Ours' counts for subsampling and noise words, as gensim's vocabulary: each word's count in
+    the text it trains on, one for a word seen only in the held-out documents (so both keep the
+    whole vocabulary, and such a word keeps its untrained vector in both)."""
+    counts = training_counts(np.asarray(spec.corpus, dtype=np.int64), len(spec.vocab))
+    return {w: int(max(c, 1)) for w, c in zip(spec.vocab, counts)}
+
+
+def run_gensim(docs, args, epochs: int | None = None, counts: dict[str, int] | None = None):
     from gensim.models import Word2Vec
 
     model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negatives, hs=0,
                      sample=args.subsample, sg=1 if args.mode == "skipgram" else 0, min_count=1,
                      workers=args.threads, seed=args.seed, ns_exponent=0.75)
-    model.build_vocab(docs)
+    if counts:
+        model.build_vocab_from_freq(counts)
+    else:
+        model.build_vocab(docs)
     t0 = time.perf_counter()
     model.train(docs, total_examples=len(docs), epochs=epochs or args.gensim_epochs)
     seconds = time.perf_counter() - t0
@@ -173,20 +184,20 @@ def main() -> None:
         spec = load_dataset(dataset, root=root).spec
         words = int(((spec.corpus >= 0) & ~held_out_positions(spec.corpus)).sum())  # the words both train on
         ours, floor, our_s = run_ours(dataset, root, args, folder)
-        docs = sentences(spec)
-        wv, gensim_s = run_gensim(docs, args)
+        docs, counts = sentences(spec), word_counts(spec)
+        wv, gensim_s = run_gensim(docs, args, counts=counts)
         theirs = np.stack([wv[w] for w in spec.vocab])
         our_rho = scores(ours, spec.vocab, False)["wordsim353"]
         curve = [(0.0, scores(floor, spec.vocab, False)["wordsim353"])]
         for e in range(1, args.gensim_epochs):
-            wv_e, s_e = run_gensim(docs, args, epochs=e)
+            wv_e, s_e = run_gensim(docs, args, epochs=e, counts=counts)
             curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
         curve.append((gensim_s, scores(theirs, spec.vocab, False)["wordsim353"]))
         gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
         e = args.gensim_epochs
         while not reached and 2 * e <= args.max_gensim_epochs:  # more passes until gensim gets there
             e *= 2
-            wv_e, s_e = run_gensim(docs, args, epochs=e)
+            wv_e, s_e = run_gensim(docs, args, epochs=e, counts=counts)
             curve.append((s_e, scores(np.stack([wv_e[w] for w in spec.vocab]), spec.vocab, False)["wordsim353"]))
             gensim_to_ours, reached = seconds_to_reach(curve, our_rho)
 
