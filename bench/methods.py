@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -42,8 +41,9 @@ import torch  # noqa: E402
 from workbench.assess import evaluate_run  # noqa: E402
 from workbench.config import new_run_config, validate  # noqa: E402
 from workbench.events import read_events  # noqa: E402
-from workbench.floors import rho_noise as floors_rho_noise  # noqa: E402
 from workbench.registry import discover  # noqa: E402
+from workbench.verdict import (Verdict, judge, lower_is_better, own_floors,  # noqa: E402,F401
+                               rho_noise)
 from workbench.runs import create_run_dir  # noqa: E402
 
 BEGIN = "<!-- bench/methods.py: begin (generated; edit the script, not this section) -->"
@@ -91,18 +91,6 @@ def dataset_for(cls) -> str:
     return COLOUR_DATASET if 1 not in tuple(cls.input_channels) else GREY_DATASET
 
 
-def lower_is_better(label: str) -> bool:
-    return "NLL" in label or "perplexity" in label
-
-
-def rho_noise(pairs: int) -> float:
-    """ρ's 95 % noise band over `pairs` pairs: workbench.floors.rho_noise (what the dashboard, the
-    log and the Runs table show; ±0.26 over the 60 WordSim-353 pairs in `lee`'s vocabulary), infinite
-    below 4 pairs (no interval: nothing is outside it)."""
-    band = floors_rho_noise(pairs)
-    return math.inf if band is None else band
-
-
 def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, tuple[str, float] | None,
                                                                    float | None, bool]:
     """(headline label, its value, the method's own floor as (label, value) or None, the random-init
@@ -123,60 +111,11 @@ def measure_floors(measures: dict, random_measures: dict) -> tuple[str, float, t
     return label, value, own, random, value < floor if lower_is_better(label) else value > floor
 
 
-def own_floors(measures: dict, random_measures: dict) -> list[tuple[str, float, str, float]]:
-    """Every (measure, value, floor label, floor value) where a measure is followed by its own
-    no-weights floor (the same quantity, equal in the random-init model), in order: BERT-lite's
-    perplexity against the unigram model's and its accuracy against the most frequent word's."""
-    items, pairs, used = list(measures.items()), [], set()
-    for i, ((label, value), (floor, floor_value)) in enumerate(zip(items, items[1:])):
-        if i in used or random_measures.get(floor) != floor_value or floor.split()[-1] != label.split()[-1]:
-            continue
-        pairs.append((label, value, floor, floor_value))
-        used.add(i + 1)
-    return pairs
-
-
-def _compare(label: str, value: float, floor_value: float, floor: str) -> tuple[bool, str]:
-    """(whether the measure beats the floor, the comparison as text)."""
-    beats = value < floor_value if lower_is_better(label) else value > floor_value
-    sign = ("<" if beats else "≥") if lower_is_better(label) else (">" if beats else "≤")
-    return beats, f"{label} {value:.4g} {sign} {floor_value:.4g} ({floor})"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a scored row beats its floor, and the comparison that decided it. `beats` is None
-    when the deciding figure is within noise of its floor (or there is none): not a pass."""
-
-    beats: bool | None
-    decided_by: str
-
-
 def verdict(row: Row) -> Verdict:
-    """One kind of figure decides, in this order: the method's own measures (each NLL, perplexity
-    or accuracy against its no-weights floor, all of them beaten; a measure without one against
-    random init: zero-shot accuracy); otherwise kNN top-1 against
-    the random-init encoder; otherwise (text without a measure) WordSim-353 ρ against random-init
-    vectors, which must clear ρ's noise band to count either way."""
-    pairs = own_floors(row.measures, row.random_measures)
-    if pairs:  # every measure with a floor of its own must beat it
-        compared = [_compare(label, value, floor_value, floor) for label, value, floor, floor_value in pairs]
-        return Verdict(all(b for b, _ in compared), "; ".join(text for _, text in compared))
-    if row.measures:
-        (label, value), *_ = row.measures.items()
-        random = row.random_measures.get(label)
-        if random is not None:
-            beats, text = _compare(label, value, random, "random init")
-            return Verdict(beats, text)
-    if row.knn is not None and row.random_knn is not None:
-        beats = row.knn > row.random_knn
-        return Verdict(beats, f"kNN {pct(row.knn)} {'>' if beats else '≤'} {pct(row.random_knn)} (random init)")
-    if row.rho is not None and row.random_rho is not None:
-        band, gap = rho_noise(row.rho_pairs), row.rho - row.random_rho
-        figure = f"WordSim ρ {row.rho:.3f} vs {row.random_rho:.3f} (random init), noise ±{band:.2f}"
-        return Verdict(None if abs(gap) <= band else gap > 0,
-                       figure + (" over " + str(row.rho_pairs) + " pairs" if row.rho_pairs else ""))
-    return Verdict(None, "no floor measured")
+    """The shared judge (workbench.verdict.judge) on a row: the method's own measures, else kNN,
+    else WordSim-353 ρ outside its noise band."""
+    return judge(row.measures, row.random_measures, row.knn, row.random_knn, row.rho, row.random_rho,
+                 row.rho_pairs)
 
 
 def verdict_cell(v: Verdict) -> str:

@@ -15,6 +15,7 @@ from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
 from .measures import method_measures
 from .trainer import embed_all
+from .verdict import judge_evaluation
 
 
 def _scores(train: torch.Tensor, test: torch.Tensor, y_train, y_test, linear: bool, seed: int) -> dict:
@@ -38,6 +39,13 @@ def _add_measures(target: dict, method, loaded) -> None:
     measures = method_measures(method, loaded.dataset, loaded.device)
     if measures:
         target["measures"] = measures
+
+
+def _add_verdict(result: dict) -> None:
+    """result["verdict"]: whether the run beats its floor by the one judge bench/methods.py uses
+    (its own measures first, then kNN, then ρ outside its noise band; beats None = within noise)."""
+    v = judge_evaluation(result)
+    result["verdict"] = {"beats_floor": v.beats, "decided_by": v.decided_by}
 
 
 def _factor_probes(train: torch.Tensor, test: torch.Tensor, d, seed: int) -> dict:
@@ -66,6 +74,7 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
         model_rho, floor_rho = result["model"]["wordsim353_rho"], floor["wordsim353_rho"]
         if model_rho is not None and floor_rho is not None:
             result["beats_random_init"] = model_rho > floor_rho
+        _add_verdict(result)
     return result
 
 
@@ -104,6 +113,7 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
         _add_measures(result["floor_random_init"], fresh, loaded)
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
+        _add_verdict(result)
     if d.factors_test and d.factors_train and linear and factors:  # what was learnt, factor by factor
         result["factors"] = _factor_probes(train, test, d, run.seed)
         result["factors_chance"] = factor_chance(d.factors_test)

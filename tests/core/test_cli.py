@@ -106,6 +106,8 @@ def test_train_eval_reports_model_and_floors(trained_run, capsys):
         assert 0.0 < result[key]["knn_top1"] <= 1.0, key
     assert result["method"] == "rotation" and result["dataset"] == "digits"
     assert isinstance(result["beats_random_init"], bool)
+    assert result["verdict"]["beats_floor"] is result["beats_random_init"]  # kNN decides an image run
+    assert result["verdict"]["decided_by"].startswith("kNN ")
 
 
 @pytest.mark.slow  # trains a run (trained_run fixture)

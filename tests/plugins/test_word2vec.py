@@ -272,6 +272,10 @@ def test_cli_train_eval_export_on_lee(tmp_path, capsys):
     for measures in (report["measures"], report["floor_random_init"]["measures"]):  # the held-out measure
         assert list(measures) == ["context-word perplexity", "unigram perplexity"]
     assert report["measures"]["unigram perplexity"] == report["floor_random_init"]["measures"]["unigram perplexity"]
+    # eval's verdict is the bench's: the held-out measure decides, not ρ over a handful of pairs
+    assert report["verdict"]["decided_by"].startswith("context-word perplexity")
+    assert report["verdict"]["beats_floor"] is (report["measures"]["context-word perplexity"]
+                                                < report["measures"]["unigram perplexity"])
 
     out = tmp_path / "words.h5"
     assert main(["export", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
