@@ -598,7 +598,7 @@ def build_parser() -> Parser:
     s.add_argument("--trials", type=int, default=20, help="at most this many trials (default 20)")
     s.add_argument("--epochs", type=int, default=1, help="epochs per trial (default 1)")
     s.add_argument("--params", metavar="A,B", help="settings to vary (default: every sweepable one the "
-                                                   "method has: lr, batch_size, temperature, crop_min, …)")
+                                                   "method has: lr, batch_size, temperature, crop_min, shift, …)")
     s.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting every trial shares (repeatable)")
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))

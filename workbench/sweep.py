@@ -18,6 +18,9 @@ SPACE: dict[str, tuple] = {
     "batch_size": ("choice", (64, 128, 256)),
     "temperature": ("log", 0.1, 1.0),
     "crop_min": ("float", 0.2, 0.8),
+    # moves a view without rescaling it: position stops telling images apart, size does not
+    # (on shapes 0.3 beat 0.2 and 0.4; docs/BENCHMARKS.md, Recipes and sweeps)
+    "shift": ("float", 0.0, 0.4),
     "jitter": ("float", 0.0, 0.8),
     "tau_base": ("float", 0.9, 0.996),
     "sim_weight": ("float", 5.0, 50.0),

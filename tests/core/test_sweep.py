@@ -19,6 +19,37 @@ def test_search_space_follows_the_method():
         search_space(get_method("vicreg").Config, ["temperature"])
 
 
+def test_search_space_moves_views_where_the_method_can():
+    """`shift` (move a view without rescaling it) is swept by the view methods, inside each one's
+    own bounds, and refused for a method without it."""
+    import dataclasses
+
+    from workbench.registry import get_method
+    for name in ("simclr", "byol", "vicreg", "moco", "exemplar_cnn"):
+        cls = get_method(name).Config
+        kind, low, high = search_space(cls, ["shift"])["shift"]
+        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}["shift"]
+        assert kind == "float" and meta["min"] <= low < high <= meta["max"], name
+    with pytest.raises(ConfigError, match="shift"):
+        search_space(get_method("rotation").Config, ["shift"])
+
+
+def test_a_sweep_trial_trains_with_the_shift_it_drew(tmp_path, monkeypatch):
+    """Every trial's run folder holds the shift Optuna drew (the worker is replaced: no training)."""
+    import workbench.worker
+    seen = []
+
+    def fake_worker(run_dir, commands=None):
+        seen.append(load_run_config(run_dir / "config.json").method_config["shift"])
+        return 0
+    monkeypatch.setattr(workbench.worker, "run_worker", fake_worker)
+    from workbench.sweep import run_sweep
+    trials = run_sweep("simclr", "digits", budget_s=60, max_trials=3, runs_root=tmp_path, names=["shift"],
+                       device="cpu", sampler="random")
+    assert len(trials) == 3 and len(set(seen)) == 3 and all(0.0 <= s <= 0.4 for s in seen)
+    assert sorted(t.settings["shift"] for t in trials) == sorted(seen)
+
+
 def test_rank_puts_the_best_knn_first_and_unscored_last(tmp_path):
     trials = [Trial(1, tmp_path / "a", {}, knn=0.5), Trial(2, tmp_path / "b", {}, knn=None, status="failed"),
               Trial(3, tmp_path / "c", {}, knn=0.7, linear=0.8), Trial(4, tmp_path / "d", {}, knn=0.7, linear=0.9)]
