@@ -109,6 +109,25 @@ def test_every_shipped_recipe_says_what_it_measured(dataset, method, name):
     assert recipe.settings, "a recipe with no settings is the method's defaults under another name"
 
 
+def _quick_recipes():
+    return [(d, m) for d, m, name in _shipped() if name == "quick"]
+
+
+@pytest.mark.parametrize("dataset, method", _quick_recipes())
+def test_every_quick_recipe_was_measured_above_its_floor(dataset, method):
+    """A quick recipe is shipped only once `train --recipe quick` then `eval` put it above the
+    random-init floor; one measured below it ("not met") is not a recipe to offer."""
+    measured = find_recipe("quick", method, dataset).measured
+    assert "above" in measured and "not met" not in measured, measured
+
+
+def test_signals_and_lee_have_a_quick_recipe_that_passes():
+    """Signals: CPC read through its window codes (0.90 kNN after 2 epochs; the GRU context
+    gave 0.88); lee: the LSTM language model (perplexity far under the unigram model's)."""
+    assert find_recipe("quick", "cpc_sequence", "signals").settings["embedding"] == "codes"
+    assert "quick" in recipes_for("lstm_lm", "lee")
+
+
 def test_out_of_range_recipe_setting_is_caught_by_validation(monkeypatch):
     _with_file(monkeypatch, {"simclr": {"best": {"settings": {"epochs": 0, "crop_min": 0.5}}}})
     cls = get_method("simclr")
