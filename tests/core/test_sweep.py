@@ -32,6 +32,7 @@ def test_search_space_moves_views_where_the_method_can():
         assert kind == "float" and meta["min"] <= low < high <= meta["max"], name
     with pytest.raises(ConfigError, match="shift"):
         search_space(get_method("rotation").Config, ["shift"])
+    assert search_space(get_method("simclr").Config, ["crop_min"])["crop_min"][2] == 1.0  # whole images too
 
 
 def test_a_sweep_trial_trains_with_the_shift_it_drew(tmp_path, monkeypatch):
