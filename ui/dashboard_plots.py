@@ -421,6 +421,10 @@ class CurvePlotsMixin:
                 self.terms_legend.removeItem(curve)
                 (self.terms_right if curve.on_right else self.terms_plot).removeItem(curve)
             (self.terms_right if right else self.terms_plot).addItem(curve)
+            if right:  # a PlotItem gives its curves these; the right axis's own ViewBox does not, and a fraction
+                # drawn there painted every one of its points (30,000 on a long run) on each tick
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
             self.terms_legend.addItem(curve, f"{key} (right)" if right else key)
             curve.on_right = right
             self._legend_key.pop(id(self.terms_legend), None)

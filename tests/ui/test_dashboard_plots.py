@@ -285,3 +285,18 @@ def test_stepped_range_holds_grows_and_shrinks():
     shrunk = stepped_range(2.9, 2.99, (lo, hi))  # the values now spread over a fifth of it: made anew
     assert shrunk[1] - shrunk[0] < 0.2
     assert stepped_range(1.0, 1.0) == (1.0, 1.0)
+
+
+def test_a_long_curve_on_the_right_axis_is_drawn_from_a_few_points_per_pixel(dash):
+    """The terms' right axis is a ViewBox of its own, which does not thin out its curves as a plot does: a
+    fraction there painted all of a long run's steps on every tick."""
+    n = 6000
+    evs = [started(n)] + [step(s, {"masked-word accuracy (train)": 0.05 + 0.04 * np.sin(s / 7)}) for s in range(1, n + 1)]
+    evs.append({"type": "eval", "t": 9000.0, "step": n, "epoch": 1, "measures": {"masked-word perplexity": 474.6}})
+    stream(dash, evs)
+    stream(dash, [])
+    curve = dash._term_curves["masked-word accuracy (train)"]
+    assert curve.on_right
+    shown = len(curve.curve.xData)
+    width = dash.terms_plot.vb.boundingRect().width()
+    assert shown <= 4 * width < n  # a min and a max per pixel column, not every step
