@@ -249,6 +249,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             # A new run starts with compact axes again, and no ticks left over from the last one.
             top = EVEN_STD_RATIO * 1.15 if p is self.collapse_plot else 1.0
             p.vb.setRange(xRange=(0, 1), yRange=(0, top), padding=0, disableAutoRange=False)
+            p.vb.forget()  # its y range is made from the new run's values (SteppedViewBox)
             for name in ("left", "right"):
                 self._reset_axis_width(p.getAxis(name))
         self.loss_plot.enableAutoRange()
@@ -256,6 +257,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
             if p is not self.collapse_plot:  # its y range is set in redraw, to keep the 1.0 line in view
                 p.enableAutoRange(axis="y")
         self.rank_view.setYRange(0, 1, padding=0)  # not the last run's ranks (see _fit_ratio_axes)
+        self.terms_right.forget()
         self.terms_right.enableAutoRange(axis="y")
         self._schedule()
 
@@ -427,7 +429,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         self._place_legend(self.loss_legend, self.loss_plot,
                            [d.loss, d.ema], [ov["loss_xy"] for ov in self._overlays])
         terms_left, terms_right = self._terms_sides()
-        self._place_legend(self.terms_legend, self.terms_plot, terms_left, terms_right)
+        self._place_legend(self.terms_legend, self.terms_plot, terms_left, beside=terms_right)
         knn_extra = [ov["knn_xy"] for ov in self._overlays]
         # the probe's and the floors' lines run across the plot: count them like curves, or the legend box sits on them
         span = np.linspace(*self._step_span(), 24)

@@ -1,4 +1,4 @@
-"""The dashboard's plot grid: its plots and curves, the shared step axis, y axes that only widen, legend placement."""
+"""The dashboard's plot grid: its plots and curves, the shared step axis, y axes that move in steps, legend placement."""
 from __future__ import annotations
 
 import html
@@ -36,6 +36,8 @@ DENSE = {"autoDownsampleFactor": 1.0}
 TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
 RATIO_TICK_SAMPLE = "0.00"  # the std-ratio axis's widest usual tick label
 COLUMN_GAP = 16  # px between the grid's columns
+RANGE_STEPS = 16    # a y range's bounds are multiples of a round step near 1/16 of the data's spread
+SHRINK_SHARE = 0.5  # a y range is made anew when the data spreads over less than this share of it
 
 
 def step_ceiling(step: float, total: float | None = None) -> float:
@@ -72,6 +74,57 @@ def nice_ceiling(value: float) -> float:
         return 1.0
     scale = 10.0 ** math.floor(math.log10(value))
     return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= value - 1e-12)
+
+
+def nice_step(value: float) -> float:
+    """The next 1, 2 or 5 × 10^k at or above value."""
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(m * scale for m in (1, 2, 5, 10) if m * scale >= value * (1 - 1e-12))
+
+
+def stepped_range(lo: float, hi: float, held: tuple[float, float] | None = None) -> tuple[float, float]:
+    """A y range for values from lo to hi that moves in steps: `held` (the range shown) while the values stay
+    inside it and spread over at least SHRINK_SHARE of it, else round bounds a quarter to one and a quarter
+    steps outside the values (steps of 1, 2 or 5 × 10^k, about a 16th of their spread).
+
+    A y axis repaints its tick labels and its part of the grid (about 10 ms a plot) whenever its range
+    moves; following the values' extremes moved it on nearly every redraw while a run streamed.
+    """
+    if held is not None and held[0] <= lo and hi <= held[1] and hi - lo >= SHRINK_SHARE * (held[1] - held[0]):
+        return held
+    span = hi - lo
+    if not (math.isfinite(span) and span > 1e-12 * max(abs(lo), abs(hi))):
+        return lo, hi  # one value: nothing to step (see CurvePlotsMixin._fit_flat)
+    q = nice_step(span / RANGE_STEPS)
+    return math.floor(lo / q - 0.25) * q, math.ceil(hi / q + 0.25) * q
+
+
+class SteppedViewBox(pg.ViewBox):
+    """A ViewBox whose y auto-range moves in steps (stepped_range) around its children's bounds, overlays,
+    floors and a legend's room included; unchanged, the axis keeps its cached picture."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held_y: tuple[float, float] | None = None
+
+    def forget(self) -> None:
+        """A new run: the next range is made from its own values."""
+        self.held_y = None
+
+    def stepped(self, lo: float, hi: float) -> tuple[float, float]:
+        """The y range this view will show for values from lo to hi (before auto-range's padding)."""
+        return stepped_range(lo, hi, self.held_y)
+
+    def suggestPadding(self, axis: int) -> float:
+        # the stepped bounds already leave room around the values: only the least padding for the lines' width
+        return self.state["defaultPadding"] if axis == 1 else super().suggestPadding(axis)
+
+    def childrenBounds(self, frac=None, orthoRange=(None, None), items=None):
+        bounds = super().childrenBounds(frac=frac, orthoRange=orthoRange, items=items)
+        if items is None and bounds[1] is not None and self.state["autoRange"][1] is not False:
+            self.held_y = self.stepped(*bounds[1])
+            bounds[1] = list(self.held_y)
+        return bounds
 
 
 class StepExtent(pg.GraphicsObject):
@@ -206,7 +259,7 @@ class CurvePlotsMixin:
     `data` (RunCurves), `_overlays` and legend caches)."""
 
     def _new_plot(self, row: int, col: int, title: str, ylabel: str, layout=None) -> pg.PlotItem:
-        p = (layout or self.plots).addPlot(row=row, col=col, title=title)
+        p = (layout or self.plots).addPlot(row=row, col=col, title=title, viewBox=SteppedViewBox())
         p.setLabel("bottom", "step")
         p.setLabel("left", ylabel)
         p.showGrid(x=True, y=True, alpha=0.15)
@@ -252,7 +305,7 @@ class CurvePlotsMixin:
         self.terms_text.hide()
         # Fractions (accuracies, 0…1) beside perplexities or losses go on a right axis in their own ViewBox:
         # on one axis, a perplexity of 400 flattens an accuracy of 0.09 into the zero line (see _split_terms).
-        self.terms_right = pg.ViewBox()
+        self.terms_right = SteppedViewBox()
         self.terms_plot.scene().addItem(self.terms_right)
         self.terms_plot.getAxis("right").linkToView(self.terms_right)
         self.terms_right.setXLink(self.terms_plot)
@@ -368,6 +421,10 @@ class CurvePlotsMixin:
                 self.terms_legend.removeItem(curve)
                 (self.terms_right if curve.on_right else self.terms_plot).removeItem(curve)
             (self.terms_right if right else self.terms_plot).addItem(curve)
+            if right:  # a PlotItem gives its curves these; the right axis's own ViewBox does not, and a fraction
+                # drawn there painted every one of its points (30,000 on a long run) on each tick
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
             self.terms_legend.addItem(curve, f"{key} (right)" if right else key)
             curve.on_right = right
             self._legend_key.pop(id(self.terms_legend), None)
@@ -383,15 +440,15 @@ class CurvePlotsMixin:
             self.terms_plot.setLabel("left", label)
 
     def _terms_sides(self) -> tuple[list, list]:
-        """The term series drawn on the left axis, and the right axis's as (x, y) in left-axis units (for
-        legend placement, which counts points in one coordinate system)."""
+        """The term series drawn on the left axis, and the right axis's as (x, share of the view's height)
+        (for legend placement: room made on the left axis does not move them; their own axis ranges alone)."""
         left, right = [], []
-        (l0, l1), (r0, r1) = self.terms_plot.vb.viewRange()[1], self.terms_right.viewRange()[1]
+        r0, r1 = self.terms_right.viewRange()[1]
         for key, curve in self._term_curves.items():
             series = self.data.terms[key]
             if getattr(curve, "on_right", False):
                 x, y = series.data()
-                right.append((x, l0 + (np.asarray(y, float) - r0) / ((r1 - r0) or 1.0) * (l1 - l0)))
+                right.append((x, (np.asarray(y, float) - r0) / ((r1 - r0) or 1.0)))
             else:
                 left.append(series)
         return left, right
@@ -495,64 +552,83 @@ class CurvePlotsMixin:
             if self.rank_view.state["targetRange"][1] != [0.0, top]:
                 self.rank_view.setYRange(0.0, top, padding=0)
 
-    def _place_legend(self, legend, plot: pg.PlotItem, series: list, extra: list = ()) -> None:
+    def _place_legend(self, legend, plot: pg.PlotItem, series: list, extra: list = (), beside: list = ()) -> None:
         """Move a legend to the corner of its plot that covers the fewest drawn points.
 
-        `series` are this run's Series, `extra` (x, y) arrays that change only with the overlays;
+        `series` are this run's Series, `extra` (x, y) arrays that change only with the overlays, `beside`
+        (x, share of the height) arrays of a second y axis, which room made on this one does not move;
         nothing is computed again while neither they, the plot's size nor the step axis changed.
         """
         view, box = plot.vb.boundingRect(), legend.boundingRect()
         key = (tuple(s.version for s in series), len(self._overlays), self.data.linear, self.step_extent.step,
                view.width(), view.height(), box.width(), box.height(),
-               tuple((len(y), float(y[-1]) if len(y) else None) for _, y in extra))
+               tuple((len(y), float(y[-1]) if len(y) else None) for _, y in [*extra, *beside]))
         if self._legend_key.get(id(legend)) == key:
             return
         self._legend_key[id(legend)] = key
         arrays = [(x, y) for x, y in [s.data() for s in series] + list(extra) if len(x)]
-        if not arrays or view.width() < 1 or view.height() < 1:
+        beside = [_along_lines(x, y) for x, y in beside if len(x)]
+        if not (arrays or beside) or view.width() < 1 or view.height() < 1:
             return
         # the share of the view the legend takes from its corner: its box, its 8-px offset and a 4-px gap
         fw = min((box.width() + LEGEND_MARGIN) / view.width(), 1.0)
         fh = min((box.height() + LEGEND_MARGIN) / view.height(), 1.0)
-        sketches = [_along_lines(*a) for a in arrays]
-        x = np.concatenate([a[0] for a in sketches])
-        y = np.concatenate([a[1] for a in sketches])
-        ok = np.isfinite(x) & np.isfinite(y)
-        x, y = x[ok], y[ok]
-        if not len(x):
+        def finite(sketches):
+            x = np.concatenate([a[0] for a in sketches]) if sketches else np.zeros(0)
+            y = np.concatenate([a[1] for a in sketches]) if sketches else np.zeros(0)
+            ok = np.isfinite(x) & np.isfinite(y)
+            return x[ok], y[ok]
+
+        x, y = finite([_along_lines(*a) for a in arrays])
+        bx, by = finite(beside)
+        if not len(x) and not len(bx):
             return
         room = self._legend_room.get(id(plot))
         if room is None:  # room made above or below the data for the legend (see below)
             room = self._legend_room[id(plot)] = ValueExtent()
             plot.addItem(room)
-        lo, hi = float(y.min()), float(y.max())
-        sx, sy = self._step_span(), (min(lo, *room.values, lo), max(hi, *room.values, hi))
-        x0, x1 = min(sx[0], float(x.min())), max(sx[1], float(x.max()))
+        lo, hi = (float(y.min()), float(y.max())) if len(y) else (0.0, 1.0)
+        stepping = isinstance(plot.vb, SteppedViewBox) and plot.vb.state["autoRange"][1] is not False
+
+        def shown(a: float, b: float) -> tuple[float, float]:  # the y range the view will take for a…b
+            return plot.vb.stepped(a, b) if stepping else (a, b)
+
+        sx, sy = self._step_span(), shown(min(lo, *room.values, lo), max(hi, *room.values, hi))
+        x0 = min(sx[0], *(float(a.min()) for a in (x, bx) if len(a)))
+        x1 = max(sx[1], *(float(a.max()) for a in (x, bx) if len(a)))
         pad = plot.vb.suggestPadding(1)  # the padding auto-range adds around the data
         fx = ((x - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
         fy = ((y - sy[0]) / ((sy[1] - sy[0]) or 1.0) + pad) / (1 + 2 * pad)  # 0 = bottom
+        fbx = ((bx - x0) / ((x1 - x0) or 1.0) + pad) / (1 + 2 * pad)
         current = self._legend_corner.get(id(legend))
         scores = []
         for order, (right, bottom) in enumerate(((1, 0), (1, 1), (0, 0), (0, 1))):
             inside = (fx >= 1 - fw) if right else (fx <= fw)
             inside &= (fy <= fh) if bottom else (fy >= 1 - fh)
-            scores.append((int(inside.sum()), (right, bottom) != current, order, (right, bottom)))
+            across = (fbx >= 1 - fw) if right else (fbx <= fw)
+            across &= (by <= fh) if bottom else (by >= 1 - fh)
+            scores.append((int(inside.sum() + across.sum()), (right, bottom) != current, order, (right, bottom)))
         covered, corner = min(scores)[0], min(scores)[3]
         fits = fh < LEGEND_MAX_SHARE
         # a legend over most of a short plot hides the floors and the curves to come, whatever it covers now
         self._legend_under_plot(legend, plot, not fits)
         if not fits and room.values:
             room.set_values(())  # room made for a box that has gone under the plot (a smaller window) is no use
-        if covered and fits:
+        under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
+        if covered and fits and len(under):
             # Every corner holds points: widen the y range so the legend's corner is empty, never covering curves.
-            under = y[(fx >= 1 - fw) if corner[0] else (fx <= fw)]
             reach = fh
             q = (1 - reach) * (1 + 2 * pad) - pad  # the highest (lowest) share of the range data may reach
             if corner[1]:
                 q = reach * (1 + 2 * pad) - pad
-                room.set_values([(float(under.min()) - q * hi) / (1 - q), hi])
-            else:
-                room.set_values([lo, lo + (float(under.max()) - lo) / q])
+            bottom, top = shown(lo, hi)
+            for _ in range(3):  # the view's stepped range lies outside the room made: made again for that range
+                if corner[1]:
+                    values = [(float(under.min()) - q * top) / (1 - q), hi]
+                else:
+                    values = [lo, bottom + (float(under.max()) - bottom) / q]
+                bottom, top = shown(min(lo, values[0]), max(hi, values[1]))
+            room.set_values(values)
         if corner != current:
             self._legend_corner[id(legend)] = corner
             legend.anchor(itemPos=corner, parentPos=corner, offset=(-8 if corner[0] else 8, -8 if corner[1] else 8))

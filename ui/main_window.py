@@ -295,10 +295,17 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("last_method", run.method)
         self.settings.setValue("last_dataset", run.dataset)
-        self._show_run(run_dir, replay=False)
+        self._show_run(run_dir, replay=False, switch=False)
         self.banner.hide()
         self.client.start(run_dir)
-        self.tabs.setCurrentWidget(self.dashboard)
+        # The tabs' first look lays out and paints the whole plot grid (~100 ms): on the next turn of the event
+        # loop, so that it and the worker's spawn are two short stalls rather than one long one after the click
+        QTimer.singleShot(0, self, lambda: self._show_tabs(run_dir))
+
+    def _show_tabs(self, run_dir: Path) -> None:
+        if self.run_dir == run_dir:  # not if another run was opened meanwhile
+            self.pages.setCurrentWidget(self.tabs)
+            self.tabs.setCurrentWidget(self.dashboard)
 
     def resume_run(self, run_dir: Path | None = None) -> None:
         run_dir = Path(run_dir) if run_dir else self.run_dir
@@ -332,7 +339,7 @@ class MainWindow(QMainWindow):
             self.state_label.setText(f"Following {run_dir.name} (trained by another process)")
         self.tabs.setCurrentWidget(self.dashboard)
 
-    def _show_run(self, run_dir: Path, replay: bool) -> None:
+    def _show_run(self, run_dir: Path, replay: bool, switch: bool = True) -> None:
         self.follower.stop()
         self.run_dir = run_dir
         self.dashboard.clear(run_dir)
@@ -342,7 +349,8 @@ class MainWindow(QMainWindow):
             self.inspector.load_run(run_dir)
         self.explorer.set_run(run_dir)
         self.caption_search.set_run(run_dir)
-        self.pages.setCurrentWidget(self.tabs)
+        if switch:
+            self.pages.setCurrentWidget(self.tabs)
         self.export_action.setEnabled(True)
         self.settings.setValue("last_run", str(run_dir))
         try:

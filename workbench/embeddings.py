@@ -250,6 +250,16 @@ def _tsne(emb: np.ndarray, seed: int, progress: Progress, cancel: Cancel, **kwar
     return result
 
 
+UMAP_EXACT_BELOW = 4096  # umap-learn computes all pairwise distances below this many points (NNDescent above)
+
+
+def _cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 − cosine similarity between the rows of a and b (a zero row is at distance 1 from everything),
+    as umap-learn's own cosine metric measures it."""
+    a, b = _normalise(a).astype(np.float64), _normalise(b).astype(np.float64)
+    return np.clip(1.0 - a @ b.T, 0.0, 2.0)
+
+
 def _umap(emb: np.ndarray, seed: int, **kwargs):
     import umap
 
@@ -293,6 +303,11 @@ class ReferenceMap:
         self.layout: np.ndarray | None = None
         self._model: Any = None
         self._reduce: Callable[[np.ndarray], np.ndarray] | None = None  # t-SNE of wide input
+        self._train: np.ndarray | None = None  # UMAP on precomputed cosine distances: the points they are to
+
+    def _exact_umap(self, emb: np.ndarray) -> bool:
+        """UMAP with its default cosine metric on few enough points for umap-learn's exact neighbours."""
+        return self.kwargs.get("metric", "cosine") == "cosine" and len(emb) < UMAP_EXACT_BELOW
 
     def fit(self, emb: np.ndarray, progress: Progress = None, cancel: Cancel = None) -> np.ndarray:
         """Fit the layout to (N, D) embeddings and return it as float32 (N, 2)."""
@@ -311,6 +326,20 @@ class ReferenceMap:
             model -= (model.max(axis=0) + model.min(axis=0)) / 2
             self._model = model
             layout = np.asarray(model)
+        elif self._exact_umap(emb):
+            # umap-learn's own exact path calls its numba cosine once per pair from Python (4 M calls, ~3 s
+            # at 2,000 points): the same distances from one matrix product, then UMAP on them.
+            self._train = emb
+            distances = _cosine_distances(emb, emb)
+            np.fill_diagonal(distances, 0.0)
+            self._model = _umap(emb, self.seed, **{**self.kwargs, "metric": "precomputed"})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "using precomputed metric; inverse_transform will be unavailable"
+                layout = self._model.fit_transform(distances)
+            # The model kept the N × N matrix as its data, of which placing reads only the row count: without it
+            # the map travels between the projection process and the window as kilobytes, not N² floats.
+            self._model._raw_data = np.zeros((len(emb), 0), np.float32)
+            _check_cancel(cancel)
         else:
             self._model = _umap(emb, self.seed, **self.kwargs)
             layout = self._model.fit_transform(emb)
@@ -330,6 +359,10 @@ class ReferenceMap:
             return np.zeros((0, 2), dtype=np.float32)
         if self._reduce is not None:
             emb = self._reduce(emb)
+        if self._train is not None:  # UMAP fitted on distances: place by the new points' distances to those
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Transforming new data with precomputed metric…"
+                return _pad2(self._model.transform(_cosine_distances(emb, self._train)))
         # PCA: the fitted projection; t-SNE: openTSNE optimises only the new points against the
         # fixed reference; UMAP: the fitted model's transform.
         return _pad2(self._model.transform(emb))
@@ -348,7 +381,11 @@ def warm_up_umap() -> float:
     with _warm_lock:
         if _warmed:
             return time.perf_counter() - t0
-        x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+        # four clusters far apart, like the classes of a trained embedding: the neighbour graph falls into
+        # pieces, which takes UMAP's multi-component spectral layout (compiled on first use, ~1 s)
+        rng = np.random.default_rng(0)
+        x = (rng.standard_normal((4, 8))[rng.integers(0, 4, 160)] * 6 + rng.standard_normal((160, 8)))
+        x = x.astype(np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             reference = ReferenceMap("umap")

@@ -159,6 +159,32 @@ def test_umap_warm_up_then_project_and_place(blobs):
     assert placed.shape == (10, 2) and np.isfinite(placed).all()
 
 
+@pytest.mark.slow  # UMAP's first use compiles with numba
+@pytest.mark.timeout(300)
+def test_umap_on_few_points_measures_distances_in_one_go_and_maps_as_umap_learn_does(blobs, monkeypatch):
+    """Below 4,096 points umap-learn measures every pair through its numba cosine, called once per pair from
+    Python (~3 s of a 5 s map at 2,000 points); the map is made from one matrix of cosine distances instead."""
+    import cloudpickle
+    import sklearn.metrics.pairwise as pairwise
+    import umap
+    from sklearn.manifold import trustworthiness
+
+    emb = blobs[0]
+    theirs = umap.UMAP(n_neighbors=15, metric="cosine", random_state=0, n_jobs=1).fit_transform(emb)
+
+    def per_pair(*args, **kwargs):
+        raise AssertionError("distances measured pair by pair")
+    monkeypatch.setattr(pairwise, "_pairwise_callable", per_pair)
+    reference = ReferenceMap("umap", seed=0)
+    ours = reference.fit(emb)
+    trust = [trustworthiness(emb, xy, n_neighbors=10, metric="cosine") for xy in (ours, theirs)]
+    assert abs(trust[0] - trust[1]) < 0.01
+    placed = reference.place(emb[:20])  # new points land where the same points were mapped
+    spread = np.ptp(ours, axis=0).max()
+    assert np.median(np.linalg.norm(placed - ours[:20], axis=1)) < 0.1 * spread
+    assert len(cloudpickle.dumps(reference)) < len(emb) ** 2 * 4  # it travels without an N × N matrix
+
+
 # --- neighbours -----------------------------------------------------------------------------
 
 

@@ -215,3 +215,88 @@ def test_the_collapse_plots_axis_label_sits_by_its_own_ticks(dash, qtbot):
     to_neighbour = label.left() - dash.knn_plot.vb.sceneBoundingRect().right()
     to_own_plot = dash.collapse_plot.vb.sceneBoundingRect().left() - label.right()
     assert to_neighbour >= 12 and to_own_plot <= 36  # its ticks' labels (~20 px) and their offsets between
+
+
+def y_range(plot) -> tuple[float, float]:
+    return tuple(plot.vb.viewRange()[1])
+
+
+def loss_step(s: int, loss: float) -> dict:
+    return {"type": "step", "t": 1000.0 + s, "step": s, "epoch": 0, "loss": loss, "lr": 1e-3, "img_s": 300.0,
+            "logs": {}}
+
+
+def stream(dash, events) -> None:
+    for ev in events:
+        dash.add_event(ev)
+    dash.redraw()
+    QApplication.processEvents()
+
+
+def test_a_y_range_holds_while_new_values_stay_inside_it_and_steps_when_they_leave(dash):
+    """A loss that falls a little on each tick: the y axis (its ticks, its grid) stays put until the values
+    leave its range; it then moves to round bounds with room beyond them."""
+    stream(dash, [started(1000)] + [loss_step(s, 3.0 - s / 100) for s in range(1, 51)])  # 2.99 … 2.5
+    held = y_range(dash.loss_plot)
+    assert held[0] < 2.5 and held[1] > 2.99
+    for s in range(51, 55):  # new lows, 2.49 … 2.46: inside the range shown
+        stream(dash, [loss_step(s, 3.0 - s / 100)])
+        assert y_range(dash.loss_plot) == held
+    stream(dash, [loss_step(56, 1.0)])  # far below
+    lo, hi = y_range(dash.loss_plot)
+    assert lo < 1.0 < 2.99 < hi and (lo, hi) != held
+    bounds = dash.loss_plot.vb.held_y
+    step = (bounds[1] - bounds[0]) / round((bounds[1] - bounds[0]) / 0.1)
+    assert bounds[0] / step == pytest.approx(round(bounds[0] / step))  # round numbers
+
+
+def test_overlays_count_in_the_stepped_y_range(dash, tmp_path):
+    import json
+    other = tmp_path / "other"
+    other.mkdir()
+    evs = [started(100)] + [loss_step(s, 9.0) for s in range(1, 60)]
+    (other / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evs))
+    stream(dash, [started(1000)] + [loss_step(s, 3.0 - s / 100) for s in range(1, 51)])
+    assert y_range(dash.loss_plot)[1] < 9.0
+    dash.add_overlay(other)
+    stream(dash, [loss_step(51, 2.49)])
+    stream(dash, [])  # the legend, now naming the other run, settles in its corner
+    assert y_range(dash.loss_plot)[1] > 9.0  # the other run's EMA (9.0) is in view
+    held = y_range(dash.loss_plot)
+    stream(dash, [loss_step(52, 2.48)])
+    assert y_range(dash.loss_plot) == held
+
+
+def test_a_new_run_gets_a_y_range_of_its_own(dash):
+    stream(dash, [started(1000)] + [loss_step(s, 300.0 - s) for s in range(1, 51)])
+    dash.clear()
+    stream(dash, [started(1000)] + [loss_step(s, 3.0 - s / 100) for s in range(1, 51)])
+    lo, hi = y_range(dash.loss_plot)
+    assert hi < 4.0 and lo > 2.0
+
+
+def test_stepped_range_holds_grows_and_shrinks():
+    from ui.dashboard_plots import stepped_range
+    lo, hi = stepped_range(2.5, 2.99)
+    assert lo < 2.5 and hi > 2.99 and hi - lo < 1.5 * 0.49
+    assert stepped_range(2.45, 2.99, (lo, hi)) == (lo, hi) or 2.45 < lo
+    assert stepped_range(2.55, 2.95, (lo, hi)) == (lo, hi)
+    assert stepped_range(0.0, 2.99, (lo, hi))[0] < 0.0
+    shrunk = stepped_range(2.9, 2.99, (lo, hi))  # the values now spread over a fifth of it: made anew
+    assert shrunk[1] - shrunk[0] < 0.2
+    assert stepped_range(1.0, 1.0) == (1.0, 1.0)
+
+
+def test_a_long_curve_on_the_right_axis_is_drawn_from_a_few_points_per_pixel(dash):
+    """The terms' right axis is a ViewBox of its own, which does not thin out its curves as a plot does: a
+    fraction there painted all of a long run's steps on every tick."""
+    n = 6000
+    evs = [started(n)] + [step(s, {"masked-word accuracy (train)": 0.05 + 0.04 * np.sin(s / 7)}) for s in range(1, n + 1)]
+    evs.append({"type": "eval", "t": 9000.0, "step": n, "epoch": 1, "measures": {"masked-word perplexity": 474.6}})
+    stream(dash, evs)
+    stream(dash, [])
+    curve = dash._term_curves["masked-word accuracy (train)"]
+    assert curve.on_right
+    shown = len(curve.curve.xData)
+    width = dash.terms_plot.vb.boundingRect().width()
+    assert shown <= 4 * width < n  # a min and a max per pixel column, not every step

@@ -71,7 +71,7 @@ def test_long_method_titles_are_not_cut_short(window):
     assert rect.height() >= 2 * tree.fontMetrics().height()  # …so it wraps onto two
 
 
-def test_first_screen_offers_a_ready_example(window, monkeypatch):
+def test_first_screen_offers_a_ready_example(window, monkeypatch, qtbot):
     assert window.pages.currentWidget() is window.welcome
     assert "SimCLR on Shapes, 3 epochs" in window.welcome.example_title.text()
     started = []
@@ -80,7 +80,10 @@ def test_first_screen_offers_a_ready_example(window, monkeypatch):
     assert len(started) == 1
     run_dir = Path(started[0])
     assert (run_dir / "config.json").is_file() and run_dir.name.endswith("simclr-shapes")
-    assert window.pages.currentWidget() is window.tabs
+    # the tabs come on the next turn of the event loop: the click returns before the plot grid's first paint
+    assert window.pages.currentWidget() is window.welcome
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.tabs, timeout=3000)
+    assert window.tabs.currentWidget() is window.dashboard
     assert window.panel.method_name() == "simclr" and window.panel.dataset_name() == "shapes"
     assert window.panel.run_form.values()["epochs"] == 3
 
