@@ -533,7 +533,10 @@ class CurvePlotsMixin:
             mid = (lo + hi) / 2
             half = FLAT_PADDING * abs(mid) if hi - lo <= 1e-9 * abs(hi) else 0.55 * least
             half = half or 1.0
-            if view.state["targetRange"][1] != [mid - half, mid + half]:
+            (shown_lo, shown_hi), held = view.state["targetRange"][1], not view.state["autoRange"][1]
+            # held while the values stay inside and it is at most twice as wide as wanted: a throughput
+            # wobbling by 1 % moved the centre, and with it the axis's ticks and grid, on every tick
+            if not (held and shown_lo <= lo and hi <= shown_hi and shown_hi - shown_lo <= 4 * half):
                 view.setYRange(mid - half, mid + half, padding=0)
         elif not view.state["autoRange"][1]:
             view.enableAutoRange(axis="y")

@@ -300,3 +300,20 @@ def test_a_long_curve_on_the_right_axis_is_drawn_from_a_few_points_per_pixel(das
     shown = len(curve.curve.xData)
     width = dash.terms_plot.vb.boundingRect().width()
     assert shown <= 4 * width < n  # a min and a max per pixel column, not every step
+
+
+def test_a_nearly_flat_curve_keeps_its_y_range_while_it_wobbles_inside_it(dash):
+    """Throughput wobbling by under 1 %: drawn around its value (not stretched by auto-range), and the range
+    stays put while new values stay inside it, so its axis is not laid out and painted again on every tick."""
+    def speed_step(s: int, img_s: float) -> dict:
+        return {**loss_step(s, 3.0 - s / 100), "img_s": img_s}
+
+    stream(dash, [started(1000)] + [speed_step(s, 745.0 + (-1) ** s) for s in range(1, 21)])
+    held = y_range(dash.speed_plot)
+    assert held[0] < 744.0 and 746.0 < held[1] and held[1] - held[0] >= 0.02 * 745  # noise drawn as noise
+    for s in range(21, 30):  # a new value each tick, inside the range shown
+        stream(dash, [speed_step(s, 745.0 + 2.5 * (-1) ** s * (s % 3) / 2)])
+        assert y_range(dash.speed_plot) == held
+    stream(dash, [speed_step(30, 700.0)])  # a real drop: the range follows
+    lo, hi = y_range(dash.speed_plot)
+    assert lo < 700.0 < 746.0 < hi
