@@ -420,11 +420,14 @@ class CurvePlotsMixin:
             if getattr(curve, "on_right", None) is not None:
                 self.terms_legend.removeItem(curve)
                 (self.terms_right if curve.on_right else self.terms_plot).removeItem(curve)
+            # ViewBox.addItem puts the curve in the scene before inside the box: a curve that clips to its view
+            # would look for one meanwhile, find only the GraphicsView and fail. Clipping is set once it is in.
+            curve.setClipToView(False)
             (self.terms_right if right else self.terms_plot).addItem(curve)
             if right:  # a PlotItem gives its curves these; the right axis's own ViewBox does not, and a fraction
                 # drawn there painted every one of its points (30,000 on a long run) on each tick
                 curve.setDownsampling(auto=True, method="peak")
-                curve.setClipToView(True)
+            curve.setClipToView(True)  # the left plot's curves clip too (CurvePlotsMixin._new_plot)
             self.terms_legend.addItem(curve, f"{key} (right)" if right else key)
             curve.on_right = right
             self._legend_key.pop(id(self.terms_legend), None)

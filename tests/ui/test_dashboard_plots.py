@@ -317,3 +317,20 @@ def test_a_nearly_flat_curve_keeps_its_y_range_while_it_wobbles_inside_it(dash):
     stream(dash, [speed_step(30, 700.0)])  # a real drop: the range follows
     lo, hi = y_range(dash.speed_plot)
     assert lo < 700.0 < 746.0 < hi
+
+
+def test_a_term_can_leave_the_right_axis_and_come_back(dash):
+    """A fraction beside a perplexity goes on the right axis (thinned and clipped to the view there); when its
+    values leave 0…1 it moves left, and back when they return. pyqtgraph's ViewBox.addItem puts a curve in the
+    scene before inside the ViewBox, and a curve that clips to its view looked for one there and failed, so the
+    redraw stopped half-way (a theme switch after it left the dashboard half in the old palette)."""
+    evs = [started(400)] + [step(s, {"share": 0.5 + 0.1 * np.sin(s)}) for s in range(1, 60)]
+    evs.append({"type": "eval", "t": 1100.0, "step": 59, "epoch": 0, "measures": {"masked-word perplexity": 400.0}})
+    stream(dash, evs)
+    curve = dash._term_curves["share"]
+    assert curve.on_right
+    stream(dash, [step(s, {"share": 40.0 + s}) for s in range(60, 200)])  # no longer a fraction: to the left
+    assert curve.on_right is False and curve.getViewBox() is dash.terms_plot.vb
+    stream(dash, [step(s, {"share": 0.5}) for s in range(200, 2000)])  # mostly a fraction again
+    dash.apply_theme()
+    assert curve.getViewBox() in (dash.terms_plot.vb, dash.terms_right)
