@@ -42,7 +42,8 @@ def measure(spec: str, runs_root: Path, threads: int, floors: bool = True) -> di
                    label_efficiency=model.get("label_efficiency"), rankme=model.get("rankme"),
                    raw_knn=result.get("floor_raw_pixels", {}).get("knn_top1"),
                    random_init_knn=result.get("floor_random_init", {}).get("knn_top1"),
-                   beats_random_init=result.get("beats_random_init"), factors=result.get("factors"))
+                   beats_floor=result.get("verdict", {}).get("beats_floor"),  # the judge eval and bench/methods.py use
+                   decided_by=result.get("verdict", {}).get("decided_by"), factors=result.get("factors"))
         analogies = result.get("analogies", {}).get("model", {}).get("3cosadd", {})
         if analogies:
             row["analogy_top1"] = analogies.get("overall", {}).get("top1")
