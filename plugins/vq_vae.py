@@ -303,9 +303,9 @@ class VQVAE(Method):
         if backbone == "mlp" and modality == "image":  # sequences go through its own STFT frame encoder
             return ("vq_vae quantises the backbone's feature map on images, and mlp has none; "
                     "use small_cnn or resnet18")
-        if backbone == "small_cnn_grid" and modality == "image":
-            return ("vq_vae quantises the backbone's feature map on images, and small_cnn_grid "
-                    "gives a pooled grid instead; use small_cnn or resnet18")
+        if backbone in ("small_cnn_grid", "small_cnn_levels") and modality == "image":
+            return (f"vq_vae quantises the backbone's feature map on images, and {backbone} "
+                    "gives pooled features instead; use small_cnn or resnet18")
         if backbone.startswith("vit_") and modality == "image":
             return (f"vq_vae quantises the backbone's convolutional feature map, and {backbone} is "
                     f"a transformer; use small_cnn, resnet18 or resnet50")

@@ -7,6 +7,8 @@ BACKBONES: dict[str, str] = {
                  "a 1-D CNN on sequences",
     "small_cnn_grid": "small_cnn pooled to a 3x3 grid instead of one average, 1,152-d features: "
                       "keeps where in the image each feature is (digits); images only",
+    "small_cnn_levels": "small_cnn read at all three blocks, each map GeM-pooled and scaled to unit "
+                        "length, 224-d features: keeps colour, size and shape apart (shapes); images only",
     "resnet18": "ResNet-18, 512-d features; CIFAR stem (3x3 conv, no max-pool) below 64 px, "
                 "ImageNet stem (7x7 stride-2 conv + max-pool) from 64 px; images only",
     "mlp": "flatten -> 512 -> 256 with BatchNorm and ReLU, 256-d features",

@@ -74,6 +74,33 @@ def small_cnn_grid(input_shape: tuple[int, int, int], width: int = 32, grid: int
     return net, dim * grid * grid
 
 
+class LevelGeM(nn.Module):
+    """small_cnn whose every block's feature map is GeM-pooled (p = 3), scaled to unit length and
+    concatenated: 7·width features (224 at the defaults)."""
+
+    def __init__(self, net: nn.Sequential, p: float = 3.0):
+        super().__init__()
+        self.net = net
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        levels = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                # GeM (Radenović et al. 2018): between the average (p = 1) and the maximum
+                # (p → ∞); in float32, since a cube of bfloat16 activations loses the small ones
+                pooled = x.float().clamp_min(1e-6).pow(self.p).mean(dim=(2, 3)).pow(1 / self.p)
+                levels.append(F.normalize(pooled, dim=1))
+        return torch.cat(levels, dim=1)
+
+
+def small_cnn_levels(input_shape: tuple[int, int, int], width: int = 32) -> tuple[nn.Module, int]:
+    """small_cnn read at all three depths, each map GeM-pooled (see LevelGeM)."""
+    net, _ = small_cnn(input_shape, width)
+    return LevelGeM(net[:-2]), 7 * width
+
+
 def _resnet(arch: str, input_shape: tuple[int, int, int]) -> tuple[nn.Module, int]:
     """torchvision ResNet (random init) without its classifier. Below IMAGENET_STEM_MIN_SIDE
     px it gets the CIFAR stem SimCLR uses on small images (a 3x3 stride-1 first conv, no
@@ -207,6 +234,7 @@ def mlp(input_shape: tuple[int, ...], hidden: int = 512, out_dim: int = 256) -> 
 _BUILDERS: dict[str, Callable[..., tuple[nn.Module, int]]] = {
     "small_cnn": small_cnn,
     "small_cnn_grid": small_cnn_grid,
+    "small_cnn_levels": small_cnn_levels,
     "resnet18": resnet18,
     "mlp": mlp,
     "resnet50": resnet50,

@@ -40,7 +40,7 @@ class RunConfig:
                              "(memory when the split fits: < min(25% of free RAM, 2 GB)).",
                              choices=("auto", "memory", "stream"), label="Data path")
     backbone: str = setting("small_cnn", "Encoder architecture.",
-                            choices=("small_cnn", "small_cnn_grid", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
+                            choices=("small_cnn", "small_cnn_grid", "small_cnn_levels", "resnet18", "mlp", "resnet50", "vit_tiny", "vit_small"))
     backbone_weights: str | None = setting(None, "Initial backbone weights: a local state-dict file "
                                                  "(e.g. torchvision's resnet50-*.pth), never downloaded.")
     epochs: int = setting(10, "Passes over the training split.", min=1, max=10000)

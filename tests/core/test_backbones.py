@@ -6,7 +6,7 @@ import torch
 
 from workbench.backbones import BACKBONES, build_backbone
 
-FEAT_DIM = {"small_cnn": 128, "small_cnn_grid": 1152, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vit_tiny": 192,
+FEAT_DIM = {"small_cnn": 128, "small_cnn_grid": 1152, "small_cnn_levels": 224, "resnet18": 512, "mlp": 256, "resnet50": 2048, "vit_tiny": 192,
             "vit_small": 384}
 # ViTs with two of their twelve blocks: the same code path, a sixth of the time
 FAST = {"vit_tiny": {"depth": 2}, "vit_small": {"depth": 2}}
@@ -84,6 +84,39 @@ def test_small_cnn_grid_is_for_images_and_has_no_map_for_map_readers():
         build_backbone("small_cnn_grid", (1, 256))
     assert feature_trunk(build_backbone("small_cnn_grid", (1, 28, 28))[0]) is None
     assert feature_trunk(build_backbone("small_cnn", (1, 28, 28))[0]) is not None
+
+
+def test_small_cnn_levels_joins_each_blocks_gem_pooled_unit_length_map():
+    torch.manual_seed(0)
+    net, dim = build_backbone("small_cnn_levels", (3, 32, 32), width=8)
+    assert dim == 7 * 8
+    net.eval()
+    x = torch.rand(3, 3, 32, 32)
+    maps, h = [], x
+    for layer in net.net:  # the small_cnn trunk: one map after each block's ReLU
+        h = layer(h)
+        if isinstance(layer, torch.nn.ReLU):
+            maps.append(h)
+    assert [m.shape[1] for m in maps] == [8, 16, 32]
+    gem = [m.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1 / 3) for m in maps]
+    want = torch.cat([torch.nn.functional.normalize(g, dim=1) for g in gem], dim=1)
+    out = net(x)
+    torch.testing.assert_close(out, want)
+    for part in out.split([8, 16, 32], dim=1):  # every level weighs the same in a cosine
+        torch.testing.assert_close(part.norm(dim=1), torch.ones(3))
+    # GeM lies between the average and the maximum of each map, nearer the maximum than p = 1
+    last = maps[-1]
+    assert (gem[-1] >= last.mean((2, 3)) - 1e-6).all() and (gem[-1] <= last.amax((2, 3)) + 1e-6).all()
+    assert not torch.allclose(gem[-1], last.mean((2, 3)))
+
+
+def test_small_cnn_levels_is_for_images_and_has_no_map_for_map_readers():
+    from workbench.backbones import feature_trunk
+    from workbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot encode sequences"):
+        build_backbone("small_cnn_levels", (1, 256))
+    assert feature_trunk(build_backbone("small_cnn_levels", (3, 32, 32))[0]) is None
 
 
 def test_unknown_name_lists_the_allowed_ones():

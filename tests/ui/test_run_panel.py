@@ -134,7 +134,7 @@ def test_the_grid_backbone_is_offered_for_images_and_refused_where_it_cannot_wor
     assert panel.problems() == [] and panel.run_config().backbone == "small_cnn_grid"
     assert "3x3 grid" in _backbone_muted(panel, "small_cnn_grid")[1]
     _pick(panel, method="vq_vae")
-    assert "small_cnn_grid gives a pooled grid" in panel.problem.text() and not panel.start_button.isEnabled()
+    assert "small_cnn_grid gives pooled features" in panel.problem.text() and not panel.start_button.isEnabled()
     _pick(panel, method="simclr", dataset="signals")
     muted, tip = _backbone_muted(panel, "small_cnn_grid")
     assert muted and "cannot encode sequences" in tip
