@@ -57,7 +57,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--no-floors", action="store_true",
                    help="skip the raw-pixel and random-init floors (they do not change between runs of "
-                        "one dataset and backbone; `ssl-workbench floors RUN_DIR` prints them)")
+                        "one dataset, method, method settings and backbone; `ssl-workbench floors "
+                        "RUN_DIR` prints them)")
     args = p.parse_args()
     for spec in args.specs:
         row = measure(spec, args.runs_root, args.threads, floors=not args.no_floors)

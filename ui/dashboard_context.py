@@ -120,4 +120,4 @@ class ContextMixin:
         self.line_labels.set_labels("floors", [(v, text, muted) for v, text in wanted.values()])
         self.floor_extent.set_values(v for v, _ in wanted.values())
         tip = floors_text(floors) if floors else ""
-        self.knn_plot.setToolTip(f"Floors (measured once for this data and backbone): {tip}" if tip else "")
+        self.knn_plot.setToolTip(f"Floors (measured once for this data, method and backbone): {tip}" if tip else "")

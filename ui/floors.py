@@ -40,7 +40,7 @@ class FloorsService(QObject):
 
     # --- what the widgets ask -------------------------------------------------------------------
     def floors(self, run_dir: Path | str) -> dict | None:
-        """The cached floors of this run's data and backbone (None when not measured yet)."""
+        """The cached floors of this run's data, method and backbone (None when not measured yet)."""
         target = self._target(Path(run_dir))
         if target is None:
             return None
@@ -52,7 +52,7 @@ class FloorsService(QObject):
         return data
 
     def knows(self, run_dir: Path | str) -> bool:
-        """Whether the run folder has a config to take the floors' data and backbone from."""
+        """Whether the run folder has a config to take the floors' data, method and backbone from."""
         return self._target(Path(run_dir)) is not None
 
     def state(self, run_dir: Path | str) -> str | None:

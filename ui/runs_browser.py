@@ -196,7 +196,7 @@ class RunsBrowser(QWidget):
             self._cache = cache
             self.model.set_rows(rows)
             QTimer.singleShot(0, self._fit_name_column)  # once the other columns have fitted their new contents
-            for row in rows:  # floors are measured once per data and backbone, for runs with a score to compare
+            for row in rows:  # floors are measured once per data, method and backbone, for runs with a score
                 if row.summary.best_knn is not None or row.summary.last_knn is not None or row.summary.scores:
                     floors_service().request(row.summary.path)
             self._update_empty_state()

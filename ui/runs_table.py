@@ -106,11 +106,11 @@ def _floor_tip(s: RunSummary) -> str:
     floors = floors_service().floors(s.path)
     if floors is None:
         state = floors_service().state(s.path)
-        return ("The raw-data and random-init floors of this data and backbone are being measured (once)."
+        return ("The raw-data and random-init floors of this data, method and backbone are being measured (once)."
                 if state in (MEASURING, QUEUED) else state or "Floors not measured yet.")
     if _knn(s) is None:
         return f"Floor for this method and data (measured once): {floors_text(floors)}."
-    return (f"Floors for this data and backbone (measured once, kNN top-1 k = 20 as in training): "
+    return (f"Floors for this data, method and backbone (measured once, kNN top-1 k = 20 as in training): "
             f"{floors_text(floors)}.\nBelow the raw-data floor the encoder has not yet beaten its own input.")
 
 
@@ -154,7 +154,7 @@ class RunsModel(QAbstractTableModel):
             return COLUMNS[section][0]
         if orientation == Qt.Horizontal and role == Qt.ToolTipRole and COLUMNS[section][0] == "vs floor":
             return ("Best kNN minus the kNN of the raw data (pixels, signals); on text, WordSim-353 ρ minus a "
-                    "random-init model's. Red: below the floor. Floors are measured once per data and backbone.")
+                    "random-init model's. Red: below the floor. Floors are measured once per data, method and backbone.")
         return None
 
     def row(self, i: int) -> Row:

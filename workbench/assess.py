@@ -8,11 +8,12 @@ from pathlib import Path
 import torch
 
 from .analogies import analogy_report
-from .build import build_method, load_from_run
+from .build import load_from_run
 from .diagnostics import embedding_diagnostics, factor_chance, factor_probes, label_efficiency, rankme, \
     view_embeddings
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
+from .floors import random_init
 from .measures import method_measures
 from .trainer import embed_all
 from .verdict import judge_evaluation
@@ -55,7 +56,7 @@ def _factor_probes(train: torch.Tensor, test: torch.Tensor, d, seed: int) -> dic
 
 def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
     """Text runs: WordSim-353 / SimLex-999 Spearman ρ and analogy top-1 over the vocabulary,
-    with a random-init floor of the same method and seed."""
+    with the random-init floor of the same method and settings (floors.random_init: the dashboard's)."""
     from .wordsim import benchmark_report
     d, run = loaded.dataset, loaded.run
     vectors = embed_all(loaded.method, d.x_test, loaded.device)
@@ -67,9 +68,8 @@ def _evaluate_words(run_dir: Path, loaded, floors: bool) -> dict:
     }
     _add_measures(result, loaded.method, loaded)
     if floors:
-        fresh_method = build_method(run, d, loaded.device)
-        fresh = embed_all(fresh_method, d.x_test, loaded.device)
-        result["floor_random_init"] = floor = benchmark_report(fresh.numpy(), d.spec.vocab)
+        fresh_method, fresh = random_init(run, d, loaded.device, splits=("test",))
+        result["floor_random_init"] = floor = benchmark_report(fresh["test"].numpy(), d.spec.vocab)
         _add_measures(floor, fresh_method, loaded)
         model_rho, floor_rho = result["model"]["wordsim353_rho"], floor["wordsim353_rho"]
         if model_rho is not None and floor_rho is not None:
@@ -83,8 +83,9 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
     """kNN (k=20, 200), linear-probe top-1, label efficiency (the probe with 1 %, 10 %, 100 % of
     the labels), RankMe and, on data with factors, a probe per factor (factors=False leaves them
     out: a probe per factor on the raw pixels is most of the time on `shapes`), of a run's
-    checkpoint, with honest floors: raw pixels, and a random-init encoder of the same
-    architecture and seed. Text runs get word benchmarks instead (_evaluate_words)."""
+    checkpoint, with honest floors: raw pixels, and the run's method and settings at random init
+    (seed FLOOR_SEED, read through its `embed`: floors.random_init, the figure the dashboard draws).
+    Text runs get word benchmarks instead (_evaluate_words)."""
     loaded = load_from_run(run_dir, checkpoint, device)
     d, run = loaded.dataset, loaded.run
     if d.spec.modality == "text":  # unlabelled words: word benchmarks instead of kNN and the probe
@@ -108,8 +109,8 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))
                                for x in (d.x_train, d.x_test))  # read in blocks (data kept on disk)
         result["floor_raw_pixels"] = _scores(raw_train, raw_test, d.y_train, d.y_test, linear, run.seed)
-        fresh = build_method(run, d, loaded.device)
-        fresh_train, fresh_test = embed_all(fresh, d.x_train, loaded.device), embed_all(fresh, d.x_test, loaded.device)
+        fresh, fresh_feats = random_init(run, d, loaded.device)
+        fresh_train, fresh_test = fresh_feats["train"], fresh_feats["test"]
         result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
         _add_measures(result["floor_random_init"], fresh, loaded)
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]

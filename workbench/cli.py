@@ -526,7 +526,9 @@ def build_parser() -> Parser:
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     s.add_argument("--no-linear", action="store_true", help="skip the linear probe")
-    s.add_argument("--no-floors", action="store_true", help="skip the raw-pixel and random-init floors")
+    s.add_argument("--no-floors", action="store_true",
+                   help="skip the raw-pixel and random-init floors (random init: the run's method at seed 0, "
+                        "the floor the dashboard and `floors` show)")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     s.set_defaults(func=cmd_eval)
 
@@ -576,11 +578,12 @@ def build_parser() -> Parser:
     s.add_argument("--projection", default="pca", help="pca, tsne or umap (default pca)")
     s.set_defaults(func=cmd_health)
 
-    s = sub.add_parser("floors", help="raw-pixel and random-init floors of a run's data and backbone",
-                       description="kNN top-1 (k = 20, as the trainer's eval) of the raw data and of a "
-                                   "random-init encoder of the run's backbone (on text: word-similarity ρ "
-                                   "of random-init vectors), measured once per data and backbone and "
-                                   "cached under the cache folder; the dashboard draws them.")
+    s = sub.add_parser("floors", help="raw-pixel and random-init floors of a run's data, method and backbone",
+                       description="kNN top-1 (k = 20, as the trainer's eval) of the raw data and of the run's "
+                                   "method at random init (seed 0, read through the method's own embedding: "
+                                   "the random-init floor `eval` reports; on text: word-similarity ρ of "
+                                   "random-init vectors), measured once per data, method, method settings "
+                                   "and backbone and cached under the cache folder; the dashboard draws them.")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("--refresh", action="store_true", help="measure again even when cached")
     s.add_argument("--json", action="store_true", help="print the result as JSON")

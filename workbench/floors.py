@@ -1,5 +1,5 @@
-"""The floors a run's evaluation is read against (raw pixels, a random-init encoder), measured once per data and
-backbone and cached on disk, plus how noisy a score on a small evaluation set is."""
+"""The floors a run's evaluation is read against (raw pixels, the run's method at random init), measured once per data,
+method and backbone and cached on disk, plus how noisy a score on a small evaluation set is."""
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +14,8 @@ from .data import list_datasets
 from .user_cache import cache_root
 from .rundir import CONFIG_FILE, write_atomic
 
-FORMAT_VERSION = 1
-FLOOR_SEED = 0  # one random-init encoder per architecture, whatever seed a run uses
+FORMAT_VERSION = 2  # 2: the random-init floor is read through the method's own `embed`, not the bare backbone
+FLOOR_SEED = 0  # one random-init model per method and settings, whatever seed a run uses
 RAW_NAMES = {"image": "raw pixels", "sequence": "raw signal"}
 RANDOM_NAME = "random init"
 # What a run's throughput counts, by modality (step events' img_s counts rows of the batch).
@@ -34,27 +34,28 @@ def throughput_unit(modality: str, short: bool = False) -> str:
 
 
 def floors_key(cfg: RunConfig) -> dict:
-    """What the floors depend on: the data as the run sees it and the encoder's architecture. Text
-    methods own their embedding tables, so there the method and its settings name the architecture."""
+    """What the floors depend on: the data as the run sees it and what the random-init model's `embed` depends
+    on: the method, its settings (they choose the reading, e.g. CPC's window codes) and the backbone. The run's
+    seed is not in it (the floor's model is seeded with FLOOR_SEED); text methods have no host backbone."""
     modality = modality_of(cfg.dataset)
-    key = {"format": FORMAT_VERSION, "dataset": cfg.dataset, "data_root": cfg.data_root, "modality": modality}
+    key = {"format": FORMAT_VERSION, "dataset": cfg.dataset, "data_root": cfg.data_root, "modality": modality,
+           "method": cfg.method, "method_config": cfg.method_config}
     if modality == "image":
         key["image_size"] = cfg.image_size
-    if modality == "text":
-        key.update(method=cfg.method, method_config=cfg.method_config)
-    else:
+    if modality != "text":
         key["backbone"] = cfg.backbone
     return key
 
 
 def floors_path(key: dict) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key['dataset']}-{key.get('backbone') or key.get('method')}")[:48]
+    parts = [key["dataset"], key.get("method"), key.get("backbone")]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(p) for p in parts if p))[:48]
     return cache_root() / "floors" / f"{stem}-{digest}.json"
 
 
 def read_floors(cfg: RunConfig) -> dict | None:
-    """The cached floors for this run's data and backbone, or None (not measured yet, or unreadable)."""
+    """The cached floors for this run's data, method and backbone, or None (not measured yet, or unreadable)."""
     key = floors_key(cfg)
     try:
         data = json.loads(floors_path(key).read_text(encoding="utf-8"))
@@ -71,43 +72,56 @@ def run_floors(run_dir: Path | str) -> dict | None:
         return None
 
 
-def measure_floors(cfg: RunConfig, device: str = "cpu") -> dict:
-    """kNN top-1 (k = 20, T = 0.1, train split as memory bank: what the trainer's eval reports) of the raw data
-    and of a random-init encoder; on text, word-similarity ρ of the method's random-init vectors. Written to
-    the cache (atomically) and returned."""
+def floor_config(cfg: RunConfig) -> RunConfig:
+    """The run's settings as its random-init floor is built: seed FLOOR_SEED and no backbone_weights (random
+    init is random; a frozen first stage a method loads itself, e.g. VQ-VAE's tokenizer_run, stays)."""
+    return RunConfig(**{**to_dict(cfg), "seed": FLOOR_SEED, "backbone_weights": None})
+
+
+def random_init(cfg: RunConfig, dataset, device="cpu", splits: tuple[str, ...] = ("train", "test")):
+    """The random-init floor's model and what it gives: (the run's method freshly built with floor_config,
+    {split: its `embed` of every row of that split}). The one source of the random-init floor of the
+    dashboard, the Runs tab, `ssl-workbench floors` (measure_floors) and `ssl-workbench eval` (assess.py),
+    so they show the same figure for a run."""
     import torch
 
-    from .build import build_method, host_backbone
+    from .build import build_method
+    from .trainer import embed_all
+
+    method = build_method(floor_config(cfg), dataset, device)
+    rows = {"train": dataset.x_train, "test": dataset.x_test}
+    return method, {split: embed_all(method, rows[split], torch.device(device)) for split in splits}
+
+
+def measure_floors(cfg: RunConfig, device: str = "cpu") -> dict:
+    """kNN top-1 (k = 20, T = 0.1, train split as memory bank: what the trainer's eval reports) of the raw data
+    and of the run's method at random init, read through its `embed` (random_init); on text, word-similarity ρ
+    of the method's random-init vectors. Written to the cache (atomically) and returned."""
+    import torch
+
     from .data import load_dataset
     from .embeddings import compute_embeddings
     from .evaluate import knn_top1
-    from .trainer import embed_all
 
     t0 = time.time()
     key = floors_key(cfg)
     modality = key["modality"]
     d = load_dataset(cfg.dataset, root=cfg.data_root, image_size=cfg.image_size)
-    seeded = RunConfig(**{**to_dict(cfg), "seed": FLOOR_SEED, "backbone_weights": None})
     floors: list[dict] = []
     coverage: dict = {}
     if modality == "text":
         from .wordsim import score_fields, similarity_scores
-        torch.manual_seed(FLOOR_SEED)
-        vectors = embed_all(build_method(seeded, d, device), d.x_test, torch.device(device))
-        scores, coverage = score_fields(similarity_scores(vectors.numpy(), d.spec.vocab))
+        _, vectors = random_init(cfg, d, device, splits=("test",))
+        scores, coverage = score_fields(similarity_scores(vectors["test"].numpy(), d.spec.vocab))
         floors.append({"name": RANDOM_NAME, "scores": scores})
     else:
         raw = [torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x)) for x in (d.x_train, d.x_test)]
         floors.append({"name": RAW_NAMES.get(modality, "raw data"),
                        "knn_top1": round(knn_top1(raw[0], d.y_train, raw[1], d.y_test, ks=(20,))[20], 4)})
-        torch.manual_seed(FLOOR_SEED)
-        backbone, _ = host_backbone(cfg.backbone, d.spec)
-        backbone = backbone.to(device).eval()
-        with torch.no_grad():
-            feats = [torch.from_numpy(compute_embeddings(backbone, x, 512, torch.device(device)))
-                     for x in (d.x_train, d.x_test)]
-        floors.append({"name": RANDOM_NAME, "knn_top1": round(knn_top1(feats[0], d.y_train, feats[1], d.y_test,
-                                                                        ks=(20,))[20], 4)})
+        _, feats = random_init(cfg, d, device)
+        # ks as eval and the trainer ask, so the top-k (and its ties) is the same computation as theirs
+        floors.append({"name": RANDOM_NAME, "knn_top1": round(knn_top1(feats["train"], d.y_train, feats["test"],
+                                                                        d.y_test, ks=(20, 200))[20], 4)})
     result = {"key": json.loads(json.dumps(key, default=str)), "floors": floors, "coverage": coverage,
               "test_size": len(d.x_test), "measured": time.time(), "seconds": round(time.time() - t0, 2)}
     path = floors_path(key)

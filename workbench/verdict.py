@@ -57,7 +57,7 @@ def judge(measures: dict | None = None, random_measures: dict | None = None,
           rho: float | None = None, random_rho: float | None = None, rho_pairs: int = 0) -> Verdict:
     """One kind of figure decides, in this order: the method's own measures (each NLL, perplexity
     or accuracy against its no-weights floor, all of them beaten; a measure without one against
-    random init: zero-shot accuracy); otherwise kNN top-1 against the random-init encoder;
+    random init: zero-shot accuracy); otherwise kNN top-1 against the random-init model;
     otherwise (text without a measure) WordSim-353 ρ against random-init vectors, which must clear
     ρ's noise band to count either way."""
     measures, random_measures = measures or {}, random_measures or {}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from workbench import assess
+from workbench import assess, build
 from workbench.api import Method
 from workbench.build import Loaded
 from workbench.config import new_run_config
@@ -73,7 +73,7 @@ def test_eval_reports_the_measures_once_for_the_model_and_its_random_init_floor(
     run = new_run_config("toy", "toy", {}, epochs=1)
     loaded = Loaded(run, trained, data, torch.device("cpu"), tmp_path / "last.pt", 5, 1)
     monkeypatch.setattr(assess, "load_from_run", lambda *a, **k: loaded)
-    monkeypatch.setattr(assess, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
+    monkeypatch.setattr(build, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
     result = assess.evaluate_run(tmp_path, "last", linear=False, floors=True, device="cpu")
     assert result["measures"] == {"rows seen": 40.0}
     assert result["floor_random_init"]["measures"] == {"rows seen": 20.0}
@@ -91,7 +91,7 @@ def test_eval_leaves_the_per_factor_probes_out_when_asked(monkeypatch, tmp_path)
     loaded = Loaded(run, _FromDataset(None, torch.nn.Identity(), 64, data.spec), data, torch.device("cpu"),
                     tmp_path / "last.pt", 5, 1)
     monkeypatch.setattr(assess, "load_from_run", lambda *a, **k: loaded)
-    monkeypatch.setattr(assess, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
+    monkeypatch.setattr(build, "build_method", lambda *a, **k: _FromDataset(None, torch.nn.Identity(), 64, data.spec))
     assert "factors" in assess.evaluate_run(tmp_path, "last", linear=True, floors=True, device="cpu")
     result = assess.evaluate_run(tmp_path, "last", linear=True, floors=True, device="cpu", factors=False)
     assert "factors" not in result and "factors" not in result["floor_raw_pixels"]
