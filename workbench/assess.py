@@ -13,7 +13,8 @@ from .diagnostics import embedding_diagnostics, factor_chance, factor_probes, la
     view_embeddings
 from .embeddings import compute_embeddings
 from .evaluate import collapse_metrics, knn_top1, linear_probe
-from .floors import random_init
+from .floor_scores import DATA_KEYS, cached_scores
+from .floors import floors_key, random_init
 from .measures import method_measures
 from .trainer import embed_all
 from .verdict import judge_evaluation
@@ -104,23 +105,36 @@ def evaluate_run(run_dir: Path, checkpoint: str = "best", linear: bool = True,
     result["rankme"] = result["model"]["rankme"]
     if "label_efficiency" in result["model"]:
         result["label_efficiency"] = result["model"]["label_efficiency"]
+    per_factor = bool(d.factors_test and d.factors_train and linear and factors)
     if floors:
         # the data as a method sees it: pixels in [0, 1], standardised sequences as they are
         raw_train, raw_test = (torch.from_numpy(compute_embeddings(lambda xb: xb.flatten(1), x))
                                for x in (d.x_train, d.x_test))  # read in blocks (data kept on disk)
-        result["floor_raw_pixels"] = _scores(raw_train, raw_test, d.y_train, d.y_test, linear, run.seed)
         fresh, fresh_feats = random_init(run, d, loaded.device)
         fresh_train, fresh_test = fresh_feats["train"], fresh_feats["test"]
-        result["floor_random_init"] = _scores(fresh_train, fresh_test, d.y_train, d.y_test, linear, run.seed)
-        _add_measures(result["floor_random_init"], fresh, loaded)
+
+        def floor_scores(f_train, f_test, method=None):
+            scores = _scores(f_train, f_test, d.y_train, d.y_test, linear, run.seed)
+            if method is not None:
+                _add_measures(scores, method, loaded)
+            if per_factor:
+                scores["factors"] = _factor_probes(f_train, f_test, d, run.seed)
+            return scores
+
+        # The floors do not change from run to run on the same data (and method, for random init), and their
+        # probes are most of an eval's time (a probe per factor on 3,072 raw pixels on shapes): measured once.
+        data_key = floors_key(run)
+        asked = {"rows": [len(d.x_train), len(d.x_test)], "seed": run.seed, "linear": linear,
+                 "factors": per_factor, "device": loaded.device.type}
+        raw_key = {"floor": "raw", **{k: data_key[k] for k in DATA_KEYS if k in data_key}, **asked}
+        result["floor_raw_pixels"] = cached_scores(raw_key, lambda: floor_scores(raw_train, raw_test))
+        result["floor_random_init"] = cached_scores({"floor": "random init", **data_key, **asked},
+                                                    lambda: floor_scores(fresh_train, fresh_test, fresh))
         result["beats_random_init"] = result["model"]["knn_top1"] > result["floor_random_init"]["knn_top1"]
         _add_verdict(result)
-    if d.factors_test and d.factors_train and linear and factors:  # what was learnt, factor by factor
+    if per_factor:  # what was learnt, factor by factor
         result["factors"] = _factor_probes(train, test, d, run.seed)
         result["factors_chance"] = factor_chance(d.factors_test)
-        if floors:
-            result["floor_raw_pixels"]["factors"] = _factor_probes(raw_train, raw_test, d, run.seed)
-            result["floor_random_init"]["factors"] = _factor_probes(fresh_train, fresh_test, d, run.seed)
     if d.factors_test:  # ground-truth factors: a − b + c has a known answer on the test split
         embeddings = {"model": test.numpy()}
         if floors:

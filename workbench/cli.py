@@ -528,7 +528,8 @@ def build_parser() -> Parser:
     s.add_argument("--no-linear", action="store_true", help="skip the linear probe")
     s.add_argument("--no-floors", action="store_true",
                    help="skip the raw-pixel and random-init floors (random init: the run's method at seed 0, "
-                        "the floor the dashboard and `floors` show)")
+                        "the floor the dashboard and `floors` show); their scores are measured once per "
+                        "data, method and seed and then read from the cache")
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     s.set_defaults(func=cmd_eval)
 
