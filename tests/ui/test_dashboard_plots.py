@@ -334,3 +334,77 @@ def test_a_term_can_leave_the_right_axis_and_come_back(dash):
     stream(dash, [step(s, {"share": 0.5}) for s in range(200, 2000)])  # mostly a fraction again
     dash.apply_theme()
     assert curve.getViewBox() in (dash.terms_plot.vb, dash.terms_right)
+
+
+def x_range(plot) -> tuple[float, float]:
+    return tuple(plot.vb.viewRange()[0])
+
+
+def test_a_step_axis_jump_reaches_the_other_plots_a_group_per_turn(dash, qtbot):
+    """A jump of the shared step axis repaints every plot's bottom axis and grid: in one turn, the longest stall
+    while a run streamed. The loss plot jumps in the redraw; the others follow a group per turn, and then every
+    curve is drawn to its newest point."""
+    stream(dash, [started(10_000)] + [step(s, {"acc": 0.5}) for s in range(1, 201)])
+    qtbot.waitUntil(lambda: not dash._x_behind, timeout=2000)
+    before = x_range(dash.loss_plot)
+    assert all(x_range(p) == pytest.approx(before) for p in dash._followers)
+    for s in range(201, 241):  # past the step ceiling: the axis jumps
+        dash.add_event(step(s, {"acc": 0.5}))
+    dash.redraw()
+    jumped = x_range(dash.loss_plot)
+    assert jumped[1] > before[1]
+    assert x_range(dash.speed_plot) == pytest.approx(before)  # not in this turn
+    caught = set()
+    while dash._x_behind:  # one group each time the timer fires
+        behind = len(dash._x_behind)
+        qtbot.waitUntil(lambda: len(dash._x_behind) < behind, timeout=2000)
+        now = {p for p in dash._followers if x_range(p) == pytest.approx(jumped)}
+        assert len(now - caught) <= 3
+        caught = now
+    assert all(x_range(p) == pytest.approx(jumped) for p in dash._followers)
+    QApplication.processEvents()
+    for series, curve in dash._bindings:  # every curve ends at its series' last point, inside its view
+        if series.n and curve is not dash.gpu_curve:
+            x, _ = curve.getData()
+            assert x[-1] == series.x[series.n - 1]
+
+
+def test_a_zoom_reaches_every_plot_at_once(dash, qtbot):
+    stream(dash, [started(1000)] + [step(s) for s in range(1, 101)])
+    dash.speed_plot.vb.setXRange(20, 60, padding=0)  # as a wheel over the throughput plot does
+    assert all(x_range(p) == pytest.approx((20, 60)) for p in (dash.loss_plot, *dash._followers))
+
+
+def test_a_saved_image_shows_every_plot_on_the_same_steps(dash, qtbot, tmp_path):
+    stream(dash, [started(10_000)] + [step(s) for s in range(1, 301)])
+    assert dash._x_behind  # the jump to 300 steps has not reached every plot yet
+    dash.save_plots(tmp_path / "curves.png")
+    assert all(x_range(p) == pytest.approx(x_range(dash.loss_plot)) for p in dash._followers)
+
+
+def test_long_curves_are_painted_as_segments_with_an_opaque_faint_loss(dash, qtbot):
+    """Antialiased (the app's setting), one path of a long zig-zagging step loss took Qt's stroker ~250 ms to paint:
+    long solid curves are drawn as separate segments, whose overlapping ends need opaque pens."""
+    stream(dash, [started(1000)] + [step(s, {"acc": 0.5}) for s in range(1, 101)])
+    curves = [dash.loss_curve, dash.ema_curve, dash.speed_curve, dash.lr_curve, dash.gpu_curve,
+              *dash._term_curves.values()]
+    for curve in curves:
+        item = curve.curve
+        item.opts["antialias"] = True
+        assert item._shouldUseDrawLineSegments(item.opts["pen"])
+    for name in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), name)
+        dash.apply_theme()
+        faint = dash.loss_curve.opts["pen"].color()
+        assert faint.alpha() == 255
+        ground, colour = theme.colors()["plot_bg"], theme.series_color(0)
+        between = [min(a, b) <= c <= max(a, b) for a, b, c in
+                   zip(pg_rgb(ground), pg_rgb(colour), faint.getRgb()[:3])]
+        assert all(between) and faint.getRgb()[:3] != pg_rgb(colour)
+    theme.apply_theme(QApplication.instance(), "light")
+
+
+def pg_rgb(colour) -> tuple[int, int, int]:
+    import pyqtgraph as pg
+
+    return pg.mkColor(colour).getRgb()[:3]
