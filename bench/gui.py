@@ -223,6 +223,8 @@ def stall_streamed(app, seconds: float, history: int, trace: bool) -> tuple[dict
     """The longest stall while synthetic events reach the window at the worker's rate."""
     with tempfile.TemporaryDirectory() as tmp:
         window = _window(app, tmp)
+        window.pages.setCurrentWidget(window.tabs)  # the dashboard in view: hidden, it does not redraw
+        window.tabs.setCurrentWidget(window.dashboard)
         run = SyntheticRun(1)
         window.dashboard.clear()
         for ev in run.history(history):
