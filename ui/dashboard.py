@@ -20,7 +20,7 @@ from workbench.runs import RunStatus, worker_alive
 from . import theme
 # EVAL_TITLE, KNN_TITLE, TERMS_EMPTY and step_ceiling are part of what this module offers (tests, bench)
 from .dashboard_context import ContextMixin
-from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, TERMS_EMPTY, WORDS_TITLE,  # noqa: F401
+from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, NOISY, TERMS_EMPTY, WORDS_TITLE,  # noqa: F401
                               CurvePlotsMixin, colour_index, segmented, step_ceiling)
 from .plot_export import PlotExportMixin
 
@@ -398,7 +398,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), symbol="d",
                                         symbolSize=7, symbolBrush=pg.mkColor(color), symbolPen=None)
             else:
-                curve = segmented(pg.PlotDataItem(pen=pg.mkPen(color, width=2), **DENSE))
+                curve = segmented(pg.PlotDataItem(pen=pg.mkPen(color, width=2), **NOISY))
                 self._line_only.add(curve)
             curve.colour_index = index
             curve.on_right = None  # placed on its axis, and named in the legend, by _split_terms
