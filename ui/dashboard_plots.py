@@ -51,6 +51,7 @@ COLUMN_GAP = 16  # px between the grid's columns
 RANGE_STEPS = 16    # a y range's bounds are multiples of a round step near 1/16 of the data's spread
 SHRINK_SHARE = 0.5  # a y range is made anew when the data spreads over less than this share of it
 X_FOLLOW_MS = 40    # between the groups of plots that take the step axis's jump on turns of their own (_sync_x)
+X_FOLLOW_SHARE = 0.8  # only a jump to a range at most 1/0.8 as wide is staggered: a run's first steps reach all at once
 
 
 def step_ceiling(step: float, total: float | None = None) -> float:
@@ -411,11 +412,15 @@ class CurvePlotsMixin:
         A jump of the step axis (see step_ceiling) lays out and paints every plot's bottom axis and its grid
         again, ~4 ms each on a quiet core and three times that on a busy one: in one turn, with the curves and
         the loss plot's own, the longest stall of the GUI while a run streamed. The last group follows
-        3 × X_FOLLOW_MS after the loss plot: until then a plot may clip its newest few steps.
+        3 × X_FOLLOW_MS after the loss plot: until then a plot may clip its newest few steps. A range that
+        grows by more (a run's first steps, a replay) is copied at once: a plot far behind would clip most
+        of its points, fit its y range to the few left and fit it again when it caught up.
         """
         if self._syncing_x:
             return
-        if view is self.loss_plot.vb and view.state["autoRange"][0] is not False and self.isVisible():
+        shown = self.terms_plot.vb.viewRange()[0]
+        if (view is self.loss_plot.vb and view.state["autoRange"][0] is not False and self.isVisible()
+                and shown[1] - shown[0] >= X_FOLLOW_SHARE * (x_range[1] - x_range[0])):
             self._x_behind = list(self._x_groups)
             if not self._x_timer.isActive():
                 self._x_timer.start()

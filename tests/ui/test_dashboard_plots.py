@@ -370,6 +370,16 @@ def test_a_step_axis_jump_reaches_the_other_plots_a_group_per_turn(dash, qtbot):
             assert x[-1] == series.x[series.n - 1]
 
 
+def test_a_runs_first_steps_reach_every_plot_at_once(dash, qtbot):
+    """From a new run's empty axes the step range grows many times over: a plot left behind would clip away most
+    of its points and fit its y range to the few left, then fit it again."""
+    for ev in [started(10_000)] + [step(s) for s in range(1, 41)]:
+        dash.add_event(ev)
+    dash.redraw()
+    assert not dash._x_behind
+    assert all(x_range(p) == pytest.approx(x_range(dash.loss_plot)) for p in dash._followers)
+
+
 def test_a_zoom_reaches_every_plot_at_once(dash, qtbot):
     stream(dash, [started(1000)] + [step(s) for s in range(1, 101)])
     dash.speed_plot.vb.setXRange(20, 60, padding=0)  # as a wheel over the throughput plot does
@@ -377,10 +387,11 @@ def test_a_zoom_reaches_every_plot_at_once(dash, qtbot):
 
 
 def test_a_saved_image_shows_every_plot_on_the_same_steps(dash, qtbot, tmp_path):
-    for ev in [started(10_000)] + [step(s) for s in range(1, 301)]:
-        dash.add_event(ev)
+    stream(dash, [started(10_000)] + [step(s) for s in range(1, 201)])
+    for s in range(201, 241):
+        dash.add_event(step(s))
     dash.redraw()
-    assert dash._x_behind  # the jump to 300 steps has not reached every plot yet
+    assert dash._x_behind  # the jump to 240 steps has not reached every plot yet
     dash.save_plots(tmp_path / "curves.png")
     assert all(x_range(p) == pytest.approx(x_range(dash.loss_plot)) for p in dash._followers)
 
