@@ -563,11 +563,12 @@ class CurvePlotsMixin:
         if few != (curve.opts["symbol"] is not None):
             colour = curve.opts["pen"].color() if isinstance(curve.opts["pen"], QPen) else pg.mkPen(curve.opts["pen"]).color()
             colour.setAlpha(255)
-            curve.setSymbol("o" if few else None)
+            # set together and applied once: each setter re-made the markers of every point, four times per curve
+            # on a run's first redraw, the longest turn of the GUI thread while a run starts
+            curve.opts["symbol"] = "o" if few else None
             if few:
-                curve.setSymbolSize(6)
-                curve.setSymbolBrush(colour)
-                curve.setSymbolPen(None)
+                curve.opts.update(symbolSize=6, symbolBrush=pg.mkBrush(colour), symbolPen=pg.mkPen(None))
+            curve.updateItems(styleUpdate=True)
 
     def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
         """A plot whose points (nearly) share one value gets a range around it rather than auto-range's.

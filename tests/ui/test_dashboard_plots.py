@@ -424,3 +424,20 @@ def pg_rgb(colour) -> tuple[int, int, int]:
     import pyqtgraph as pg
 
     return pg.mkColor(colour).getRgb()[:3]
+
+
+def test_a_runs_first_points_get_their_markers_in_one_update(dash, monkeypatch):
+    """Markers on a line-only curve's first points are set in one update, not one per setter (symbol, size, brush,
+    pen), each of which re-made every point's marker on the run's first redraw."""
+    import pyqtgraph as pg
+
+    calls = []
+    original = pg.ScatterPlotItem.setData
+    monkeypatch.setattr(pg.ScatterPlotItem, "setData", lambda self, *a, **k: (calls.append(self), original(self, *a, **k))[1])
+    stream(dash, [started(1000)] + [step(s) for s in range(1, 4)])
+    for curve in (dash.loss_curve, dash.speed_curve, dash.lr_curve):
+        assert curve.opts["symbol"] == "o" and curve.scatter.isVisible()
+        # the data, the markers, and the range's first fits redraw them (7 with a call per setter)
+        assert calls.count(curve.scatter) <= 4
+    stream(dash, [step(s) for s in range(4, 12)])
+    assert dash.loss_curve.opts["symbol"] is None and not dash.loss_curve.scatter.isVisible()
