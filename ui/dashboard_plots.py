@@ -562,6 +562,8 @@ class CurvePlotsMixin:
         few = 0 < n <= FEW_POINTS
         if few != (curve.opts["symbol"] is not None):
             colour = curve.opts["pen"].color() if isinstance(curve.opts["pen"], QPen) else pg.mkPen(curve.opts["pen"]).color()
+            if curve is self.loss_curve:  # its faint pen is the run's colour blended with the ground: markers in full
+                colour = pg.mkColor(theme.series_color(0))
             colour.setAlpha(255)
             # set together and applied once: each setter re-made the markers of every point, four times per curve
             # on a run's first redraw, the longest turn of the GUI thread while a run starts

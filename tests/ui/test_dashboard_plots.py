@@ -439,5 +439,7 @@ def test_a_runs_first_points_get_their_markers_in_one_update(dash, monkeypatch):
         assert curve.opts["symbol"] == "o" and curve.scatter.isVisible()
         # the data, the markers, and the range's first fits redraw them (7 with a call per setter)
         assert calls.count(curve.scatter) <= 4
+    # the step loss's line is faint (its colour blended with the ground), its first points' markers are not
+    assert dash.loss_curve.opts["symbolBrush"].color().name() == pg.mkColor(theme.series_color(0)).name()
     stream(dash, [step(s) for s in range(4, 12)])
     assert dash.loss_curve.opts["symbol"] is None and not dash.loss_curve.scatter.isVisible()
