@@ -16,6 +16,7 @@ workbench.method_listing's cache, which the first start after an install or an e
 workbench writes (importing every plugin, so torch, once); the figure is for a start after that.
 Actions: the longest stall from pressing Start (a 1-epoch run), switching the theme each way and
 opening the finished run (`--only-actions` measures only these).
+The windows draw antialiased, as the app does.
 Targets: < 50 ms per frame at 100k points, < 100 ms stall (none above 250 ms at an action), < 1 s to first paint. `--trace` names what the GUI thread
 was doing during stalls (its Python stack, sampled from another thread).
 
@@ -209,7 +210,8 @@ def dashboard_tick_cost(app, steps: int, ticks: int = 120) -> dict:
 def _window(app, tmp: str):
     from ui.main_window import MainWindow
     settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
-    window = MainWindow(runs_root=Path(tmp) / "runs", settings=settings)
+    # curves drawn antialiased, as the app draws them (ui.app.main): without, a repaint cost a tenth
+    window = MainWindow(runs_root=Path(tmp) / "runs", settings=settings, antialias=True)
     window.resize(1500, 950)
     window.show()
     pump(app, 2.0)
@@ -221,6 +223,8 @@ def stall_streamed(app, seconds: float, history: int, trace: bool) -> tuple[dict
     """The longest stall while synthetic events reach the window at the worker's rate."""
     with tempfile.TemporaryDirectory() as tmp:
         window = _window(app, tmp)
+        window.pages.setCurrentWidget(window.tabs)  # the dashboard in view: hidden, it does not redraw
+        window.tabs.setCurrentWidget(window.dashboard)
         run = SyntheticRun(1)
         window.dashboard.clear()
         for ev in run.history(history):

@@ -20,8 +20,8 @@ from workbench.runs import RunStatus, worker_alive
 from . import theme
 # EVAL_TITLE, KNN_TITLE, TERMS_EMPTY and step_ceiling are part of what this module offers (tests, bench)
 from .dashboard_context import ContextMixin
-from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, TERMS_EMPTY, WORDS_TITLE,  # noqa: F401
-                              CurvePlotsMixin, colour_index, step_ceiling)
+from .dashboard_plots import (DENSE, EVAL_TITLE, EVEN_STD_RATIO, KNN_TITLE, NOISY, TERMS_EMPTY, WORDS_TITLE,  # noqa: F401
+                              CurvePlotsMixin, colour_index, segmented, step_ceiling)
 from .plot_export import PlotExportMixin
 
 REDRAW_MS = 100      # at most 10 Hz: curves are redrawn from a timer, never once per event
@@ -43,7 +43,8 @@ PLOT_PARTS = frozenset({
     "terms_text", "terms_right", "knn_plot", "knn_legend", "knn_curve", "best_curve", "linear_marker",
     "linear_line", "collapse_plot", "std_curve", "even_line", "rank_view", "rank_curve", "speed_plot",
     "speed_curve", "lr_plot", "lr_curve", "gpu_plot", "gpu_curve", "_row2", "_gpu_shown", "_followers",
-    "_syncing_x", "_bindings", "_line_only", "floor_lines", "floor_extent", "line_labels"})
+    "_syncing_x", "_x_groups", "_x_behind", "_x_timer", "_bindings", "_line_only", "floor_lines", "floor_extent",
+    "line_labels"})
 
 
 def gpu_text(gpu: dict[str, float]) -> str:
@@ -294,7 +295,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
         other = RunCurves.from_events(read_events(run_dir))
         index = colour_index(label, OVERLAY_COLOURS, {ov["colour_index"] for ov in self._overlays})
         color = pg.mkColor(theme.curve_color(index))
-        loss = self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE)
+        loss = segmented(self.loss_plot.plot(*other.ema.data(), pen=pg.mkPen(color, width=2), name=label, **DENSE))
         knn = self.knn_plot.plot(*other.knn.data(), pen=pg.mkPen(color, width=2), symbol="s", symbolSize=6,
                                  symbolBrush=color, symbolPen=None, name=label)
         loss.colour_index = knn.colour_index = index
@@ -397,7 +398,7 @@ class Dashboard(ContextMixin, CurvePlotsMixin, PlotExportMixin, QWidget):
                 curve = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5, style=Qt.DashLine), symbol="d",
                                         symbolSize=7, symbolBrush=pg.mkColor(color), symbolPen=None)
             else:
-                curve = pg.PlotDataItem(pen=pg.mkPen(color, width=2), **DENSE)
+                curve = segmented(pg.PlotDataItem(pen=pg.mkPen(color, width=2), **NOISY))
                 self._line_only.add(curve)
             curve.colour_index = index
             curve.on_right = None  # placed on its axis, and named in the legend, by _split_terms

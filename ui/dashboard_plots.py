@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QFontMetricsF, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
@@ -33,11 +33,25 @@ LEGEND = {"labelTextSize": "8pt", "verSpacing": -6}
 # Step-by-step curves are drawn from at most one min/max pair per pixel column (pyqtgraph's default is
 # five): the same picture, with a fifth of the antialiased segments to paint.
 DENSE = {"autoDownsampleFactor": 1.0}
+# Step-by-step values (a noisy loss, throughput, terms) drawn aliased: thinned, they zig-zag up and down each pixel
+# column, and antialiased those short strokes cost ~10-20 ms a curve per repaint at 30,000 steps (a repaint of the
+# grid 53 → 10 ms), for no visible gain in a band of noise. Smooth lines (the EMA, compared runs) stay antialiased.
+NOISY = {**DENSE, "antialias": False}
+
+
+def segmented(curve: pg.PlotDataItem) -> pg.PlotDataItem:
+    """`curve` drawn as separate segments (QPainter.drawLines), not as one path: antialiased, as the app draws, one
+    path of a long zig-zagging curve (a step loss thinned to a min/max pair per pixel column) took Qt's stroker
+    ~250 ms to paint, segments ~10 ms. Ends of segments overlap, so its pen must be opaque (see _faint_pen)."""
+    curve.curve.setSegmentedLineMode("on")
+    return curve
 TICK_TEXT_SAMPLE = "-0.000"  # y axes start this wide, so the usual tick labels never re-lay out the grid
 RATIO_TICK_SAMPLE = "0.00"  # the std-ratio axis's widest usual tick label
 COLUMN_GAP = 16  # px between the grid's columns
 RANGE_STEPS = 16    # a y range's bounds are multiples of a round step near 1/16 of the data's spread
 SHRINK_SHARE = 0.5  # a y range is made anew when the data spreads over less than this share of it
+X_FOLLOW_MS = 40    # between the groups of plots that take the step axis's jump on turns of their own (_sync_x)
+X_FOLLOW_SHARE = 0.8  # only a jump to a range at most 1/0.8 as wide is staggered: a run's first steps reach all at once
 
 
 def step_ceiling(step: float, total: float | None = None) -> float:
@@ -293,8 +307,8 @@ class CurvePlotsMixin:
         c0 = pg.mkColor(theme.series_color(0))
         self.loss_plot = self._new_plot(0, 0, "Loss", "loss")
         self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), **LEGEND)
-        self.loss_curve = self.loss_plot.plot(pen=self._faint_pen(), name="step loss", **DENSE)
-        self.ema_curve = self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA", **DENSE)
+        self.loss_curve = segmented(self.loss_plot.plot(pen=self._faint_pen(), name="step loss", **NOISY))
+        self.ema_curve = segmented(self.loss_plot.plot(pen=pg.mkPen(c0, width=2.5), name="EMA", **DENSE))
         self.step_extent = StepExtent()  # the shared step axis grows in jumps (see step_ceiling)
         self.loss_plot.addItem(self.step_extent)
 
@@ -360,12 +374,12 @@ class CurvePlotsMixin:
         self._row2.setContentsMargins(0, 0, 0, 0)
         self._row2.layout.setHorizontalSpacing(COLUMN_GAP)
         self.speed_plot = self._new_plot(0, 0, "Throughput", "images / s", self._row2)
-        self.speed_curve = self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self.speed_curve = segmented(self.speed_plot.plot(pen=pg.mkPen(c0, width=1.5), **NOISY))
         self.lr_plot = self._new_plot(0, 1, "Learning rate", "lr", self._row2)
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self.lr_curve = segmented(self.lr_plot.plot(pen=pg.mkPen(c0, width=1.5), **NOISY))
         self.gpu_plot = self._new_plot(0, 2, "GPU memory", "MB", self._row2)
         self._row2.removeItem(self.gpu_plot)  # shown only once a step reports gpu_mem_mb
-        self.gpu_curve = self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5), **DENSE)
+        self.gpu_curve = segmented(self.gpu_plot.plot(pen=pg.mkPen(c0, width=1.5), **NOISY))
         self._gpu_shown = False
 
         # One step axis for all: the loss plot auto-ranges x and the others copy its range (and any zoom
@@ -378,6 +392,12 @@ class CurvePlotsMixin:
             p.vb.sigXRangeChanged.connect(self._sync_x)
         for p in self._followers:
             p.enableAutoRange(axis="x", enable=False)
+        # the step axis's jumps reach the other plots a group per turn of the event loop (see _sync_x)
+        self._x_groups = ((self.terms_plot,), (self.knn_plot, self.collapse_plot),
+                          (self.speed_plot, self.lr_plot, self.gpu_plot))
+        self._x_behind: list[tuple] = []  # the groups still showing the steps from before the last jump
+        self._x_timer = QTimer(self, singleShot=True, interval=X_FOLLOW_MS)
+        self._x_timer.timeout.connect(self._follow_x)
         self.rank_view.enableAutoRange(axis=pg.ViewBox.XAxis, enable=False)
         self._bindings = [(self.data.loss, self.loss_curve), (self.data.ema, self.ema_curve),
                           (self.data.knn, self.knn_curve), (self.data.knn_best, self.best_curve),
@@ -386,15 +406,50 @@ class CurvePlotsMixin:
                           (self.data.gpu_mem, self.gpu_curve)]
 
     def _sync_x(self, view, x_range) -> None:
+        """Every plot shows the steps of the one whose range changed: at once after a zoom, a group per turn when
+        the loss plot's auto-range grew the step axis.
+
+        A jump of the step axis (see step_ceiling) lays out and paints every plot's bottom axis and its grid
+        again, ~4 ms each on a quiet core and three times that on a busy one: in one turn, with the curves and
+        the loss plot's own, the longest stall of the GUI while a run streamed. The last group follows
+        3 × X_FOLLOW_MS after the loss plot: until then a plot may clip its newest few steps. A range that
+        grows by more (a run's first steps, a replay) is copied at once: a plot far behind would clip most
+        of its points, fit its y range to the few left and fit it again when it caught up.
+        """
         if self._syncing_x:
             return
-        self._syncing_x = True
+        shown = self.terms_plot.vb.viewRange()[0]
+        if (view is self.loss_plot.vb and view.state["autoRange"][0] is not False and self.isVisible()
+                and shown[1] - shown[0] >= X_FOLLOW_SHARE * (x_range[1] - x_range[0])):
+            self._x_behind = list(self._x_groups)
+            if not self._x_timer.isActive():
+                self._x_timer.start()
+            return
+        self._x_behind = []
+        self._x_timer.stop()
+        self._set_x([p for p in (self.loss_plot, *self._followers) if p.vb is not view], x_range)
+
+    def _set_x(self, plots, x_range) -> None:
+        self._syncing_x = True  # their own range signals are not a zoom to copy to the others
         try:
-            for p in (self.loss_plot, *self._followers):
-                if p.vb is not view:
-                    p.vb.setXRange(*x_range, padding=0)
+            for p in plots:
+                p.vb.setXRange(*x_range, padding=0)
         finally:
             self._syncing_x = False
+
+    def _follow_x(self) -> None:
+        """The next group of plots takes the loss plot's step range (the timer, one group a turn)."""
+        if self._x_behind:
+            self._set_x(self._x_behind.pop(0), self.loss_plot.vb.viewRange()[0])
+        if self._x_behind:
+            self._x_timer.start()
+
+    def catch_up_x(self) -> None:
+        """Every plot on the loss plot's step range now (a saved image shows them all alike)."""
+        self._x_timer.stop()
+        while self._x_behind:
+            self._follow_x()
+        self._x_timer.stop()
 
     def _sync_terms_right(self) -> None:
         self.terms_right.setGeometry(self.terms_plot.vb.sceneBoundingRect())
@@ -477,9 +532,11 @@ class CurvePlotsMixin:
 
     @staticmethod
     def _faint_pen() -> QPen:
-        """The step-loss line: the run's colour, see-through, less so on dark ground where it would vanish."""
-        faint = pg.mkColor(theme.series_color(0))
-        faint.setAlpha(170 if theme.current() == "dark" else 90)
+        """The step-loss line: the run's colour faded toward the plot's ground, less so on dark ground where it would
+        vanish. Opaque, the colour a see-through pen would give on that ground: its segments overlap (segmented)."""
+        colour, ground = pg.mkColor(theme.series_color(0)), pg.mkColor(theme.colors()["plot_bg"])
+        a = (170 if theme.current() == "dark" else 90) / 255
+        faint = pg.mkColor(*(round(a * f + (1 - a) * g) for f, g in zip(colour.getRgb()[:3], ground.getRgb()[:3])))
         return pg.mkPen(faint, width=1)
 
     def _legend_columns(self) -> None:
@@ -505,12 +562,15 @@ class CurvePlotsMixin:
         few = 0 < n <= FEW_POINTS
         if few != (curve.opts["symbol"] is not None):
             colour = curve.opts["pen"].color() if isinstance(curve.opts["pen"], QPen) else pg.mkPen(curve.opts["pen"]).color()
+            if curve is self.loss_curve:  # its faint pen is the run's colour blended with the ground: markers in full
+                colour = pg.mkColor(theme.series_color(0))
             colour.setAlpha(255)
-            curve.setSymbol("o" if few else None)
+            # set together and applied once: each setter re-made the markers of every point, four times per curve
+            # on a run's first redraw, the longest turn of the GUI thread while a run starts
+            curve.opts["symbol"] = "o" if few else None
             if few:
-                curve.setSymbolSize(6)
-                curve.setSymbolBrush(colour)
-                curve.setSymbolPen(None)
+                curve.opts.update(symbolSize=6, symbolBrush=pg.mkBrush(colour), symbolPen=pg.mkPen(None))
+            curve.updateItems(styleUpdate=True)
 
     def _fit_flat(self, plot: pg.PlotItem, series: list) -> None:
         """A plot whose points (nearly) share one value gets a range around it rather than auto-range's.

@@ -19,6 +19,7 @@ class PlotExportMixin:
     def save_plots(self, path: Path | str) -> Path:
         """Write every plot as one image: SVG when the name ends in .svg, PNG otherwise; returns the path."""
         path = Path(path)
+        self.catch_up_x()
         if path.suffix.lower() == ".svg":
             self._save_svg(path)
             return path

@@ -77,6 +77,7 @@ def dash(qtbot):
 
 def settle(dash, qtbot) -> None:
     dash.redraw()
+    qtbot.waitUntil(lambda: not dash._x_behind, timeout=2000)  # the step axis has reached every plot (_sync_x)
     qtbot.wait(20)
     dash.redraw()
 

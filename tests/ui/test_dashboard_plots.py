@@ -230,6 +230,7 @@ def stream(dash, events) -> None:
     for ev in events:
         dash.add_event(ev)
     dash.redraw()
+    dash.catch_up_x()  # the step axis's jump reaches the other plots a few turns later (see _sync_x)
     QApplication.processEvents()
 
 
@@ -334,3 +335,111 @@ def test_a_term_can_leave_the_right_axis_and_come_back(dash):
     stream(dash, [step(s, {"share": 0.5}) for s in range(200, 2000)])  # mostly a fraction again
     dash.apply_theme()
     assert curve.getViewBox() in (dash.terms_plot.vb, dash.terms_right)
+
+
+def x_range(plot) -> tuple[float, float]:
+    return tuple(plot.vb.viewRange()[0])
+
+
+def test_a_step_axis_jump_reaches_the_other_plots_a_group_per_turn(dash, qtbot):
+    """A jump of the shared step axis repaints every plot's bottom axis and grid: in one turn, the longest stall
+    while a run streamed. The loss plot jumps in the redraw; the others follow a group per turn, and then every
+    curve is drawn to its newest point."""
+    stream(dash, [started(10_000)] + [step(s, {"acc": 0.5}) for s in range(1, 201)])
+    qtbot.waitUntil(lambda: not dash._x_behind, timeout=2000)
+    before = x_range(dash.loss_plot)
+    assert all(x_range(p) == pytest.approx(before) for p in dash._followers)
+    for s in range(201, 241):  # past the step ceiling: the axis jumps
+        dash.add_event(step(s, {"acc": 0.5}))
+    dash.redraw()
+    jumped = x_range(dash.loss_plot)
+    assert jumped[1] > before[1]
+    assert x_range(dash.speed_plot) == pytest.approx(before)  # not in this turn
+    caught = set()
+    while dash._x_behind:  # one group each time the timer fires
+        behind = len(dash._x_behind)
+        qtbot.waitUntil(lambda: len(dash._x_behind) < behind, timeout=2000)
+        now = {p for p in dash._followers if x_range(p) == pytest.approx(jumped)}
+        assert len(now - caught) <= 3
+        caught = now
+    assert all(x_range(p) == pytest.approx(jumped) for p in dash._followers)
+    QApplication.processEvents()
+    for series, curve in dash._bindings:  # every curve ends at its series' last point, inside its view
+        if series.n and curve is not dash.gpu_curve:
+            x, _ = curve.getData()
+            assert x[-1] == series.x[series.n - 1]
+
+
+def test_a_runs_first_steps_reach_every_plot_at_once(dash, qtbot):
+    """From a new run's empty axes the step range grows many times over: a plot left behind would clip away most
+    of its points and fit its y range to the few left, then fit it again."""
+    for ev in [started(10_000)] + [step(s) for s in range(1, 41)]:
+        dash.add_event(ev)
+    dash.redraw()
+    assert not dash._x_behind
+    assert all(x_range(p) == pytest.approx(x_range(dash.loss_plot)) for p in dash._followers)
+
+
+def test_a_zoom_reaches_every_plot_at_once(dash, qtbot):
+    stream(dash, [started(1000)] + [step(s) for s in range(1, 101)])
+    dash.speed_plot.vb.setXRange(20, 60, padding=0)  # as a wheel over the throughput plot does
+    assert all(x_range(p) == pytest.approx((20, 60)) for p in (dash.loss_plot, *dash._followers))
+
+
+def test_a_saved_image_shows_every_plot_on_the_same_steps(dash, qtbot, tmp_path):
+    stream(dash, [started(10_000)] + [step(s) for s in range(1, 201)])
+    for s in range(201, 241):
+        dash.add_event(step(s))
+    dash.redraw()
+    assert dash._x_behind  # the jump to 240 steps has not reached every plot yet
+    dash.save_plots(tmp_path / "curves.png")
+    assert all(x_range(p) == pytest.approx(x_range(dash.loss_plot)) for p in dash._followers)
+
+
+def test_long_curves_are_painted_as_segments_with_an_opaque_faint_loss(dash, qtbot):
+    """Antialiased (the app's setting), one path of a long zig-zagging step loss took Qt's stroker ~250 ms to paint:
+    long solid curves are drawn as separate segments, whose overlapping ends need opaque pens."""
+    stream(dash, [started(1000)] + [step(s, {"acc": 0.5}) for s in range(1, 101)])
+    curves = [dash.loss_curve, dash.ema_curve, dash.speed_curve, dash.lr_curve, dash.gpu_curve,
+              *dash._term_curves.values()]
+    for curve in curves:
+        item = curve.curve
+        if curve is not dash.ema_curve:  # step-by-step values are drawn aliased (a band of noise; ~10-20 ms a curve)
+            assert item.opts["antialias"] is False
+        item.opts["antialias"] = True
+        assert item._shouldUseDrawLineSegments(item.opts["pen"])
+    for name in ("light", "dark"):
+        theme.apply_theme(QApplication.instance(), name)
+        dash.apply_theme()
+        faint = dash.loss_curve.opts["pen"].color()
+        assert faint.alpha() == 255
+        ground, colour = theme.colors()["plot_bg"], theme.series_color(0)
+        between = [min(a, b) <= c <= max(a, b) for a, b, c in
+                   zip(pg_rgb(ground), pg_rgb(colour), faint.getRgb()[:3])]
+        assert all(between) and faint.getRgb()[:3] != pg_rgb(colour)
+    theme.apply_theme(QApplication.instance(), "light")
+
+
+def pg_rgb(colour) -> tuple[int, int, int]:
+    import pyqtgraph as pg
+
+    return pg.mkColor(colour).getRgb()[:3]
+
+
+def test_a_runs_first_points_get_their_markers_in_one_update(dash, monkeypatch):
+    """Markers on a line-only curve's first points are set in one update, not one per setter (symbol, size, brush,
+    pen), each of which re-made every point's marker on the run's first redraw."""
+    import pyqtgraph as pg
+
+    calls = []
+    original = pg.ScatterPlotItem.setData
+    monkeypatch.setattr(pg.ScatterPlotItem, "setData", lambda self, *a, **k: (calls.append(self), original(self, *a, **k))[1])
+    stream(dash, [started(1000)] + [step(s) for s in range(1, 4)])
+    for curve in (dash.loss_curve, dash.speed_curve, dash.lr_curve):
+        assert curve.opts["symbol"] == "o" and curve.scatter.isVisible()
+        # the data, the markers, and the range's first fits redraw them (7 with a call per setter)
+        assert calls.count(curve.scatter) <= 4
+    # the step loss's line is faint (its colour blended with the ground), its first points' markers are not
+    assert dash.loss_curve.opts["symbolBrush"].color().name() == pg.mkColor(theme.series_color(0)).name()
+    stream(dash, [step(s) for s in range(4, 12)])
+    assert dash.loss_curve.opts["symbol"] is None and not dash.loss_curve.scatter.isVisible()
