@@ -45,8 +45,21 @@ def test_eval_json_has_rankme_and_label_efficiency_for_model_and_floors(digits_r
     assert "factors" not in result  # digits have no known factors
 
 
+@pytest.fixture
+def small_shapes(monkeypatch):
+    """shapes drawn at 1,440 train and 720 test images (every shape x colour x size 20 and 10 times)
+    instead of 6,000 and 2,000: eval's logistic probes per factor scale with the split, and took
+    most of this test's ~100 s; the factors, their codes and the drawing are the same."""
+    from workbench import data
+    from workbench.data import shapes
+
+    monkeypatch.setattr(shapes, "load_shapes", lambda: shapes._shapes_dataset(
+        "shapes", (1440, shapes.TRAIN_SEED), (720, shapes.TEST_SEED)))
+    monkeypatch.setattr(data, "_CACHE", {})  # neither take the full set from it nor leave the slice in it
+
+
 @pytest.mark.slow  # trains a run
-def test_eval_reports_a_probe_per_factor_on_shapes(tmp_path, capsys):
+def test_eval_reports_a_probe_per_factor_on_shapes(tmp_path, capsys, small_shapes):
     run_dir = tmp_path / "shapes"
     assert main(["train", "--method", "autoencoder", "--dataset", "shapes", "--backbone", "mlp",
                  "--batch-size", "512", "--run-dir", str(run_dir), *TINY]) == 0
