@@ -2,12 +2,11 @@
 `eval` measures each floor once per data, method and seed instead of once per run and checkpoint."""
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 
 from .rundir import write_atomic
-from .user_cache import cache_root
+from .user_cache import keyed_path, plain_key, read_keyed
 
 FORMAT_VERSION = 1
 # The parts of floors.floors_key that describe the data alone: all the raw-pixel floor depends on.
@@ -15,22 +14,18 @@ DATA_KEYS = ("dataset", "data_root", "modality", "image_size")
 
 
 def scores_path(key: dict):
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    return cache_root() / "eval-floors" / f"{key.get('dataset', 'data')}-{key.get('floor', 'floor')}-{digest}.json"
+    return keyed_path("eval-floors", (key.get("dataset"), key.get("floor")), key)
 
 
 def cached_scores(key: dict, compute: Callable[[], dict]) -> dict:
     """The scores stored under `key`, or compute() stored there and returned (as JSON gives it back, so a
     first and a second eval print the same). An unreadable entry is measured again; a cache that cannot
     be written (full disk, read-only home) costs the next eval the time, never this one its result."""
-    key = json.loads(json.dumps({"format": FORMAT_VERSION, **key}, default=str))
+    key = plain_key({"format": FORMAT_VERSION, **key})
     path = scores_path(key)
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(stored, dict) and stored.get("key") == key and isinstance(stored.get("scores"), dict):
-            return stored["scores"]
-    except (OSError, ValueError):
-        pass
+    stored = read_keyed(path, key)
+    if stored is not None and isinstance(stored.get("scores"), dict):
+        return stored["scores"]
     text = json.dumps({"key": key, "scores": compute()}, ensure_ascii=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

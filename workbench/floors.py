@@ -2,16 +2,14 @@
 method and backbone and cached on disk, plus how noisy a score on a small evaluation set is."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 import time
 from pathlib import Path
 
 from .config import RunConfig, load_run_config, to_dict
 from .data import list_datasets
-from .user_cache import cache_root
+from .user_cache import keyed_path, plain_key, read_keyed
 from .rundir import CONFIG_FILE, write_atomic
 
 FORMAT_VERSION = 2  # 2: the random-init floor is read through the method's own `embed`, not the bare backbone
@@ -48,20 +46,13 @@ def floors_key(cfg: RunConfig) -> dict:
 
 
 def floors_path(key: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    parts = [key["dataset"], key.get("method"), key.get("backbone")]
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(p) for p in parts if p))[:48]
-    return cache_root() / "floors" / f"{stem}-{digest}.json"
+    return keyed_path("floors", (key["dataset"], key.get("method"), key.get("backbone")), key)
 
 
 def read_floors(cfg: RunConfig) -> dict | None:
     """The cached floors for this run's data, method and backbone, or None (not measured yet, or unreadable)."""
     key = floors_key(cfg)
-    try:
-        data = json.loads(floors_path(key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("key") == json.loads(json.dumps(key, default=str)) else None
+    return read_keyed(floors_path(key), key)
 
 
 def run_floors(run_dir: Path | str) -> dict | None:
@@ -122,7 +113,7 @@ def measure_floors(cfg: RunConfig, device: str = "cpu") -> dict:
         # ks as eval and the trainer ask, so the top-k (and its ties) is the same computation as theirs
         floors.append({"name": RANDOM_NAME, "knn_top1": round(knn_top1(feats["train"], d.y_train, feats["test"],
                                                                         d.y_test, ks=(20, 200))[20], 4)})
-    result = {"key": json.loads(json.dumps(key, default=str)), "floors": floors, "coverage": coverage,
+    result = {"key": plain_key(key), "floors": floors, "coverage": coverage,
               "test_size": len(d.x_test), "measured": time.time(), "seconds": round(time.time() - t0, 2)}
     path = floors_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
