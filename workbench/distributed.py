@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import gc
 import json
 import os
 import signal
@@ -230,6 +231,9 @@ class DistContext:
 
     def close(self) -> None:
         if self.started and dist.is_initialized():
+            # DDP's reducer holds the group: free a dropped trainer's wrapper now, before the group
+            # goes, not at interpreter exit, where gloo's threads can abort the process
+            gc.collect()
             dist.destroy_process_group()
         self.started = False
 

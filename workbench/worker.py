@@ -93,6 +93,7 @@ def _train(run_dir: Path, resume: bool, stream, commands: queue.Queue | None, li
     finally:
         writer.close()
         if dist is not None:
+            trainer = None  # its DDP wrapper holds the process group that close() destroys
             dist.close()
 
 

@@ -39,6 +39,8 @@ pytestmark = pytest.mark.slow  # torchrun subprocesses
 def _simclr_gradients(rank: int, world: int, port: int, out: str) -> None:
     """One SimCLR step in float64 on rank `rank` of `world` (world 1: the whole batch), through
     DDP, global BatchNorm and the gathered negatives; the gradients are saved to `out`."""
+    import gc
+
     import torch.distributed as dist
     from torch import nn
 
@@ -59,6 +61,12 @@ def _simclr_gradients(rank: int, world: int, port: int, out: str) -> None:
     if rank == 0:
         torch.save([p.grad for p in net.parameters()], out)
     if world > 1:
+        # Leave together, and free DDP (its reducer holds the group) before destroying the group:
+        # a group freed at interpreter exit instead can abort the process from gloo's threads
+        # (SIGABRT, "terminate called without an active exception", seen once under load).
+        del net, z1, z2
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
