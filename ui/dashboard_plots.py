@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer
-from PySide6.QtGui import QFontMetricsF, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem
 
 from workbench.term_units import FRACTION, OTHER, term_scale
@@ -189,6 +189,37 @@ class ValueExtent(pg.GraphicsObject):
         pass
 
 
+def opaque_pen(pen: QPen, ground: QColor) -> QPen:
+    """`pen` in the opaque colour its semi-transparent one shows on `ground`."""
+    c = pen.color()
+    a = c.alphaF()
+    if a >= 1.0:
+        return pen
+    mixed = QPen(pen)
+    mixed.setColor(QColor.fromRgbF(*(g * (1 - a) + v * a for g, v in
+                                     ((ground.redF(), c.redF()), (ground.greenF(), c.greenF()),
+                                      (ground.blueF(), c.blueF())))))
+    return mixed
+
+
+class GridAxis(pg.AxisItem):
+    """An axis whose grid (and tick) lines are opaque: each line's colour mixed with the plot's ground, as its
+    semi-transparent colour looks there. The plots put their axes behind the curves, so the grid is too.
+
+    Qt blends a semi-transparent line, or a cached picture holding some, span by span on its thread pool:
+    pyqtgraph's grid of ~30 such lines a plot made a full repaint of the dashboard cost ~75 ms of wall time on
+    two cores (twice its GUI-thread CPU, waiting for the pool's threads) against ~10 ms with opaque lines.
+    """
+
+    def generateDrawSpecs(self, p):
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis, ticks, texts = specs
+        ground = pg.mkColor(theme.colors()["plot_bg"])
+        return axis, [(opaque_pen(pen, ground), a, b) for pen, a, b in ticks], texts
+
+
 class PlotGrid(pg.GraphicsLayoutWidget):
     """The grid of plots; times its own paints so the redraw timer can slow down when they get costly."""
 
@@ -273,7 +304,10 @@ class CurvePlotsMixin:
     `data` (RunCurves), `_overlays` and legend caches)."""
 
     def _new_plot(self, row: int, col: int, title: str, ylabel: str, layout=None) -> pg.PlotItem:
-        p = (layout or self.plots).addPlot(row=row, col=col, title=title, viewBox=SteppedViewBox())
+        axes = {name: GridAxis(name) for name in ("left", "bottom", "right", "top")}
+        p = (layout or self.plots).addPlot(row=row, col=col, title=title, viewBox=SteppedViewBox(), axisItems=axes)
+        p.hideAxis("top")  # an axis handed to a plot is shown: only left and bottom are, as by default
+        p.hideAxis("right")
         p.setLabel("bottom", "step")
         p.setLabel("left", ylabel)
         p.showGrid(x=True, y=True, alpha=0.15)
@@ -285,10 +319,11 @@ class CurvePlotsMixin:
                 p.getAxis(name).enableAutoSIPrefix(False)  # 0.8 should read 0.8, not 800 (x0.001)
         for name in ("left", "right"):
             self._reset_axis_width(p.getAxis(name))
-        for name in ("left", "bottom", "right", "top"):
-            # An axis paints its grid too: ~30 semi-transparent lines across the plot, which cost
-            # more than the curves. Cached as a pixmap, it repaints only when its range moves.
-            p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for axis in axes.values():
+            # behind the view box (z -100) and so its curves: the grid's opaque lines (GridAxis) must not cross them
+            axis.setZValue(-200)
+            # its text and grid cached as a pixmap: repainted only when its range moves, not with every curve
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         return p
 
     def _reset_axis_width(self, axis: pg.AxisItem) -> None:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .events import EventWriter, make_event, read_events
+from .priority import lower_priority
 
 
 def worker_command(run_dir: Path, processes: int = 1, resume: bool = False, nice: int = 0) -> list[str]:
@@ -134,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nproc < 1:
         parser.error("--nproc must be at least 1")
-    if args.nice > 0 and hasattr(os, "nice"):
-        os.nice(args.nice)  # inherited by the ranks
+    lower_priority(args.nice)  # inherited by the ranks
     return launch(args.run_dir, args.nproc, resume=args.resume, stream=sys.stdout)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import signal
 import sys
@@ -16,6 +15,7 @@ from .config import ConfigError
 from .data import DataError
 from .distributed import DiscardingWriter, DistContext, from_env
 from .events import EventWriter, decode, make_event
+from .priority import lower_priority
 from .registry import UnknownMethod
 from .rundir import RunDir, RunDirError
 from .trainer import Trainer, TrainingFailed
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=0, metavar="N",
                         help="lower this process's CPU priority by N (the GUI uses 10 to stay responsive)")
     args = parser.parse_args(argv)
-    if args.nice > 0 and hasattr(os, "nice"):
-        os.nice(args.nice)
+    lower_priority(args.nice)
     tune_allocator()  # before the model and data allocate: steps reuse freed memory
     dist = from_env()  # torchrun's RANK / WORLD_SIZE / LOCAL_RANK; one process without them
     if not dist.is_main:

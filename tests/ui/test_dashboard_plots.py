@@ -443,3 +443,57 @@ def test_a_runs_first_points_get_their_markers_in_one_update(dash, monkeypatch):
     assert dash.loss_curve.opts["symbolBrush"].color().name() == pg.mkColor(theme.series_color(0)).name()
     stream(dash, [step(s) for s in range(4, 12)])
     assert dash.loss_curve.opts["symbol"] is None and not dash.loss_curve.scatter.isVisible()
+
+
+def rgb_of(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)])
+
+
+def tick_pens(axis) -> list:
+    from PySide6.QtGui import QPainter, QPicture
+    picture = QPicture()
+    painter = QPainter(picture)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [pen for pen, _, _ in specs[1]]
+
+
+@pytest.mark.parametrize("theme_name", ["light", "dark"])
+def test_the_grid_is_opaque_in_the_colour_its_faint_lines_showed_and_behind_the_curves(dash, theme_name):
+    # semi-transparent lines sent Qt's blending to its thread pool: ~75 ms a full repaint on two cores
+    app = QApplication.instance()
+    theme.apply_theme(app, theme_name)
+    dash.apply_theme()
+    try:
+        dash.add_event(started(400))
+        for s in range(1, 300, 7):
+            dash.add_event(step(s))
+        dash.redraw()
+        ground, fg = rgb_of(theme.colors()["plot_bg"]), rgb_of(theme.colors()["plot_fg"])
+        for plot in (dash.loss_plot, dash.terms_plot, dash.knn_plot, dash.speed_plot, dash.lr_plot):
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                assert axis.zValue() < plot.vb.zValue()  # drawn first: the curves cross the grid, not it them
+                pens = tick_pens(axis)
+                assert pens, f"{name} axis of {plot.titleLabel.text} drew no grid"
+                for pen in pens:
+                    c = pen.color()
+                    assert c.alpha() == 255
+                    rgb = np.array([c.red(), c.green(), c.blue()])
+                    # on the segment from the ground to the axis colour: what the faint line looked like there
+                    share = np.dot(rgb - ground, fg - ground) / np.dot(fg - ground, fg - ground)
+                    assert 0.0 < share < 1.0
+                    assert np.abs(ground + share * (fg - ground) - rgb).max() <= 2
+                # the grid lines are faint: nearer the ground than the axis colour
+                assert min(np.abs(np.array([p.color().red() for p in pens]) - ground[0])) < abs(fg[0] - ground[0]) / 2
+    finally:
+        theme.apply_theme(app, "light")
+        dash.apply_theme()
+
+
+def test_only_the_left_and_bottom_axes_show_until_a_plot_asks_for_its_right_one(dash):
+    for plot in (dash.loss_plot, dash.speed_plot, dash.lr_plot):
+        assert plot.getAxis("left").isVisible() and plot.getAxis("bottom").isVisible()
+        assert not plot.getAxis("top").isVisible() and not plot.getAxis("right").isVisible()
